@@ -1,0 +1,1 @@
+//! Demo-only helpers: never part of a production deployment.

@@ -1,0 +1,1 @@
+//! Secret and PII detection and masking (see issue 4).
