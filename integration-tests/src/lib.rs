@@ -1,0 +1,3 @@
+//! End-to-end harness: real Envoy, real Warden, real clients.
+
+pub mod paths;

@@ -1,0 +1,1 @@
+//! Where things live: the repo root, the Envoy binary, the Warden binary.
