@@ -1,1 +1,3 @@
 //! Demo-only helpers: never part of a production deployment.
+
+pub mod upstream;
