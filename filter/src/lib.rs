@@ -2,6 +2,15 @@
 //!
 //! The crate is split by concern. The decision core ([`pipeline`], [`redact`], and later
 //! identity, policy and classifiers) is plain functions over plain types with no I/O; the
-//! gRPC shells ([`extproc`], [`extauthz`]) and the [`server`] stay thin.
+//! gRPC shells ([`extproc`], [`extauthz`]) and the [`server`] stay thin. See
+//! `docs/architecture.md` for the flow of one request through these modules.
 
+pub mod cli;
+pub mod config;
+pub mod dev;
+pub mod extauthz;
+pub mod extproc;
+pub mod http;
+pub mod pipeline;
 pub mod redact;
+pub mod server;

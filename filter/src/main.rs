@@ -1,1 +1,55 @@
-fn main() {}
+//! The `warden` binary: parses the command line and runs the subcommand.
+//! `anyhow` lives only here, at the binary's edge.
+
+use anyhow::Context;
+use clap::Parser;
+use warden::cli::{Cli, Command};
+use warden::config::{Config, LogFormat};
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { config } => {
+            let config = Config::load(&config)?;
+            init_logging(config.log.format);
+            runtime()?.block_on(async {
+                warden::server::serve(config, warden::server::termination_signal(), |_| {})
+                    .await
+                    .context("warden serve failed")
+            })
+        }
+        Command::CheckConfig { config: path } => {
+            Config::load(&path)?;
+            println!("{}: ok", path.display());
+            Ok(())
+        }
+        Command::DevUpstream { listen } => {
+            init_logging(LogFormat::Text);
+            runtime()?.block_on(async {
+                warden::dev::upstream::run(listen)
+                    .await
+                    .with_context(|| format!("dev-upstream on {listen} failed"))
+            })
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Logs go to stderr; the level comes from `WARDEN_LOG` (default `warden=info`).
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WARDEN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warden=info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

@@ -1,0 +1,317 @@
+//! The `warden serve` configuration file: types, defaults and validation.
+//!
+//! The file is YAML. Every struct rejects unknown fields so a typo is an error, not a
+//! silently ignored setting, and every error names the field that is wrong:
+//!
+//! ```text
+//! warden.yaml: inspection.request_body (line 5, column 17): unknown variant `streem`, expected one of `none`, `streamed`, `buffered`
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Largest body Warden will ever agree to hold in memory for one message.
+const MAX_BUFFERED_BODY_CEILING: u64 = 1 << 30;
+
+/// A configuration that could not be loaded. The message says which file, which
+/// field and what to change.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read at all.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file we tried to read.
+        path: PathBuf,
+        /// Why reading failed.
+        source: std::io::Error,
+    },
+    /// The file was read but a field is missing, unknown or has a bad value.
+    #[error("{path}: {field}{location}: {message}")]
+    Invalid {
+        /// The file that holds the error.
+        path: PathBuf,
+        /// Dotted path of the offending field, e.g. `listen.tcp`.
+        field: String,
+        /// ` (line L, column C)` when the parser knows it, else empty.
+        location: String,
+        /// What is wrong and, where possible, what would be right.
+        message: String,
+    },
+}
+
+/// Everything `warden serve` needs to run.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the gRPC server listens.
+    pub listen: ListenConfig,
+    /// Which body phases Warden asks Envoy for.
+    #[serde(default)]
+    pub inspection: InspectionConfig,
+    /// Hard limits that protect Warden and fail closed when exceeded.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    /// Behaviour on SIGTERM.
+    #[serde(default)]
+    pub shutdown: ShutdownConfig,
+    /// Log output.
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// Listening sockets of the gRPC server (ext_proc, ext_authz, health).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ListenConfig {
+    /// TCP address, e.g. `127.0.0.1:50051`.
+    pub tcp: Option<SocketAddr>,
+    /// Unix domain socket path, e.g. `/var/run/warden/warden.sock`.
+    pub unix: Option<PathBuf>,
+}
+
+/// How Warden looks at a body, per direction.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum BodyInspection {
+    /// Bodies are not sent to Warden.
+    None,
+    /// Bodies arrive chunk by chunk as they stream; memory stays bounded.
+    Streamed,
+    /// Envoy buffers the whole body and sends it in one message (up to the limit).
+    Buffered,
+}
+
+/// Which body phases Warden asks Envoy for by default. Policy (a later layer)
+/// can only ask for more, never less, than what masking needs.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct InspectionConfig {
+    /// Request bodies (outbound data: prompts, SQL, tool calls).
+    #[serde(default = "streamed")]
+    pub request_body: BodyInspection,
+    /// Response bodies (inbound data: what the agent gets to see).
+    #[serde(default = "streamed")]
+    pub response_body: BodyInspection,
+}
+
+fn streamed() -> BodyInspection {
+    BodyInspection::Streamed
+}
+
+impl Default for InspectionConfig {
+    fn default() -> Self {
+        Self {
+            request_body: BodyInspection::Streamed,
+            response_body: BodyInspection::Streamed,
+        }
+    }
+}
+
+/// Limits that keep one request from exhausting Warden.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest body Warden accepts in one buffered message; larger bodies are
+    /// refused with 413 (requests) or 502 (responses), never passed uninspected.
+    #[serde(default = "default_max_buffered_body_bytes")]
+    pub max_buffered_body_bytes: u64,
+}
+
+fn default_max_buffered_body_bytes() -> u64 {
+    8 * 1024 * 1024
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_buffered_body_bytes: default_max_buffered_body_bytes(),
+        }
+    }
+}
+
+/// Graceful shutdown.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ShutdownConfig {
+    /// After SIGTERM, how long in-flight streams may take to finish before Warden
+    /// exits anyway (Envoy then fails those requests closed).
+    #[serde(default = "default_grace_period_seconds")]
+    pub grace_period_seconds: u64,
+}
+
+fn default_grace_period_seconds() -> u64 {
+    30
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        Self {
+            grace_period_seconds: default_grace_period_seconds(),
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log pipelines.
+    Json,
+}
+
+/// Logging.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` or `json`. The level comes from `WARDEN_LOG` (e.g. `warden=debug`).
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and validates config text; `path` is only used in error messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let deserializer = serde_yaml_ng::Deserializer::from_str(text);
+        let config: Config = serde_path_to_error::deserialize(deserializer).map_err(|err| {
+            let field = match err.path().to_string() {
+                p if p == "." => "(top level)".to_string(),
+                p => p,
+            };
+            let inner = err.into_inner();
+            let location = inner
+                .location()
+                .map(|l| format!(" (line {}, column {})", l.line(), l.column()))
+                .unwrap_or_default();
+            ConfigError::Invalid {
+                path: path.to_path_buf(),
+                field,
+                location,
+                message: strip_location(&inner.to_string()),
+            }
+        })?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    /// Checks what the type system cannot: required combinations and ranges.
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |field: &str, message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            field: field.to_string(),
+            location: String::new(),
+            message,
+        };
+        if self.listen.tcp.is_none() && self.listen.unix.is_none() {
+            return Err(invalid(
+                "listen",
+                "set `tcp` (e.g. 127.0.0.1:50051), `unix` (a socket path), or both".into(),
+            ));
+        }
+        if let Some(unix) = &self.listen.unix {
+            if unix.as_os_str().is_empty() {
+                return Err(invalid("listen.unix", "the socket path is empty".into()));
+            }
+        }
+        let max = self.limits.max_buffered_body_bytes;
+        if max == 0 || max > MAX_BUFFERED_BODY_CEILING {
+            return Err(invalid(
+                "limits.max_buffered_body_bytes",
+                format!("{max} is out of range: use 1..={MAX_BUFFERED_BODY_CEILING}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// serde_yaml puts " at line L column C" into its messages; we report the
+/// location separately, so drop it from the message.
+fn strip_location(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("warden.yaml"))
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let config = parse("listen:\n  tcp: 127.0.0.1:50051\n").expect("valid");
+        assert_eq!(config.listen.tcp, Some("127.0.0.1:50051".parse().unwrap()));
+        assert_eq!(config.inspection, InspectionConfig::default());
+        assert_eq!(config.limits.max_buffered_body_bytes, 8 * 1024 * 1024);
+        assert_eq!(config.shutdown.grace_period_seconds, 30);
+        assert_eq!(config.log.format, LogFormat::Text);
+    }
+
+    #[test]
+    fn full_config_parses() {
+        let config = parse(
+            "listen: {tcp: '0.0.0.0:1', unix: /tmp/w.sock}\n\
+             inspection: {request_body: buffered, response_body: none}\n\
+             limits: {max_buffered_body_bytes: 1024}\n\
+             shutdown: {grace_period_seconds: 2}\n\
+             log: {format: json}\n",
+        )
+        .expect("valid");
+        assert_eq!(config.inspection.request_body, BodyInspection::Buffered);
+        assert_eq!(config.inspection.response_body, BodyInspection::None);
+        assert_eq!(config.listen.unix.as_deref(), Some(Path::new("/tmp/w.sock")));
+        assert_eq!(config.log.format, LogFormat::Json);
+    }
+
+    fn error_of(text: &str) -> String {
+        parse(text).expect_err("must be rejected").to_string()
+    }
+
+    #[test]
+    fn errors_name_the_field_and_the_problem() {
+        let e = error_of("listen: {tcp: 127.0.0.1:1}\ninspection:\n  request_body: streem\n");
+        assert!(e.starts_with("warden.yaml: inspection.request_body"), "{e}");
+        assert!(e.contains("line 3"), "{e}");
+        assert!(e.contains("unknown variant `streem`"), "{e}");
+
+        let e = error_of("listen: {tcp: 'not an address'}\n");
+        assert!(e.contains("listen.tcp"), "{e}");
+        assert!(e.contains("invalid socket address"), "{e}");
+
+        let e = error_of("listen: {tcp: 127.0.0.1:1}\nlimits: {max_bufferd_body_bytes: 3}\n");
+        assert!(e.contains("limits"), "{e}");
+        assert!(e.contains("unknown field `max_bufferd_body_bytes`"), "{e}");
+
+        let e = error_of("inspection: {}\n");
+        assert!(e.contains("missing field `listen`"), "{e}");
+
+        let e = error_of("listen: {}\n");
+        assert!(e.starts_with("warden.yaml: listen: set `tcp`"), "{e}");
+
+        let e = error_of("listen: {tcp: 127.0.0.1:1}\nlimits: {max_buffered_body_bytes: 0}\n");
+        assert!(e.contains("limits.max_buffered_body_bytes: 0 is out of range"), "{e}");
+    }
+
+    #[test]
+    fn unreadable_file_says_which() {
+        let err = Config::load(Path::new("/nonexistent/warden.yaml")).expect_err("missing");
+        assert!(err.to_string().contains("/nonexistent/warden.yaml"));
+    }
+}

@@ -1,0 +1,341 @@
+//! The ext_authz gRPC shell: Envoy's `Authorization` service over the same pipeline.
+//!
+//! For meshes that prefer ext_authz (Istio's `CUSTOM` action, for example). ext_authz
+//! sees the request only — headers, plus the body when Envoy's filter sets
+//! `with_request_body` — so it gives the same allow/deny decision as ext_proc but
+//! cannot mask responses; use ext_proc where responses must be inspected.
+//!
+//! Failing closed: an error or panic becomes an error status, which Envoy (with
+//! `failure_mode_allow: false`) turns into a denial.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use envoy_types::pb::envoy::r#type::v3::HttpStatus;
+use envoy_types::pb::envoy::service::auth::v3::{
+    authorization_server::Authorization, check_response::HttpResponse, CheckRequest,
+    CheckResponse, DeniedHttpResponse, OkHttpResponse,
+};
+use envoy_types::pb::google::rpc;
+use tonic::{Request, Response, Status};
+
+pub use envoy_types::pb::envoy::service::auth::v3::authorization_server::AuthorizationServer;
+
+use crate::extproc::{header_options, string_struct};
+use crate::http::{Headers, RequestHead};
+use crate::pipeline::{BodyMode, Exchange, LocalReply, Outcome, Pipeline, Step};
+
+/// Header Envoy's ext_authz filter adds when it sends the request body: `true`
+/// when the body was cut at `max_request_bytes`, `false` when it is whole.
+const PARTIAL_BODY_HEADER: &str = "x-envoy-auth-partial-body";
+
+/// gRPC status codes used in `CheckResponse.status`.
+const GRPC_OK: i32 = 0;
+const GRPC_PERMISSION_DENIED: i32 = 7;
+
+/// Envoy's `envoy.service.auth.v3.Authorization`, backed by the [`Pipeline`].
+#[derive(Debug)]
+pub struct AuthzService {
+    pipeline: Arc<Pipeline>,
+}
+
+impl AuthzService {
+    /// A service that decides with `pipeline`.
+    pub fn new(pipeline: Arc<Pipeline>) -> Self {
+        AuthzService { pipeline }
+    }
+}
+
+#[tonic::async_trait]
+impl Authorization for AuthzService {
+    async fn check(
+        &self,
+        request: Request<CheckRequest>,
+    ) -> Result<Response<CheckResponse>, Status> {
+        let check_request = request.into_inner();
+        let id = uuid::Uuid::now_v7().to_string();
+        match catch_unwind(AssertUnwindSafe(|| {
+            check(&self.pipeline, id, check_request)
+        })) {
+            Ok(result) => result.map(Response::new),
+            Err(_) => {
+                tracing::error!("ext_authz check panicked; denying the request");
+                Err(Status::internal(
+                    "warden: internal error while checking the request",
+                ))
+            }
+        }
+    }
+}
+
+/// One check, start to end: the request head, then the body if Envoy sent one.
+pub fn check(
+    pipeline: &Pipeline,
+    request_id: String,
+    request: CheckRequest,
+) -> Result<CheckResponse, Status> {
+    let http = request
+        .attributes
+        .and_then(|a| a.request)
+        .and_then(|r| r.http)
+        .ok_or_else(|| {
+            Status::invalid_argument(
+                "warden: CheckRequest has no attributes.request.http; \
+                 use Envoy's HTTP ext_authz filter",
+            )
+        })?;
+
+    // Envoy fills `header_map` (with raw values) when `encode_raw_headers` is set,
+    // else the `headers` map.
+    let headers: Headers = match &http.header_map {
+        Some(map) if !map.headers.is_empty() => map
+            .headers
+            .iter()
+            .map(|h| {
+                let value = if h.raw_value.is_empty() {
+                    h.value.as_bytes().to_vec()
+                } else {
+                    h.raw_value.clone()
+                };
+                (h.key.clone(), value)
+            })
+            .collect(),
+        _ => http
+            .headers
+            .iter()
+            .filter(|(k, _)| !k.starts_with(':'))
+            .map(|(k, v)| (k.clone(), v.as_bytes().to_vec()))
+            .collect(),
+    };
+    let head = RequestHead {
+        method: http.method,
+        scheme: http.scheme,
+        authority: http.host,
+        path: http.path,
+        headers,
+    };
+    let body: Vec<u8> = if http.raw_body.is_empty() {
+        http.body.into_bytes()
+    } else {
+        http.raw_body
+    };
+    let partial_header = head.headers.get(PARTIAL_BODY_HEADER);
+    let body_sent = partial_header.is_some();
+    let partial = partial_header == Some(b"true".as_slice());
+    let may_have_body = head.may_have_body();
+
+    let mut exchange = Exchange::new(request_id);
+    let outcome = pipeline
+        .on_request_headers(&mut exchange, head, !may_have_body)
+        .map_err(|e| Status::failed_precondition(format!("warden: {e}")))?;
+    let mut metadata = outcome.metadata.clone();
+    let mut outcome = outcome;
+
+    let needs_body = exchange
+        .decision()
+        .is_some_and(|d| d.plan.request_body != BodyMode::Skip);
+    if matches!(outcome.step, Step::Continue(_)) && needs_body {
+        if !body_sent || partial {
+            // The body must be inspected but Envoy did not send it whole: never
+            // allow what Warden could not see.
+            let reason = if partial {
+                "the request body was cut short by Envoy's ext_authz max_request_bytes, \
+                 so Warden could not inspect it; send a smaller body"
+            } else {
+                "Warden must inspect this request's body but Envoy's ext_authz filter did \
+                 not send it; enable with_request_body (allow_partial_message: false)"
+            };
+            let reply = LocalReply::json_error(413, "body_not_inspectable", reason, exchange.id());
+            metadata = vec![
+                ("request_id", exchange.id().to_string()),
+                ("decision", "deny".to_string()),
+            ];
+            outcome.step = Step::Reply(reply);
+        } else {
+            let body_outcome = pipeline
+                .on_request_body(&mut exchange, &body, true)
+                .map_err(|e| Status::failed_precondition(format!("warden: {e}")))?;
+            if let Step::Reply(_) = body_outcome.step {
+                metadata = vec![
+                    ("request_id", exchange.id().to_string()),
+                    ("decision", "deny".to_string()),
+                ];
+            }
+            outcome = merge(outcome, body_outcome);
+        }
+    }
+    Ok(to_check_response(outcome.step, &metadata))
+}
+
+/// Headers from the header phase, then whatever the body phase says (a reply wins).
+fn merge(headers: Outcome, body: Outcome) -> Outcome {
+    match (headers.step, body.step) {
+        (_, Step::Reply(reply)) => Outcome {
+            step: Step::Reply(reply),
+            metadata: headers.metadata,
+        },
+        (Step::Continue(mut first), Step::Continue(second)) => {
+            first.set_headers.extend(second.set_headers);
+            first.remove_headers.extend(second.remove_headers);
+            Outcome {
+                step: Step::Continue(first),
+                metadata: headers.metadata,
+            }
+        }
+        (reply @ Step::Reply(_), _) => Outcome {
+            step: reply,
+            metadata: headers.metadata,
+        },
+    }
+}
+
+fn to_check_response(step: Step, metadata: &[(&'static str, String)]) -> CheckResponse {
+    // ext_authz metadata lands in the `envoy.filters.http.ext_authz` namespace.
+    let dynamic_metadata = Some(string_struct(metadata));
+    match step {
+        Step::Continue(mutation) => CheckResponse {
+            status: Some(rpc::Status {
+                code: GRPC_OK,
+                ..rpc::Status::default()
+            }),
+            http_response: Some(HttpResponse::OkResponse(OkHttpResponse {
+                headers: header_options(mutation.set_headers),
+                headers_to_remove: mutation.remove_headers,
+                ..OkHttpResponse::default()
+            })),
+            dynamic_metadata,
+        },
+        Step::Reply(reply) => CheckResponse {
+            status: Some(rpc::Status {
+                code: GRPC_PERMISSION_DENIED,
+                message: reply.details.clone(),
+                ..rpc::Status::default()
+            }),
+            http_response: Some(HttpResponse::DeniedResponse(DeniedHttpResponse {
+                status: Some(HttpStatus {
+                    code: i32::from(reply.status),
+                }),
+                headers: header_options(reply.headers),
+                body: String::from_utf8_lossy(&reply.body).into_owned(),
+            })),
+            dynamic_metadata,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::BodyInspection;
+    use crate::pipeline::PipelineSettings;
+    use envoy_types::pb::envoy::service::auth::v3::{
+        attribute_context::{HttpRequest, Request as AttrRequest},
+        AttributeContext,
+    };
+
+    fn pipeline(request_body: BodyInspection) -> Pipeline {
+        Pipeline::new(PipelineSettings {
+            request_body,
+            response_body: BodyInspection::Streamed,
+            max_buffered_body_bytes: 10,
+        })
+    }
+
+    fn check_request(method: &str, headers: &[(&str, &str)], body: &[u8]) -> CheckRequest {
+        CheckRequest {
+            attributes: Some(AttributeContext {
+                request: Some(AttrRequest {
+                    http: Some(HttpRequest {
+                        method: method.into(),
+                        path: "/v1/x".into(),
+                        host: "api.test".into(),
+                        scheme: "http".into(),
+                        headers: headers
+                            .iter()
+                            .map(|(k, v)| (k.to_string(), v.to_string()))
+                            .collect(),
+                        raw_body: body.to_vec(),
+                        ..HttpRequest::default()
+                    }),
+                    ..AttrRequest::default()
+                }),
+                ..AttributeContext::default()
+            }),
+            ..CheckRequest::default()
+        }
+    }
+
+    fn denied(resp: &CheckResponse) -> &DeniedHttpResponse {
+        match &resp.http_response {
+            Some(HttpResponse::DeniedResponse(d)) => d,
+            other => panic!("expected denial, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn get_is_allowed_and_tagged() {
+        let resp = check(
+            &pipeline(BodyInspection::Streamed),
+            "id1".into(),
+            check_request("GET", &[("x-warden-request-id", "forged")], b""),
+        )
+        .expect("response");
+        assert_eq!(resp.status.as_ref().map(|s| s.code), Some(GRPC_OK));
+        let Some(HttpResponse::OkResponse(ok)) = resp.http_response else {
+            panic!("expected ok");
+        };
+        let header = ok.headers[0].header.as_ref().expect("header");
+        assert_eq!(
+            (header.key.as_str(), header.raw_value.as_slice()),
+            ("x-warden-request-id", b"id1".as_slice())
+        );
+        assert_eq!(ok.headers_to_remove, vec!["x-warden-request-id"]);
+    }
+
+    #[test]
+    fn body_within_limit_is_allowed_and_oversized_is_refused() {
+        let p = pipeline(BodyInspection::Buffered);
+        let sent = [("content-length", "5"), (PARTIAL_BODY_HEADER, "false")];
+        let ok = check(&p, "a".into(), check_request("POST", &sent, b"hello")).expect("resp");
+        assert_eq!(ok.status.map(|s| s.code), Some(GRPC_OK));
+
+        let sent = [("transfer-encoding", "chunked"), (PARTIAL_BODY_HEADER, "false")];
+        let resp = check(&p, "b".into(), check_request("POST", &sent, &[b'x'; 11])).expect("resp");
+        assert_eq!(denied(&resp).status.as_ref().map(|s| s.code), Some(413));
+    }
+
+    #[test]
+    fn a_body_envoy_did_not_send_whole_is_never_allowed() {
+        let p = pipeline(BodyInspection::Streamed);
+        let not_sent = check(
+            &p,
+            "c".into(),
+            check_request("POST", &[("content-length", "5")], b""),
+        )
+        .expect("resp");
+        assert!(denied(&not_sent).body.contains("with_request_body"));
+
+        let partial = check(
+            &p,
+            "d".into(),
+            check_request(
+                "POST",
+                &[("content-length", "50"), (PARTIAL_BODY_HEADER, "true")],
+                b"abc",
+            ),
+        )
+        .expect("resp");
+        assert!(denied(&partial).body.contains("cut short"));
+    }
+
+    #[test]
+    fn missing_http_attributes_is_an_error() {
+        let err = check(
+            &pipeline(BodyInspection::None),
+            "e".into(),
+            CheckRequest::default(),
+        )
+        .expect_err("must fail");
+        assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    }
+}

@@ -1,0 +1,597 @@
+//! The ext_proc gRPC shell: Envoy's `ExternalProcessor` service over the pipeline.
+//!
+//! One gRPC stream carries one HTTP exchange. This module only translates Envoy's
+//! messages into [`crate::pipeline`] calls and the outcomes back; every decision is made
+//! there.
+//!
+//! Failing closed is this module's one real job. When a stream ends cleanly Envoy
+//! continues the request *unprocessed*, so Warden only ends a stream cleanly after
+//! Envoy has closed its side. Any error, and any panic while handling a message, ends
+//! the stream with an error [`Status`]; with `failure_mode_allow: false` Envoy then
+//! answers the client with a 5xx and the upstream never sees the request.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::Arc;
+
+use envoy_types::pb::envoy::config::core::v3::{
+    header_value_option::HeaderAppendAction, HeaderMap, HeaderValue, HeaderValueOption,
+};
+use envoy_types::pb::envoy::extensions::filters::http::ext_proc::v3::{
+    processing_mode::{BodySendMode, HeaderSendMode},
+    ProcessingMode,
+};
+use envoy_types::pb::envoy::r#type::v3::HttpStatus;
+use envoy_types::pb::envoy::service::ext_proc::v3::{
+    body_mutation, common_response::ResponseStatus,
+    external_processor_server::ExternalProcessor, processing_request, processing_response,
+    BodyMutation, BodyResponse, CommonResponse, HeaderMutation, HeadersResponse, HttpBody,
+    HttpHeaders, ImmediateResponse, ProcessingRequest, ProcessingResponse, TrailersResponse,
+};
+use envoy_types::pb::google::protobuf::{value, Struct, Value};
+use futures::Stream;
+use tonic::{Request, Response, Status, Streaming};
+
+pub use envoy_types::pb::envoy::service::ext_proc::v3::external_processor_server::ExternalProcessorServer;
+
+use crate::http::{RequestHead, ResponseHead};
+use crate::pipeline::{
+    BodyMode, Direction, Exchange, LocalReply, Mutation, Outcome, PhasePlan, Pipeline,
+    PipelineError, Step,
+};
+
+/// Dynamic metadata namespace Warden writes into (Envoy's `metadata_options`
+/// must list it in `receiving_namespaces`).
+pub const METADATA_NAMESPACE: &str = "warden";
+
+/// Handles the messages of one ext_proc stream. The production handler is
+/// [`Pipeline`]; tests plug in others (for example one that panics).
+pub trait StreamHandler: Send + Sync + 'static {
+    /// Per-stream state, created when the stream opens.
+    type State: Send + 'static;
+
+    /// State for a new stream.
+    fn open(&self) -> Self::State;
+
+    /// The reply to one message. An error ends the stream with that status.
+    fn handle(
+        &self,
+        state: &mut Self::State,
+        message: ProcessingRequest,
+    ) -> Result<ProcessingResponse, Status>;
+}
+
+/// Envoy's `envoy.service.ext_proc.v3.ExternalProcessor`, backed by a [`StreamHandler`].
+#[derive(Debug)]
+pub struct ExtProcService<H> {
+    handler: Arc<H>,
+}
+
+impl<H> ExtProcService<H> {
+    /// A service that runs every stream through `handler`.
+    pub fn new(handler: Arc<H>) -> Self {
+        ExtProcService { handler }
+    }
+}
+
+type ResponseStream = Pin<Box<dyn Stream<Item = Result<ProcessingResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl<H: StreamHandler> ExternalProcessor for ExtProcService<H> {
+    type ProcessStream = ResponseStream;
+
+    async fn process(
+        &self,
+        request: Request<Streaming<ProcessingRequest>>,
+    ) -> Result<Response<Self::ProcessStream>, Status> {
+        let inbound = request.into_inner();
+        let handler = Arc::clone(&self.handler);
+        let state = handler.open();
+        let stream = futures::stream::unfold(
+            Some((inbound, handler, state)),
+            |open| async move {
+                let (mut inbound, handler, mut state) = open?;
+                match inbound.message().await {
+                    Ok(Some(message)) => match handle_guarded(&*handler, &mut state, message) {
+                        Ok(reply) => Some((Ok(reply), Some((inbound, handler, state)))),
+                        // After an error nothing more is read or sent.
+                        Err(status) => Some((Err(status), None)),
+                    },
+                    // Envoy closed its side: the exchange is over, a clean end is right.
+                    Ok(None) => None,
+                    // Envoy reset the stream (client gone, timeout): nobody to answer.
+                    Err(status) => {
+                        tracing::debug!(%status, "ext_proc stream reset by Envoy");
+                        None
+                    }
+                }
+            },
+        );
+        Ok(Response::new(Box::pin(stream)))
+    }
+}
+
+/// Runs the handler, turning a panic into an error status instead of unwinding into
+/// the connection (which would take every other stream on it down too).
+fn handle_guarded<H: StreamHandler>(
+    handler: &H,
+    state: &mut H::State,
+    message: ProcessingRequest,
+) -> Result<ProcessingResponse, Status> {
+    match catch_unwind(AssertUnwindSafe(|| handler.handle(state, message))) {
+        Ok(result) => result,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            tracing::error!(panic = %what, "ext_proc handler panicked; failing the request closed");
+            Err(Status::internal(
+                "warden: internal error while processing the request",
+            ))
+        }
+    }
+}
+
+impl StreamHandler for Pipeline {
+    type State = Exchange;
+
+    fn open(&self) -> Exchange {
+        Exchange::new(uuid::Uuid::now_v7().to_string())
+    }
+
+    fn handle(
+        &self,
+        exchange: &mut Exchange,
+        message: ProcessingRequest,
+    ) -> Result<ProcessingResponse, Status> {
+        use processing_request::Request as In;
+        let phase = message.request.ok_or_else(|| {
+            Status::invalid_argument("warden: ext_proc message carries no request phase")
+        })?;
+        let (outcome, kind) = match phase {
+            In::RequestHeaders(h) => {
+                let head = RequestHead::from_header_list(header_list(h.headers.as_ref()));
+                let outcome = self.on_request_headers(exchange, head, h.end_of_stream);
+                log_decision(exchange, &outcome);
+                (outcome, Kind::RequestHeaders)
+            }
+            In::RequestBody(HttpBody {
+                body,
+                end_of_stream,
+                ..
+            }) => (
+                self.on_request_body(exchange, &body, end_of_stream),
+                Kind::RequestBody,
+            ),
+            In::ResponseHeaders(HttpHeaders {
+                headers,
+                end_of_stream,
+                ..
+            }) => {
+                let head = ResponseHead::from_header_list(header_list(headers.as_ref()));
+                (
+                    self.on_response_headers(exchange, head, end_of_stream),
+                    Kind::ResponseHeaders,
+                )
+            }
+            In::ResponseBody(HttpBody {
+                body,
+                end_of_stream,
+                ..
+            }) => (
+                self.on_response_body(exchange, &body, end_of_stream),
+                Kind::ResponseBody,
+            ),
+            In::RequestTrailers(_) => (
+                self.on_trailers(exchange, Direction::Request),
+                Kind::RequestTrailers,
+            ),
+            In::ResponseTrailers(_) => (
+                self.on_trailers(exchange, Direction::Response),
+                Kind::ResponseTrailers,
+            ),
+        };
+        let outcome = outcome.map_err(|err| protocol_error(exchange, err))?;
+        Ok(to_processing_response(kind, outcome))
+    }
+}
+
+fn log_decision(exchange: &Exchange, outcome: &Result<Outcome, PipelineError>) {
+    let Some(request) = exchange.request() else {
+        return;
+    };
+    let decision = exchange
+        .decision()
+        .map(|d| d.verdict.name())
+        .unwrap_or("error");
+    if let Ok(Outcome {
+        step: Step::Reply(reply),
+        ..
+    }) = outcome
+    {
+        tracing::info!(
+            request_id = exchange.id(),
+            method = %request.method,
+            authority = %request.authority,
+            path = %request.path,
+            decision,
+            status = reply.status,
+            details = %reply.details,
+            "request answered by warden"
+        );
+    } else {
+        tracing::debug!(
+            request_id = exchange.id(),
+            method = %request.method,
+            authority = %request.authority,
+            path = %request.path,
+            decision,
+            "request decided"
+        );
+    }
+}
+
+fn protocol_error(exchange: &Exchange, err: PipelineError) -> Status {
+    tracing::error!(request_id = exchange.id(), error = %err, "ext_proc protocol error; failing closed");
+    Status::failed_precondition(format!("warden: {err}"))
+}
+
+/// Which message the reply answers.
+#[derive(Clone, Copy)]
+enum Kind {
+    RequestHeaders,
+    RequestBody,
+    ResponseHeaders,
+    ResponseBody,
+    RequestTrailers,
+    ResponseTrailers,
+}
+
+/// Envoy's header map as `(name, value)` pairs. Envoy sends values in `raw_value`;
+/// older versions used `value`.
+fn header_list(map: Option<&HeaderMap>) -> impl Iterator<Item = (&str, &[u8])> {
+    map.into_iter().flat_map(|m| m.headers.iter()).map(|h| {
+        let value = if h.raw_value.is_empty() {
+            h.value.as_bytes()
+        } else {
+            h.raw_value.as_slice()
+        };
+        (h.key.as_str(), value)
+    })
+}
+
+fn to_processing_response(kind: Kind, outcome: Outcome) -> ProcessingResponse {
+    use processing_response::Response as Out;
+    let dynamic_metadata = metadata_struct(&outcome.metadata);
+    let (response, mode_override) = match outcome.step {
+        Step::Reply(reply) => (Out::ImmediateResponse(immediate_response(reply)), None),
+        Step::Continue(mutation) => {
+            let mode = match kind {
+                Kind::RequestHeaders | Kind::ResponseHeaders => mutation.plan.map(processing_mode),
+                _ => None,
+            };
+            let common = common_response(mutation);
+            let response = match kind {
+                Kind::RequestHeaders => Out::RequestHeaders(HeadersResponse {
+                    response: Some(common),
+                }),
+                Kind::ResponseHeaders => Out::ResponseHeaders(HeadersResponse {
+                    response: Some(common),
+                }),
+                Kind::RequestBody => Out::RequestBody(BodyResponse {
+                    response: Some(common),
+                }),
+                Kind::ResponseBody => Out::ResponseBody(BodyResponse {
+                    response: Some(common),
+                }),
+                Kind::RequestTrailers => Out::RequestTrailers(TrailersResponse {
+                    header_mutation: common.header_mutation,
+                }),
+                Kind::ResponseTrailers => Out::ResponseTrailers(TrailersResponse {
+                    header_mutation: common.header_mutation,
+                }),
+            };
+            (response, mode)
+        }
+    };
+    ProcessingResponse {
+        response: Some(response),
+        mode_override,
+        dynamic_metadata,
+        ..ProcessingResponse::default()
+    }
+}
+
+fn common_response(mutation: Mutation) -> CommonResponse {
+    let header_mutation = if mutation.set_headers.is_empty() && mutation.remove_headers.is_empty()
+    {
+        None
+    } else {
+        Some(header_mutation(mutation.set_headers, mutation.remove_headers))
+    };
+    CommonResponse {
+        status: ResponseStatus::Continue as i32,
+        header_mutation,
+        body_mutation: mutation.body.map(|body| BodyMutation {
+            mutation: Some(body_mutation::Mutation::Body(body)),
+        }),
+        ..CommonResponse::default()
+    }
+}
+
+/// Header mutations that replace whatever the client sent.
+fn header_mutation(set: Vec<(String, String)>, remove: Vec<String>) -> HeaderMutation {
+    HeaderMutation {
+        set_headers: header_options(set),
+        remove_headers: remove,
+    }
+}
+
+/// Headers to set, with values in `raw_value` (Envoy ignores `value` when the raw
+/// form is expected) and overwrite semantics.
+pub(crate) fn header_options(set: Vec<(String, String)>) -> Vec<HeaderValueOption> {
+    set.into_iter()
+        .map(|(key, value)| HeaderValueOption {
+            header: Some(HeaderValue {
+                key,
+                raw_value: value.into_bytes(),
+                ..HeaderValue::default()
+            }),
+            append_action: HeaderAppendAction::OverwriteIfExistsOrAdd as i32,
+            ..HeaderValueOption::default()
+        })
+        .collect()
+}
+
+fn immediate_response(reply: LocalReply) -> ImmediateResponse {
+    ImmediateResponse {
+        status: Some(HttpStatus {
+            code: i32::from(reply.status),
+        }),
+        headers: Some(header_mutation(reply.headers, Vec::new())),
+        body: reply.body,
+        details: reply.details,
+        ..ImmediateResponse::default()
+    }
+}
+
+/// The plan as Envoy's `mode_override`. Trailers are never needed; a skipped
+/// response-headers phase also skips the response body.
+fn processing_mode(plan: PhasePlan) -> ProcessingMode {
+    let body = |mode: BodyMode| match mode {
+        BodyMode::Skip => BodySendMode::None,
+        BodyMode::Streamed => BodySendMode::Streamed,
+        BodyMode::Buffered => BodySendMode::Buffered,
+    } as i32;
+    let (response_header_mode, response_body_mode) = if plan.response_headers {
+        (HeaderSendMode::Send, body(plan.response_body))
+    } else {
+        (HeaderSendMode::Skip, BodySendMode::None as i32)
+    };
+    ProcessingMode {
+        request_header_mode: HeaderSendMode::Send as i32,
+        response_header_mode: response_header_mode as i32,
+        request_body_mode: body(plan.request_body),
+        response_body_mode,
+        request_trailer_mode: HeaderSendMode::Skip as i32,
+        response_trailer_mode: HeaderSendMode::Skip as i32,
+    }
+}
+
+/// `{"warden": {key: value, ...}}` for Envoy's dynamic metadata, or nothing.
+fn metadata_struct(pairs: &[(&'static str, String)]) -> Option<Struct> {
+    if pairs.is_empty() {
+        return None;
+    }
+    Some(Struct {
+        fields: [(
+            METADATA_NAMESPACE.to_string(),
+            Value {
+                kind: Some(value::Kind::StructValue(string_struct(pairs))),
+            },
+        )]
+        .into_iter()
+        .collect(),
+    })
+}
+
+/// A protobuf `Struct` of string values.
+pub(crate) fn string_struct(pairs: &[(&'static str, String)]) -> Struct {
+    Struct {
+        fields: pairs
+            .iter()
+            .map(|(k, v)| {
+                (
+                    (*k).to_string(),
+                    Value {
+                        kind: Some(value::Kind::StringValue(v.clone())),
+                    },
+                )
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::BodyInspection;
+    use crate::pipeline::PipelineSettings;
+    use envoy_types::pb::envoy::service::ext_proc::v3::external_processor_client::ExternalProcessorClient;
+    use tokio_stream::wrappers::TcpListenerStream;
+
+    fn headers(list: &[(&str, &str)]) -> HeaderMap {
+        HeaderMap {
+            headers: list
+                .iter()
+                .map(|(k, v)| HeaderValue {
+                    key: k.to_string(),
+                    raw_value: v.as_bytes().to_vec(),
+                    ..HeaderValue::default()
+                })
+                .collect(),
+        }
+    }
+
+    fn request_headers(list: &[(&str, &str)], end_of_stream: bool) -> ProcessingRequest {
+        ProcessingRequest {
+            request: Some(processing_request::Request::RequestHeaders(HttpHeaders {
+                headers: Some(headers(list)),
+                end_of_stream,
+                ..HttpHeaders::default()
+            })),
+            ..ProcessingRequest::default()
+        }
+    }
+
+    fn pipeline(response_body: BodyInspection) -> Pipeline {
+        Pipeline::new(PipelineSettings {
+            request_body: BodyInspection::Streamed,
+            response_body,
+            max_buffered_body_bytes: 1024,
+        })
+    }
+
+    #[test]
+    fn get_reply_sets_request_id_raw_value_metadata_and_mode_override() {
+        let p = pipeline(BodyInspection::None);
+        let mut ex = p.open();
+        let reply = p
+            .handle(
+                &mut ex,
+                request_headers(
+                    &[(":method", "GET"), (":path", "/"), ("x-warden-request-id", "f")],
+                    true,
+                ),
+            )
+            .expect("reply");
+        let Some(processing_response::Response::RequestHeaders(h)) = reply.response else {
+            panic!("wrong reply kind: {reply:?}");
+        };
+        let common = h.response.expect("common response");
+        let mutation = common.header_mutation.expect("header mutation");
+        assert_eq!(mutation.remove_headers, vec!["x-warden-request-id"]);
+        let set = mutation.set_headers[0].header.as_ref().expect("header");
+        assert_eq!(set.key, "x-warden-request-id");
+        assert_eq!(set.raw_value, ex.id().as_bytes());
+        assert!(set.value.is_empty(), "values go in raw_value only");
+        let mode = reply.mode_override.expect("mode override");
+        assert_eq!(mode.response_header_mode, HeaderSendMode::Skip as i32);
+        assert_eq!(mode.request_body_mode, BodySendMode::None as i32);
+        assert_eq!(mode.response_body_mode, BodySendMode::None as i32);
+        let meta = reply.dynamic_metadata.expect("metadata");
+        let Some(value::Kind::StructValue(warden)) = &meta.fields["warden"].kind else {
+            panic!("metadata not under the warden namespace");
+        };
+        assert_eq!(
+            warden.fields["decision"].kind,
+            Some(value::Kind::StringValue("allow".into()))
+        );
+    }
+
+    #[test]
+    fn message_without_phase_is_an_error() {
+        let p = pipeline(BodyInspection::None);
+        let mut ex = p.open();
+        let err = p
+            .handle(&mut ex, ProcessingRequest::default())
+            .expect_err("must fail");
+        assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    }
+
+    /// A handler that panics on its second message.
+    struct PanicsOnBody;
+
+    impl StreamHandler for PanicsOnBody {
+        type State = u32;
+        fn open(&self) -> u32 {
+            0
+        }
+        fn handle(
+            &self,
+            seen: &mut u32,
+            _message: ProcessingRequest,
+        ) -> Result<ProcessingResponse, Status> {
+            *seen += 1;
+            if *seen > 1 {
+                panic!("boom");
+            }
+            Ok(ProcessingResponse::default())
+        }
+    }
+
+    async fn client_for<H: StreamHandler>(
+        handler: H,
+    ) -> ExternalProcessorClient<tonic::transport::Channel> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let service = ExternalProcessorServer::new(ExtProcService::new(Arc::new(handler)));
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(TcpListenerStream::new(listener)),
+        );
+        ExternalProcessorClient::connect(format!("http://{addr}"))
+            .await
+            .expect("connect")
+    }
+
+    #[tokio::test]
+    async fn a_panic_ends_the_stream_with_an_error_status_not_a_clean_close() {
+        let mut client = client_for(PanicsOnBody).await;
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let mut replies = client
+            .process(tokio_stream::wrappers::ReceiverStream::new(rx))
+            .await
+            .expect("stream opens")
+            .into_inner();
+        tx.send(request_headers(&[(":method", "GET")], false))
+            .await
+            .expect("send");
+        assert!(replies.message().await.expect("first reply").is_some());
+        tx.send(request_headers(&[(":method", "GET")], false))
+            .await
+            .expect("send");
+        let err = replies.message().await.expect_err("the panic must surface as a status");
+        assert_eq!(err.code(), tonic::Code::Internal);
+    }
+
+    #[tokio::test]
+    async fn out_of_order_message_fails_the_stream() {
+        let mut client = client_for(pipeline(BodyInspection::Streamed)).await;
+        let body = ProcessingRequest {
+            request: Some(processing_request::Request::RequestBody(HttpBody {
+                body: b"x".to_vec(),
+                end_of_stream: true,
+                ..HttpBody::default()
+            })),
+            ..ProcessingRequest::default()
+        };
+        let mut replies = client
+            .process(tokio_stream::iter(vec![body]))
+            .await
+            .expect("stream opens")
+            .into_inner();
+        let err = replies.message().await.expect_err("must fail closed");
+        assert_eq!(err.code(), tonic::Code::FailedPrecondition);
+    }
+
+    #[tokio::test]
+    async fn stream_ends_cleanly_only_after_envoy_closes_its_side() {
+        let mut client = client_for(pipeline(BodyInspection::None)).await;
+        let mut replies = client
+            .process(tokio_stream::iter(vec![request_headers(
+                &[(":method", "GET"), (":path", "/")],
+                true,
+            )]))
+            .await
+            .expect("stream opens")
+            .into_inner();
+        assert!(replies.message().await.expect("reply").is_some());
+        assert!(replies.message().await.expect("clean end").is_none());
+    }
+}

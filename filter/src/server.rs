@@ -1,0 +1,222 @@
+//! `warden serve`: one gRPC server carrying ext_proc, ext_authz and health, on TCP
+//! and/or a Unix domain socket, with graceful shutdown.
+//!
+//! Shutdown order on SIGTERM (or any `shutdown` future completing):
+//! 1. health turns `NOT_SERVING`, so health-checking Envoys stop sending new streams;
+//! 2. the listeners close (new connections are refused) and every connection gets an
+//!    HTTP/2 GOAWAY, so no new stream starts on it;
+//! 3. in-flight streams run to completion, for at most `shutdown.grace_period_seconds`;
+//!    after that Warden exits anyway and Envoy fails what is left closed.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::watch;
+use tokio_stream::wrappers::UnixListenerStream;
+use tonic::transport::server::TcpIncoming;
+use tonic_health::ServingStatus;
+
+use crate::config::Config;
+use crate::extauthz::{AuthzService, AuthorizationServer};
+use crate::extproc::{ExtProcService, ExternalProcessorServer};
+use crate::pipeline::{Pipeline, PipelineSettings};
+
+/// Names under which `grpc.health.v1` reports status ("" is the whole server).
+const HEALTH_SERVICES: [&str; 3] = [
+    "",
+    "envoy.service.ext_proc.v3.ExternalProcessor",
+    "envoy.service.auth.v3.Authorization",
+];
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A TCP address could not be bound.
+    #[error("cannot listen on {addr}: {source} (is another process using it? change listen.tcp)")]
+    BindTcp {
+        /// The address from `listen.tcp`.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A Unix socket could not be bound.
+    #[error("cannot listen on unix socket {path}: {source} (check the directory exists and is writable; change listen.unix)")]
+    BindUnix {
+        /// The path from `listen.unix`.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The gRPC server failed while running.
+    #[error("gRPC server failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// A server task ended abnormally.
+    #[error("gRPC server task failed: {0}")]
+    Task(String),
+}
+
+/// The addresses a started server listens on.
+#[derive(Clone, Debug)]
+pub struct Bound {
+    /// The TCP address, with the real port when the config asked for port 0.
+    pub tcp: Option<SocketAddr>,
+    /// The Unix socket path.
+    pub unix: Option<PathBuf>,
+}
+
+/// Runs the server until `shutdown` completes, then shuts down gracefully.
+/// `on_bound` is called once every listener is bound.
+pub async fn serve(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send,
+    on_bound: impl FnOnce(&Bound),
+) -> Result<(), ServeError> {
+    let pipeline = Arc::new(Pipeline::new(PipelineSettings::from(&config)));
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    for name in HEALTH_SERVICES {
+        health_reporter
+            .set_service_status(name, ServingStatus::Serving)
+            .await;
+    }
+    let extproc = ExternalProcessorServer::from_arc(Arc::new(ExtProcService::new(Arc::clone(
+        &pipeline,
+    ))));
+    let authz = AuthorizationServer::new(AuthzService::new(Arc::clone(&pipeline)));
+    let router = || {
+        tonic::transport::Server::builder()
+            // Envoy multiplexes every ext_proc stream over few connections.
+            .max_concurrent_streams(None)
+            .http2_adaptive_window(Some(true))
+            .add_service(health_service.clone())
+            .add_service(extproc.clone())
+            .add_service(authz.clone())
+    };
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        // An error means the sender is gone, which also means stop.
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+
+    let mut bound = Bound {
+        tcp: None,
+        unix: None,
+    };
+    let mut servers = tokio::task::JoinSet::new();
+    if let Some(addr) = config.listen.tcp {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::BindTcp { addr, source })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| ServeError::BindTcp { addr, source })?;
+        bound.tcp = Some(local);
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let server = router().serve_with_incoming_shutdown(incoming, stopped(stop_rx.clone()));
+        servers.spawn(server);
+    }
+    if let Some(path) = &config.listen.unix {
+        let listener = bind_unix(path)?;
+        bound.unix = Some(path.clone());
+        let incoming = UnixListenerStream::new(listener);
+        let server = router().serve_with_incoming_shutdown(incoming, stopped(stop_rx.clone()));
+        servers.spawn(server);
+    }
+    on_bound(&bound);
+    tracing::info!(tcp = ?bound.tcp, unix = ?bound.unix, "warden serving ext_proc, ext_authz and health");
+
+    let grace = Duration::from_secs(config.shutdown.grace_period_seconds);
+    let result = tokio::select! {
+        // A server that stops on its own has failed.
+        Some(joined) = servers.join_next() => Some(joined),
+        () = shutdown => None,
+    };
+    if let Some(joined) = result {
+        let _ = stop_tx.send(true);
+        remove_socket(&bound);
+        return match joined {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.into()),
+            Err(join) => Err(ServeError::Task(join.to_string())),
+        };
+    }
+
+    tracing::info!(
+        grace_period_seconds = grace.as_secs(),
+        "shutting down: refusing new streams, letting in-flight streams finish"
+    );
+    for name in HEALTH_SERVICES {
+        health_reporter
+            .set_service_status(name, ServingStatus::NotServing)
+            .await;
+    }
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(grace, async {
+        let mut first_error = None;
+        while let Some(joined) = servers.join_next().await {
+            if let Ok(Err(e)) = joined {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error
+    })
+    .await;
+    remove_socket(&bound);
+    match drained {
+        Ok(None) => {
+            tracing::info!("all streams finished; stopped");
+            Ok(())
+        }
+        Ok(Some(e)) => Err(e.into()),
+        Err(_) => {
+            tracing::warn!("grace period over with streams still open; stopping anyway (Envoy fails them closed)");
+            Ok(())
+        }
+    }
+}
+
+/// Binds a Unix socket, replacing a stale socket file left by a previous run (but
+/// never deleting a regular file someone put there).
+fn bind_unix(path: &Path) -> Result<UnixListener, ServeError> {
+    use std::os::unix::fs::FileTypeExt;
+    let err = |source| ServeError::BindUnix {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if meta.file_type().is_socket() {
+            std::fs::remove_file(path).map_err(err)?;
+        }
+    }
+    UnixListener::bind(path).map_err(err)
+}
+
+fn remove_socket(bound: &Bound) {
+    if let Some(path) = &bound.unix {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+/// Completes on SIGTERM or SIGINT (Ctrl-C).
+pub async fn termination_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM received"),
+                _ = int.recv() => tracing::info!("SIGINT received"),
+            }
+        }
+        _ => {
+            // Without signal handlers we can only wait for Ctrl-C the portable way.
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -1,0 +1,363 @@
+//! Envoy + Warden + a recording upstream, on free loopback ports.
+//!
+//! The Envoy config is the one we ship (`envoy/local-demo.yaml` or
+//! `envoy/ext-authz.yaml`), parsed and rewritten structurally: only ports and the
+//! Warden address change, so the tests exercise what users run.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+use serde_yaml_ng::Value;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+
+use crate::paths;
+use crate::process::{free_port, poll_until, ChildProcess};
+use crate::upstream::Upstream;
+
+/// How long a process gets to become ready.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Which shipped Envoy config to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavor {
+    /// `envoy/local-demo.yaml`: ext_proc.
+    ExtProc,
+    /// `envoy/ext-authz.yaml`: ext_authz.
+    ExtAuthz,
+}
+
+impl Flavor {
+    fn config_file(self) -> &'static str {
+        match self {
+            Flavor::ExtProc => "envoy/local-demo.yaml",
+            Flavor::ExtAuthz => "envoy/ext-authz.yaml",
+        }
+    }
+}
+
+/// How Envoy reaches Warden.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Link {
+    /// Loopback TCP.
+    Tcp,
+    /// Warden's Unix domain socket.
+    Unix,
+}
+
+/// What to start.
+#[derive(Clone, Debug)]
+pub struct StackOptions {
+    /// Envoy config.
+    pub flavor: Flavor,
+    /// Envoy → Warden transport.
+    pub link: Link,
+    /// Extra Warden config sections (YAML), appended after `listen`.
+    pub warden_config: String,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        StackOptions {
+            flavor: Flavor::ExtProc,
+            link: Link::Tcp,
+            warden_config: String::new(),
+        }
+    }
+}
+
+/// A running Warden.
+pub struct Warden {
+    /// The process.
+    pub process: ChildProcess,
+    /// gRPC TCP port.
+    pub port: u16,
+    /// gRPC Unix socket.
+    pub socket: PathBuf,
+}
+
+impl Warden {
+    /// Starts `warden serve` with `extra_config` and waits until health says SERVING.
+    pub async fn start(dir: &Path, extra_config: &str) -> anyhow::Result<Warden> {
+        let port = free_port()?;
+        let socket = dir.join("warden.sock");
+        let config = format!(
+            "listen:\n  tcp: 127.0.0.1:{port}\n  unix: {}\n{extra_config}\n",
+            socket.display()
+        );
+        let config_path = dir.join("warden.yaml");
+        std::fs::write(&config_path, config)?;
+        let bin = paths::warden_bin().map_err(|e| anyhow!(e))?;
+        let mut command = Command::new(bin);
+        command
+            .arg("serve")
+            .arg("--config")
+            .arg(&config_path)
+            .env("WARDEN_LOG", "warden=debug");
+        let mut process = ChildProcess::spawn("warden", command, dir)?;
+        let health = poll_until("warden health SERVING", READY_TIMEOUT, || async {
+            health_status(port)
+                .await
+                .filter(|s| *s == ServingStatus::Serving)
+        })
+        .await;
+        if let Err(e) = health {
+            process.ensure_running()?;
+            return Err(e.context(process.log_tail()));
+        }
+        Ok(Warden {
+            process,
+            port,
+            socket,
+        })
+    }
+
+    /// The request ids Warden logged a decision for.
+    pub fn decided_ids(&self) -> HashSet<String> {
+        self.process
+            .log()
+            .lines()
+            .filter_map(|line| {
+                let rest = &line[line.find("request_id=")? + "request_id=".len()..];
+                Some(rest.split_whitespace().next()?.to_string())
+            })
+            .collect()
+    }
+
+    /// The health status of the whole server, if it answers.
+    pub async fn health(&self) -> Option<ServingStatus> {
+        health_status(self.port).await
+    }
+}
+
+async fn health_status(port: u16) -> Option<ServingStatus> {
+    let mut client = HealthClient::connect(format!("http://127.0.0.1:{port}"))
+        .await
+        .ok()?;
+    let reply = client
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .ok()?;
+    ServingStatus::try_from(reply.into_inner().status).ok()
+}
+
+/// A running Envoy.
+pub struct Envoy {
+    /// The process.
+    pub process: ChildProcess,
+    /// The `ingress` listener port.
+    pub port: u16,
+    /// The admin port.
+    pub admin_port: u16,
+}
+
+impl Envoy {
+    /// Starts Envoy with the shipped `flavor` config, pointed at `warden` and
+    /// `upstream`, and waits for `/ready`.
+    pub async fn start(
+        dir: &Path,
+        flavor: Flavor,
+        warden: WardenAddress<'_>,
+        upstream: SocketAddr,
+    ) -> anyhow::Result<Envoy> {
+        let port = free_port()?;
+        let admin_port = free_port()?;
+        let shipped = paths::repo_root().join(flavor.config_file());
+        let text = std::fs::read_to_string(&shipped)
+            .with_context(|| format!("reading {}", shipped.display()))?;
+        let mut config: Value = serde_yaml_ng::from_str(&text)?;
+        rewrite(&mut config, port, admin_port, warden, upstream)
+            .with_context(|| format!("rewriting {}", shipped.display()))?;
+        let config_path = dir.join("envoy.yaml");
+        std::fs::write(&config_path, serde_yaml_ng::to_string(&config)?)?;
+
+        let bin = paths::envoy_bin().map_err(|e| anyhow!(e))?;
+        let mut command = Command::new(bin);
+        command
+            .arg("-c")
+            .arg(&config_path)
+            .args(["--disable-hot-restart", "--concurrency", "1"])
+            .args(["--log-level", "warn"]);
+        let mut process = ChildProcess::spawn("envoy", command, dir)?;
+        let client = reqwest::Client::new();
+        let ready = poll_until("envoy /ready", READY_TIMEOUT, || {
+            let client = client.clone();
+            async move {
+                let response = client
+                    .get(format!("http://127.0.0.1:{admin_port}/ready"))
+                    .send()
+                    .await
+                    .ok()?;
+                response.status().is_success().then_some(())
+            }
+        })
+        .await;
+        if let Err(e) = ready {
+            process.ensure_running()?;
+            return Err(e.context(process.log_tail()));
+        }
+        Ok(Envoy {
+            process,
+            port,
+            admin_port,
+        })
+    }
+
+    /// A URL on the ingress listener.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// A counter or gauge from Envoy's admin `/stats`, by exact name.
+    pub async fn stat(&self, name: &str) -> anyhow::Result<u64> {
+        let text = reqwest::get(format!(
+            "http://127.0.0.1:{}/stats?filter=^{}$",
+            self.admin_port,
+            name.replace('.', "\\.")
+        ))
+        .await?
+        .text()
+        .await?;
+        text.lines()
+            .find_map(|line| line.strip_prefix(&format!("{name}: ")))
+            .ok_or_else(|| anyhow!("stat {name} not found in:\n{text}"))?
+            .trim()
+            .parse()
+            .with_context(|| format!("stat {name}"))
+    }
+
+    /// The JSON access log lines Envoy wrote so far.
+    pub fn access_log(&self) -> Vec<serde_json::Value> {
+        self.process
+            .log()
+            .lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect()
+    }
+}
+
+/// Where Envoy finds Warden.
+#[derive(Clone, Copy, Debug)]
+pub enum WardenAddress<'a> {
+    /// TCP on loopback.
+    Tcp(u16),
+    /// A Unix socket.
+    Unix(&'a Path),
+}
+
+fn rewrite(
+    config: &mut Value,
+    port: u16,
+    admin_port: u16,
+    warden: WardenAddress<'_>,
+    upstream: SocketAddr,
+) -> anyhow::Result<()> {
+    set_port(&mut config["admin"]["address"], admin_port)?;
+    let listener = named_mut(&mut config["static_resources"]["listeners"], "ingress")?;
+    set_port(&mut listener["address"], port)?;
+    let warden_address = match warden {
+        WardenAddress::Tcp(port) => serde_yaml_ng::from_str(&format!(
+            "socket_address: {{address: 127.0.0.1, port_value: {port}}}"
+        ))?,
+        WardenAddress::Unix(path) => {
+            serde_yaml_ng::from_str(&format!("pipe: {{path: '{}'}}", path.display()))?
+        }
+    };
+    *endpoint_address(&mut config["static_resources"]["clusters"], "warden")? = warden_address;
+    set_port(
+        endpoint_address(&mut config["static_resources"]["clusters"], "upstream")?,
+        upstream.port(),
+    )?;
+    Ok(())
+}
+
+fn named_mut<'a>(list: &'a mut Value, name: &str) -> anyhow::Result<&'a mut Value> {
+    list.as_sequence_mut()
+        .ok_or_else(|| anyhow!("expected a list holding `{name}`"))?
+        .iter_mut()
+        .find(|item| item["name"].as_str() == Some(name))
+        .ok_or_else(|| anyhow!("no entry named `{name}`"))
+}
+
+fn endpoint_address<'a>(clusters: &'a mut Value, name: &str) -> anyhow::Result<&'a mut Value> {
+    let cluster = named_mut(clusters, name)?;
+    let address = &mut cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
+        ["address"];
+    anyhow::ensure!(!address.is_null(), "cluster `{name}` has no endpoint address");
+    Ok(address)
+}
+
+fn set_port(address: &mut Value, port: u16) -> anyhow::Result<()> {
+    let socket = &mut address["socket_address"];
+    anyhow::ensure!(socket.is_mapping(), "no socket_address to set port {port} on");
+    socket["port_value"] = Value::from(port);
+    Ok(())
+}
+
+/// Envoy + Warden + upstream. Dropping it stops everything (fields drop in order:
+/// Envoy first, the temporary directory with the logs last).
+pub struct Stack {
+    /// Envoy.
+    pub envoy: Envoy,
+    /// Warden.
+    pub warden: Warden,
+    /// The recording upstream.
+    pub upstream: Upstream,
+    /// Logs and generated configs; kept on disk when `WARDEN_KEEP_TEST_DIRS` is set.
+    pub dir: tempfile::TempDir,
+}
+
+impl Stack {
+    /// Starts upstream, Warden and Envoy and waits until all are ready.
+    pub async fn start(options: StackOptions) -> anyhow::Result<Stack> {
+        let dir = tempfile::Builder::new()
+            .prefix("warden-e2e-")
+            .disable_cleanup(std::env::var_os("WARDEN_KEEP_TEST_DIRS").is_some())
+            .tempdir()?;
+        let upstream = Upstream::start().await?;
+        let warden = Warden::start(dir.path(), &options.warden_config).await?;
+        let address = match options.link {
+            Link::Tcp => WardenAddress::Tcp(warden.port),
+            Link::Unix => WardenAddress::Unix(&warden.socket),
+        };
+        let envoy = Envoy::start(dir.path(), options.flavor, address, upstream.addr()).await?;
+        Ok(Stack {
+            envoy,
+            warden,
+            upstream,
+            dir,
+        })
+    }
+
+    /// Every log, for a failing assertion's message.
+    pub fn logs(&self) -> String {
+        format!(
+            "{}\n{}",
+            self.warden.process.log_tail(),
+            self.envoy.process.log_tail()
+        )
+    }
+}
+
+/// An HTTP/1.1 client.
+pub fn http1_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .http1_only()
+        .build()
+        .unwrap_or_default()
+}
+
+/// An HTTP/2 client (cleartext, prior knowledge — what h2c agents use).
+pub fn http2_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap_or_default()
+}

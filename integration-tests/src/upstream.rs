@@ -1,0 +1,214 @@
+//! A recording upstream for end-to-end tests.
+//!
+//! Every request it receives is recorded (method, path, Warden's request id, body
+//! length and checksum), so a test can prove what reached the upstream — and that
+//! nothing reached it without passing through Warden.
+//!
+//! Routes:
+//! - `ANY /echo` — reads the body, answers `{"len", "checksum", "warden_request_id"}`;
+//! - `GET /bytes/{n}` — `n` bytes of a known pattern, with `content-length`, or
+//!   chunked with `?chunked=1`;
+//! - `GET /sse?events=N` — N server-sent events; after each event it waits until the
+//!   test opens the gate ([`Upstream::release`]) before sending the next, so a test
+//!   can prove events reach the client while the stream is still open;
+//! - anything else — like `/echo`.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::Hasher;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::Router;
+use futures::StreamExt;
+use http_body_util::BodyExt;
+use tokio::sync::Semaphore;
+
+/// One request as the upstream saw it.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    /// HTTP method.
+    pub method: String,
+    /// Path and query.
+    pub path: String,
+    /// The `x-warden-request-id` header, if any.
+    pub warden_request_id: Option<String>,
+    /// Bytes of body received.
+    pub body_len: usize,
+    /// [`checksum`] of the body.
+    pub checksum: u64,
+    /// All request headers.
+    pub headers: Vec<(String, String)>,
+}
+
+#[derive(Default)]
+struct Shared {
+    seen: Mutex<Vec<Seen>>,
+    /// One permit per `release` call; the SSE route takes one before each later event.
+    gate: Semaphore,
+}
+
+/// A running recording upstream.
+pub struct Upstream {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Upstream {
+    /// Starts the upstream on a free loopback port.
+    pub async fn start() -> anyhow::Result<Upstream> {
+        let shared = Arc::new(Shared::default());
+        let app = Router::new()
+            .route("/bytes/{n}", get(bytes))
+            .route("/sse", get(sse))
+            .route("/echo", any(echo))
+            .fallback(echo)
+            .with_state(Arc::clone(&shared));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Upstream { addr, shared, task })
+    }
+
+    /// The upstream's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Every request received so far, in arrival order.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.shared
+            .seen
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
+    }
+
+    /// Lets the SSE route send one more event.
+    pub fn release(&self) {
+        self.shared.gate.add_permits(1);
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The checksum the upstream reports for a body (stable within one build).
+pub fn checksum(bytes: &[u8]) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    hasher.write(bytes);
+    hasher.finish()
+}
+
+/// The byte at position `i` of the `/bytes/{n}` pattern.
+pub fn pattern_byte(i: usize) -> u8 {
+    b"0123456789abcdefghijklmnopqrstuvwxyz\n"[i % 37]
+}
+
+fn record(shared: &Shared, method: &str, path: &str, headers: &HeaderMap, body: &[u8]) -> Seen {
+    let seen = Seen {
+        method: method.to_string(),
+        path: path.to_string(),
+        warden_request_id: headers
+            .get("x-warden-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        body_len: body.len(),
+        checksum: checksum(body),
+        headers: headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect(),
+    };
+    if let Ok(mut all) = shared.seen.lock() {
+        all.push(seen.clone());
+    }
+    seen
+}
+
+async fn echo(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    };
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    let seen = record(&shared, parts.method.as_str(), &path, &parts.headers, &body);
+    axum::Json(serde_json::json!({
+        "len": seen.body_len,
+        "checksum": seen.checksum.to_string(),
+        "warden_request_id": seen.warden_request_id,
+    }))
+    .into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct BytesQuery {
+    chunked: Option<u8>,
+}
+
+async fn bytes(
+    State(shared): State<Arc<Shared>>,
+    Path(n): Path<usize>,
+    Query(query): Query<BytesQuery>,
+    headers: HeaderMap,
+) -> Response {
+    record(&shared, "GET", &format!("/bytes/{n}"), &headers, b"");
+    let data: Vec<u8> = (0..n).map(pattern_byte).collect();
+    if query.chunked.unwrap_or(0) == 1 {
+        let chunks: Vec<Result<Bytes, std::io::Error>> = data
+            .chunks(64 * 1024)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        Response::new(Body::from_stream(futures::stream::iter(chunks)))
+    } else {
+        data.into_response()
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct SseQuery {
+    events: Option<usize>,
+}
+
+async fn sse(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<SseQuery>,
+    headers: HeaderMap,
+) -> Response {
+    record(&shared, "GET", "/sse", &headers, b"");
+    let events = query.events.unwrap_or(3);
+    let stream = futures::stream::iter(0..events)
+        .then(move |i| {
+            let shared = Arc::clone(&shared);
+            async move {
+                if i > 0 {
+                    // Wait for the test to see the previous event before sending this one.
+                    if let Ok(permit) = shared.gate.acquire().await {
+                        permit.forget();
+                    }
+                }
+                Ok::<_, std::io::Error>(Bytes::from(format!("id: {i}\ndata: event {i}\n\n")))
+            }
+        })
+        .boxed();
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .header("cache-control", "no-cache")
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response())
+}
