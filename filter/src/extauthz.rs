@@ -11,17 +11,20 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
+use envoy_types::pb::envoy::config::core::v3::{
+    header_value_option::HeaderAppendAction, HeaderValue, HeaderValueOption,
+};
 use envoy_types::pb::envoy::r#type::v3::HttpStatus;
 use envoy_types::pb::envoy::service::auth::v3::{
-    authorization_server::Authorization, check_response::HttpResponse, CheckRequest,
-    CheckResponse, DeniedHttpResponse, OkHttpResponse,
+    authorization_server::Authorization, check_response::HttpResponse, CheckRequest, CheckResponse,
+    DeniedHttpResponse, OkHttpResponse,
 };
 use envoy_types::pb::google::rpc;
 use tonic::{Request, Response, Status};
 
 pub use envoy_types::pb::envoy::service::auth::v3::authorization_server::AuthorizationServer;
 
-use crate::extproc::{header_options, string_struct};
+use crate::extproc::{log_decision, string_struct};
 use crate::http::{Headers, RequestHead};
 use crate::pipeline::{BodyMode, Exchange, LocalReply, Outcome, Pipeline, Step};
 
@@ -164,6 +167,7 @@ pub fn check(
             outcome = merge(outcome, body_outcome);
         }
     }
+    log_decision(&exchange, &outcome.step);
     Ok(to_check_response(outcome.step, &metadata))
 }
 
@@ -189,22 +193,47 @@ fn merge(headers: Outcome, body: Outcome) -> Outcome {
     }
 }
 
+/// Headers for ext_authz replies. Unlike ext_proc, Envoy's ext_authz client reads
+/// `HeaderValue.value`, not `raw_value` (a raw value arrives as an empty header).
+fn header_options(set: Vec<(String, String)>) -> Vec<HeaderValueOption> {
+    set.into_iter()
+        .map(|(key, value)| HeaderValueOption {
+            header: Some(HeaderValue {
+                key,
+                value,
+                ..HeaderValue::default()
+            }),
+            append_action: HeaderAppendAction::OverwriteIfExistsOrAdd as i32,
+            ..HeaderValueOption::default()
+        })
+        .collect()
+}
+
 fn to_check_response(step: Step, metadata: &[(&'static str, String)]) -> CheckResponse {
     // ext_authz metadata lands in the `envoy.filters.http.ext_authz` namespace.
     let dynamic_metadata = Some(string_struct(metadata));
     match step {
-        Step::Continue(mutation) => CheckResponse {
-            status: Some(rpc::Status {
-                code: GRPC_OK,
-                ..rpc::Status::default()
-            }),
-            http_response: Some(HttpResponse::OkResponse(OkHttpResponse {
-                headers: header_options(mutation.set_headers),
-                headers_to_remove: mutation.remove_headers,
-                ..OkHttpResponse::default()
-            })),
-            dynamic_metadata,
-        },
+        Step::Continue(mutation) => {
+            // Envoy applies `headers_to_remove` after `headers`: never remove a header
+            // we set (the overwrite already replaced the client's value).
+            let headers_to_remove = mutation
+                .remove_headers
+                .into_iter()
+                .filter(|name| !mutation.set_headers.iter().any(|(set, _)| set == name))
+                .collect();
+            CheckResponse {
+                status: Some(rpc::Status {
+                    code: GRPC_OK,
+                    ..rpc::Status::default()
+                }),
+                http_response: Some(HttpResponse::OkResponse(OkHttpResponse {
+                    headers: header_options(mutation.set_headers),
+                    headers_to_remove,
+                    ..OkHttpResponse::default()
+                })),
+                dynamic_metadata,
+            }
+        }
         Step::Reply(reply) => CheckResponse {
             status: Some(rpc::Status {
                 code: GRPC_PERMISSION_DENIED,
@@ -286,10 +315,11 @@ mod tests {
         };
         let header = ok.headers[0].header.as_ref().expect("header");
         assert_eq!(
-            (header.key.as_str(), header.raw_value.as_slice()),
-            ("x-warden-request-id", b"id1".as_slice())
+            (header.key.as_str(), header.value.as_str()),
+            ("x-warden-request-id", "id1")
         );
-        assert_eq!(ok.headers_to_remove, vec!["x-warden-request-id"]);
+        // Overwritten, not removed: Envoy removes after it sets.
+        assert!(ok.headers_to_remove.is_empty());
     }
 
     #[test]
@@ -299,7 +329,10 @@ mod tests {
         let ok = check(&p, "a".into(), check_request("POST", &sent, b"hello")).expect("resp");
         assert_eq!(ok.status.map(|s| s.code), Some(GRPC_OK));
 
-        let sent = [("transfer-encoding", "chunked"), (PARTIAL_BODY_HEADER, "false")];
+        let sent = [
+            ("transfer-encoding", "chunked"),
+            (PARTIAL_BODY_HEADER, "false"),
+        ];
         let resp = check(&p, "b".into(), check_request("POST", &sent, &[b'x'; 11])).expect("resp");
         assert_eq!(denied(&resp).status.as_ref().map(|s| s.code), Some(413));
     }

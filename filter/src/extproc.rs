@@ -23,10 +23,10 @@ use envoy_types::pb::envoy::extensions::filters::http::ext_proc::v3::{
 };
 use envoy_types::pb::envoy::r#type::v3::HttpStatus;
 use envoy_types::pb::envoy::service::ext_proc::v3::{
-    body_mutation, common_response::ResponseStatus,
-    external_processor_server::ExternalProcessor, processing_request, processing_response,
-    BodyMutation, BodyResponse, CommonResponse, HeaderMutation, HeadersResponse, HttpBody,
-    HttpHeaders, ImmediateResponse, ProcessingRequest, ProcessingResponse, TrailersResponse,
+    body_mutation, common_response::ResponseStatus, external_processor_server::ExternalProcessor,
+    processing_request, processing_response, BodyMutation, BodyResponse, CommonResponse,
+    HeaderMutation, HeadersResponse, HttpBody, HttpHeaders, ImmediateResponse, ProcessingRequest,
+    ProcessingResponse, TrailersResponse,
 };
 use envoy_types::pb::google::protobuf::{value, Struct, Value};
 use futures::Stream;
@@ -87,26 +87,23 @@ impl<H: StreamHandler> ExternalProcessor for ExtProcService<H> {
         let inbound = request.into_inner();
         let handler = Arc::clone(&self.handler);
         let state = handler.open();
-        let stream = futures::stream::unfold(
-            Some((inbound, handler, state)),
-            |open| async move {
-                let (mut inbound, handler, mut state) = open?;
-                match inbound.message().await {
-                    Ok(Some(message)) => match handle_guarded(&*handler, &mut state, message) {
-                        Ok(reply) => Some((Ok(reply), Some((inbound, handler, state)))),
-                        // After an error nothing more is read or sent.
-                        Err(status) => Some((Err(status), None)),
-                    },
-                    // Envoy closed its side: the exchange is over, a clean end is right.
-                    Ok(None) => None,
-                    // Envoy reset the stream (client gone, timeout): nobody to answer.
-                    Err(status) => {
-                        tracing::debug!(%status, "ext_proc stream reset by Envoy");
-                        None
-                    }
+        let stream = futures::stream::unfold(Some((inbound, handler, state)), |open| async move {
+            let (mut inbound, handler, mut state) = open?;
+            match inbound.message().await {
+                Ok(Some(message)) => match handle_guarded(&*handler, &mut state, message) {
+                    Ok(reply) => Some((Ok(reply), Some((inbound, handler, state)))),
+                    // After an error nothing more is read or sent.
+                    Err(status) => Some((Err(status), None)),
+                },
+                // Envoy closed its side: the exchange is over, a clean end is right.
+                Ok(None) => None,
+                // Envoy reset the stream (client gone, timeout): nobody to answer.
+                Err(status) => {
+                    tracing::debug!(%status, "ext_proc stream reset by Envoy");
+                    None
                 }
-            },
-        );
+            }
+        });
         Ok(Response::new(Box::pin(stream)))
     }
 }
@@ -154,7 +151,9 @@ impl StreamHandler for Pipeline {
             In::RequestHeaders(h) => {
                 let head = RequestHead::from_header_list(header_list(h.headers.as_ref()));
                 let outcome = self.on_request_headers(exchange, head, h.end_of_stream);
-                log_decision(exchange, &outcome);
+                if let Ok(outcome) = &outcome {
+                    log_decision(exchange, &outcome.step);
+                }
                 (outcome, Kind::RequestHeaders)
             }
             In::RequestBody(HttpBody {
@@ -198,25 +197,18 @@ impl StreamHandler for Pipeline {
     }
 }
 
-fn log_decision(exchange: &Exchange, outcome: &Result<Outcome, PipelineError>) {
+/// One log line per decided request: debug for allowed ones (the hot path), info
+/// when Warden answers the client itself.
+pub(crate) fn log_decision(exchange: &Exchange, step: &Step) {
     let Some(request) = exchange.request() else {
         return;
     };
-    let decision = exchange
-        .decision()
-        .map(|d| d.verdict.name())
-        .unwrap_or("error");
-    if let Ok(Outcome {
-        step: Step::Reply(reply),
-        ..
-    }) = outcome
-    {
+    if let Step::Reply(reply) = step {
         tracing::info!(
             request_id = exchange.id(),
             method = %request.method,
             authority = %request.authority,
             path = %request.path,
-            decision,
             status = reply.status,
             details = %reply.details,
             "request answered by warden"
@@ -227,8 +219,7 @@ fn log_decision(exchange: &Exchange, outcome: &Result<Outcome, PipelineError>) {
             method = %request.method,
             authority = %request.authority,
             path = %request.path,
-            decision,
-            "request decided"
+            "request allowed"
         );
     }
 }
@@ -305,11 +296,13 @@ fn to_processing_response(kind: Kind, outcome: Outcome) -> ProcessingResponse {
 }
 
 fn common_response(mutation: Mutation) -> CommonResponse {
-    let header_mutation = if mutation.set_headers.is_empty() && mutation.remove_headers.is_empty()
-    {
+    let header_mutation = if mutation.set_headers.is_empty() && mutation.remove_headers.is_empty() {
         None
     } else {
-        Some(header_mutation(mutation.set_headers, mutation.remove_headers))
+        Some(header_mutation(
+            mutation.set_headers,
+            mutation.remove_headers,
+        ))
     };
     CommonResponse {
         status: ResponseStatus::Continue as i32,
@@ -331,7 +324,7 @@ fn header_mutation(set: Vec<(String, String)>, remove: Vec<String>) -> HeaderMut
 
 /// Headers to set, with values in `raw_value` (Envoy ignores `value` when the raw
 /// form is expected) and overwrite semantics.
-pub(crate) fn header_options(set: Vec<(String, String)>) -> Vec<HeaderValueOption> {
+fn header_options(set: Vec<(String, String)>) -> Vec<HeaderValueOption> {
     set.into_iter()
         .map(|(key, value)| HeaderValueOption {
             header: Some(HeaderValue {
@@ -462,7 +455,11 @@ mod tests {
             .handle(
                 &mut ex,
                 request_headers(
-                    &[(":method", "GET"), (":path", "/"), ("x-warden-request-id", "f")],
+                    &[
+                        (":method", "GET"),
+                        (":path", "/"),
+                        ("x-warden-request-id", "f"),
+                    ],
                     true,
                 ),
             )
@@ -556,7 +553,10 @@ mod tests {
         tx.send(request_headers(&[(":method", "GET")], false))
             .await
             .expect("send");
-        let err = replies.message().await.expect_err("the panic must surface as a status");
+        let err = replies
+            .message()
+            .await
+            .expect_err("the panic must surface as a status");
         assert_eq!(err.code(), tonic::Code::Internal);
     }
 

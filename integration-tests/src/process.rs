@@ -51,7 +51,11 @@ impl ChildProcess {
         let log = self.log();
         let lines: Vec<&str> = log.lines().collect();
         let start = lines.len().saturating_sub(40);
-        format!("--- last lines of {} log ---\n{}", self.name, lines[start..].join("\n"))
+        format!(
+            "--- last lines of {} log ---\n{}",
+            self.name,
+            lines[start..].join("\n")
+        )
     }
 
     /// Sends a signal (e.g. `libc::SIGTERM`).
@@ -121,7 +125,10 @@ where
         if let Some(value) = check().await {
             return Ok(value);
         }
-        anyhow::ensure!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
     }
 }
 

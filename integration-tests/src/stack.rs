@@ -124,7 +124,8 @@ impl Warden {
             .lines()
             .filter_map(|line| {
                 let rest = &line[line.find("request_id=")? + "request_id=".len()..];
-                Some(rest.split_whitespace().next()?.to_string())
+                let id = rest.split_whitespace().next()?.trim_matches('"');
+                Some(id.to_string())
             })
             .collect()
     }
@@ -136,9 +137,12 @@ impl Warden {
 }
 
 async fn health_status(port: u16) -> Option<ServingStatus> {
-    let mut client = HealthClient::connect(format!("http://127.0.0.1:{port}"))
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+        .ok()?
+        .connect()
         .await
         .ok()?;
+    let mut client = HealthClient::new(channel);
     let reply = client
         .check(HealthCheckRequest {
             service: String::new(),
@@ -288,15 +292,21 @@ fn named_mut<'a>(list: &'a mut Value, name: &str) -> anyhow::Result<&'a mut Valu
 
 fn endpoint_address<'a>(clusters: &'a mut Value, name: &str) -> anyhow::Result<&'a mut Value> {
     let cluster = named_mut(clusters, name)?;
-    let address = &mut cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
-        ["address"];
-    anyhow::ensure!(!address.is_null(), "cluster `{name}` has no endpoint address");
+    let address =
+        &mut cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"];
+    anyhow::ensure!(
+        !address.is_null(),
+        "cluster `{name}` has no endpoint address"
+    );
     Ok(address)
 }
 
 fn set_port(address: &mut Value, port: u16) -> anyhow::Result<()> {
     let socket = &mut address["socket_address"];
-    anyhow::ensure!(socket.is_mapping(), "no socket_address to set port {port} on");
+    anyhow::ensure!(
+        socket.is_mapping(),
+        "no socket_address to set port {port} on"
+    );
     socket["port_value"] = Value::from(port);
     Ok(())
 }

@@ -45,7 +45,6 @@ pub struct Seen {
     pub headers: Vec<(String, String)>,
 }
 
-#[derive(Default)]
 struct Shared {
     seen: Mutex<Vec<Seen>>,
     /// One permit per `release` call; the SSE route takes one before each later event.
@@ -62,7 +61,10 @@ pub struct Upstream {
 impl Upstream {
     /// Starts the upstream on a free loopback port.
     pub async fn start() -> anyhow::Result<Upstream> {
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            seen: Mutex::new(Vec::new()),
+            gate: Semaphore::new(0),
+        });
         let app = Router::new()
             .route("/bytes/{n}", get(bytes))
             .route("/sse", get(sse))
@@ -127,7 +129,12 @@ fn record(shared: &Shared, method: &str, path: &str, headers: &HeaderMap, body: 
         checksum: checksum(body),
         headers: headers
             .iter()
-            .map(|(n, v)| (n.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(n, v)| {
+                (
+                    n.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect(),
     };
     if let Ok(mut all) = shared.seen.lock() {
