@@ -276,7 +276,10 @@ mod tests {
         .expect("valid");
         assert_eq!(config.inspection.request_body, BodyInspection::Buffered);
         assert_eq!(config.inspection.response_body, BodyInspection::None);
-        assert_eq!(config.listen.unix.as_deref(), Some(Path::new("/tmp/w.sock")));
+        assert_eq!(
+            config.listen.unix.as_deref(),
+            Some(Path::new("/tmp/w.sock"))
+        );
         assert_eq!(config.log.format, LogFormat::Json);
     }
 
@@ -306,7 +309,10 @@ mod tests {
         assert!(e.starts_with("warden.yaml: listen: set `tcp`"), "{e}");
 
         let e = error_of("listen: {tcp: 127.0.0.1:1}\nlimits: {max_buffered_body_bytes: 0}\n");
-        assert!(e.contains("limits.max_buffered_body_bytes: 0 is out of range"), "{e}");
+        assert!(
+            e.contains("limits.max_buffered_body_bytes: 0 is out of range"),
+            "{e}"
+        );
     }
 
     #[test]

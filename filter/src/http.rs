@@ -197,7 +197,10 @@ mod tests {
         assert_eq!(head.path, "/a?b=c");
         assert_eq!(head.authority, "api.example");
         assert_eq!(head.scheme, "https");
-        assert_eq!(head.headers.get_str("content-type"), Some("application/json"));
+        assert_eq!(
+            head.headers.get_str("content-type"),
+            Some("application/json")
+        );
         assert_eq!(head.headers.len(), 1);
     }
 

@@ -615,15 +615,24 @@ mod tests {
         let mut ex = Exchange::new("r2");
         let head = request(
             "GET",
-            &[("x-warden-request-id", "forged"), ("x-warden-subject", "root")],
+            &[
+                ("x-warden-request-id", "forged"),
+                ("x-warden-subject", "root"),
+            ],
         );
         let outcome = p.on_request_headers(&mut ex, head, true).unwrap();
         assert_eq!(
             outcome.metadata,
-            vec![("request_id", "r2".to_string()), ("decision", "allow".into())]
+            vec![
+                ("request_id", "r2".to_string()),
+                ("decision", "allow".into())
+            ]
         );
         let m = mutation(outcome);
-        assert_eq!(m.set_headers, vec![(REQUEST_ID_HEADER.to_string(), "r2".into())]);
+        assert_eq!(
+            m.set_headers,
+            vec![(REQUEST_ID_HEADER.to_string(), "r2".into())]
+        );
         assert_eq!(
             m.remove_headers,
             vec!["x-warden-request-id".to_string(), "x-warden-subject".into()]
@@ -656,7 +665,11 @@ mod tests {
         let p = pipeline(BodyInspection::Buffered, BodyInspection::None);
         let mut ex = Exchange::new("r4");
         let outcome = p
-            .on_request_headers(&mut ex, request("POST", &[("content-length", "101")]), false)
+            .on_request_headers(
+                &mut ex,
+                request("POST", &[("content-length", "101")]),
+                false,
+            )
             .unwrap();
         assert_eq!(outcome.metadata[1], ("decision", "deny".to_string()));
         let r = reply(outcome);
@@ -694,14 +707,26 @@ mod tests {
     fn event_streams_and_unknown_lengths_are_never_buffered() {
         let p = pipeline(BodyInspection::None, BodyInspection::Buffered);
         let cases = [
-            (vec![("content-type", "text/event-stream")], BodyMode::Streamed),
             (
-                vec![("content-type", "text/event-stream"), ("content-length", "5")],
+                vec![("content-type", "text/event-stream")],
                 BodyMode::Streamed,
             ),
-            (vec![("content-type", "application/json")], BodyMode::Streamed),
             (
-                vec![("content-type", "application/json"), ("content-length", "100")],
+                vec![
+                    ("content-type", "text/event-stream"),
+                    ("content-length", "5"),
+                ],
+                BodyMode::Streamed,
+            ),
+            (
+                vec![("content-type", "application/json")],
+                BodyMode::Streamed,
+            ),
+            (
+                vec![
+                    ("content-type", "application/json"),
+                    ("content-length", "100"),
+                ],
                 BodyMode::Buffered,
             ),
             (vec![("content-length", "101")], BodyMode::Streamed),

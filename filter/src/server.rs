@@ -21,7 +21,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 
 use crate::config::Config;
-use crate::extauthz::{AuthzService, AuthorizationServer};
+use crate::extauthz::{AuthorizationServer, AuthzService};
 use crate::extproc::{ExtProcService, ExternalProcessorServer};
 use crate::pipeline::{Pipeline, PipelineSettings};
 
@@ -82,9 +82,8 @@ pub async fn serve(
             .set_service_status(name, ServingStatus::Serving)
             .await;
     }
-    let extproc = ExternalProcessorServer::from_arc(Arc::new(ExtProcService::new(Arc::clone(
-        &pipeline,
-    ))));
+    let extproc =
+        ExternalProcessorServer::from_arc(Arc::new(ExtProcService::new(Arc::clone(&pipeline))));
     let authz = AuthorizationServer::new(AuthzService::new(Arc::clone(&pipeline)));
     let router = || {
         tonic::transport::Server::builder()
