@@ -1,1 +1,356 @@
 //! Secret and PII detection and masking (see issue 4).
+//!
+//! A pure library: no I/O, no async. The pipeline compiles one [`Redactor`] from a rule pack
+//! and shares it (`Arc<Redactor>`, it is `Send + Sync`) across requests. Bodies are masked
+//! either in one shot ([`Redactor::redact`]) or chunk by chunk ([`Redactor::stream`]); both
+//! paths run the same code and produce byte-identical output for any chunking.
+//!
+//! How detection stays fast: every detector is anchored on something cheap to find — a
+//! case-insensitive keyword found by one Aho-Corasick pass, an `@`, or a digit — and its full
+//! regex or validator only runs in a bounded window around that anchor. Because every
+//! detector looks at a bounded window, a stream only needs to carry a bounded tail between
+//! chunks, and memory per stream stays bounded whatever the body size.
+
+mod decode;
+mod engine;
+mod known;
+mod pii;
+mod rules;
+mod stream;
+mod validate;
+
+use std::sync::{Arc, RwLock};
+
+use serde::{Deserialize, Serialize};
+
+pub use decode::{decode_body, DecodeError, DEFAULT_MAX_DECODED};
+pub use rules::{
+    ContextRuleSpec, PiiSpec, RuleContext, RulePack, RuleSpec, Validator, DEFAULT_RULES_YAML,
+};
+pub use stream::{RedactStream, StreamEnd};
+
+use engine::Engine;
+use known::KnownSet;
+
+/// Errors from building a [`Redactor`] or updating its known secrets.
+#[derive(Debug, thiserror::Error)]
+pub enum RedactError {
+    /// The rule pack YAML is malformed.
+    #[error("rule pack: {0}")]
+    RulePack(String),
+    /// A rule's regex does not compile or is not usable (e.g. unbounded length).
+    #[error("rule {id}: {reason}")]
+    Rule {
+        /// The offending rule id.
+        id: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A strategy or disable override names a rule that does not exist.
+    #[error("unknown rule id {0:?}")]
+    UnknownRule(String),
+    /// A known secret is too short to be masked without masking ordinary text.
+    #[error("known secret {id:?} is shorter than {min} bytes")]
+    KnownSecretTooShort {
+        /// The secret's label.
+        id: String,
+        /// The minimum accepted length.
+        min: usize,
+    },
+    /// The keyword automaton could not be built.
+    #[error("automaton: {0}")]
+    Automaton(String),
+}
+
+/// Which way a body travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Agent → upstream (outbound DLP: prompts, pastes, tickets).
+    Request,
+    /// Upstream → agent.
+    Response,
+}
+
+/// The shape of a body, which decides which rules apply and how output stays well-formed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContentKind {
+    /// A JSON document.
+    Json,
+    /// Newline-delimited JSON; each line is masked on its own.
+    Ndjson,
+    /// `text/event-stream`; each event is masked on its own, as soon as it is complete.
+    EventStream,
+    /// `application/x-www-form-urlencoded`.
+    Form,
+    /// Any other text (plain, XML, YAML, HTML, code...).
+    Text,
+    /// Binary or unknown media: not scanned; the caller applies its binary policy
+    /// (pass with an audit note, or block) — see [`Redacted::scanned`].
+    Binary,
+}
+
+impl ContentKind {
+    /// Classifies a `Content-Type` header value. A missing or empty type is treated as text:
+    /// scanning costs little, and passing an unlabelled body unread would be a silent hole.
+    pub fn from_content_type(content_type: &str) -> Self {
+        let mime = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if mime.is_empty() {
+            return Self::Text;
+        }
+        match mime.as_str() {
+            "application/json" | "text/json" | "application/problem+json" => Self::Json,
+            "application/x-ndjson"
+            | "application/ndjson"
+            | "application/jsonl"
+            | "application/x-jsonlines"
+            | "application/jsonlines"
+            | "application/json-seq" => Self::Ndjson,
+            "text/event-stream" => Self::EventStream,
+            "application/x-www-form-urlencoded" => Self::Form,
+            _ if mime.ends_with("+json") => Self::Json,
+            _ if mime.starts_with("text/") => Self::Text,
+            _ if mime.ends_with("+xml") || mime.ends_with("+yaml") => Self::Text,
+            "application/xml"
+            | "application/yaml"
+            | "application/x-yaml"
+            | "application/toml"
+            | "application/javascript"
+            | "application/ecmascript"
+            | "application/graphql"
+            | "application/sql"
+            | "application/x-sh"
+            | "application/x-httpd-php" => Self::Text,
+            _ => Self::Binary,
+        }
+    }
+
+    /// Whether JSON-context rules (key names) and JSON-safe span adjustment apply.
+    pub(crate) fn is_jsonish(self) -> bool {
+        matches!(self, Self::Json | Self::Ndjson | Self::EventStream)
+    }
+}
+
+/// What a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    /// A provider secret recognised by its format (tokens, keys, credentials in URLs...).
+    Secret,
+    /// Personal data (email, phone, card, IBAN, SSN).
+    Pii,
+    /// An exact value Warden knows is secret (e.g. an injected upstream credential).
+    KnownSecret,
+    /// A secret recognised by context only (a sensitive key name near a random-looking value).
+    Generic,
+}
+
+/// One masked region, for audit. Never carries the value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// The rule that fired (e.g. `github-pat`, `pii-email`, `known:<label>`).
+    #[serde(with = "arc_str")]
+    pub rule_id: Arc<str>,
+    /// What was found.
+    pub kind: FindingKind,
+    /// Which way the body was travelling.
+    pub direction: Direction,
+    /// Byte offset of the masked region in the (decoded) input body.
+    pub offset: u64,
+    /// Length in bytes of the masked region in the input body.
+    pub len: u64,
+}
+
+/// How a match is masked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// Replace with `[REDACTED:<rule-id>]`.
+    #[default]
+    Redact,
+    /// Keep the last 4 characters: `[REDACTED:<rule-id>:…abcd]` (only if the value is long
+    /// enough that 4 characters reveal little; otherwise as `redact`).
+    Partial,
+    /// Keyed HMAC-SHA256 pseudonym `[HASH:<rule-id>:<16 hex>]`: stable for one key, so an
+    /// agent can still correlate equal values without seeing them.
+    Hash,
+    /// Remove the whole JSON member (`"key": value` and its comma). Only JSON key-name rules
+    /// can drop; everything else falls back to `redact`.
+    Drop,
+}
+
+/// The result of a one-shot [`Redactor::redact`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redacted {
+    /// The masked body (equal to the input when nothing was found or nothing was scanned).
+    pub body: Vec<u8>,
+    /// What was masked, in body order.
+    pub findings: Vec<Finding>,
+    /// False when the content kind is [`ContentKind::Binary`]: the body was passed through
+    /// unread and the caller must apply its binary policy (audit note or block).
+    pub scanned: bool,
+}
+
+impl Redacted {
+    /// Whether anything was masked (and so BUFFERED mode must fix `content-length`).
+    pub fn changed(&self) -> bool {
+        !self.findings.is_empty()
+    }
+}
+
+/// A secret value Warden knows (e.g. an upstream credential it injects), masked wherever it
+/// appears whatever its format.
+#[derive(Clone)]
+pub struct KnownSecret {
+    /// A label for findings (`known:<label>`); never the value.
+    pub label: String,
+    /// The exact value.
+    pub value: Vec<u8>,
+}
+
+impl std::fmt::Debug for KnownSecret {
+    // Why by hand: a derived Debug would print the secret into logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KnownSecret")
+            .field("label", &self.label)
+            .field("len", &self.value.len())
+            .finish()
+    }
+}
+
+/// Knobs layered over a rule pack (per policy).
+#[derive(Debug, Clone, Default)]
+pub struct RedactOptions {
+    /// Overrides the pack's PII defaults when set.
+    pub pii: Option<PiiSpec>,
+    /// Rule ids to switch off.
+    pub disabled_rules: Vec<String>,
+    /// Per-rule strategy overrides (`pii-email` → `hash`, ...). Ids of built-in detectors:
+    /// `pii-email`, `pii-phone`, `pii-card`, `pii-iban`, `pii-ssn`, and `known` for all
+    /// known secrets.
+    pub strategies: Vec<(String, Strategy)>,
+    /// Strategy for rules without an override and without a default in the pack.
+    pub default_strategy: Option<Strategy>,
+    /// Key for the `hash` strategy. Without one, a fixed all-zero key is used: pseudonyms are
+    /// then stable but guessable for low-entropy values, so policies should set one.
+    pub hash_key: Option<Vec<u8>>,
+}
+
+/// The compiled masking engine. Build once, share via `Arc`, use from many threads.
+pub struct Redactor {
+    engine: Arc<Engine>,
+    // Why a lock around an Arc: the known-secret set changes at runtime (credentials rotate)
+    // without recompiling the rule automaton; streams take a snapshot when they start so one
+    // body is masked against one consistent set.
+    known: RwLock<Arc<KnownSet>>,
+}
+
+impl std::fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redactor")
+            .field("rules", &self.engine.rule_count())
+            .finish()
+    }
+}
+
+impl Redactor {
+    /// Compiles the default rule pack with default options.
+    pub fn with_defaults() -> Result<Self, RedactError> {
+        Self::new(&RulePack::default_pack()?, &RedactOptions::default())
+    }
+
+    /// Compiles a rule pack with options.
+    pub fn new(pack: &RulePack, options: &RedactOptions) -> Result<Self, RedactError> {
+        let engine = Engine::compile(pack, options)?;
+        Ok(Self {
+            engine: Arc::new(engine),
+            known: RwLock::new(Arc::new(KnownSet::empty())),
+        })
+    }
+
+    /// Replaces the set of known secrets. Cheap relative to a full rebuild: only a small
+    /// automaton over these values is compiled. Values shorter than
+    /// [`KnownSecret::MIN_LEN`] are refused (they would mask ordinary text).
+    pub fn set_known_secrets(&self, secrets: &[KnownSecret]) -> Result<(), RedactError> {
+        let set = KnownSet::build(secrets, self.engine.known_strategy())?;
+        let mut guard = match self.known.write() {
+            Ok(g) => g,
+            // A panic while holding the lock cannot leave the Arc half-written; keep going.
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *guard = Arc::new(set);
+        Ok(())
+    }
+
+    fn known_snapshot(&self) -> Arc<KnownSet> {
+        match self.known.read() {
+            Ok(g) => Arc::clone(&g),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Masks a whole body.
+    pub fn redact(&self, body: &[u8], content: ContentKind, direction: Direction) -> Redacted {
+        let mut s = self.stream(content, direction);
+        let mut out = s.push(body);
+        let end = s.finish();
+        out.extend_from_slice(&end.tail);
+        Redacted {
+            body: out,
+            findings: end.findings,
+            scanned: content != ContentKind::Binary,
+        }
+    }
+
+    /// Starts masking a body that arrives in chunks. See [`RedactStream`].
+    pub fn stream(&self, content: ContentKind, direction: Direction) -> RedactStream {
+        RedactStream::new(
+            Arc::clone(&self.engine),
+            self.known_snapshot(),
+            content,
+            direction,
+        )
+    }
+
+    /// Ids of all compiled rules (rule pack and built-in detectors), for policy validation.
+    pub fn rule_ids(&self) -> Vec<Arc<str>> {
+        self.engine.rule_ids()
+    }
+}
+
+impl KnownSecret {
+    /// Known secrets shorter than this are refused.
+    pub const MIN_LEN: usize = 6;
+
+    /// Builds a known secret from a label and value.
+    pub fn new(label: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
+        Self {
+            label: label.into(),
+            value: value.into(),
+        }
+    }
+}
+
+/// Serde for `Arc<str>` without enabling serde's `rc` feature workspace-wide.
+mod arc_str {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(v)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
+        String::deserialize(d).map(Arc::from)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,2 @@
+//! Masking engine benchmarks (filled in below).
+fn main() {}

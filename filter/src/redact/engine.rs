@@ -1,0 +1,608 @@
+//! The compiled detector set and the candidate → span → output machinery.
+//!
+//! Determinism contract (what makes streaming equal one-shot): every candidate is a pure
+//! function of the bytes within a bounded distance of its anchor (keyword hit, `@`, digit,
+//! known-secret hit). Spans are then built by one left-to-right merge whose state is reset
+//! at each emitted boundary. `stream.rs` relies on [`Engine::lmax`] to keep enough context.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use hmac::{Hmac, Mac};
+use regex_automata::meta::Regex;
+use regex_automata::util::captures::Captures;
+use regex_automata::{Anchored, Input};
+use sha2::Sha256;
+
+use super::known::KnownSet;
+use super::pii::{self, PiiKind};
+use super::rules::{RuleContext, RulePack, Validator};
+use super::validate;
+use super::{ContentKind, FindingKind, RedactError, RedactOptions, Strategy};
+
+/// Hard cap on one rule's match length: bounds the stream tail.
+const MAX_RULE_LEN: usize = 16 * 1024;
+
+pub(crate) struct CompiledRule {
+    pub id: Arc<str>,
+    pub kind: FindingKind,
+    re: Regex,
+    group_s: Option<usize>,
+    group_s2: Option<usize>,
+    group_n: Option<usize>,
+    anchored: bool,
+    max_len: usize,
+    boundary: bool,
+    word_start: bool,
+    min_entropy: f64,
+    validator: Validator,
+    reject: Option<Regex>,
+    json_only: bool,
+    form_only: bool,
+    pub strategy: Strategy,
+}
+
+/// Who produced a candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    Rule(u32),
+    Pii(PiiKind),
+    Known(u32),
+}
+
+/// A region to mask, before merging.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cand {
+    pub start: usize,
+    pub end: usize,
+    pub source: Source,
+    /// The region is a bare JSON number: the replacement must be quoted.
+    pub quote: bool,
+    /// The region is a whole JSON member being dropped.
+    pub drop: bool,
+}
+
+/// A merged region to mask, with the candidate that names it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Span {
+    pub start: usize,
+    pub end: usize,
+    pub primary: Cand,
+}
+
+pub(crate) struct Engine {
+    rules: Vec<CompiledRule>,
+    ac: AhoCorasick,
+    pat_rules: Vec<Vec<u32>>,
+    pii: pii::PiiConfig,
+    lmax: usize,
+    hash_key: Vec<u8>,
+    known_strategy: Strategy,
+}
+
+fn syntax_config() -> regex_automata::util::syntax::Config {
+    regex_automata::util::syntax::Config::new()
+        .unicode(false)
+        .utf8(false)
+}
+
+fn compile_regex(id: &str, pattern: &str) -> Result<Regex, RedactError> {
+    Regex::builder()
+        .syntax(syntax_config())
+        .configure(
+            Regex::config()
+                .utf8_empty(false)
+                .nfa_size_limit(Some(64 << 20)),
+        )
+        .build(pattern)
+        .map_err(|e| RedactError::Rule {
+            id: id.to_string(),
+            reason: e.to_string(),
+        })
+}
+
+fn max_len_of(id: &str, pattern: &str) -> Result<usize, RedactError> {
+    let hir = regex_syntax::ParserBuilder::new()
+        .unicode(false)
+        .utf8(false)
+        .build()
+        .parse(pattern)
+        .map_err(|e| RedactError::Rule {
+            id: id.to_string(),
+            reason: e.to_string(),
+        })?;
+    match hir.properties().maximum_len() {
+        Some(n) if n <= MAX_RULE_LEN => Ok(n),
+        Some(n) => Err(RedactError::Rule {
+            id: id.to_string(),
+            reason: format!("matches up to {n} bytes; the cap is {MAX_RULE_LEN}"),
+        }),
+        None => Err(RedactError::Rule {
+            id: id.to_string(),
+            reason: "unbounded repetition; use {m,n} so the stream tail stays bounded".into(),
+        }),
+    }
+}
+
+impl Engine {
+    pub fn compile(pack: &RulePack, options: &RedactOptions) -> Result<Self, RedactError> {
+        let specs = pack.expanded()?;
+        let mut overrides: HashMap<&str, Strategy> = HashMap::new();
+        for (id, s) in &options.strategies {
+            overrides.insert(id.as_str(), *s);
+        }
+        let mut known_ids: Vec<&str> = specs.iter().map(|r| r.id.as_str()).collect();
+        known_ids.extend(pii::IDS);
+        known_ids.push("known");
+        for id in options
+            .disabled_rules
+            .iter()
+            .map(String::as_str)
+            .chain(overrides.keys().copied())
+        {
+            if !known_ids.contains(&id) {
+                return Err(RedactError::UnknownRule(id.to_string()));
+            }
+        }
+        let strategy_for = |id: &str, pack_default: Strategy| -> Strategy {
+            overrides
+                .get(id)
+                .copied()
+                .or(options
+                    .default_strategy
+                    .filter(|_| pack_default == Strategy::Redact))
+                .unwrap_or(pack_default)
+        };
+
+        let mut rules = Vec::new();
+        let mut keyword_ix: HashMap<Vec<u8>, usize> = HashMap::new();
+        let mut patterns: Vec<Vec<u8>> = Vec::new();
+        let mut pat_rules: Vec<Vec<u32>> = Vec::new();
+        let mut max_kw = 0usize;
+        for spec in &specs {
+            if options.disabled_rules.iter().any(|d| d == &spec.id) {
+                continue;
+            }
+            let anchored = !spec.prefixes.is_empty();
+            let kws = if anchored {
+                &spec.prefixes
+            } else {
+                &spec.keywords
+            };
+            if kws.is_empty() {
+                return Err(RedactError::Rule {
+                    id: spec.id.clone(),
+                    reason: "needs keywords or prefixes (the prefilter anchors)".into(),
+                });
+            }
+            if !spec.prefixes.is_empty() && !spec.keywords.is_empty() {
+                return Err(RedactError::Rule {
+                    id: spec.id.clone(),
+                    reason: "use either keywords or prefixes, not both".into(),
+                });
+            }
+            let re = compile_regex(&spec.id, &spec.regex)?;
+            let max_len = match spec.max_len {
+                Some(n) if n <= MAX_RULE_LEN => n,
+                Some(n) => {
+                    return Err(RedactError::Rule {
+                        id: spec.id.clone(),
+                        reason: format!("max_len {n} exceeds the cap {MAX_RULE_LEN}"),
+                    })
+                }
+                None => max_len_of(&spec.id, &spec.regex)?,
+            };
+            let group_s = re
+                .group_info()
+                .to_index(regex_automata::PatternID::ZERO, "s");
+            let group_s2 = re
+                .group_info()
+                .to_index(regex_automata::PatternID::ZERO, "s2");
+            let group_n = re
+                .group_info()
+                .to_index(regex_automata::PatternID::ZERO, "n");
+            let reject = if spec.reject.is_empty() {
+                None
+            } else {
+                Some(compile_regex(&spec.id, &spec.reject.join("|"))?)
+            };
+            let ix = u32::try_from(rules.len()).map_err(|_| RedactError::Rule {
+                id: spec.id.clone(),
+                reason: "too many rules".into(),
+            })?;
+            for kw in kws {
+                let k = kw.to_ascii_lowercase().into_bytes();
+                if k.is_empty() {
+                    return Err(RedactError::Rule {
+                        id: spec.id.clone(),
+                        reason: "empty keyword".into(),
+                    });
+                }
+                max_kw = max_kw.max(k.len());
+                let p = *keyword_ix.entry(k.clone()).or_insert_with(|| {
+                    patterns.push(k);
+                    pat_rules.push(Vec::new());
+                    patterns.len() - 1
+                });
+                if !pat_rules[p].contains(&ix) {
+                    pat_rules[p].push(ix);
+                }
+            }
+            let json_only = spec.contexts.iter().all(|c| *c == RuleContext::Json);
+            let form_only = spec.contexts.iter().all(|c| *c == RuleContext::Form);
+            rules.push(CompiledRule {
+                id: Arc::from(spec.id.as_str()),
+                kind: spec.kind,
+                re,
+                group_s,
+                group_s2,
+                group_n,
+                anchored,
+                max_len,
+                boundary: spec.boundary.unwrap_or(anchored),
+                word_start: spec.word_start,
+                min_entropy: spec.min_entropy,
+                validator: spec.validate,
+                reject,
+                json_only,
+                form_only,
+                strategy: strategy_for(&spec.id, spec.strategy),
+            });
+        }
+        let ac = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(&patterns)
+            .map_err(|e| RedactError::Automaton(e.to_string()))?;
+        let pii_spec = options.pii.unwrap_or(pack.pii);
+        let pii = pii::PiiConfig::new(pii_spec, |id| strategy_for(id, Strategy::Redact));
+        let rule_max = rules.iter().map(|r| r.max_len).max().unwrap_or(0);
+        let lmax = rule_max.max(pii::MAX_LEN) + max_kw + 2;
+        Ok(Self {
+            rules,
+            ac,
+            pat_rules,
+            pii,
+            lmax,
+            hash_key: options.hash_key.clone().unwrap_or_else(|| vec![0u8; 32]),
+            known_strategy: strategy_for("known", Strategy::Redact),
+        })
+    }
+
+    pub fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn rule_ids(&self) -> Vec<Arc<str>> {
+        let mut v: Vec<Arc<str>> = self.rules.iter().map(|r| Arc::clone(&r.id)).collect();
+        v.extend(pii::IDS.iter().map(|s| Arc::<str>::from(*s)));
+        v
+    }
+
+    pub fn known_strategy(&self) -> Strategy {
+        self.known_strategy
+    }
+
+    /// The largest distance between an anchor and any byte its candidate depends on.
+    pub fn lmax(&self) -> usize {
+        self.lmax
+    }
+
+    /// Finds all candidates whose region may end after `from`.
+    ///
+    /// `hay[0]` is either the true start of the segment or at least `2 * lmax` bytes before
+    /// `from`; `eof` says whether `hay` ends where the segment ends. Anchors whose window is
+    /// not complete yet (`!eof`) are skipped: the caller never commits near the end.
+    pub fn detect(
+        &self,
+        hay: &[u8],
+        from: usize,
+        eof: bool,
+        content: ContentKind,
+        known: &KnownSet,
+        out: &mut Vec<Cand>,
+    ) {
+        let jsonish = content.is_jsonish();
+        let form = content == ContentKind::Form;
+        let scan_from = from.saturating_sub(self.lmax);
+        let mut caps: Vec<Option<Captures>> = Vec::new();
+        caps.resize_with(self.rules.len(), || None);
+        let input = aho_corasick::Input::new(hay).span(scan_from..hay.len());
+        for hit in self.ac.find_overlapping_iter(input) {
+            for &ix in &self.pat_rules[hit.pattern().as_usize()] {
+                let rule = &self.rules[ix as usize];
+                if (rule.json_only && !jsonish) || (rule.form_only && !form) {
+                    continue;
+                }
+                let we = hit.start() + rule.max_len + 1;
+                if we > hay.len() && !eof {
+                    continue;
+                }
+                let we = we.min(hay.len());
+                let cap = caps[ix as usize].get_or_insert_with(|| rule.re.create_captures());
+                if rule.anchored {
+                    let input = Input::new(hay)
+                        .span(hit.start()..we)
+                        .anchored(Anchored::Yes);
+                    rule.re.search_captures(&input, cap);
+                    if cap.is_match() {
+                        self.accept(hay, ix, rule, cap, jsonish, out);
+                    }
+                } else {
+                    let ws = hit.end().saturating_sub(rule.max_len);
+                    let mut input = Input::new(hay).span(ws..we);
+                    loop {
+                        rule.re.search_captures(&input, cap);
+                        let Some(m) = cap.get_match() else { break };
+                        if m.start() > hit.start() {
+                            break;
+                        }
+                        if m.end() >= hit.end() {
+                            self.accept(hay, ix, rule, cap, jsonish, out);
+                        }
+                        let next = if m.end() > m.start() {
+                            m.end()
+                        } else {
+                            m.end() + 1
+                        };
+                        if next >= we {
+                            break;
+                        }
+                        input.set_start(next);
+                    }
+                }
+            }
+        }
+        pii::scan(&self.pii, hay, from, eof, out);
+        known.scan(hay, from, out);
+        if jsonish {
+            for c in out.iter_mut() {
+                json_safe(hay, c);
+            }
+        }
+    }
+
+    fn accept(
+        &self,
+        hay: &[u8],
+        ix: u32,
+        rule: &CompiledRule,
+        cap: &Captures,
+        jsonish: bool,
+        out: &mut Vec<Cand>,
+    ) {
+        let Some(whole) = cap.get_match() else { return };
+        let (s, e, quote) = if let Some(sp) = rule.group_s.and_then(|g| cap.get_group(g)) {
+            (sp.start, sp.end, false)
+        } else if let Some(sp) = rule.group_s2.and_then(|g| cap.get_group(g)) {
+            (sp.start, sp.end, false)
+        } else if let Some(sp) = rule.group_n.and_then(|g| cap.get_group(g)) {
+            (sp.start, sp.end, true)
+        } else {
+            (whole.start(), whole.end(), false)
+        };
+        if s >= e {
+            return;
+        }
+        let value = &hay[s..e];
+        if rule.boundary && !(validate::left_ok(hay, s) && validate::right_ok(hay, e)) {
+            return;
+        }
+        if rule.word_start && !validate::word_start_ok(hay, whole.start()) {
+            return;
+        }
+        if rule.min_entropy > 0.0 && validate::entropy(value) < rule.min_entropy {
+            return;
+        }
+        if let Some(rj) = &rule.reject {
+            if rj.is_match(value) {
+                return;
+            }
+        }
+        let key = &hay[validate::ident_start(hay, whole.start())..s];
+        let ok = match rule.validator {
+            Validator::None => true,
+            Validator::Default => !validate::is_placeholder(value),
+            Validator::Generic => validate::generic_ok(key, value),
+            Validator::Password => validate::password_ok(value),
+            Validator::Jwt => validate::jwt_ok(value),
+            Validator::Basic => validate::basic_ok(value),
+            Validator::UserPass => validate::userpass_ok(value),
+            Validator::Jwt64 => validate::jwt64_ok(value),
+        };
+        if !ok {
+            return;
+        }
+        let mut c = Cand {
+            start: s,
+            end: e,
+            source: Source::Rule(ix),
+            quote,
+            drop: false,
+        };
+        if rule.strategy == Strategy::Drop && jsonish && rule.json_only {
+            // Drop removes the whole member: the regex match is `"key": value`; take a comma
+            // with it so the object stays valid JSON.
+            let (ds, de) = drop_extent(hay, whole.start(), whole.end());
+            c.start = ds;
+            c.end = de;
+            c.drop = true;
+        }
+        out.push(c);
+    }
+
+    fn strategy_of(&self, src: Source, known: &KnownSet) -> Strategy {
+        match src {
+            Source::Rule(ix) => self.rules[ix as usize].strategy,
+            Source::Pii(k) => self.pii.strategy(k),
+            Source::Known(_) => known.strategy(),
+        }
+    }
+
+    pub fn source_id(&self, src: Source, known: &KnownSet) -> Arc<str> {
+        match src {
+            Source::Rule(ix) => Arc::clone(&self.rules[ix as usize].id),
+            Source::Pii(k) => Arc::from(k.id()),
+            Source::Known(i) => known.label(i),
+        }
+    }
+
+    pub fn source_kind(&self, src: Source) -> FindingKind {
+        match src {
+            Source::Rule(ix) => self.rules[ix as usize].kind,
+            Source::Pii(_) => FindingKind::Pii,
+            Source::Known(_) => FindingKind::KnownSecret,
+        }
+    }
+
+    /// Writes the replacement for `span` (whose bytes are `value`).
+    pub fn render(&self, span: &Span, value: &[u8], known: &KnownSet, out: &mut Vec<u8>) {
+        let p = span.primary;
+        let id = self.source_id(p.source, known);
+        let strategy = self.strategy_of(p.source, known);
+        if p.drop && span.start == p.start && span.end == p.end {
+            return;
+        }
+        if p.quote {
+            out.push(b'"');
+        }
+        match strategy {
+            Strategy::Hash => {
+                out.extend_from_slice(b"[HASH:");
+                out.extend_from_slice(id.as_bytes());
+                out.push(b':');
+                out.extend_from_slice(&self.pseudonym(value));
+                out.push(b']');
+            }
+            Strategy::Partial => {
+                out.extend_from_slice(b"[REDACTED:");
+                out.extend_from_slice(id.as_bytes());
+                // Why the guards: 4 characters of a short value reveal too much, and only
+                // alphanumerics are safe to copy into any content type (no quote, backslash).
+                let tail = &value[value.len().saturating_sub(4)..];
+                if value.len() >= 12 && tail.iter().all(u8::is_ascii_alphanumeric) {
+                    out.extend_from_slice(b":...");
+                    out.extend_from_slice(tail);
+                }
+                out.push(b']');
+            }
+            Strategy::Redact | Strategy::Drop => {
+                out.extend_from_slice(b"[REDACTED:");
+                out.extend_from_slice(id.as_bytes());
+                out.push(b']');
+            }
+        }
+        if p.quote {
+            out.push(b'"');
+        }
+    }
+
+    fn pseudonym(&self, value: &[u8]) -> [u8; 16] {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [b'0'; 16];
+        // new_from_slice only fails for key sizes HMAC cannot take; HMAC takes any size.
+        if let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.hash_key) {
+            mac.update(value);
+            let tag = mac.finalize().into_bytes();
+            for (i, b) in tag.iter().take(8).enumerate() {
+                out[2 * i] = HEX[usize::from(b >> 4)];
+                out[2 * i + 1] = HEX[usize::from(b & 0xf)];
+            }
+        }
+        out
+    }
+}
+
+/// Merges candidates (any order) into disjoint spans that start at or after `from`.
+///
+/// Overlapping candidates are unioned so no part of either survives; a span stops growing at
+/// `max_span` bytes (later overlapping candidates start a new span at its end) so that the
+/// decision for a span never depends on data arbitrarily far away.
+pub(crate) fn merge(cands: &mut [Cand], from: usize, max_span: usize, spans: &mut Vec<Span>) {
+    cands.sort_unstable_by(|a, b| {
+        a.start
+            .cmp(&b.start)
+            .then(b.end.cmp(&a.end))
+            .then(prio(a.source).cmp(&prio(b.source)))
+            .then(source_key(a.source).cmp(&source_key(b.source)))
+    });
+    for c in cands.iter() {
+        if c.end <= from {
+            continue;
+        }
+        let mut c = *c;
+        c.start = c.start.max(from);
+        if let Some(last) = spans.last_mut() {
+            if c.start < last.end {
+                if last.end - last.start < max_span {
+                    last.end = last.end.max(c.end);
+                } else if c.end > last.end {
+                    let start = last.end;
+                    spans.push(Span {
+                        start,
+                        end: c.end,
+                        primary: Cand { start, ..c },
+                    });
+                }
+                continue;
+            }
+        }
+        spans.push(Span {
+            start: c.start,
+            end: c.end,
+            primary: c,
+        });
+    }
+}
+
+fn prio(s: Source) -> u8 {
+    match s {
+        Source::Known(_) => 0,
+        Source::Rule(_) => 1,
+        Source::Pii(_) => 2,
+    }
+}
+
+fn source_key(s: Source) -> u32 {
+    match s {
+        Source::Known(i) | Source::Rule(i) => i,
+        Source::Pii(k) => k as u32,
+    }
+}
+
+/// Adjusts a candidate so masking cannot break a JSON string: never start right after the
+/// backslash of an escape, never end inside an escape.
+fn json_safe(hay: &[u8], c: &mut Cand) {
+    if c.drop {
+        return;
+    }
+    if c.start > 0 && hay[c.start - 1] == b'\\' && validate::odd_backslashes_before(hay, c.start) {
+        c.start -= 1;
+    }
+    if c.end > c.start && validate::odd_backslashes_before(hay, c.end) {
+        // The span ends with an escape's backslash: take the escaped character too.
+        let extra = if hay.get(c.end) == Some(&b'u') { 5 } else { 1 };
+        c.end = (c.end + extra).min(hay.len());
+    }
+}
+
+/// For a dropped JSON member `[s, e)`, include one adjacent comma and the whitespace between.
+fn drop_extent(hay: &[u8], s: usize, e: usize) -> (usize, usize) {
+    let mut j = e;
+    while j < hay.len() && j - e < 64 && hay[j].is_ascii_whitespace() {
+        j += 1;
+    }
+    if hay.get(j) == Some(&b',') {
+        return (s, j + 1);
+    }
+    let mut i = s;
+    while i > 0 && s - i < 64 && hay[i - 1].is_ascii_whitespace() {
+        i -= 1;
+    }
+    if i > 0 && hay[i - 1] == b',' {
+        return (i - 1, e);
+    }
+    (s, e)
+}

@@ -1,0 +1,228 @@
+//! Chunked masking with a bounded carry.
+//!
+//! The stream keeps the bytes it has not emitted yet plus some already-emitted left context.
+//! Each processing step detects candidates over that buffer, commits only the spans that start
+//! more than `tail` bytes before the buffer end (their decision cannot change with more
+//! data), emits up to there, and carries the rest. `tail` and the context size derive from the
+//! engine's largest anchor window, so memory per stream is bounded whatever the body size.
+//!
+//! NDJSON lines and SSE events are independent documents: the stream cuts at their
+//! boundaries and flushes each one as soon as it is complete (low latency for token streams),
+//! and the one-shot path cuts at exactly the same places.
+
+use std::sync::Arc;
+
+use super::engine::{merge, Cand, Engine, Span};
+use super::known::KnownSet;
+use super::{ContentKind, Direction, Finding};
+
+/// Minimum new data before a (re)scan, so the carried tail is not rescanned per tiny chunk.
+const MIN_STEP: usize = 64 * 1024;
+
+/// What [`RedactStream::finish`] returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamEnd {
+    /// The last masked bytes (the carried tail).
+    pub tail: Vec<u8>,
+    /// Findings not yet taken with [`RedactStream::take_findings`].
+    pub findings: Vec<Finding>,
+}
+
+/// Masks one body chunk by chunk. Create with [`super::Redactor::stream`].
+///
+/// Concatenating every `push` output and the `finish` tail gives exactly
+/// [`super::Redactor::redact`]'s body, and the findings are the same, whatever the chunking.
+pub struct RedactStream {
+    engine: Arc<Engine>,
+    known: Arc<KnownSet>,
+    content: ContentKind,
+    direction: Direction,
+    /// Bytes from `base` on: already-emitted context, then pending bytes from `emit`.
+    buf: Vec<u8>,
+    base: u64,
+    emit: usize,
+    /// Where to resume looking for a segment boundary (NDJSON/SSE).
+    seg_scan: usize,
+    findings: Vec<Finding>,
+    tail: usize,
+    ctx: usize,
+    max_span: usize,
+    cands: Vec<Cand>,
+    spans: Vec<Span>,
+}
+
+impl std::fmt::Debug for RedactStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedactStream")
+            .field("content", &self.content)
+            .field("direction", &self.direction)
+            .field("buffered", &self.buf.len())
+            .finish()
+    }
+}
+
+impl RedactStream {
+    pub(crate) fn new(
+        engine: Arc<Engine>,
+        known: Arc<KnownSet>,
+        content: ContentKind,
+        direction: Direction,
+    ) -> Self {
+        let l = engine.lmax().max(known.max_len() + 2);
+        let max_span = 2 * l;
+        Self {
+            engine,
+            known,
+            content,
+            direction,
+            buf: Vec::new(),
+            base: 0,
+            emit: 0,
+            seg_scan: 0,
+            findings: Vec::new(),
+            // A committed span must have every candidate that could overlap it decided:
+            // span length (<= max_span + l) plus one anchor window on each side.
+            tail: max_span + 4 * l,
+            ctx: 2 * l + 128,
+            max_span,
+            cands: Vec::new(),
+            spans: Vec::new(),
+        }
+    }
+
+    /// Whether this stream scans at all ([`ContentKind::Binary`] passes through unread).
+    pub fn scanned(&self) -> bool {
+        self.content != ContentKind::Binary
+    }
+
+    /// Bytes currently held (carried tail plus context): bounded by the rule pack, not the body.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Feeds the next chunk; returns the masked bytes that are now safe to emit (possibly
+    /// none).
+    pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        if !self.scanned() {
+            out.extend_from_slice(chunk);
+            return out;
+        }
+        self.buf.extend_from_slice(chunk);
+        if matches!(self.content, ContentKind::Ndjson | ContentKind::EventStream) {
+            while let Some(cut) = self.next_boundary() {
+                self.process(cut, true, &mut out);
+                self.reset_segment(cut);
+            }
+        }
+        if self.buf.len() - self.emit >= self.tail + MIN_STEP.max(self.tail) {
+            let len = self.buf.len();
+            self.process(len, false, &mut out);
+            self.trim();
+        }
+        out
+    }
+
+    /// Findings committed so far (each is reported once).
+    pub fn take_findings(&mut self) -> Vec<Finding> {
+        std::mem::take(&mut self.findings)
+    }
+
+    /// Ends the body: masks and returns the carried tail and the remaining findings.
+    pub fn finish(mut self) -> StreamEnd {
+        let mut out = Vec::new();
+        if self.scanned() {
+            let len = self.buf.len();
+            self.process(len, true, &mut out);
+        }
+        StreamEnd {
+            tail: out,
+            findings: std::mem::take(&mut self.findings),
+        }
+    }
+
+    /// The end (exclusive) of the next complete NDJSON line / SSE event in the buffer.
+    fn next_boundary(&mut self) -> Option<usize> {
+        let hay = &self.buf;
+        let mut i = self.seg_scan.max(self.emit);
+        while let Some(p) = memchr::memchr(b'\n', &hay[i..]) {
+            let nl = i + p;
+            let end = nl + 1;
+            let is_boundary = match self.content {
+                ContentKind::Ndjson => true,
+                // An event ends at an empty line: `\n\n` or `\n\r\n`.
+                _ => {
+                    (nl >= 1 && hay[nl - 1] == b'\n')
+                        || (nl >= 2 && hay[nl - 1] == b'\r' && hay[nl - 2] == b'\n')
+                }
+            };
+            if is_boundary && nl >= self.emit {
+                self.seg_scan = end;
+                return Some(end);
+            }
+            i = end;
+        }
+        self.seg_scan = hay.len();
+        None
+    }
+
+    /// After a segment ended at `cut`: everything up to it is emitted; the next segment
+    /// starts a fresh haystack (no left context across documents).
+    fn reset_segment(&mut self, cut: usize) {
+        self.buf.drain(..cut);
+        self.base += cut as u64;
+        self.emit = 0;
+        self.seg_scan = 0;
+    }
+
+    /// Drops context older than needed.
+    fn trim(&mut self) {
+        let keep_from = self.emit.saturating_sub(self.ctx);
+        if keep_from > 0 {
+            self.buf.drain(..keep_from);
+            self.base += keep_from as u64;
+            self.emit -= keep_from;
+            self.seg_scan = self.seg_scan.saturating_sub(keep_from);
+        }
+    }
+
+    /// Detects over `buf[..end]` and emits from `emit` to the commit point (`end` when
+    /// `eof`, else `end - tail` or the end of the last committed span).
+    fn process(&mut self, end: usize, eof: bool, out: &mut Vec<u8>) {
+        let hay = &self.buf[..end];
+        let from = self.emit;
+        let limit = if eof {
+            end
+        } else {
+            end.saturating_sub(self.tail)
+        };
+        if limit <= from && !eof {
+            return;
+        }
+        self.cands.clear();
+        self.spans.clear();
+        self.engine
+            .detect(hay, from, eof, self.content, &self.known, &mut self.cands);
+        merge(&mut self.cands, from, self.max_span, &mut self.spans);
+        let mut pos = from;
+        for span in &self.spans {
+            if span.start >= limit {
+                break;
+            }
+            out.extend_from_slice(&hay[pos..span.start]);
+            self.engine
+                .render(span, &hay[span.start..span.end], &self.known, out);
+            pos = span.end;
+            self.findings.push(Finding {
+                rule_id: self.engine.source_id(span.primary.source, &self.known),
+                kind: self.engine.source_kind(span.primary.source),
+                direction: self.direction,
+                offset: self.base + span.start as u64,
+                len: (span.end - span.start) as u64,
+            });
+        }
+        let emit_to = limit.max(pos);
+        out.extend_from_slice(&hay[pos..emit_to]);
+        self.emit = emit_to;
+    }
+}

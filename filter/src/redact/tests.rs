@@ -1,0 +1,254 @@
+//! Behaviour tests of the public API (accuracy on the labelled corpus lives in
+//! `filter/tests/redact_corpus.rs`; streaming equivalence is property-tested there too).
+
+use super::*;
+
+fn redactor() -> Redactor {
+    Redactor::with_defaults().expect("default pack compiles")
+}
+
+fn mask(r: &Redactor, text: &str, kind: ContentKind) -> String {
+    let out = r.redact(text.as_bytes(), kind, Direction::Response);
+    String::from_utf8(out.body).expect("utf8 in, utf8 out")
+}
+
+#[test]
+fn masks_provider_tokens_in_text() {
+    let r = redactor();
+    let out = mask(
+        &r,
+        "export GITHUB_TOKEN=ghp_9fK2lQ0xYv7TzR1mN8bC4dE6gH3jK5pW2sA1 done",
+        ContentKind::Text,
+    );
+    assert_eq!(out, "export GITHUB_TOKEN=[REDACTED:github-token] done");
+}
+
+#[test]
+fn json_stays_valid_and_key_rules_apply() {
+    let r = redactor();
+    let body = r#"{"user":"bob","password":"hunter2","max_tokens":512,"pin_token":12345,"note":"line\nAKIAZ7QJ3MX5TRV2WQ4N"}"#;
+    let out = mask(&r, body, ContentKind::Json);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("still JSON");
+    assert_eq!(v["password"], "[REDACTED:json-sensitive-key]");
+    assert_eq!(v["max_tokens"], 512);
+    assert_eq!(v["user"], "bob");
+    assert_eq!(v["note"], "line\n[REDACTED:aws-access-token]");
+}
+
+#[test]
+fn pem_inside_json_string_is_masked() {
+    let r = redactor();
+    let key = "-----BEGIN RSA PRIVATE KEY-----\\nMIIEpAIBAAKCAQEA7bq0fE3dPz9wYc8Qm1L2xKfT0vR6nH5sJ4gU3yB2aZ1cV0dW\\n9eX8fY7gZ6hA5iB4jC3kD2lE1mF0nG9oH8pI7qJ6rK5sL4tM3uN2vO1wP0xQ9yR8\\n-----END RSA PRIVATE KEY-----";
+    let body = format!(r#"{{"key":"{key}","ok":true}}"#);
+    let out = mask(&r, &body, ContentKind::Json);
+    assert!(!out.contains("MIIEpAIBAAKCAQEA"), "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("still JSON");
+    assert_eq!(v["ok"], true);
+}
+
+#[test]
+fn placeholders_hashes_and_uuids_are_kept() {
+    let r = redactor();
+    for text in [
+        "password = \"${DB_PASSWORD}\"",
+        "api_key: d41d8cd98f00b204e9800998ecf8427e",
+        "commit_sha = 9a038989604e8da62ecddbe2094b16ce1b778be1",
+        "request_id: 123e4567-e89b-12d3-a456-426614174000",
+        "\"integrity\": \"sha512-z4PhNX7vuL3xVChQ1m2AB9Yg5AULVxXcg/SpIdNs6c5H0NE8XYXysP+DGNKHfuwvY7kxvUdBeoGlODJ6+SfaPg==\"",
+        "token: xxxxxxxxxxxxxxxxxxxxxxxx",
+    ] {
+        assert_eq!(mask(&r, text, ContentKind::Text), text);
+    }
+}
+
+#[test]
+fn strategies_partial_hash_drop() {
+    let pack = RulePack::default_pack().expect("pack");
+    let opts = RedactOptions {
+        strategies: vec![
+            ("github-token".into(), Strategy::Partial),
+            ("pii-email".into(), Strategy::Hash),
+            ("json-sensitive-key".into(), Strategy::Drop),
+        ],
+        hash_key: Some(b"k1".to_vec()),
+        ..RedactOptions::default()
+    };
+    let r = Redactor::new(&pack, &opts).expect("compiles");
+    let body = r#"{"a":"ghp_9fK2lQ0xYv7TzR1mN8bC4dE6gH3jK5pW2sA1","password":"x1y2z3w4","b":"bob@corp.io","c":"bob@corp.io"}"#;
+    let out = mask(&r, body, ContentKind::Json);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("still JSON");
+    assert_eq!(
+        v["a"],
+        "[REDACTED:github-token:...sA1]".replace("...sA1", "...2sA1")
+    );
+    assert!(v.get("password").is_none(), "{out}");
+    assert_eq!(v["b"], v["c"], "hash pseudonyms are stable");
+    assert!(v["b"]
+        .as_str()
+        .is_some_and(|s| s.starts_with("[HASH:pii-email:")));
+    let other = Redactor::new(
+        &pack,
+        &RedactOptions {
+            hash_key: Some(b"k2".to_vec()),
+            ..opts.clone()
+        },
+    )
+    .expect("compiles");
+    let out2 = mask(&other, body, ContentKind::Json);
+    assert_ne!(out, out2, "a different key gives different pseudonyms");
+}
+
+#[test]
+fn drop_last_member_keeps_json_valid() {
+    let pack = RulePack::default_pack().expect("pack");
+    let opts = RedactOptions {
+        strategies: vec![("json-sensitive-key".into(), Strategy::Drop)],
+        ..RedactOptions::default()
+    };
+    let r = Redactor::new(&pack, &opts).expect("compiles");
+    for body in [
+        r#"{"a":1,"secret":"s3cr3t-v4lue"}"#,
+        r#"{"secret":"s3cr3t-v4lue"}"#,
+        r#"{"secret":"s3cr3t-v4lue", "a":1}"#,
+    ] {
+        let out = mask(&r, body, ContentKind::Json);
+        let v: serde_json::Value =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("{out}: {e}"));
+        assert!(v.get("secret").is_none());
+    }
+}
+
+#[test]
+fn known_secrets_update_without_rebuild() {
+    let r = redactor();
+    let text = "upstream said: my-injected-cred-42 and again my-injected-cred-42";
+    assert_eq!(mask(&r, text, ContentKind::Text), text);
+    r.set_known_secrets(&[KnownSecret::new("upstream", "my-injected-cred-42")])
+        .expect("set");
+    let out = r.redact(text.as_bytes(), ContentKind::Text, Direction::Request);
+    assert_eq!(
+        String::from_utf8_lossy(&out.body),
+        "upstream said: [REDACTED:known:upstream] and again [REDACTED:known:upstream]"
+    );
+    assert_eq!(out.findings.len(), 2);
+    assert_eq!(out.findings[0].kind, FindingKind::KnownSecret);
+    assert_eq!(out.findings[0].direction, Direction::Request);
+    assert_eq!(out.findings[0].offset, 15);
+    assert_eq!(out.findings[0].len, 19);
+    assert!(r
+        .set_known_secrets(&[KnownSecret::new("short", "abc")])
+        .is_err());
+}
+
+#[test]
+fn pii_can_be_switched_off() {
+    let pack = RulePack::default_pack().expect("pack");
+    let text = "mail alice@example.org card 4111-1111-1111-1111";
+    let on = Redactor::new(&pack, &RedactOptions::default()).expect("on");
+    assert_eq!(
+        mask(&on, text, ContentKind::Text),
+        "mail [REDACTED:pii-email] card [REDACTED:pii-card]"
+    );
+    let off = Redactor::new(
+        &pack,
+        &RedactOptions {
+            pii: Some(PiiSpec {
+                email: false,
+                ..PiiSpec::default()
+            }),
+            ..RedactOptions::default()
+        },
+    )
+    .expect("off");
+    assert_eq!(
+        mask(&off, text, ContentKind::Text),
+        "mail alice@example.org card [REDACTED:pii-card]"
+    );
+}
+
+#[test]
+fn binary_is_not_scanned_but_said_so() {
+    let r = redactor();
+    let out = r.redact(
+        b"ghp_9fK2lQ0xYv7TzR1mN8bC4dE6gH3jK5pW2sA1",
+        ContentKind::Binary,
+        Direction::Response,
+    );
+    assert!(!out.scanned);
+    assert!(out.findings.is_empty());
+}
+
+#[test]
+fn content_types() {
+    use ContentKind::*;
+    for (ct, k) in [
+        ("application/json; charset=utf-8", Json),
+        ("application/vnd.api+json", Json),
+        ("application/x-ndjson", Ndjson),
+        ("text/event-stream", EventStream),
+        ("application/x-www-form-urlencoded", Form),
+        ("text/plain", Text),
+        ("", Text),
+        ("application/xml", Text),
+        ("image/png", Binary),
+        ("application/octet-stream", Binary),
+    ] {
+        assert_eq!(ContentKind::from_content_type(ct), k, "{ct}");
+    }
+}
+
+#[test]
+fn sse_events_flush_as_soon_as_complete() {
+    let r = redactor();
+    let mut s = r.stream(ContentKind::EventStream, Direction::Response);
+    let out = s.push(b"data: {\"delta\":\"hi ghp_9fK2lQ0xYv7TzR1mN8bC4dE6gH3jK5pW2sA1\"}\n\n");
+    assert_eq!(out, b"data: {\"delta\":\"hi [REDACTED:github-token]\"}\n\n");
+    let out = s.push(b"data: {\"delta\":\"partial");
+    assert!(out.is_empty(), "an incomplete event is held");
+    let end = s.finish();
+    assert_eq!(end.tail, b"data: {\"delta\":\"partial");
+}
+
+#[test]
+fn secret_split_across_chunks() {
+    let r = redactor();
+    let body = "{\"t\":\"ghp_9fK2lQ0xYv7TzR1mN8bC4dE6gH3jK5pW2sA1\"}";
+    for cut in 1..body.len() {
+        let mut s = r.stream(ContentKind::Json, Direction::Response);
+        let mut out = s.push(&body.as_bytes()[..cut]);
+        out.extend(s.push(&body.as_bytes()[cut..]));
+        out.extend(s.finish().tail);
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "{\"t\":\"[REDACTED:github-token]\"}",
+            "cut {cut}"
+        );
+    }
+}
+
+#[test]
+fn form_bodies() {
+    let r = redactor();
+    let out = mask(&r, "user=bob&password=hunter2&x=1", ContentKind::Form);
+    assert_eq!(out, "user=bob&password=[REDACTED:form-sensitive-key]&x=1");
+}
+
+#[test]
+fn unknown_override_is_an_error() {
+    let pack = RulePack::default_pack().expect("pack");
+    let opts = RedactOptions {
+        disabled_rules: vec!["no-such-rule".into()],
+        ..RedactOptions::default()
+    };
+    assert!(matches!(
+        Redactor::new(&pack, &opts),
+        Err(RedactError::UnknownRule(_))
+    ));
+}
+
+#[test]
+fn redactor_is_send_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Redactor>();
+    check::<RedactStream>();
+}

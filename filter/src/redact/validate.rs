@@ -1,0 +1,517 @@
+//! Post-match checks: boundaries, entropy, and the gates that keep look-alikes (hashes,
+//! UUIDs, digests, identifiers, placeholders) from being masked.
+
+use base64::Engine as _;
+
+fn is_word(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+}
+
+/// Whether the byte before `pos` is preceded by an odd run of backslashes, i.e. `hay[pos-1]`
+/// is itself escaped... more precisely: whether the run of backslashes ending at `pos` is odd
+/// (so `hay[pos-1]` is a backslash that escapes `hay[pos]`). The run is capped at 64 bytes so
+/// the answer depends on bounded context only.
+pub(crate) fn odd_backslashes_before(hay: &[u8], pos: usize) -> bool {
+    let mut n = 0usize;
+    let mut i = pos;
+    while i > 0 && hay[i - 1] == b'\\' && n < 64 {
+        n += 1;
+        i -= 1;
+    }
+    n % 2 == 1
+}
+
+/// A match may start at `s`: the byte before is not alphanumeric, or it is the letter of a
+/// `\n`/`\r`/`\t` escape (text that came out of a JSON string or a log line).
+pub(crate) fn left_ok(hay: &[u8], s: usize) -> bool {
+    if s == 0 || !is_word(hay[s - 1]) {
+        return true;
+    }
+    matches!(hay[s - 1], b'n' | b'r' | b't') && s >= 2 && odd_backslashes_before(hay, s - 1)
+}
+
+/// A match may end at `e`: the next byte is not alphanumeric.
+pub(crate) fn right_ok(hay: &[u8], e: usize) -> bool {
+    e >= hay.len() || !is_word(hay[e])
+}
+
+/// A keyword match may start at `s`: not inside an identifier, except at a camelCase hump.
+pub(crate) fn word_start_ok(hay: &[u8], s: usize) -> bool {
+    if left_ok(hay, s) {
+        return true;
+    }
+    let prev = hay[s - 1];
+    (prev.is_ascii_lowercase() || prev.is_ascii_digit()) && hay[s].is_ascii_uppercase()
+}
+
+/// Start of the identifier that ends at `s` (at most 64 bytes back), so a key check sees
+/// `public_key`, not just the `key` keyword.
+pub(crate) fn ident_start(hay: &[u8], s: usize) -> usize {
+    let mut i = s;
+    while i > 0
+        && s - i < 64
+        && (hay[i - 1].is_ascii_alphanumeric() || matches!(hay[i - 1], b'_' | b'-' | b'.'))
+    {
+        i -= 1;
+    }
+    i
+}
+
+/// Shannon entropy in bits per byte.
+pub(crate) fn entropy(v: &[u8]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let mut counts = [0u32; 256];
+    for &b in v {
+        counts[usize::from(b)] += 1;
+    }
+    let n = v.len() as f64;
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = f64::from(c) / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+/// Values that are obviously not real secrets: masks (`xxxx`, `****`), template and variable
+/// references (`${X}`, `{{ x }}`, `<your key>`, `%VAR%`), documentation examples, and
+/// near-constant strings.
+pub(crate) fn is_placeholder(v: &[u8]) -> bool {
+    if v.len() < 4 {
+        return true;
+    }
+    if contains_ci(v, b"xxxx")
+        || v.windows(4).any(|w| w == b"****")
+        || v.windows(4).any(|w| w == b"####")
+        || v.windows(3).any(|w| w == b"...")
+        || v.windows(7).any(|w| w == b"EXAMPLE")
+    {
+        return true;
+    }
+    let first = v[0];
+    let last = v[v.len() - 1];
+    if v.starts_with(b"${")
+        || v.starts_with(b"$(")
+        || v.starts_with(b"{{")
+        || v.starts_with(b"#{")
+        || v.starts_with(b"%(")
+        || (first == b'<' && last == b'>')
+        || (first == b'%' && last == b'%')
+        || (first == b'[' && last == b']')
+        || (first == b'{' && last == b'}')
+    {
+        return true;
+    }
+    let distinct = {
+        let mut seen = [false; 256];
+        v.iter()
+            .filter(|&&b| !std::mem::replace(&mut seen[usize::from(b)], true))
+            .count()
+    };
+    if distinct <= 3 && v.len() >= 8 {
+        return true;
+    }
+    entropy(v) < 2.0 && v.len() >= 12
+}
+
+fn is_hex(v: &[u8]) -> bool {
+    v.iter().all(u8::is_ascii_hexdigit)
+}
+
+fn is_uuid(v: &[u8]) -> bool {
+    v.len() == 36
+        && v.iter().enumerate().all(|(i, &b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
+}
+
+/// Digests and integrity strings: `sha256:…`, `sha512-…` (SRI), `md5=…`, and bare hex of a
+/// hash length (MD5, SHA-1/git, SHA-256, SHA-512).
+pub(crate) fn is_digest(v: &[u8]) -> bool {
+    let lower = v.to_ascii_lowercase();
+    for p in [
+        "sha1", "sha224", "sha256", "sha384", "sha512", "md5", "blake2b", "blake3", "sha3",
+    ] {
+        if lower.starts_with(p.as_bytes())
+            && matches!(lower.get(p.len()), Some(b':' | b'-' | b'=' | b'_'))
+        {
+            return true;
+        }
+    }
+    is_hex(v) && matches!(v.len(), 32 | 40 | 64 | 96 | 128)
+}
+
+/// Key names that hold identifiers, not secrets, even when they contain `key`/`token`.
+fn key_is_benign(key: &[u8]) -> bool {
+    let k = key.to_ascii_lowercase();
+    let k: Vec<u8> = k
+        .into_iter()
+        .filter(|b| b.is_ascii_alphanumeric())
+        .collect();
+    const SUFFIXES: &[&[u8]] = &[
+        b"id",
+        b"ids",
+        b"name",
+        b"names",
+        b"url",
+        b"uri",
+        b"urls",
+        b"path",
+        b"file",
+        b"files",
+        b"length",
+        b"len",
+        b"size",
+        b"type",
+        b"version",
+        b"count",
+        b"mode",
+        b"format",
+        b"label",
+        b"field",
+        b"policy",
+        b"hash",
+        b"index",
+        b"event",
+        b"code",
+        b"prefix",
+        b"suffix",
+        b"endpoint",
+        b"host",
+        b"region",
+        b"pattern",
+        b"selector",
+        b"enabled",
+        b"expiry",
+        b"expires",
+        b"expiresat",
+        b"timeout",
+        b"ttl",
+        b"chars",
+        b"alphabet",
+        b"header",
+    ];
+    const CONTAINS: &[&[u8]] = &[
+        b"public",
+        b"pubkey",
+        b"publishable",
+        b"keyboard",
+        b"keypress",
+        b"keydown",
+        b"keyup",
+        b"keyframe",
+        b"keystore",
+        b"keytab",
+        b"keyword",
+        b"monkey",
+        b"donkey",
+        b"turkey",
+        b"primarykey",
+        b"foreignkey",
+        b"sortkey",
+        b"partitionkey",
+        b"cachekey",
+        b"schemakey",
+        b"sequencekey",
+        b"bucketkey",
+        b"hotkey",
+        b"tokenizer",
+        b"maxtoken",
+        b"tokens",
+        b"csrf",
+        b"xsrf",
+        b"nonce",
+        b"idempotency",
+        b"pagetoken",
+        b"nexttoken",
+        b"continuationtoken",
+        b"cursor",
+        b"keyvault",
+        b"secretname",
+        b"secretref",
+        b"secretstore",
+        b"keyname",
+        b"keyid",
+        b"accessor",
+        b"passwordlabel",
+        b"passwordfield",
+        b"forgot",
+        b"reset",
+    ];
+    SUFFIXES.iter().any(|s| k.ends_with(s)) || CONTAINS.iter().any(|c| contains_ci(&k, c))
+}
+
+/// Gate for context-only (generic) secrets: the value must look random and not be one of the
+/// many identifier-like things that sit next to words such as `key` or `token`.
+pub(crate) fn generic_ok(key: &[u8], v: &[u8]) -> bool {
+    if v.len() < 8 || v.len() > 512 || is_placeholder(v) || is_digest(v) || is_uuid(v) {
+        return false;
+    }
+    // The key region is everything the regex matched before the value; only the last
+    // identifier in it is the key name.
+    let key_name = key
+        .rsplit(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')))
+        .find(|s| !s.is_empty())
+        .unwrap_or(key);
+    if key_is_benign(key_name) {
+        return false;
+    }
+    let lower = v.iter().filter(|b| b.is_ascii_lowercase()).count();
+    let upper = v.iter().filter(|b| b.is_ascii_uppercase()).count();
+    let digit = v.iter().filter(|b| b.is_ascii_digit()).count();
+    let classes = usize::from(lower > 0) + usize::from(upper > 0) + usize::from(digit > 0);
+    // Dotted or slashed words are paths, hosts, versions and qualified names.
+    let seps = v
+        .iter()
+        .filter(|&&b| matches!(b, b'.' | b'/' | b':'))
+        .count();
+    if seps > 0 && looks_like_words(v) {
+        return false;
+    }
+    if digit == 0 && looks_like_words(v) {
+        return false;
+    }
+    let h = entropy(v);
+    match classes {
+        3 => h >= 3.0,
+        2 => h >= 3.3 && v.len() >= 12,
+        _ => h >= 3.6 && v.len() >= 20,
+    }
+}
+
+/// Whether a value is made of word-like pieces (identifiers, versions, dotted names): every
+/// alphabetic run is short or pronounceable-looking and digits are few.
+fn looks_like_words(v: &[u8]) -> bool {
+    let digits = v.iter().filter(|b| b.is_ascii_digit()).count();
+    if digits * 5 > v.len() {
+        return false;
+    }
+    // camelCase / snake_case identifiers and dotted names: few case flips relative to length.
+    let mut flips = 0;
+    let mut prev_upper = None;
+    for &b in v {
+        if b.is_ascii_alphabetic() {
+            let up = b.is_ascii_uppercase();
+            if prev_upper == Some(false) && up {
+                flips += 1;
+            }
+            prev_upper = Some(up);
+        } else {
+            prev_upper = None;
+        }
+    }
+    let vowels = v
+        .iter()
+        .filter(|b| matches!(b.to_ascii_lowercase(), b'a' | b'e' | b'i' | b'o' | b'u'))
+        .count();
+    let letters = v.iter().filter(|b| b.is_ascii_alphabetic()).count().max(1);
+    flips * 6 <= v.len() && vowels * 100 / letters >= 25
+}
+
+/// Gate for password-like values next to a `password` key: low entropy is allowed (real
+/// passwords are often weak) but references and placeholders are kept.
+pub(crate) fn password_ok(v: &[u8]) -> bool {
+    if v.len() < 6 || is_placeholder(v) {
+        return false;
+    }
+    let first = v[0];
+    if matches!(
+        first,
+        b'$' | b'%' | b'@' | b'&' | b'(' | b'<' | b'{' | b'#' | b'!'
+    ) {
+        return false;
+    }
+    let lower = v.to_ascii_lowercase();
+    for w in [
+        &b"password"[..],
+        b"passwd",
+        b"changeme",
+        b"secret",
+        b"your",
+        b"placeholder",
+        b"redacted",
+        b"example",
+        b"dummy",
+        b"sample",
+        b"getenv",
+        b"process.env",
+        b"env.",
+        b"var.",
+        b"null",
+        b"none",
+        b"undefined",
+        b"true",
+        b"false",
+    ] {
+        if contains_ci(&lower, w) {
+            return false;
+        }
+    }
+    // Function calls and member accesses are code, not values.
+    if v.contains(&b'(') || (v.contains(&b'.') && looks_like_words(v)) {
+        return false;
+    }
+    entropy(v) >= 2.5
+}
+
+fn b64_decode_any(s: &[u8]) -> Option<Vec<u8>> {
+    let trimmed: Vec<u8> = s.iter().copied().filter(|&b| b != b'=').collect();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(&trimmed)
+        .ok()
+        .or_else(|| {
+            base64::engine::general_purpose::STANDARD_NO_PAD
+                .decode(&trimmed)
+                .ok()
+        })
+}
+
+/// A JWT's header segment must decode to a JSON object naming an algorithm or type.
+pub(crate) fn jwt_ok(v: &[u8]) -> bool {
+    let Some(header) = v.split(|&b| b == b'.').next() else {
+        return false;
+    };
+    match b64_decode_any(header) {
+        Some(h) => {
+            h.first() == Some(&b'{') && (contains_ci(&h, b"\"alg\"") || contains_ci(&h, b"\"typ\""))
+        }
+        // Some emitters of test tokens mangle the header; the three-segment `eyJ` shape with
+        // enough entropy is still a token worth masking.
+        None => entropy(v) >= 4.0,
+    }
+}
+
+/// `user:password` where the password is not a placeholder or variable reference.
+pub(crate) fn userpass_ok(v: &[u8]) -> bool {
+    let v: Vec<u8> = v
+        .iter()
+        .copied()
+        .filter(|&b| b != b'"' && b != b'\'')
+        .collect();
+    let Some(colon) = v.iter().position(|&b| b == b':') else {
+        return false;
+    };
+    let (user, pass) = (&v[..colon], &v[colon + 1..]);
+    if pass.len() < 3
+        || user.starts_with(b"$")
+        || user.starts_with(b"<")
+        || user.starts_with(b"{")
+        || user.starts_with(b"[")
+    {
+        return false;
+    }
+    if pass.starts_with(b"$")
+        || pass.starts_with(b"<")
+        || pass.starts_with(b"{")
+        || pass.starts_with(b"[")
+        || pass.starts_with(b"%")
+    {
+        return false;
+    }
+    if pass.iter().all(|&b| b == b'*' || b == b'x' || b == b'X') {
+        return false;
+    }
+    let lower = pass.to_ascii_lowercase();
+    let words: [&[u8]; 10] = [
+        b"password",
+        b"pass",
+        b"passwd",
+        b"token",
+        b"secret",
+        b"yyy",
+        b"pwd",
+        b"test",
+        b"changeme",
+        b"your_password",
+    ];
+    !words.contains(&lower.as_slice()) && lower != user.to_ascii_lowercase()
+}
+
+/// Base64 of a JWT: decodes to `eyJ...` with dots.
+pub(crate) fn jwt64_ok(v: &[u8]) -> bool {
+    let cut = &v[..v.len() - v.len() % 4];
+    match base64::engine::general_purpose::STANDARD.decode(cut) {
+        Ok(d) => d.starts_with(b"eyJ") && d.contains(&b'.'),
+        Err(_) => false,
+    }
+}
+
+/// HTTP Basic credentials decode to `user:password`.
+pub(crate) fn basic_ok(v: &[u8]) -> bool {
+    match b64_decode_any(v) {
+        Some(d) => d.contains(&b':') || entropy(v) >= 3.5,
+        None => entropy(v) >= 3.5 && !is_placeholder(v),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_recognised() {
+        for p in [
+            &b"${DB_PASSWORD}"[..],
+            b"xxxxxxxxxxxxxxxx",
+            b"<your-api-key>",
+            b"{{ .Values.password }}",
+            b"%API_KEY%",
+            b"AKIAIOSFODNN7EXAMPLE",
+            b"aaaaaaaaaaaaaaaaaaaaaaaa",
+        ] {
+            assert!(is_placeholder(p), "{}", String::from_utf8_lossy(p));
+        }
+        assert!(!is_placeholder(b"ghp_9fK2lQ0xYv7TzR1mN8bC4dE6gH3jK5pW2sA1"));
+    }
+
+    #[test]
+    fn generic_gate_keeps_lookalikes() {
+        let key = b"api_key = ";
+        for v in [
+            &b"d41d8cd98f00b204e9800998ecf8427e"[..],                 // md5
+            b"da39a3ee5e6b4b0d3255bfef95601890afd80709",              // sha1 / git
+            b"123e4567-e89b-12d3-a456-426614174000",                  // uuid
+            b"sha512-z4PhNX7vuL3xVChQ1m2AB9Yg5AULVxXcg/SpIdNs6c5H0NE8XYXysP+DGNKHfuwvY7kxvUdBeoGlODJ6+SfaPg==",
+            b"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            b"XSalsa20.key_length",
+            b"env/cert.p12",
+        ] {
+            assert!(!generic_ok(key, v), "{}", String::from_utf8_lossy(v));
+        }
+        assert!(generic_ok(
+            key,
+            b"6pfblGAIu8k0qfs8hIuqFrnoJdyykhVzjLI8tXti0rUc"
+        ));
+        assert!(!generic_ok(
+            b"public_key = ",
+            b"6pfblGAIu8k0qfs8hIuqFrnoJdyykhVzjLI8tXti0rUc"
+        ));
+    }
+
+    #[test]
+    fn boundaries_understand_json_escapes() {
+        let hay = br#"a\nghp_x"#;
+        assert!(left_ok(hay, 3));
+        assert!(!left_ok(b"aghp_x", 1));
+        assert!(right_ok(b"abc", 3));
+        assert!(!right_ok(b"abcd", 3));
+    }
+
+    #[test]
+    fn jwt_header_must_decode() {
+        assert!(jwt_ok(
+            b"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxIn0.sig"
+        ));
+        assert!(!jwt_ok(b"eyJmb28iOiJiYXIifQ.eyJzdWIiOiIxIn0.sig"));
+    }
+}
