@@ -290,7 +290,6 @@ mod tests {
                 }),
                 ..AttributeContext::default()
             }),
-            ..CheckRequest::default()
         }
     }
 

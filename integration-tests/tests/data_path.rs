@@ -53,7 +53,7 @@ async fn echo(
         data.len()
     );
     ensure!(
-        json["checksum"] == checksum(data).to_string(),
+        json["checksum"].as_str() == Some(checksum(data).to_string().as_str()),
         "upstream got different bytes"
     );
     let id = json["warden_request_id"]
