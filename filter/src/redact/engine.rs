@@ -138,6 +138,7 @@ impl Engine {
         for id in options
             .disabled_rules
             .iter()
+            .chain(&options.enabled_rules)
             .map(String::as_str)
             .chain(overrides.keys().copied())
         {
@@ -161,7 +162,8 @@ impl Engine {
         let mut pat_rules: Vec<Vec<u32>> = Vec::new();
         let mut max_kw = 0usize;
         for spec in &specs {
-            if options.disabled_rules.iter().any(|d| d == &spec.id) {
+            let on = spec.enabled || options.enabled_rules.iter().any(|d| d == &spec.id);
+            if !on || options.disabled_rules.iter().any(|d| d == &spec.id) {
                 continue;
             }
             let anchored = !spec.prefixes.is_empty();
@@ -390,6 +392,11 @@ impl Engine {
         if rule.boundary && !(validate::left_ok(hay, s) && validate::right_ok(hay, e)) {
             return;
         }
+        // A token prefix glued to `.`, `-` or `_` is the tail of a longer name
+        // (`video_box.ico-…`, `task_test_…`), not the start of a token.
+        if rule.anchored && rule.boundary && s > 0 && matches!(hay[s - 1], b'.' | b'-' | b'_') {
+            return;
+        }
         if rule.word_start && !validate::word_start_ok(hay, whole.start()) {
             return;
         }
@@ -404,12 +411,22 @@ impl Engine {
         let key = &hay[validate::ident_start(hay, whole.start())..s];
         let ok = match rule.validator {
             Validator::None => true,
-            Validator::Default => !validate::is_placeholder(value),
+            Validator::Default => !validate::is_placeholder(value) && !validate::looks_fake(value),
+            Validator::Light => !validate::is_placeholder(value) && !validate::fake_letters(value),
             Validator::Generic => validate::generic_ok(key, value),
-            Validator::Password => validate::password_ok(value),
+            Validator::Password => {
+                // Quoted values are literals; unquoted ones may interpolate (`$VAR`).
+                let quoted = s > 0 && matches!(hay[s - 1], b'"' | b'\'' | b'`');
+                if quoted {
+                    validate::password_ok(value)
+                } else {
+                    validate::password_unquoted_ok(value)
+                }
+            }
             Validator::Jwt => validate::jwt_ok(value),
             Validator::Basic => validate::basic_ok(value),
             Validator::UserPass => validate::userpass_ok(value),
+            Validator::UrlCreds => validate::url_creds_ok(value),
             Validator::Jwt64 => validate::jwt64_ok(value),
         };
         if !ok {

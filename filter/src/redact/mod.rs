@@ -231,6 +231,8 @@ pub struct RedactOptions {
     pub pii: Option<PiiSpec>,
     /// Rule ids to switch off.
     pub disabled_rules: Vec<String>,
+    /// Rule ids shipped switched off (`enabled: false` in the pack) to switch on.
+    pub enabled_rules: Vec<String>,
     /// Per-rule strategy overrides (`pii-email` → `hash`, ...). Ids of built-in detectors:
     /// `pii-email`, `pii-phone`, `pii-card`, `pii-iban`, `pii-ssn`, and `known` for all
     /// known secrets.

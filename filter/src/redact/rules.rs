@@ -57,9 +57,12 @@ pub enum RuleContext {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Validator {
-    /// Only the shared placeholder check.
+    /// The shared placeholder check plus fake-key patterns (keyboard runs, constant runs).
     #[default]
     Default,
+    /// The shared placeholder check only (masks, templates, near-constant values); the default
+    /// for `context_rules`, where a provider key name vouches for the value.
+    Light,
     /// No check at all (e.g. JSON key-name rules: the key alone decides).
     None,
     /// Generic secrets: strict gating against hashes, UUIDs, identifiers, paths, placeholders.
@@ -70,8 +73,10 @@ pub enum Validator {
     Jwt,
     /// HTTP Basic credentials (`base64(user:pass)`).
     Basic,
-    /// `user:password` (URLs, `curl -u`): the password part must not be a placeholder.
+    /// `user:password` (`curl -u`): the password part must not be a placeholder or a word.
     UserPass,
+    /// `user:password` in a URL: only templates and masks are kept.
+    UrlCreds,
     /// Base64 of a JWT (`ZXlK...`).
     Jwt64,
 }
@@ -126,6 +131,14 @@ pub struct RuleSpec {
     /// Free text for operators.
     #[serde(default)]
     pub description: Option<String>,
+    /// Shipped switched off (a policy turns it on with `RedactOptions::enabled_rules`), for
+    /// detectors that are right for some deployments only (e.g. cloud resource identifiers).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A provider keyword rule: `<keyword>... <op> <value>`.
@@ -144,8 +157,8 @@ pub struct ContextRuleSpec {
     /// Extra rejects for the value.
     #[serde(default)]
     pub reject: Vec<String>,
-    /// Post-match validator.
-    #[serde(default)]
+    /// Post-match validator (default `light`).
+    #[serde(default = "light")]
     pub validate: Validator,
     /// Match the keywords case-sensitively (when a lowercase spelling is a common word part).
     #[serde(default)]
@@ -178,6 +191,10 @@ impl Default for PiiSpec {
             ssn: true,
         }
     }
+}
+
+fn light() -> Validator {
+    Validator::Light
 }
 
 fn secret_kind() -> FindingKind {
@@ -249,6 +266,7 @@ impl RulePack {
                 contexts: any_ctx(),
                 strategy: Strategy::Redact,
                 description: None,
+                enabled: true,
             });
         }
         Ok(out)

@@ -252,3 +252,11 @@ fn redactor_is_send_sync() {
     check::<Redactor>();
     check::<RedactStream>();
 }
+
+#[test]
+fn azure_storage_connection_string() {
+    let r = redactor();
+    let t = "DefaultEndpointsProtocol=http;AccountName=testacc1;\nAccountKey=1gy3lpE7Du1j5ljKiupgKzywSw2isjsa69sfsdfsdsgfsgfdgfdgfd/YThisv/OVVLfIOv9kQ==;\nBlobEndpoint=http://127.0.0.1:8440/testacc1;";
+    let out = mask(&r, t, ContentKind::Text);
+    assert!(!out.contains("1gy3lpE7Du1j5ljKiupgKzyw"), "{out}");
+}

@@ -82,6 +82,48 @@ fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
         .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
+/// Keyboard and alphabet runs and long constant runs: how people type fake keys. Used where
+/// the value alone decides (prefix tokens, generic secrets); provider-keyword rules skip it
+/// because vendor docs' sample keys (`12345678-ABCD-…`) sit exactly where real ones do.
+pub(crate) fn looks_fake(v: &[u8]) -> bool {
+    const RUNS: [&[u8]; 9] = [
+        b"abcdefg",
+        b"1234567",
+        b"a1b2c3",
+        b"c3b2a1",
+        b"qwerty",
+        b"ghijkl",
+        b"234567",
+        b"uvwxyz",
+        b"0123456789",
+    ];
+    if RUNS.iter().any(|r| contains_ci(v, r)) || fake_letters(v) {
+        return true;
+    }
+    // Three or more runs of 5+ identical characters (`5555555dAAAAA7777777…`).
+    let mut runs = 0;
+    let mut i = 0;
+    while i < v.len() {
+        let mut j = i;
+        while j < v.len() && v[j] == v[i] {
+            j += 1;
+        }
+        if j - i >= 5 {
+            runs += 1;
+        }
+        i = j;
+    }
+    runs >= 3
+}
+
+/// Alphabet and keyboard letter runs (`ABCDEFGHIJ`, `qwerty`): fake even where a provider key
+/// name vouches for the value; digit runs are not (vendor sample ids like `12345678-…`).
+pub(crate) fn fake_letters(v: &[u8]) -> bool {
+    [&b"abcdefg"[..], b"ghijkl", b"uvwxyz", b"qwerty"]
+        .iter()
+        .any(|r| contains_ci(v, r))
+}
+
 /// Values that are obviously not real secrets: masks (`xxxx`, `****`), template and variable
 /// references (`${X}`, `{{ x }}`, `<your key>`, `%VAR%`), documentation examples, and
 /// near-constant strings.
@@ -117,7 +159,7 @@ pub(crate) fn is_placeholder(v: &[u8]) -> bool {
             .filter(|&&b| !std::mem::replace(&mut seen[usize::from(b)], true))
             .count()
     };
-    if distinct <= 3 && v.len() >= 8 {
+    if distinct <= 4 && v.len() >= 8 {
         return true;
     }
     entropy(v) < 2.0 && v.len() >= 12
@@ -254,7 +296,46 @@ fn key_is_benign(key: &[u8]) -> bool {
 /// Gate for context-only (generic) secrets: the value must look random and not be one of the
 /// many identifier-like things that sit next to words such as `key` or `token`.
 pub(crate) fn generic_ok(key: &[u8], v: &[u8]) -> bool {
-    if v.len() < 8 || v.len() > 512 || is_placeholder(v) || is_digest(v) || is_uuid(v) {
+    if v.len() < 8 || v.len() > 512 || is_placeholder(v) || looks_fake(v) || is_uuid(v) {
+        return false;
+    }
+    // `a->b` is a pointer dereference, not an assignment.
+    if key.windows(2).any(|w| w == b"->") {
+        return false;
+    }
+    let key_lower = key.to_ascii_lowercase();
+    let strong_key = [
+        &b"secret"[..],
+        b"credential",
+        b"password",
+        b"passwd",
+        b"token",
+        b"auth",
+        b"creds",
+    ]
+    .iter()
+    .any(|w| contains_ci(&key_lower, w));
+    // Bare hex is what hashes, ids and commit SHAs look like; only a strongly named key
+    // (secret, token, credential...) makes it a secret.
+    if is_hex(v) {
+        return strong_key
+            && matches!(v.len(), 16 | 24 | 32 | 40 | 48 | 64)
+            && !key_lower.ends_with(b"hash")
+            && !key_lower.ends_with(b"sha");
+    }
+    if is_digest(v) {
+        return false;
+    }
+    // `k=v` inside a value is an expression or a query string, not a token (padding `=` at the
+    // end is fine).
+    let trimmed = v
+        .strip_suffix(b"==")
+        .or_else(|| v.strip_suffix(b"="))
+        .unwrap_or(v);
+    if trimmed.contains(&b'=') {
+        return false;
+    }
+    if is_identifier_like(v) {
         return false;
     }
     // The key region is everything the regex matched before the value; only the last
@@ -284,9 +365,40 @@ pub(crate) fn generic_ok(key: &[u8], v: &[u8]) -> bool {
     let h = entropy(v);
     match classes {
         3 => h >= 3.0,
-        2 => h >= 3.3 && v.len() >= 12,
+        2 => h >= 3.3 && v.len() >= 17,
         _ => h >= 3.6 && v.len() >= 20,
     }
+}
+
+/// Hostnames, dotted member accesses, dashed/underscored identifiers: several segments that
+/// are each plain words or plain numbers, or a segment that repeats a key word.
+fn is_identifier_like(v: &[u8]) -> bool {
+    let segs: Vec<&[u8]> = v
+        .split(|b| !b.is_ascii_alphanumeric())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let plain =
+        |s: &&[u8]| s.iter().all(u8::is_ascii_alphabetic) || s.iter().all(u8::is_ascii_digit);
+    if segs.len() >= 3 && segs.iter().filter(|s| plain(s)).count() * 4 >= segs.len() * 3 {
+        return true;
+    }
+    if segs.iter().any(|s| {
+        let l = s.to_ascii_lowercase();
+        matches!(
+            l.as_slice(),
+            b"key" | b"token" | b"secret" | b"password" | b"id" | b"name"
+        )
+    }) {
+        return true;
+    }
+    // `X25519.KeyPair`, `file.txt`, `host.example.com`: ends in a dotted word.
+    if let Some(dot) = v.iter().rposition(|&b| b == b'.') {
+        let last = &v[dot + 1..];
+        if last.len() >= 3 && last.iter().all(u8::is_ascii_alphabetic) {
+            return true;
+        }
+    }
+    false
 }
 
 /// Whether a value is made of word-like pieces (identifiers, versions, dotted names): every
@@ -320,15 +432,37 @@ fn looks_like_words(v: &[u8]) -> bool {
 
 /// Gate for password-like values next to a `password` key: low entropy is allowed (real
 /// passwords are often weak) but references and placeholders are kept.
+/// [`password_ok`] for a value written without quotes, where `$name` inside it is shell or
+/// template interpolation (`password = super$ecret`), not part of a literal.
+pub(crate) fn password_unquoted_ok(v: &[u8]) -> bool {
+    let interpolates = v.windows(2).any(|w| {
+        w[0] == b'$' && (w[1].is_ascii_alphabetic() || matches!(w[1], b'{' | b'(' | b'_'))
+    });
+    !interpolates && password_ok(v)
+}
+
+/// Gate for password-like values next to a `password` key: low entropy is allowed (real
+/// passwords are often weak) but references and placeholders are kept.
 pub(crate) fn password_ok(v: &[u8]) -> bool {
     if v.len() < 6 || is_placeholder(v) {
+        return false;
+    }
+    if looks_fake(v) {
         return false;
     }
     let first = v[0];
     if matches!(
         first,
-        b'$' | b'%' | b'@' | b'&' | b'(' | b'<' | b'{' | b'#' | b'!'
+        b'$' | b'%' | b'@' | b'&' | b'(' | b'<' | b'{' | b'!' | b'\\'
     ) {
+        return false;
+    }
+
+    // A lowercase word (with `_`/`-`/`@`) is a name or a prose placeholder far more often than a
+    // password; real ones with digits, capitals or symbols still pass.
+    if v.iter()
+        .all(|b| b.is_ascii_lowercase() || matches!(b, b'_' | b'-' | b'@' | b'.'))
+    {
         return false;
     }
     let lower = v.to_ascii_lowercase();
@@ -435,6 +569,21 @@ pub(crate) fn userpass_ok(v: &[u8]) -> bool {
         b"your_password",
     ];
     !words.contains(&lower.as_slice()) && lower != user.to_ascii_lowercase()
+}
+
+/// `user:password` in a URL: only template references and masks are kept; any literal
+/// password in a URL is a credential.
+pub(crate) fn url_creds_ok(v: &[u8]) -> bool {
+    let Some(colon) = v.iter().position(|&b| b == b':') else {
+        return false;
+    };
+    let (user, pass) = (&v[..colon], &v[colon + 1..]);
+    let templ = |s: &[u8]| {
+        s.is_empty()
+            || matches!(s[0], b'$' | b'<' | b'{' | b'[' | b'%')
+            || s.iter().all(|&b| b == b'*' || b == b'x' || b == b'X')
+    };
+    !templ(pass) && !user.starts_with(b"${") && !user.starts_with(b"<")
 }
 
 /// Base64 of a JWT: decodes to `eyJ...` with dots.
