@@ -46,6 +46,8 @@ const MAX_LATENCY_US: u64 = 60_000_000;
 /// What one connection measured.
 struct Tally {
     histogram: Histogram<u64>,
+    /// Successful requests including warm-up ones (for CPU-per-request figures).
+    completed: u64,
     errors: u64,
     first_error: Option<String>,
 }
@@ -55,6 +57,7 @@ impl Tally {
         Ok(Self {
             histogram: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
                 .map_err(|e| format!("cannot create histogram: {e}"))?,
+            completed: 0,
             errors: 0,
             first_error: None,
         })
@@ -174,7 +177,11 @@ async fn drive(target: Target, measure_from: Instant, end: Instant) -> Result<Ta
                 let finished = Instant::now();
                 if !(200..300).contains(&status) {
                     tally.error(format!("HTTP status {status}"));
-                } else if started >= measure_from && finished <= end {
+                    sender = Some(conn);
+                    continue;
+                }
+                tally.completed += 1;
+                if started >= measure_from && finished <= end {
                     let micros = u64::try_from(finished.duration_since(started).as_micros())
                         .unwrap_or(u64::MAX)
                         .clamp(1, MAX_LATENCY_US);
@@ -251,6 +258,7 @@ async fn run(args: Args) -> Result<(serde_json::Value, bool), String> {
             .add(&tally.histogram)
             .map_err(|e| format!("cannot merge histograms: {e}"))?;
         total.errors += tally.errors;
+        total.completed += tally.completed;
         if let Some(message) = tally.first_error {
             total.first_error.get_or_insert(message);
         }
@@ -266,6 +274,7 @@ async fn run(args: Args) -> Result<(serde_json::Value, bool), String> {
         "warmup_s": args.warmup,
         "duration_s": args.duration,
         "requests": requests,
+        "requests_total": total.completed,
         "errors": total.errors,
         "first_error": total.first_error,
         "rps": requests as f64 / duration.as_secs_f64(),
