@@ -11,6 +11,7 @@ pub mod dev;
 pub mod extauthz;
 pub mod extproc;
 pub mod http;
+pub mod identity;
 pub mod pipeline;
 pub mod redact;
 pub mod server;
