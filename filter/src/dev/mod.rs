@@ -1,3 +1,4 @@
 //! Demo-only helpers: never part of a production deployment.
 
+pub mod issuer;
 pub mod upstream;

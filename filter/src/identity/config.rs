@@ -612,7 +612,9 @@ pub struct CredentialRule {
     /// and the configured token header are always stripped).
     #[serde(default)]
     pub remove_headers: Vec<String>,
-    /// The credential to set.
+    /// The credential to set. Written as a one-key map (`{bearer: {file: ...}}`), not
+    /// a YAML tag.
+    #[serde(with = "serde_yaml_ng::with::singleton_map_recursive")]
     pub inject: Injection,
 }
 
