@@ -402,10 +402,14 @@ impl Inner {
         let digest: Option<[u8; 32]> = self.tokens.as_ref().map(|_| Sha256::digest(token).into());
         if let (Some(cache), Some(d)) = (&self.tokens, &digest) {
             if let Some(hit) = cache.get(d) {
-                let key_current = self
-                    .usable_keys(hit.issuer_idx, now_ms)
-                    .is_some_and(|e| e.keys.contains(&hit.key));
+                // The key must still be published: a withdrawn key stops its cached
+                // tokens as soon as the key set is refreshed.
+                let entry = self.usable_keys(hit.issuer_idx, now_ms);
+                let key_current = entry.as_ref().is_some_and(|e| e.keys.contains(&hit.key));
                 if now <= hit.valid_until && key_current {
+                    if entry.is_some_and(|e| now_ms >= e.fresh_until_ms) {
+                        self.spawn_refresh(hit.issuer_idx, now_ms);
+                    }
                     return Ok(hit.identity.clone());
                 }
                 cache.invalidate(d);
