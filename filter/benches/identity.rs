@@ -63,8 +63,15 @@ fn bench_identity(c: &mut Criterion) {
     let mut extra = Map::new();
     extra.insert("client_id".into(), json!("bench-agent"));
     let groups = vec!["dev".to_string(), "ops".to_string()];
-    let token = mint_token(key_dir, &issuer, "agent-1", &groups, Duration::from_secs(3600), &extra)
-        .expect("mint");
+    let token = mint_token(
+        key_dir,
+        &issuer,
+        "agent-1",
+        &groups,
+        Duration::from_secs(3600),
+        &extra,
+    )
+    .expect("mint");
     let peer = PeerAttributes::default();
     let request = head(&token);
 

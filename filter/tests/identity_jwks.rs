@@ -59,7 +59,11 @@ async fn jwks(State(idp): State<Arc<Idp>>) -> Response {
         Some(s) => format!("public, max-age={s}"),
         None => "public".into(),
     };
-    ([(header::CACHE_CONTROL, cache)], Json(json!({ "keys": keys }))).into_response()
+    (
+        [(header::CACHE_CONTROL, cache)],
+        Json(json!({ "keys": keys })),
+    )
+        .into_response()
 }
 
 async fn start_idp() -> (Arc<Idp>, String) {
@@ -170,11 +174,27 @@ async fn discovery_jwks_and_the_token_cache() {
     assert_eq!(a.jwks_fetch_count(), 1);
 
     // Cached: same answer, no fetch; the session falls back to `jti` without a header.
-    let id = a.authenticate(&request(&t), &no_peer()).await.unwrap().unwrap();
+    let id = a
+        .authenticate(&request(&t), &no_peer())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(id.session_id.as_deref(), Some("jti-agent-1"));
-    assert_eq!(a.authenticate_now(&request(&t), &no_peer()).unwrap().unwrap().unwrap().subject, "agent-1");
+    assert_eq!(
+        a.authenticate_now(&request(&t), &no_peer())
+            .unwrap()
+            .unwrap()
+            .unwrap()
+            .subject,
+        "agent-1"
+    );
     // A second token with a known key needs no fetch either.
-    assert_eq!(auth(&a, &token(&key, &issuer, &clock, "agent-2", 300)).await.unwrap(), "agent-2");
+    assert_eq!(
+        auth(&a, &token(&key, &issuer, &clock, "agent-2", 300))
+            .await
+            .unwrap(),
+        "agent-2"
+    );
     assert_eq!(a.jwks_fetch_count(), 1);
     assert_eq!(idp.jwks_requests.load(Ordering::SeqCst), 1);
 
@@ -225,13 +245,23 @@ async fn idp_down_cached_keys_still_verify_and_unknown_kids_fail_closed() {
     let unknown = DevKey::generate();
     idp.publish(&[&key]);
     let (a, clock) = authenticator(&config(&issuer, ""));
-    assert_eq!(auth(&a, &token(&key, &issuer, &clock, "a", 60)).await.unwrap(), "a");
+    assert_eq!(
+        auth(&a, &token(&key, &issuer, &clock, "a", 60))
+            .await
+            .unwrap(),
+        "a"
+    );
 
     idp.down.store(true, Ordering::SeqCst);
     // Past the key set's lifetime but within max_stale: stale keys keep serving.
     clock.advance(Duration::from_secs(400));
     let requests_before = idp.jwks_requests.load(Ordering::SeqCst);
-    assert_eq!(auth(&a, &token(&key, &issuer, &clock, "b", 60)).await.unwrap(), "b");
+    assert_eq!(
+        auth(&a, &token(&key, &issuer, &clock, "b", 60))
+            .await
+            .unwrap(),
+        "b"
+    );
     // The background refresh it triggered failed; nothing changed.
     eventually("refresh attempt", || {
         idp.jwks_requests.load(Ordering::SeqCst) > requests_before
@@ -250,18 +280,30 @@ async fn idp_down_cached_keys_still_verify_and_unknown_kids_fail_closed() {
         auth(&a, &t).await,
         Err(AuthError::InvalidToken(TokenError::UnknownKid))
     );
-    assert_eq!(auth(&a, &token(&key, &issuer, &clock, "c", 60)).await.unwrap(), "c");
+    assert_eq!(
+        auth(&a, &token(&key, &issuer, &clock, "c", 60))
+            .await
+            .unwrap(),
+        "c"
+    );
 
     // Past max_stale, keys are no longer trusted: 503, fail closed.
     clock.advance(Duration::from_secs(3600));
-    let e = auth(&a, &token(&key, &issuer, &clock, "d", 60)).await.unwrap_err();
+    let e = auth(&a, &token(&key, &issuer, &clock, "d", 60))
+        .await
+        .unwrap_err();
     assert_eq!(e, AuthError::IdpUnavailable);
     assert_eq!(e.reply("r").status, 503);
 
     // The IdP comes back: the next allowed attempt restores service.
     idp.down.store(false, Ordering::SeqCst);
     clock.advance(Duration::from_secs(11));
-    assert_eq!(auth(&a, &token(&key, &issuer, &clock, "e", 60)).await.unwrap(), "e");
+    assert_eq!(
+        auth(&a, &token(&key, &issuer, &clock, "e", 60))
+            .await
+            .unwrap(),
+        "e"
+    );
 }
 
 #[tokio::test]
@@ -277,7 +319,11 @@ async fn first_use_with_the_idp_down_is_503_and_rate_limited() {
     for _ in 0..5 {
         assert_eq!(auth(&a, &t).await, Err(AuthError::IdpUnavailable));
     }
-    assert_eq!(idp.discovery_requests.load(Ordering::SeqCst), seen, "rate-limited");
+    assert_eq!(
+        idp.discovery_requests.load(Ordering::SeqCst),
+        seen,
+        "rate-limited"
+    );
     idp.down.store(false, Ordering::SeqCst);
     clock.advance(Duration::from_secs(10));
     assert_eq!(auth(&a, &t).await.unwrap(), "a");
@@ -290,10 +336,7 @@ async fn unknown_kid_refresh_is_single_flight() {
     let rotated = DevKey::generate();
     idp.publish(&[&key]);
     // No rate limit here, so only the single-flight logic can keep fetches at one.
-    let (a, clock) = authenticator(&config(
-        &issuer,
-        "",
-    ));
+    let (a, clock) = authenticator(&config(&issuer, ""));
     let c = {
         let mut c = a.config().clone();
         c.jwks.refresh_min_interval_seconds = 0;
@@ -301,7 +344,12 @@ async fn unknown_kid_refresh_is_single_flight() {
     };
     let dyn_clock: Arc<dyn Clock> = clock.clone();
     let a = Authenticator::with_clock(&c, dyn_clock).unwrap();
-    assert_eq!(auth(&a, &token(&key, &issuer, &clock, "warm", 600)).await.unwrap(), "warm");
+    assert_eq!(
+        auth(&a, &token(&key, &issuer, &clock, "warm", 600))
+            .await
+            .unwrap(),
+        "warm"
+    );
     let before = idp.jwks_requests.load(Ordering::SeqCst);
 
     idp.publish(&[&key, &rotated]);
@@ -330,7 +378,12 @@ async fn unknown_kid_refresh_is_rate_limited() {
     let key = DevKey::generate();
     idp.publish(&[&key]);
     let (a, clock) = authenticator(&config(&issuer, ""));
-    assert_eq!(auth(&a, &token(&key, &issuer, &clock, "a", 600)).await.unwrap(), "a");
+    assert_eq!(
+        auth(&a, &token(&key, &issuer, &clock, "a", 600))
+            .await
+            .unwrap(),
+        "a"
+    );
     let forged: Vec<DevKey> = (0..20).map(|_| DevKey::generate()).collect();
     for k in &forged {
         assert_eq!(
@@ -338,7 +391,11 @@ async fn unknown_kid_refresh_is_rate_limited() {
             Err(AuthError::InvalidToken(TokenError::UnknownKid))
         );
     }
-    assert_eq!(idp.jwks_requests.load(Ordering::SeqCst), 1, "forged kids did not reach the IdP");
+    assert_eq!(
+        idp.jwks_requests.load(Ordering::SeqCst),
+        1,
+        "forged kids did not reach the IdP"
+    );
     clock.advance(Duration::from_secs(10));
     let _ = auth(&a, &token(&forged[0], &issuer, &clock, "f", 600)).await;
     assert_eq!(idp.jwks_requests.load(Ordering::SeqCst), 2);
@@ -351,12 +408,27 @@ async fn cache_control_max_age_drives_the_refresh() {
     idp.publish(&[&key]);
     *idp.max_age.lock().unwrap() = Some(60);
     let (a, clock) = authenticator(&config(&issuer, "token_cache: {enabled: false}\n"));
-    assert_eq!(auth(&a, &token(&key, &issuer, &clock, "a", 600)).await.unwrap(), "a");
+    assert_eq!(
+        auth(&a, &token(&key, &issuer, &clock, "a", 600))
+            .await
+            .unwrap(),
+        "a"
+    );
     clock.advance(Duration::from_secs(59));
-    assert_eq!(auth(&a, &token(&key, &issuer, &clock, "b", 600)).await.unwrap(), "b");
+    assert_eq!(
+        auth(&a, &token(&key, &issuer, &clock, "b", 600))
+            .await
+            .unwrap(),
+        "b"
+    );
     assert_eq!(idp.jwks_requests.load(Ordering::SeqCst), 1);
     clock.advance(Duration::from_secs(2));
-    assert_eq!(auth(&a, &token(&key, &issuer, &clock, "c", 600)).await.unwrap(), "c");
+    assert_eq!(
+        auth(&a, &token(&key, &issuer, &clock, "c", 600))
+            .await
+            .unwrap(),
+        "c"
+    );
     eventually("refresh after max-age", || a.jwks_fetch_count() == 2).await;
 }
 
@@ -373,9 +445,23 @@ async fn several_issuers_and_discovery_issuer_mismatch() {
     );
     let c: IdentityConfig = serde_yaml_ng::from_str(&yaml).unwrap();
     let (a, clock) = authenticator(&c);
-    assert_eq!(auth(&a, &token(&k1, &iss1, &clock, "one", 60)).await.unwrap(), "one");
-    assert_eq!(auth(&a, &token(&k2, &iss2, &clock, "two", 60)).await.unwrap(), "two");
-    assert_eq!(idp2.discovery_requests.load(Ordering::SeqCst), 0, "explicit jwks_uri");
+    assert_eq!(
+        auth(&a, &token(&k1, &iss1, &clock, "one", 60))
+            .await
+            .unwrap(),
+        "one"
+    );
+    assert_eq!(
+        auth(&a, &token(&k2, &iss2, &clock, "two", 60))
+            .await
+            .unwrap(),
+        "two"
+    );
+    assert_eq!(
+        idp2.discovery_requests.load(Ordering::SeqCst),
+        0,
+        "explicit jwks_uri"
+    );
     // A token claiming issuer 1 but signed with issuer 2's key.
     assert!(auth(&a, &token(&k2, &iss1, &clock, "x", 60)).await.is_err());
 

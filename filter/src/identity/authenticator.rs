@@ -172,7 +172,10 @@ impl std::fmt::Debug for Authenticator {
 enum Attempt {
     Done(Result<Option<Identity>, AuthError>),
     /// Keys must be fetched for this issuer first.
-    NeedKeys { idx: usize, generation: u64 },
+    NeedKeys {
+        idx: usize,
+        generation: u64,
+    },
 }
 
 /// Why a discovery or JWKS fetch failed (for logs; never shown to callers).
@@ -350,19 +353,21 @@ impl Inner {
         self.clock.now().as_millis() as u64
     }
 
-    fn attempt(self: &Arc<Self>, head: &RequestHead, peer: &PeerAttributes, may_fetch: bool) -> Attempt {
+    fn attempt(
+        self: &Arc<Self>,
+        head: &RequestHead,
+        peer: &PeerAttributes,
+        may_fetch: bool,
+    ) -> Attempt {
         let cfg = &self.config;
-        let token = match presented_token(&head.headers, &cfg.token.header, cfg.token.max_bytes)
-        {
+        let token = match presented_token(&head.headers, &cfg.token.header, cfg.token.max_bytes) {
             Ok(Presented::Token(t)) => t,
             Ok(Presented::None) => {
                 let result = match &cfg.spiffe {
-                    Some(sp) => spiffe_identity(
-                        sp,
-                        peer.uri_san_peer_certificate.as_deref(),
-                        &head.headers,
-                    )
-                    .map_err(AuthError::from),
+                    Some(sp) => {
+                        spiffe_identity(sp, peer.uri_san_peer_certificate.as_deref(), &head.headers)
+                            .map_err(AuthError::from)
+                    }
                     None => Ok(None),
                 };
                 let result = match result {
@@ -462,9 +467,7 @@ impl Inner {
 
     /// The issuer's keys if fetched and not past the stale allowance.
     fn usable_keys(&self, idx: usize, now_ms: u64) -> Option<Arc<KeyEntry>> {
-        self.keys
-            .get(&idx)
-            .filter(|e| now_ms < e.usable_until_ms)
+        self.keys.get(&idx).filter(|e| now_ms < e.usable_until_ms)
     }
 
     /// The refresh rate limit: at most one fetch attempt per interval and issuer.

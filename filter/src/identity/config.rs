@@ -622,9 +622,7 @@ pub struct CredentialRule {
 pub(crate) fn is_header_name(name: &str) -> bool {
     !name.is_empty()
         && name.bytes().all(|b| {
-            b.is_ascii_lowercase()
-                || b.is_ascii_digit()
-                || b"!#$%&'*+-.^_`|~".contains(&b)
+            b.is_ascii_lowercase() || b.is_ascii_digit() || b"!#$%&'*+-.^_`|~".contains(&b)
         })
 }
 
@@ -649,8 +647,7 @@ impl IdentityConfig {
         if self.required && self.issuers.is_empty() && self.spiffe.is_none() {
             return err(
                 format!("{SECTION}.required"),
-                "credentials are required but no `issuers` or `spiffe` source is configured"
-                    .into(),
+                "credentials are required but no `issuers` or `spiffe` source is configured".into(),
             );
         }
         let t = &self.token;
@@ -701,10 +698,16 @@ impl IdentityConfig {
         for (field, name) in self.upstream_headers.names() {
             let path = format!("{SECTION}.upstream_headers.{field}");
             if !is_header_name(name) || RESERVED_HEADERS.contains(&name) {
-                return err(path, format!("{name:?} is not a usable lowercase header name"));
+                return err(
+                    path,
+                    format!("{name:?} is not a usable lowercase header name"),
+                );
             }
             if name == "authorization" || name == t.header {
-                return err(path, format!("{name:?} carries credentials; pick another name"));
+                return err(
+                    path,
+                    format!("{name:?} carries credentials; pick another name"),
+                );
             }
             if !upstream_names.insert(name) {
                 return err(path, format!("{name:?} is used for two identity headers"));
@@ -805,7 +808,9 @@ fn check_url(text: &str, allow_http: bool) -> Result<(), String> {
 
 fn check_claim_path(path: &str) -> Result<(), String> {
     if path.is_empty() || path.split('.').any(str::is_empty) {
-        Err(format!("{path:?} is not a claim path like `groups` or `realm_access.roles`"))
+        Err(format!(
+            "{path:?} is not a claim path like `groups` or `realm_access.roles`"
+        ))
     } else {
         Ok(())
     }
@@ -949,9 +954,10 @@ impl CredentialRule {
             SecretSource::File(p) if p.as_os_str().is_empty() => {
                 err("inject", "the secret file path is empty".into())
             }
-            SecretSource::Env(v) if v.is_empty() || v.contains('=') => {
-                err("inject", format!("{v:?} is not an environment variable name"))
-            }
+            SecretSource::Env(v) if v.is_empty() || v.contains('=') => err(
+                "inject",
+                format!("{v:?} is not an environment variable name"),
+            ),
             _ => Ok(()),
         }
     }

@@ -137,14 +137,17 @@ pub fn injection_changes(
 /// True when `rule` applies to the request's host and path.
 pub fn rule_matches(rule: &CredentialRule, head: &RequestHead) -> bool {
     let host = host_of(&head.authority);
-    let host_ok = rule.hosts.iter().any(|pattern| match pattern.strip_prefix("*.") {
-        Some(domain) => {
-            host.len() > domain.len() + 1
-                && host.ends_with(domain)
-                && host.as_bytes()[host.len() - domain.len() - 1] == b'.'
-        }
-        None => host == *pattern,
-    });
+    let host_ok = rule
+        .hosts
+        .iter()
+        .any(|pattern| match pattern.strip_prefix("*.") {
+            Some(domain) => {
+                host.len() > domain.len() + 1
+                    && host.ends_with(domain)
+                    && host.as_bytes()[host.len() - domain.len() - 1] == b'.'
+            }
+            None => host == *pattern,
+        });
     if !host_ok {
         return false;
     }
@@ -236,7 +239,9 @@ fn read_secret(field: &str, source: &SecretSource) -> Result<(String, Option<Sta
         ));
     }
     if value.chars().any(|c| c.is_control()) {
-        return Err(unusable("contains control characters (not valid in a header)"));
+        return Err(unusable(
+            "contains control characters (not valid in a header)",
+        ));
     }
     Ok((value, stamp))
 }

@@ -194,10 +194,9 @@ impl AuthError {
             (REQUEST_ID_HEADER.to_string(), request_id.to_string()),
         ];
         match self {
-            Self::MissingCredential => headers.push((
-                "www-authenticate".into(),
-                "Bearer realm=\"warden\"".into(),
-            )),
+            Self::MissingCredential => {
+                headers.push(("www-authenticate".into(), "Bearer realm=\"warden\"".into()))
+            }
             Self::IdpUnavailable => headers.push(("retry-after".into(), "5".into())),
             _ => headers.push((
                 "www-authenticate".into(),
@@ -244,10 +243,7 @@ pub(crate) fn presented_token<'h>(
     header: &str,
     max_bytes: usize,
 ) -> Result<Presented<'h>, TokenError> {
-    let mut values = headers
-        .iter()
-        .filter(|(n, _)| *n == header)
-        .map(|(_, v)| v);
+    let mut values = headers.iter().filter(|(n, _)| *n == header).map(|(_, v)| v);
     let value = match (values.next(), values.next()) {
         (None, _) => return Ok(Presented::None),
         (Some(v), None) => v,
@@ -275,8 +271,7 @@ pub(crate) fn presented_token<'h>(
 
 fn strip_bearer(value: &str) -> Option<&str> {
     let (scheme, rest) = value.split_at_checked(6)?;
-    if scheme.eq_ignore_ascii_case("bearer") && (rest.is_empty() || rest.starts_with([' ', '\t']))
-    {
+    if scheme.eq_ignore_ascii_case("bearer") && (rest.is_empty() || rest.starts_with([' ', '\t'])) {
         Some(rest)
     } else {
         None

@@ -258,7 +258,10 @@ mod tests {
             xfcc_uri(v).unwrap().as_deref(),
             Some("spiffe://mesh.example/ns/agents/sa/new")
         );
-        assert_eq!(xfcc_uri("URI=\"unterminated"), Err(SpiffeError::MalformedXfcc));
+        assert_eq!(
+            xfcc_uri("URI=\"unterminated"),
+            Err(SpiffeError::MalformedXfcc)
+        );
         let c = config(SpiffeSource::Xfcc);
         let h: Headers = [("x-forwarded-client-cert", v)].into_iter().collect();
         let id = spiffe_identity(&c, None, &h).unwrap().unwrap();

@@ -213,7 +213,11 @@ fn valid_tokens_of_every_key_type_verify() {
     check(&f.ed.token(&with(claims(), "exp", json!(NOW - 20)))).unwrap();
     check(&f.ed.token(&with(claims(), "nbf", json!(NOW + 20)))).unwrap();
     // Fractional NumericDate, single-string audience.
-    check(&f.ed.token(&with(claims(), "exp", json!((NOW + 5) as f64 + 0.5)))).unwrap();
+    check(
+        &f.ed
+            .token(&with(claims(), "exp", json!((NOW + 5) as f64 + 0.5))),
+    )
+    .unwrap();
     check(&f.ed.token(&with(claims(), "aud", json!("warden")))).unwrap();
     // Second issuer, its own key.
     let c = with(claims(), "iss", json!(ISS2));
@@ -302,7 +306,11 @@ fn hostile_and_malformed_tokens_are_refused_with_their_reason() {
             format!("{}.{p}.{s}", seg(&json!({"alg": "NoNe"}))),
             E::AlgNone,
         ),
-        ("HS256 signed with the public key", hmac_with_public_key, E::Hmac),
+        (
+            "HS256 signed with the public key",
+            hmac_with_public_key,
+            E::Hmac,
+        ),
         (
             "HS512",
             format!("{}.{p}.{s}", seg(&json!({"alg": "HS512"}))),
@@ -358,10 +366,20 @@ fn hostile_and_malformed_tokens_are_refused_with_their_reason() {
             f.ed.sign(&ed_header, &json!(["sub", "root"])),
             E::Malformed("payload is not a JSON object"),
         ),
-        ("tampered payload", format!("{h}.{other_payload}.{s}"), E::BadSignature),
+        (
+            "tampered payload",
+            format!("{h}.{other_payload}.{s}"),
+            E::BadSignature,
+        ),
         (
             "signature of another token",
-            format!("{h}.{p}.{}", f.ed.token(&with(claims(), "jti", json!("x"))).rsplit('.').next().unwrap()),
+            format!(
+                "{h}.{p}.{}",
+                f.ed.token(&with(claims(), "jti", json!("x")))
+                    .rsplit('.')
+                    .next()
+                    .unwrap()
+            ),
             E::BadSignature,
         ),
         (
@@ -435,7 +453,11 @@ fn hostile_and_malformed_tokens_are_refused_with_their_reason() {
             f.ed.token(&with(claims(), "iss", json!(format!("{ISS}/")))),
             E::UnknownIssuer,
         ),
-        ("no issuer", f.ed.token(&without(claims(), "iss")), E::MissingClaim("iss".into())),
+        (
+            "no issuer",
+            f.ed.token(&without(claims(), "iss")),
+            E::MissingClaim("iss".into()),
+        ),
         (
             "issuer is a number",
             f.ed.token(&with(claims(), "iss", json!(7))),
@@ -446,7 +468,11 @@ fn hostile_and_malformed_tokens_are_refused_with_their_reason() {
             f.ed.token(&with(claims(), "exp", json!(NOW - 31))),
             E::Expired,
         ),
-        ("no exp", f.ed.token(&without(claims(), "exp")), E::MissingClaim("exp".into())),
+        (
+            "no exp",
+            f.ed.token(&without(claims(), "exp")),
+            E::MissingClaim("exp".into()),
+        ),
         (
             "exp is a string",
             f.ed.token(&with(claims(), "exp", json!("9999999999"))),
@@ -472,13 +498,21 @@ fn hostile_and_malformed_tokens_are_refused_with_their_reason() {
             f.ed.token(&with(claims(), "aud", json!(["billing"]))),
             E::WrongAudience,
         ),
-        ("no audience", f.ed.token(&without(claims(), "aud")), E::MissingClaim("aud".into())),
+        (
+            "no audience",
+            f.ed.token(&without(claims(), "aud")),
+            E::MissingClaim("aud".into()),
+        ),
         (
             "audience list with a number",
             f.ed.token(&with(claims(), "aud", json!(["warden", 1]))),
             E::InvalidClaim("aud".into()),
         ),
-        ("no subject", f.ed.token(&without(claims(), "sub")), E::MissingClaim("sub".into())),
+        (
+            "no subject",
+            f.ed.token(&without(claims(), "sub")),
+            E::MissingClaim("sub".into()),
+        ),
         (
             "subject with a newline",
             f.ed.token(&with(claims(), "sub", json!("root\r\nx-admin: 1"))),
@@ -505,7 +539,10 @@ fn hostile_and_malformed_tokens_are_refused_with_their_reason() {
             "case {name:?}: reason contains the token"
         );
         for part in token.split('.').filter(|p| p.len() >= 8) {
-            assert!(!shown.contains(part), "case {name:?}: reason echoes the token");
+            assert!(
+                !shown.contains(part),
+                "case {name:?}: reason echoes the token"
+            );
         }
     }
 }
@@ -531,7 +568,11 @@ fn groups_claim_path_and_kind_rules() {
         token::verify(&p, &policy, &keys, NOW).map(|(v, _)| v)
     };
     let v = run(with(
-        with(claims(), "realm_access", json!({"roles": ["admin", {"x": 1}, "dev"]})),
+        with(
+            claims(),
+            "realm_access",
+            json!({"roles": ["admin", {"x": 1}, "dev"]}),
+        ),
         "azp",
         json!("ci-agent"),
     ))
@@ -544,7 +585,10 @@ fn groups_claim_path_and_kind_rules() {
 
     // Defaults: `act` (delegation) or `client_id` make an agent.
     let default_policy = IssuerPolicy::from(&issuer_config(ISS, vec![SigningAlgorithm::EdDSA]));
-    for (claim, value) in [("act", json!({"sub": "agent-1"})), ("client_id", json!("bot"))] {
+    for (claim, value) in [
+        ("act", json!({"sub": "agent-1"})),
+        ("client_id", json!("bot")),
+    ] {
         let t = f.ed.token(&with(claims(), claim, value));
         let p = token::parse(&t, 4096).unwrap();
         let (v, _) = token::verify(&p, &default_policy, &keys, NOW).unwrap();
@@ -605,21 +649,42 @@ fn token_extraction_from_headers() {
             Presented::Token(t) => Some(t.to_string()),
         })
     };
-    assert_eq!(get(&[("authorization", "Bearer abc")], "authorization"), Ok(Some("abc".into())));
-    assert_eq!(get(&[("authorization", "bearer   abc ")], "authorization"), Ok(Some("abc".into())));
-    assert_eq!(get(&[("authorization", "Basic abc")], "authorization"), Ok(None));
-    assert_eq!(get(&[("authorization", "Bearerabc")], "authorization"), Ok(None));
+    assert_eq!(
+        get(&[("authorization", "Bearer abc")], "authorization"),
+        Ok(Some("abc".into()))
+    );
+    assert_eq!(
+        get(&[("authorization", "bearer   abc ")], "authorization"),
+        Ok(Some("abc".into()))
+    );
+    assert_eq!(
+        get(&[("authorization", "Basic abc")], "authorization"),
+        Ok(None)
+    );
+    assert_eq!(
+        get(&[("authorization", "Bearerabc")], "authorization"),
+        Ok(None)
+    );
     assert_eq!(get(&[], "authorization"), Ok(None));
     assert_eq!(
         get(&[("authorization", "Bearer ")], "authorization"),
         Err(TokenError::Malformed("empty token"))
     );
     assert_eq!(
-        get(&[("authorization", "Bearer a"), ("authorization", "Bearer b")], "authorization"),
+        get(
+            &[("authorization", "Bearer a"), ("authorization", "Bearer b")],
+            "authorization"
+        ),
         Err(TokenError::Malformed("more than one credential header"))
     );
-    assert_eq!(get(&[("x-agent-token", "abc")], "x-agent-token"), Ok(Some("abc".into())));
-    assert_eq!(get(&[("x-agent-token", "Bearer abc")], "x-agent-token"), Ok(Some("abc".into())));
+    assert_eq!(
+        get(&[("x-agent-token", "abc")], "x-agent-token"),
+        Ok(Some("abc".into()))
+    );
+    assert_eq!(
+        get(&[("x-agent-token", "Bearer abc")], "x-agent-token"),
+        Ok(Some("abc".into()))
+    );
     let big = format!("Bearer {}", "a".repeat(5000));
     assert_eq!(
         get(&[("authorization", &big)], "authorization"),
@@ -685,7 +750,10 @@ fn metadata_and_upstream_headers() {
     assert_eq!(
         c.set_headers,
         vec![
-            ("x-warden-subject".to_string(), "alice%0D%0Ax-evil: 1".to_string()),
+            (
+                "x-warden-subject".to_string(),
+                "alice%0D%0Ax-evil: 1".to_string()
+            ),
             ("x-user-groups".into(), "dev,ops".into()),
             ("x-session".into(), "s-1".into()),
         ]
@@ -693,7 +761,10 @@ fn metadata_and_upstream_headers() {
     assert!(c.remove_headers.is_empty());
     let c = upstream_identity_headers(&cfg, None);
     assert!(c.set_headers.is_empty());
-    assert_eq!(c.remove_headers, vec!["x-warden-subject", "x-user-groups", "x-session"]);
+    assert_eq!(
+        c.remove_headers,
+        vec!["x-warden-subject", "x-user-groups", "x-session"]
+    );
 }
 
 #[test]
@@ -712,8 +783,14 @@ fn session_id_from_headers() {
         Some("a-1")
     );
     let long = "x".repeat(200);
-    assert_eq!(session_from_headers(&head(&[("x-agent-session", &long)]), &names), None);
-    assert_eq!(session_from_headers(&head(&[("x-agent-session", "a b")]), &names), None);
+    assert_eq!(
+        session_from_headers(&head(&[("x-agent-session", &long)]), &names),
+        None
+    );
+    assert_eq!(
+        session_from_headers(&head(&[("x-agent-session", "a b")]), &names),
+        None
+    );
 }
 
 fn parse_config(yaml: &str) -> Result<IdentityConfig, String> {
@@ -822,8 +899,10 @@ fn config_errors_name_the_field() {
     // Unknown fields are errors.
     let e = parse_config(&format!("{base}tokn: {{}}")).unwrap_err();
     assert!(e.contains("unknown field `tokn`"), "{e}");
-    let e = parse_config("issuers: [{issuer: 'https://i.example', audiences: [w], algorithms: [HS256]}]")
-        .unwrap_err();
+    let e = parse_config(
+        "issuers: [{issuer: 'https://i.example', audiences: [w], algorithms: [HS256]}]",
+    )
+    .unwrap_err();
     assert!(e.contains("unknown variant `HS256`"), "{e}");
 }
 
@@ -848,9 +927,15 @@ fn injection_strips_agent_credentials_and_sets_the_upstream_one() {
     let inj = inject::injection_changes(&h, &r, "x-agent-token", "ghp_upstream_secret");
     assert_eq!(
         inj.changes.set_headers,
-        vec![("authorization".to_string(), "Bearer ghp_upstream_secret".to_string())]
+        vec![(
+            "authorization".to_string(),
+            "Bearer ghp_upstream_secret".to_string()
+        )]
     );
-    assert_eq!(inj.changes.remove_headers, vec!["x-agent-token", "x-agent-key"]);
+    assert_eq!(
+        inj.changes.remove_headers,
+        vec!["x-agent-token", "x-agent-key"]
+    );
     assert!(inj.secrets.contains(&b"ghp_upstream_secret".to_vec()));
     assert!(!format!("{inj:?}").contains("ghp_upstream_secret"));
 
@@ -873,7 +958,10 @@ fn injection_strips_agent_credentials_and_sets_the_upstream_one() {
         inj.changes.set_headers,
         vec![("x-api-key".to_string(), "token k-123456".to_string())]
     );
-    assert_eq!(inj.changes.remove_headers, vec!["authorization", "x-agent-key"]);
+    assert_eq!(
+        inj.changes.remove_headers,
+        vec!["authorization", "x-agent-key"]
+    );
 }
 
 #[test]
@@ -915,7 +1003,10 @@ fn injector_rereads_a_changed_file_and_keeps_the_last_good_value() {
     assert_eq!(value(&inj), "Bearer second-secret-longer");
     assert_eq!(
         inj.secret_values(),
-        vec![b"second-secret-longer".to_vec(), b"Bearer second-secret-longer".to_vec()]
+        vec![
+            b"second-secret-longer".to_vec(),
+            b"Bearer second-secret-longer".to_vec()
+        ]
     );
 
     // An unusable new version (too short) keeps the last good value; so does deletion.
@@ -927,7 +1018,10 @@ fn injector_rereads_a_changed_file_and_keeps_the_last_good_value() {
 
     // At start, a missing or short secret is an error that names the field.
     let e = CredentialInjector::new(&rules, "authorization", 0).unwrap_err();
-    assert!(e.to_string().starts_with("identity.credentials[0].inject"), "{e}");
+    assert!(
+        e.to_string().starts_with("identity.credentials[0].inject"),
+        "{e}"
+    );
     let known = inj.known_secrets();
     assert_eq!(known[0].label, "credential:gh");
     assert!(!format!("{known:?}").contains("second-secret"));

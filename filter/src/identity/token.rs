@@ -505,12 +505,22 @@ pub fn parse(token: &str, max_bytes: usize) -> Result<UnverifiedToken<'_>, Token
     let mut parts = token.split('.');
     let (Some(header), Some(payload), Some(signature)) = (parts.next(), parts.next(), parts.next())
     else {
-        return Err(TokenError::Malformed("expected three dot-separated segments"));
+        return Err(TokenError::Malformed(
+            "expected three dot-separated segments",
+        ));
     };
     match parts.count() {
         0 => {}
-        2 => return Err(TokenError::Malformed("encrypted tokens (JWE) are not supported")),
-        _ => return Err(TokenError::Malformed("expected three dot-separated segments")),
+        2 => {
+            return Err(TokenError::Malformed(
+                "encrypted tokens (JWE) are not supported",
+            ))
+        }
+        _ => {
+            return Err(TokenError::Malformed(
+                "expected three dot-separated segments",
+            ))
+        }
     }
     if header.is_empty() || payload.is_empty() {
         return Err(TokenError::Malformed("empty header or payload"));
@@ -518,7 +528,10 @@ pub fn parse(token: &str, max_bytes: usize) -> Result<UnverifiedToken<'_>, Token
     if signature.is_empty() {
         // An empty signature is how `alg: none` tokens look; say so when it is one.
         if let Ok(h) = decode_header(header) {
-            if h.alg.as_deref().is_some_and(|a| a.eq_ignore_ascii_case("none")) {
+            if h.alg
+                .as_deref()
+                .is_some_and(|a| a.eq_ignore_ascii_case("none"))
+            {
                 return Err(TokenError::AlgNone);
             }
         }
@@ -643,7 +656,9 @@ fn matches(claims: &Map<String, Value>, path: &[String], values: &[String]) -> b
             .iter()
             .filter_map(Value::as_str)
             .any(|s| values.iter().any(|x| x == s)),
-        Value::Bool(b) => values.iter().any(|x| x == if *b { "true" } else { "false" }),
+        Value::Bool(b) => values
+            .iter()
+            .any(|x| x == if *b { "true" } else { "false" }),
         _ => false,
     }
 }
@@ -717,17 +732,9 @@ pub fn check_claims(
             Some(_) => return Err(TokenError::InvalidClaim(path.join("."))),
         },
     };
-    let kind = if policy
-        .agent_when
-        .iter()
-        .any(|(p, v)| matches(claims, p, v))
-    {
+    let kind = if policy.agent_when.iter().any(|(p, v)| matches(claims, p, v)) {
         IdentityKind::Agent
-    } else if policy
-        .human_when
-        .iter()
-        .any(|(p, v)| matches(claims, p, v))
-    {
+    } else if policy.human_when.iter().any(|(p, v)| matches(claims, p, v)) {
         IdentityKind::Human
     } else {
         policy.default_kind
