@@ -8,15 +8,16 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use hmac::{Hmac, Mac};
 use regex_automata::meta::Regex;
 use regex_automata::util::captures::Captures;
 use regex_automata::{Anchored, Input};
 use sha2::Sha256;
 
+use super::anchor;
 use super::known::KnownSet;
 use super::pii::{self, PiiKind};
+use super::prefilter::{Hit, Prefilter};
 use super::rules::{RuleContext, RulePack, Validator};
 use super::validate;
 use super::{ContentKind, FindingKind, RedactError, RedactOptions, Strategy};
@@ -24,13 +25,68 @@ use super::{ContentKind, FindingKind, RedactError, RedactOptions, Strategy};
 /// Hard cap on one rule's match length: bounds the stream tail.
 const MAX_RULE_LEN: usize = 16 * 1024;
 
-pub(crate) struct CompiledRule {
-    pub id: Arc<str>,
-    pub kind: FindingKind,
+/// A compiled regex and the capture groups the engine reads.
+struct Matcher {
     re: Regex,
     group_s: Option<usize>,
     group_s2: Option<usize>,
     group_n: Option<usize>,
+    /// In a lead matcher: the group holding the rule's own match (group 0 includes the
+    /// skipped lead bytes).
+    group_m: Option<usize>,
+}
+
+impl Matcher {
+    fn new(re: Regex) -> Self {
+        let gi = re.group_info();
+        let pid = regex_automata::PatternID::ZERO;
+        Self {
+            group_s: gi.to_index(pid, "s"),
+            group_s2: gi.to_index(pid, "s2"),
+            group_n: gi.to_index(pid, "n"),
+            group_m: gi.to_index(pid, LEAD_GROUP),
+            re,
+        }
+    }
+
+    /// The rule's own match (without lead bytes).
+    fn whole(&self, cap: &Captures) -> Option<regex_automata::Span> {
+        match self.group_m {
+            Some(g) => cap.get_group(g),
+            None => cap.get_match().map(|m| m.span()),
+        }
+    }
+}
+
+/// How a rule is searched around a hit of one of its literals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Every match starts with a literal: one anchored search at the hit.
+    Anchored,
+    /// Every match has a keyword within `lead` bytes of its start: match starts are only
+    /// looked for in `[hit - lead, hit]` (see `anchor.rs`).
+    Lead(usize),
+    /// Nothing proven: the whole `max_len` window around the hit is searched.
+    Window,
+}
+
+/// Name of the group wrapping a rule's own match inside its lead matcher.
+const LEAD_GROUP: &str = "warden_lead_m";
+
+/// Leads up to this many bytes get a lead matcher (`(?s-u:.){0,lead}?(rule)`, one anchored
+/// search); longer ones search unanchored from `hit - lead` (the lazy DFA of a long counted
+/// prefix would be large for little gain).
+const MAX_LEAD_RE: usize = 96;
+
+pub(crate) struct CompiledRule {
+    pub id: Arc<str>,
+    pub kind: FindingKind,
+    m: Matcher,
+    /// The lead matcher, for [`Mode::Lead`].
+    lead_m: Option<Matcher>,
+    mode: Mode,
+    /// Bytes a match can contain (see `anchor::match_bytes`), for [`Mode::Window`].
+    bytes: Box<[bool; 256]>,
     anchored: bool,
     max_len: usize,
     boundary: bool,
@@ -71,9 +127,21 @@ pub(crate) struct Span {
     pub primary: Cand,
 }
 
+/// Per-stream working memory for [`Engine::detect`], reused across calls so the hot path
+/// does not allocate.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    hits: Vec<Hit>,
+    /// Per rule: the last search start, so two literals hitting at one place (`secret`,
+    /// `secret_key`) run the rule once.
+    last: Vec<usize>,
+    caps: Vec<Option<Captures>>,
+    lead_caps: Vec<Option<Captures>>,
+}
+
 pub(crate) struct Engine {
     rules: Vec<CompiledRule>,
-    ac: AhoCorasick,
+    prefilter: Prefilter,
     pat_rules: Vec<Vec<u32>>,
     pii: pii::PiiConfig,
     lmax: usize,
@@ -102,8 +170,8 @@ fn compile_regex(id: &str, pattern: &str) -> Result<Regex, RedactError> {
         })
 }
 
-fn max_len_of(id: &str, pattern: &str) -> Result<usize, RedactError> {
-    let hir = regex_syntax::ParserBuilder::new()
+fn parse_hir(id: &str, pattern: &str) -> Result<regex_syntax::hir::Hir, RedactError> {
+    regex_syntax::ParserBuilder::new()
         .unicode(false)
         .utf8(false)
         .build()
@@ -111,7 +179,11 @@ fn max_len_of(id: &str, pattern: &str) -> Result<usize, RedactError> {
         .map_err(|e| RedactError::Rule {
             id: id.to_string(),
             reason: e.to_string(),
-        })?;
+        })
+}
+
+fn max_len_of(id: &str, pattern: &str) -> Result<usize, RedactError> {
+    let hir = parse_hir(id, pattern)?;
     match hir.properties().maximum_len() {
         Some(n) if n <= MAX_RULE_LEN => Ok(n),
         Some(n) => Err(RedactError::Rule {
@@ -195,15 +267,27 @@ impl Engine {
                 }
                 None => max_len_of(&spec.id, &spec.regex)?,
             };
-            let group_s = re
-                .group_info()
-                .to_index(regex_automata::PatternID::ZERO, "s");
-            let group_s2 = re
-                .group_info()
-                .to_index(regex_automata::PatternID::ZERO, "s2");
-            let group_n = re
-                .group_info()
-                .to_index(regex_automata::PatternID::ZERO, "n");
+            let folded: Vec<Vec<u8>> = kws
+                .iter()
+                .map(|k| k.to_ascii_lowercase().into_bytes())
+                .collect();
+            let hir = parse_hir(&spec.id, &spec.regex)?;
+            let mode = if anchored {
+                Mode::Anchored
+            } else {
+                match anchor::keyword_lead(&hir, &folded) {
+                    Some(0) => Mode::Anchored,
+                    Some(l) if l < max_len => Mode::Lead(l),
+                    _ => Mode::Window,
+                }
+            };
+            let lead_m = match mode {
+                Mode::Lead(l) if l <= MAX_LEAD_RE => Some(Matcher::new(compile_regex(
+                    &spec.id,
+                    &format!("(?s-u:.){{0,{l}}}?(?P<{LEAD_GROUP}>{})", spec.regex),
+                )?)),
+                _ => None,
+            };
             let reject = if spec.reject.is_empty() {
                 None
             } else {
@@ -236,10 +320,10 @@ impl Engine {
             rules.push(CompiledRule {
                 id: Arc::from(spec.id.as_str()),
                 kind: spec.kind,
-                re,
-                group_s,
-                group_s2,
-                group_n,
+                m: Matcher::new(re),
+                lead_m,
+                mode,
+                bytes: Box::new(anchor::match_bytes(&hir)),
                 anchored,
                 max_len,
                 boundary: spec.boundary.unwrap_or(anchored),
@@ -252,19 +336,14 @@ impl Engine {
                 strategy: strategy_for(&spec.id, spec.strategy),
             });
         }
-        let ac = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::DFA))
-            .build(&patterns)
-            .map_err(|e| RedactError::Automaton(e.to_string()))?;
+        let prefilter = Prefilter::new(&patterns)?;
         let pii_spec = options.pii.unwrap_or(pack.pii);
         let pii = pii::PiiConfig::new(pii_spec, |id| strategy_for(id, Strategy::Redact));
         let rule_max = rules.iter().map(|r| r.max_len).max().unwrap_or(0);
         let lmax = rule_max.max(pii::MAX_LEN) + max_kw + 2;
         Ok(Self {
             rules,
-            ac,
+            prefilter,
             pat_rules,
             pii,
             lmax,
@@ -297,6 +376,7 @@ impl Engine {
     /// `hay[0]` is either the true start of the segment or at least `2 * lmax` bytes before
     /// `from`; `eof` says whether `hay` ends where the segment ends. Anchors whose window is
     /// not complete yet (`!eof`) are skipped: the caller never commits near the end.
+    #[allow(clippy::too_many_arguments)]
     pub fn detect(
         &self,
         hay: &[u8],
@@ -304,55 +384,115 @@ impl Engine {
         eof: bool,
         content: ContentKind,
         known: &KnownSet,
+        scratch: &mut Scratch,
         out: &mut Vec<Cand>,
     ) {
         let jsonish = content.is_jsonish();
         let form = content == ContentKind::Form;
         let scan_from = from.saturating_sub(self.lmax);
-        let mut caps: Vec<Option<Captures>> = Vec::new();
-        caps.resize_with(self.rules.len(), || None);
-        let input = aho_corasick::Input::new(hay).span(scan_from..hay.len());
-        for hit in self.ac.find_overlapping_iter(input) {
-            for &ix in &self.pat_rules[hit.pattern().as_usize()] {
+        let Scratch {
+            hits,
+            last,
+            caps,
+            lead_caps,
+        } = scratch;
+        hits.clear();
+        self.prefilter.find_all(hay, scan_from, hits);
+        // Why sorted: the per-rule "same search start" skip below must see equal starts
+        // next to each other.
+        hits.sort_unstable_by_key(|h| (h.start, h.end, h.pattern));
+        last.clear();
+        last.resize(self.rules.len(), usize::MAX);
+        if caps.len() != self.rules.len() {
+            caps.clear();
+            caps.resize_with(self.rules.len(), || None);
+            lead_caps.clear();
+            lead_caps.resize_with(self.rules.len(), || None);
+        }
+        for hit in hits.iter() {
+            for &ix in &self.pat_rules[hit.pattern as usize] {
                 let rule = &self.rules[ix as usize];
                 if (rule.json_only && !jsonish) || (rule.form_only && !form) {
                     continue;
                 }
-                let we = hit.start() + rule.max_len + 1;
+                let we = hit.start + rule.max_len + 1;
                 if we > hay.len() && !eof {
                     continue;
                 }
                 let we = we.min(hay.len());
-                let cap = caps[ix as usize].get_or_insert_with(|| rule.re.create_captures());
-                if rule.anchored {
-                    let input = Input::new(hay)
-                        .span(hit.start()..we)
-                        .anchored(Anchored::Yes);
-                    rule.re.search_captures(&input, cap);
-                    if cap.is_match() {
-                        self.accept(hay, ix, rule, cap, jsonish, out);
+                let (ws, we) = match rule.mode {
+                    Mode::Anchored => (hit.start, we),
+                    Mode::Lead(l) => (hit.start.saturating_sub(l), we),
+                    Mode::Window => {
+                        // No match crosses a byte it cannot contain: search only the run of
+                        // such bytes around the hit (same matches, far less scanning).
+                        let lo = hit.end.saturating_sub(rule.max_len);
+                        let mut ws = hit.start;
+                        while ws > lo && rule.bytes[usize::from(hay[ws - 1])] {
+                            ws -= 1;
+                        }
+                        let mut e = hit.end;
+                        while e < we && rule.bytes[usize::from(hay[e])] {
+                            e += 1;
+                        }
+                        (ws, e)
                     }
-                } else {
-                    let ws = hit.end().saturating_sub(rule.max_len);
-                    let mut input = Input::new(hay).span(ws..we);
-                    loop {
-                        rule.re.search_captures(&input, cap);
-                        let Some(m) = cap.get_match() else { break };
-                        if m.start() > hit.start() {
-                            break;
+                };
+                if last[ix as usize] == ws && rule.mode != Mode::Window {
+                    continue;
+                }
+                last[ix as usize] = ws;
+                match (&rule.mode, &rule.lead_m) {
+                    (Mode::Anchored, _) => {
+                        let cap =
+                            caps[ix as usize].get_or_insert_with(|| rule.m.re.create_captures());
+                        let input = Input::new(hay).span(ws..we).anchored(Anchored::Yes);
+                        rule.m.re.search_captures(&input, cap);
+                        if cap.is_match() {
+                            self.accept(hay, ix, rule, &rule.m, cap, jsonish, out);
                         }
-                        if m.end() >= hit.end() {
-                            self.accept(hay, ix, rule, cap, jsonish, out);
+                    }
+                    (Mode::Lead(_), Some(lm)) => {
+                        let cap =
+                            lead_caps[ix as usize].get_or_insert_with(|| lm.re.create_captures());
+                        let mut at = ws;
+                        while at <= hit.start {
+                            let input = Input::new(hay).span(at..we).anchored(Anchored::Yes);
+                            lm.re.search_captures(&input, cap);
+                            let Some(m) = lm.whole(cap) else { break };
+                            if m.start > hit.start {
+                                break;
+                            }
+                            if m.end >= hit.end {
+                                self.accept(hay, ix, rule, lm, cap, jsonish, out);
+                                break;
+                            }
+                            at = if m.end > m.start { m.end } else { m.end + 1 };
                         }
-                        let next = if m.end() > m.start() {
-                            m.end()
-                        } else {
-                            m.end() + 1
-                        };
-                        if next >= we {
-                            break;
+                    }
+                    _ => {
+                        let cap =
+                            caps[ix as usize].get_or_insert_with(|| rule.m.re.create_captures());
+                        let mut input = Input::new(hay).span(ws..we);
+                        loop {
+                            rule.m.re.search_captures(&input, cap);
+                            let Some(m) = cap.get_match() else { break };
+                            if m.start() > hit.start {
+                                break;
+                            }
+                            if m.end() >= hit.end {
+                                self.accept(hay, ix, rule, &rule.m, cap, jsonish, out);
+                            }
+                            let next = if m.end() > m.start() {
+                                m.end()
+                            } else {
+                                m.end() + 1
+                            };
+                            if next >= we || next > hit.start {
+                                break;
+                            }
+                            input.set_start(next);
                         }
-                        input.set_start(next);
                     }
                 }
             }
@@ -366,24 +506,26 @@ impl Engine {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn accept(
         &self,
         hay: &[u8],
         ix: u32,
         rule: &CompiledRule,
+        m: &Matcher,
         cap: &Captures,
         jsonish: bool,
         out: &mut Vec<Cand>,
     ) {
-        let Some(whole) = cap.get_match() else { return };
-        let (s, e, quote) = if let Some(sp) = rule.group_s.and_then(|g| cap.get_group(g)) {
+        let Some(whole) = m.whole(cap) else { return };
+        let (s, e, quote) = if let Some(sp) = m.group_s.and_then(|g| cap.get_group(g)) {
             (sp.start, sp.end, false)
-        } else if let Some(sp) = rule.group_s2.and_then(|g| cap.get_group(g)) {
+        } else if let Some(sp) = m.group_s2.and_then(|g| cap.get_group(g)) {
             (sp.start, sp.end, false)
-        } else if let Some(sp) = rule.group_n.and_then(|g| cap.get_group(g)) {
+        } else if let Some(sp) = m.group_n.and_then(|g| cap.get_group(g)) {
             (sp.start, sp.end, true)
         } else {
-            (whole.start(), whole.end(), false)
+            (whole.start, whole.end, false)
         };
         if s >= e {
             return;
@@ -397,7 +539,7 @@ impl Engine {
         if rule.anchored && rule.boundary && s > 0 && matches!(hay[s - 1], b'.' | b'-' | b'_') {
             return;
         }
-        if rule.word_start && !validate::word_start_ok(hay, whole.start()) {
+        if rule.word_start && !validate::word_start_ok(hay, whole.start) {
             return;
         }
         if rule.min_entropy > 0.0 && validate::entropy(value) < rule.min_entropy {
@@ -408,7 +550,7 @@ impl Engine {
                 return;
             }
         }
-        let key = &hay[validate::ident_start(hay, whole.start())..s];
+        let key = &hay[validate::ident_start(hay, whole.start)..s];
         let ok = match rule.validator {
             Validator::None => true,
             Validator::Default => !validate::is_placeholder(value) && !validate::looks_fake(value),
@@ -442,7 +584,7 @@ impl Engine {
         if rule.strategy == Strategy::Drop && jsonish && rule.json_only {
             // Drop removes the whole member: the regex match is `"key": value`; take a comma
             // with it so the object stays valid JSON.
-            let (ds, de) = drop_extent(hay, whole.start(), whole.end());
+            let (ds, de) = drop_extent(hay, whole.start, whole.end);
             c.start = ds;
             c.end = de;
             c.drop = true;

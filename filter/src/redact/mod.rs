@@ -11,10 +11,12 @@
 //! detector looks at a bounded window, a stream only needs to carry a bounded tail between
 //! chunks, and memory per stream stays bounded whatever the body size.
 
+mod anchor;
 mod decode;
 mod engine;
 mod known;
 mod pii;
+mod prefilter;
 mod rules;
 mod stream;
 mod validate;

@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use super::engine::{merge, Cand, Engine, Span};
+use super::engine::{merge, Cand, Engine, Scratch, Span};
 use super::known::KnownSet;
 use super::{ContentKind, Direction, Finding};
 
@@ -49,6 +49,7 @@ pub struct RedactStream {
     max_span: usize,
     cands: Vec<Cand>,
     spans: Vec<Span>,
+    scratch: Scratch,
 }
 
 impl std::fmt::Debug for RedactStream {
@@ -87,6 +88,7 @@ impl RedactStream {
             max_span,
             cands: Vec::new(),
             spans: Vec::new(),
+            scratch: Scratch::default(),
         }
     }
 
@@ -201,8 +203,15 @@ impl RedactStream {
         }
         self.cands.clear();
         self.spans.clear();
-        self.engine
-            .detect(hay, from, eof, self.content, &self.known, &mut self.cands);
+        self.engine.detect(
+            hay,
+            from,
+            eof,
+            self.content,
+            &self.known,
+            &mut self.scratch,
+            &mut self.cands,
+        );
         merge(&mut self.cands, from, self.max_span, &mut self.spans);
         let mut pos = from;
         for span in &self.spans {
