@@ -54,6 +54,7 @@ fn bench_identity(c: &mut Criterion) {
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .expect("bind");
     let issuer = format!("http://{}", listener.local_addr().expect("addr"));
+    DevKey::load_or_create(key_dir).expect("key");
     {
         let (issuer, key_dir) = (issuer.clone(), key_dir.to_path_buf());
         runtime.spawn(async move {

@@ -76,23 +76,41 @@ impl DevKey {
     }
 
     /// Loads `<key_dir>/ed25519.pem`, creating the directory and a new key on first use.
+    /// Safe when `dev-issuer` and `dev-token` race on first use: the key is written to a
+    /// temporary file and hard-linked into place, so one key wins and nobody reads a
+    /// half-written file.
     pub fn load_or_create(key_dir: &Path) -> Result<Self, DevIssuerError> {
         let path = key_dir.join(KEY_FILE);
+        let bad_key = || DevIssuerError::BadKey {
+            path: path.display().to_string(),
+        };
         match std::fs::read_to_string(&path) {
-            Ok(pem) => SigningKey::from_pkcs8_pem(&pem)
-                .map(Self::from_signing)
-                .map_err(|_| DevIssuerError::BadKey {
-                    path: path.display().to_string(),
-                }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir_all(key_dir)?;
-                let key = Self::generate();
-                let pem = key
-                    .signing
-                    .to_pkcs8_pem(Default::default())
-                    .map_err(|e| std::io::Error::other(e.to_string()))?;
-                write_private(&path, pem.as_bytes())?;
-                Ok(key)
+            Ok(pem) => {
+                return SigningKey::from_pkcs8_pem(&pem)
+                    .map(Self::from_signing)
+                    .map_err(|_| bad_key())
+            }
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            Err(_) => {}
+        }
+        std::fs::create_dir_all(key_dir)?;
+        let key = Self::generate();
+        let pem = key
+            .signing
+            .to_pkcs8_pem(Default::default())
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let tmp = key_dir.join(format!(".{KEY_FILE}.{}", uuid::Uuid::new_v4()));
+        write_private(&tmp, pem.as_bytes())?;
+        let linked = std::fs::hard_link(&tmp, &path);
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => Ok(key),
+            // Someone else created it first: use theirs.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let pem = std::fs::read_to_string(&path)?;
+                SigningKey::from_pkcs8_pem(&pem)
+                    .map(Self::from_signing)
+                    .map_err(|_| bad_key())
             }
             Err(e) => Err(e.into()),
         }
@@ -284,6 +302,27 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o077, 0);
         }
+    }
+
+    #[test]
+    fn racing_first_use_agrees_on_one_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let kids: Vec<String> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        DevKey::load_or_create(dir.path())
+                            .unwrap()
+                            .kid()
+                            .to_string()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(kids.iter().all(|k| *k == kids[0]), "{kids:?}");
+        let files = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(files, 1, "temporary files are cleaned up");
     }
 
     #[test]
