@@ -29,6 +29,23 @@ pub enum Command {
         #[arg(value_name = "FILE")]
         config: PathBuf,
     },
+    /// Mask secrets and PII in a body: reads stdin, writes the masked body to stdout,
+    /// with the same rules the service uses.
+    Redact {
+        /// The body's media type (decides JSON / NDJSON / SSE / form / text handling).
+        #[arg(long, default_value = "text/plain", value_name = "MIME")]
+        content_type: String,
+        /// Print each finding (rule, kind, offset, length — never the value) as a JSON
+        /// line on stderr.
+        #[arg(long)]
+        findings: bool,
+        /// A policy pack directory whose `redact/*.yaml` replace the built-in rules.
+        #[arg(long, value_name = "DIR")]
+        policy: Option<PathBuf>,
+        /// Treat the body as travelling to the upstream (outbound DLP) instead of back.
+        #[arg(long)]
+        request: bool,
+    },
     /// Demo only: a sample upstream JSON API whose responses carry fake secrets and PII.
     DevUpstream {
         /// Address to listen on.

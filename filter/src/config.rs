@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::masking::MaskingConfig;
+
 /// Largest body Warden will ever agree to hold in memory for one message.
 const MAX_BUFFERED_BODY_CEILING: u64 = 1 << 30;
 
@@ -56,6 +58,9 @@ pub struct Config {
     /// Behaviour on SIGTERM.
     #[serde(default)]
     pub shutdown: ShutdownConfig,
+    /// Secret and PII masking of bodies (on by default, both directions).
+    #[serde(default)]
+    pub masking: MaskingConfig,
     /// Log output.
     #[serde(default)]
     pub log: LogConfig,

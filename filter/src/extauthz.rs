@@ -26,7 +26,7 @@ pub use envoy_types::pb::envoy::service::auth::v3::authorization_server::Authori
 
 use crate::extproc::{log_decision, string_struct};
 use crate::http::{Headers, RequestHead};
-use crate::pipeline::{BodyMode, Exchange, LocalReply, Outcome, Pipeline, Step};
+use crate::pipeline::{BodyMode, Direction, Exchange, LocalReply, Outcome, Pipeline, Step};
 
 /// Header Envoy's ext_authz filter adds when it sends the request body: `true`
 /// when the body was cut at `max_request_bytes`, `false` when it is whole.
@@ -155,9 +155,28 @@ pub fn check(
             ];
             outcome.step = Step::Reply(reply);
         } else {
-            let body_outcome = pipeline
+            let mut body_outcome = pipeline
                 .on_request_body(&mut exchange, &body, true)
                 .map_err(|e| Status::failed_precondition(format!("warden: {e}")))?;
+            if let Step::Continue(mutation) = &body_outcome.step {
+                if mutation.body.is_some() {
+                    // Masking would change the body, but ext_authz cannot replace it:
+                    // refuse rather than let the secret out.
+                    let findings = exchange.findings(Direction::Request);
+                    let reason = format!(
+                        "the request body contains secrets or personal data ({}); Warden \
+                         cannot mask bodies through ext_authz, so the request was refused. \
+                         Remove them and retry",
+                        findings.rules()
+                    );
+                    body_outcome.step = Step::Reply(LocalReply::json_error(
+                        403,
+                        "secret_in_request_body",
+                        &reason,
+                        exchange.id(),
+                    ));
+                }
+            }
             if let Step::Reply(_) = body_outcome.step {
                 metadata = vec![
                     ("request_id", exchange.id().to_string()),
@@ -263,11 +282,15 @@ mod tests {
     };
 
     fn pipeline(request_body: BodyInspection) -> Pipeline {
-        Pipeline::new(PipelineSettings {
-            request_body,
-            response_body: BodyInspection::Streamed,
-            max_buffered_body_bytes: 10,
-        })
+        Pipeline::new(
+            PipelineSettings {
+                request_body,
+                response_body: BodyInspection::Streamed,
+                max_buffered_body_bytes: 10,
+                masking: Default::default(),
+            },
+            None,
+        )
     }
 
     fn check_request(method: &str, headers: &[(&str, &str)], body: &[u8]) -> CheckRequest {

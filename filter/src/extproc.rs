@@ -97,10 +97,17 @@ impl<H: StreamHandler> ExternalProcessor for ExtProcService<H> {
                 },
                 // Envoy closed its side: the exchange is over, a clean end is right.
                 Ok(None) => None,
-                // Envoy reset the stream (client gone, timeout): nobody to answer.
+                // A message could not be read: Envoy reset the stream, or (worse) a
+                // message was undecodable or over the size limit. A clean end would let
+                // Envoy continue unprocessed, so always end with an error; if Envoy is
+                // gone, nobody reads it.
                 Err(status) => {
-                    tracing::debug!(%status, "ext_proc stream reset by Envoy");
-                    None
+                    tracing::warn!(%status, "ext_proc message could not be read; failing closed");
+                    let message = format!(
+                        "warden: cannot read the ext_proc message: {}",
+                        status.message()
+                    );
+                    Some((Err(Status::new(status.code(), message)), None))
                 }
             }
         });
@@ -440,11 +447,15 @@ mod tests {
     }
 
     fn pipeline(response_body: BodyInspection) -> Pipeline {
-        Pipeline::new(PipelineSettings {
-            request_body: BodyInspection::Streamed,
-            response_body,
-            max_buffered_body_bytes: 1024,
-        })
+        Pipeline::new(
+            PipelineSettings {
+                request_body: BodyInspection::Streamed,
+                response_body,
+                max_buffered_body_bytes: 1024,
+                masking: Default::default(),
+            },
+            None,
+        )
     }
 
     #[test]
@@ -522,11 +533,19 @@ mod tests {
     async fn client_for<H: StreamHandler>(
         handler: H,
     ) -> ExternalProcessorClient<tonic::transport::Channel> {
+        client_with_limit(handler, 4 << 20).await
+    }
+
+    async fn client_with_limit<H: StreamHandler>(
+        handler: H,
+        max_message: usize,
+    ) -> ExternalProcessorClient<tonic::transport::Channel> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let service = ExternalProcessorServer::new(ExtProcService::new(Arc::new(handler)));
+        let service = ExternalProcessorServer::new(ExtProcService::new(Arc::new(handler)))
+            .max_decoding_message_size(max_message);
         tokio::spawn(
             tonic::transport::Server::builder()
                 .add_service(service)
@@ -558,6 +577,42 @@ mod tests {
             .await
             .expect_err("the panic must surface as a status");
         assert_eq!(err.code(), tonic::Code::Internal);
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_message_fails_the_stream_instead_of_ending_it() {
+        let mut client = client_with_limit(pipeline(BodyInspection::Streamed), 1024).await;
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let mut replies = client
+            .process(tokio_stream::wrappers::ReceiverStream::new(rx))
+            .await
+            .expect("stream opens")
+            .into_inner();
+        tx.send(request_headers(
+            &[
+                (":method", "POST"),
+                (":path", "/"),
+                ("content-length", "4096"),
+            ],
+            false,
+        ))
+        .await
+        .expect("send");
+        assert!(replies.message().await.expect("headers reply").is_some());
+        let too_big = ProcessingRequest {
+            request: Some(processing_request::Request::RequestBody(HttpBody {
+                body: vec![b'x'; 4096],
+                end_of_stream: true,
+                ..HttpBody::default()
+            })),
+            ..ProcessingRequest::default()
+        };
+        tx.send(too_big).await.expect("send");
+        let err = replies
+            .message()
+            .await
+            .expect_err("an over-limit message must fail closed, not end the stream");
+        assert_eq!(err.code(), tonic::Code::OutOfRange);
     }
 
     #[tokio::test]

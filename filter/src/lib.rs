@@ -12,6 +12,7 @@ pub mod extauthz;
 pub mod extproc;
 pub mod http;
 pub mod identity;
+pub mod masking;
 pub mod pipeline;
 pub mod redact;
 pub mod server;

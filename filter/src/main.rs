@@ -23,6 +23,12 @@ fn main() -> anyhow::Result<()> {
             println!("{}: ok", path.display());
             Ok(())
         }
+        Command::Redact {
+            content_type,
+            findings,
+            policy,
+            request,
+        } => redact(&content_type, findings, policy, request),
         Command::DevUpstream { listen } => {
             init_logging(LogFormat::Text);
             runtime()?.block_on(async {
@@ -32,6 +38,49 @@ fn main() -> anyhow::Result<()> {
             })
         }
     }
+}
+
+/// `warden redact`: stdin → masked stdout, findings as JSON lines on stderr.
+fn redact(
+    content_type: &str,
+    print_findings: bool,
+    policy: Option<std::path::PathBuf>,
+    request: bool,
+) -> anyhow::Result<()> {
+    use std::io::{Read, Write};
+    use warden::redact::{ContentKind, Direction};
+
+    let masking = warden::masking::MaskingConfig {
+        policy_dir: policy,
+        ..Default::default()
+    };
+    let redactor = masking.build()?;
+    let mut body = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut body)
+        .context("cannot read the body from stdin")?;
+    let kind = ContentKind::from_content_type(content_type);
+    let direction = if request {
+        Direction::Request
+    } else {
+        Direction::Response
+    };
+    let redacted = redactor.redact(&body, kind, direction);
+    if !redacted.scanned {
+        eprintln!(
+            "warden redact: {content_type} is not a text type; the body was passed through unread"
+        );
+    }
+    std::io::stdout()
+        .write_all(&redacted.body)
+        .context("cannot write the masked body")?;
+    if print_findings {
+        let mut stderr = std::io::stderr().lock();
+        for finding in &redacted.findings {
+            writeln!(stderr, "{}", serde_json::to_string(finding)?)?;
+        }
+    }
+    Ok(())
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

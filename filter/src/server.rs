@@ -54,6 +54,9 @@ pub enum ServeError {
     /// The gRPC server failed while running.
     #[error("gRPC server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// The masking engine could not be built from `masking`.
+    #[error("masking: {0}")]
+    Masking(#[from] crate::masking::MaskingError),
     /// A server task ended abnormally.
     #[error("gRPC server task failed: {0}")]
     Task(String),
@@ -75,16 +78,29 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
     on_bound: impl FnOnce(&Bound),
 ) -> Result<(), ServeError> {
-    let pipeline = Arc::new(Pipeline::new(PipelineSettings::from(&config)));
+    let masking = &config.masking;
+    let redactor = if masking.request || masking.response {
+        Some(Arc::new(masking.build()?))
+    } else {
+        None
+    };
+    let pipeline = Arc::new(Pipeline::new(PipelineSettings::from(&config), redactor));
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     for name in HEALTH_SERVICES {
         health_reporter
             .set_service_status(name, ServingStatus::Serving)
             .await;
     }
+    // Envoy may send a body (streamed chunks included) as one message as large as its
+    // own buffer limit. Anything over this limit fails the stream closed.
+    let max_message = grpc_message_limit(config.limits.max_buffered_body_bytes);
     let extproc =
-        ExternalProcessorServer::from_arc(Arc::new(ExtProcService::new(Arc::clone(&pipeline))));
-    let authz = AuthorizationServer::new(AuthzService::new(Arc::clone(&pipeline)));
+        ExternalProcessorServer::from_arc(Arc::new(ExtProcService::new(Arc::clone(&pipeline))))
+            .max_decoding_message_size(max_message)
+            .max_encoding_message_size(max_message);
+    let authz = AuthorizationServer::new(AuthzService::new(Arc::clone(&pipeline)))
+        .max_decoding_message_size(max_message)
+        .max_encoding_message_size(max_message);
     let router = || {
         tonic::transport::Server::builder()
             // Envoy multiplexes every ext_proc stream over few connections.
@@ -176,6 +192,18 @@ pub async fn serve(
             Ok(())
         }
     }
+}
+
+/// The largest gRPC message Warden reads or writes: room for the largest body Envoy
+/// may send in one message (its buffer limits, 16 MiB in our configs) plus headers,
+/// and never less than twice the buffered-body limit.
+fn grpc_message_limit(max_buffered_body_bytes: u64) -> usize {
+    const FLOOR: u64 = 64 << 20;
+    let limit = max_buffered_body_bytes
+        .saturating_mul(2)
+        .saturating_add(1 << 20)
+        .max(FLOOR);
+    usize::try_from(limit).unwrap_or(usize::MAX)
 }
 
 /// Binds a Unix socket, replacing a stale socket file left by a previous run (but

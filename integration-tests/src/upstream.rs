@@ -11,7 +11,12 @@
 //! - `GET /sse?events=N` — N server-sent events; after each event it waits until the
 //!   test opens the gate ([`Upstream::release`]) before sending the next, so a test
 //!   can prove events reach the client while the stream is still open;
-//! - anything else — like `/echo`.
+//! - `POST /reflect` — answers with the request body itself, so a test controls what
+//!   the upstream "returns": content type from `x-reflect-content-type`, gzip when
+//!   `x-reflect-gzip: 1`, streamed in `x-reflect-chunk`-byte chunks without a length
+//!   when that header is set;
+//! - anything else — like `/echo`. `/echo?find=S` also reports whether the body it
+//!   received contains `S`.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::Hasher;
@@ -69,6 +74,7 @@ impl Upstream {
             .route("/bytes/{n}", get(bytes))
             .route("/sse", get(sse))
             .route("/echo", any(echo))
+            .route("/reflect", axum::routing::post(reflect))
             .fallback(echo)
             .with_state(Arc::clone(&shared));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -155,12 +161,73 @@ async fn echo(State(shared): State<Arc<Shared>>, request: Request) -> Response {
         .map(|p| p.as_str().to_string())
         .unwrap_or_default();
     let seen = record(&shared, parts.method.as_str(), &path, &parts.headers, &body);
+    let found = parts.uri.query().and_then(|q| {
+        url_param(q, "find").map(|needle| {
+            body.windows(needle.len().max(1))
+                .any(|w| w == needle.as_bytes())
+        })
+    });
     axum::Json(serde_json::json!({
         "len": seen.body_len,
         "checksum": seen.checksum.to_string(),
         "warden_request_id": seen.warden_request_id,
+        "found": found,
     }))
     .into_response()
+}
+
+fn url_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        (key == name).then(|| value.to_string())
+    })
+}
+
+async fn reflect(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = match body.collect().await {
+        Ok(collected) => collected.to_bytes().to_vec(),
+        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    };
+    record(&shared, "POST", "/reflect", &parts.headers, &body);
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let mut builder = Response::builder();
+    if let Some(content_type) = header("x-reflect-content-type") {
+        builder = builder.header("content-type", content_type);
+    }
+    let mut data = body;
+    if header("x-reflect-gzip").as_deref() == Some("1") {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        if encoder.write_all(&data).is_err() {
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+        data = match encoder.finish() {
+            Ok(gz) => gz,
+            Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        };
+        builder = builder.header("content-encoding", "gzip");
+    }
+    let chunk = header("x-reflect-chunk").and_then(|c| c.parse::<usize>().ok());
+    let body = match chunk {
+        Some(size) => {
+            let chunks: Vec<Result<Bytes, std::io::Error>> = data
+                .chunks(size.max(1))
+                .map(|c| Ok(Bytes::copy_from_slice(c)))
+                .collect();
+            Body::from_stream(futures::stream::iter(chunks))
+        }
+        None => Body::from(data),
+    };
+    builder
+        .body(body)
+        .unwrap_or_else(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response())
 }
 
 #[derive(serde::Deserialize)]

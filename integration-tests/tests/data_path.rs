@@ -193,7 +193,9 @@ async fn server_sent_events_reach_the_client_before_the_stream_ends() -> anyhow:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_get_that_needs_no_inspection_costs_one_round_trip() -> anyhow::Result<()> {
     let stack = Stack::start(StackOptions {
-        warden_config: "inspection:\n  request_body: streamed\n  response_body: none\n".into(),
+        warden_config: "inspection:\n  request_body: streamed\n  response_body: none\n\
+                        masking:\n  response: false\n"
+            .into(),
         ..StackOptions::default()
     })
     .await?;

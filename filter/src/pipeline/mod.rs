@@ -13,11 +13,22 @@
 //! whole flow is tested without gRPC; [`crate::extproc`] and [`crate::extauthz`] only
 //! translate to and from Envoy's messages.
 //!
-//! Later layers plug in here: identity and policy in [`Pipeline::decide`], masking in
-//! the body phases, holds as another [`Verdict`], audit from the finished exchange.
+//! Masking happens in the body phases ([`body`]). Later layers plug in here too:
+//! identity and policy in [`Pipeline::decide`], holds as another [`Verdict`], audit from
+//! the finished exchange.
+
+mod body;
+
+use std::sync::Arc;
+
+pub use crate::redact::Direction;
+pub use body::{BodyChoice, BodyProgress, FindingTally};
 
 use crate::config::{BodyInspection, Config};
 use crate::http::{RequestHead, ResponseHead};
+use crate::masking::BinaryPolicy;
+use crate::redact::Redactor;
+use body::BodyState;
 
 /// Header Warden sets on every request it lets through, so the upstream (and a test)
 /// can tell a request Warden saw from one that bypassed it.
@@ -69,6 +80,8 @@ pub struct Decision {
     pub verdict: Verdict,
     /// Which later phases Warden must see (meaningful when allowed).
     pub plan: PhasePlan,
+    /// How the request body is handled (mode, masking, decoding).
+    pub request_body: BodyChoice,
 }
 
 /// The verdict on one request.
@@ -156,14 +169,14 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn pass() -> Outcome {
+    pub(crate) fn pass() -> Outcome {
         Outcome {
             step: Step::Continue(Mutation::default()),
             metadata: Vec::new(),
         }
     }
 
-    fn reply(reply: LocalReply) -> Outcome {
+    pub(crate) fn reply(reply: LocalReply) -> Outcome {
         Outcome {
             step: Step::Reply(reply),
             metadata: Vec::new(),
@@ -186,44 +199,22 @@ pub enum PipelineError {
     AfterEndOfBody(&'static str),
 }
 
-/// Which way a body travels.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Direction {
-    /// Client → upstream.
-    Request,
-    /// Upstream → client.
-    Response,
-}
-
-impl Direction {
-    fn body_phase(self) -> &'static str {
-        match self {
-            Direction::Request => "request body",
-            Direction::Response => "response body",
-        }
+fn body_phase(direction: Direction) -> &'static str {
+    match direction {
+        Direction::Request => "request body",
+        Direction::Response => "response body",
     }
 }
 
-/// Progress through one body.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct BodyProgress {
-    /// Bytes seen so far.
-    pub bytes: u64,
-    /// Messages (chunks) seen so far.
-    pub messages: u32,
-    /// True once the last chunk arrived.
-    pub ended: bool,
-}
-
 /// Per-stream state of one HTTP exchange.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Exchange {
     id: String,
     request: Option<RequestHead>,
     decision: Option<Decision>,
     response: Option<ResponseHead>,
-    request_body: BodyProgress,
-    response_body: BodyProgress,
+    request_body: BodyState,
+    response_body: BodyState,
 }
 
 impl Exchange {
@@ -234,8 +225,8 @@ impl Exchange {
             request: None,
             decision: None,
             response: None,
-            request_body: BodyProgress::default(),
-            response_body: BodyProgress::default(),
+            request_body: BodyState::default(),
+            response_body: BodyState::default(),
         }
     }
 
@@ -261,9 +252,30 @@ impl Exchange {
 
     /// Progress through the body in one direction.
     pub fn body(&self, direction: Direction) -> &BodyProgress {
+        &self.body_state(direction).progress
+    }
+
+    /// What masking found in the body in one direction (rule ids and counts only).
+    pub fn findings(&self, direction: Direction) -> &FindingTally {
+        &self.body_state(direction).findings
+    }
+
+    /// How the body in one direction is handled, once decided.
+    pub fn body_choice(&self, direction: Direction) -> &BodyChoice {
+        &self.body_state(direction).choice
+    }
+
+    fn body_state(&self, direction: Direction) -> &BodyState {
         match direction {
             Direction::Request => &self.request_body,
             Direction::Response => &self.response_body,
+        }
+    }
+
+    fn body_state_mut(&mut self, direction: Direction) -> &mut BodyState {
+        match direction {
+            Direction::Request => &mut self.request_body,
+            Direction::Response => &mut self.response_body,
         }
     }
 }
@@ -277,6 +289,19 @@ pub struct PipelineSettings {
     pub response_body: BodyInspection,
     /// Largest body accepted in one buffered message.
     pub max_buffered_body_bytes: u64,
+    /// Which bodies are masked.
+    pub masking: MaskingSettings,
+}
+
+/// Which bodies are masked (only in effect when the pipeline has a [`Redactor`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MaskingSettings {
+    /// Mask request bodies.
+    pub request: bool,
+    /// Mask response bodies.
+    pub response: bool,
+    /// Bodies that are not text.
+    pub binary: BinaryPolicy,
 }
 
 impl From<&Config> for PipelineSettings {
@@ -285,20 +310,31 @@ impl From<&Config> for PipelineSettings {
             request_body: config.inspection.request_body,
             response_body: config.inspection.response_body,
             max_buffered_body_bytes: config.limits.max_buffered_body_bytes,
+            masking: MaskingSettings {
+                request: config.masking.request,
+                response: config.masking.response,
+                binary: config.masking.binary,
+            },
         }
     }
 }
+
+/// Most a compressed body may grow to when decoded, as a multiple of the buffered
+/// limit: beyond it the body is refused rather than risk a decompression bomb.
+const MAX_DECODE_FACTOR: u64 = 8;
 
 /// The decision pipeline. Immutable and shared by every stream.
 #[derive(Clone, Debug)]
 pub struct Pipeline {
     settings: PipelineSettings,
+    redactor: Option<Arc<Redactor>>,
 }
 
 impl Pipeline {
-    /// A pipeline with these settings.
-    pub fn new(settings: PipelineSettings) -> Pipeline {
-        Pipeline { settings }
+    /// A pipeline with these settings. Without a `redactor` nothing is masked,
+    /// whatever `settings.masking` says.
+    pub fn new(settings: PipelineSettings, redactor: Option<Arc<Redactor>>) -> Pipeline {
+        Pipeline { settings, redactor }
     }
 
     /// The settings in force.
@@ -306,37 +342,81 @@ impl Pipeline {
         &self.settings
     }
 
+    fn masks(&self, direction: Direction) -> bool {
+        self.redactor.is_some()
+            && match direction {
+                Direction::Request => self.settings.masking.request,
+                Direction::Response => self.settings.masking.response,
+            }
+    }
+
     /// Decides about a request from its head alone. Shared by ext_proc and ext_authz
     /// so both give the same answer.
     pub fn decide(&self, request_id: &str, head: &RequestHead, end_of_stream: bool) -> Decision {
         let has_body = !end_of_stream && head.may_have_body();
+        let max = self.settings.max_buffered_body_bytes;
         let request_body = if has_body {
-            body_mode(self.settings.request_body)
+            let base = body_mode(self.settings.request_body);
+            let mask = self.masks(Direction::Request);
+            let base = if mask && base == BodyMode::Skip {
+                BodyMode::Streamed
+            } else {
+                base
+            };
+            match body::choose(
+                Direction::Request,
+                &head.headers,
+                base,
+                mask,
+                self.settings.masking.binary,
+                max,
+            ) {
+                Ok(choice) => choice,
+                Err(refusal) => {
+                    return self.deny(
+                        LocalReply::json_error(
+                            refusal.status,
+                            refusal.code,
+                            &refusal.message,
+                            request_id,
+                        ),
+                        BodyChoice::unmasked(BodyMode::Skip),
+                    )
+                }
+            }
         } else {
-            BodyMode::Skip
+            BodyChoice::unmasked(BodyMode::Skip)
         };
-        let response_body = body_mode(self.settings.response_body);
+
+        let mut response_body = body_mode(self.settings.response_body);
+        if self.masks(Direction::Response) && response_body == BodyMode::Skip {
+            response_body = BodyMode::Streamed;
+        }
         let plan = PhasePlan {
-            request_body,
+            request_body: request_body.mode,
             response_headers: response_body != BodyMode::Skip,
             response_body,
         };
 
         // A buffered body that announces a size over the limit is refused now,
         // before anything is read: it could never be inspected whole.
-        if request_body == BodyMode::Buffered {
-            if let Some(len) = content_length(head) {
-                if len > self.settings.max_buffered_body_bytes {
-                    return Decision {
-                        verdict: Verdict::Deny(self.too_large(Direction::Request, request_id)),
-                        plan: PhasePlan::HEADERS_ONLY,
-                    };
-                }
-            }
+        if request_body.mode == BodyMode::Buffered
+            && content_length(head).is_some_and(|len| len > max)
+        {
+            return self.deny(self.too_large(Direction::Request, request_id), request_body);
         }
         Decision {
             verdict: Verdict::Allow,
             plan,
+            request_body,
+        }
+    }
+
+    fn deny(&self, reply: LocalReply, request_body: BodyChoice) -> Decision {
+        Decision {
+            verdict: Verdict::Deny(reply),
+            plan: PhasePlan::HEADERS_ONLY,
+            request_body,
         }
     }
 
@@ -357,16 +437,38 @@ impl Pipeline {
         ];
         let step = match &decision.verdict {
             Verdict::Deny(reply) => Step::Reply(reply.clone()),
-            Verdict::Allow => Step::Continue(Mutation {
-                set_headers: vec![(REQUEST_ID_HEADER.into(), exchange.id.clone())],
-                remove_headers: spoofed_warden_headers(&head),
-                body: None,
-                plan: Some(decision.plan),
-            }),
+            Verdict::Allow => {
+                let mut remove_headers = spoofed_warden_headers(&head);
+                if decision.request_body.drop_content_length {
+                    remove_headers.push("content-length".into());
+                }
+                // Ask the upstream for an uncompressed response: it can then be
+                // masked as it streams instead of being buffered and decoded.
+                if decision.plan.response_headers
+                    && self.masks(Direction::Response)
+                    && head.headers.get("accept-encoding").is_some()
+                {
+                    remove_headers.push("accept-encoding".into());
+                }
+                Step::Continue(Mutation {
+                    set_headers: vec![(REQUEST_ID_HEADER.into(), exchange.id.clone())],
+                    remove_headers,
+                    body: None,
+                    plan: Some(decision.plan),
+                })
+            }
         };
-        if end_of_stream {
-            exchange.request_body.ended = true;
+        if decision.request_body.passed_unread {
+            tracing::info!(
+                request_id = %exchange.id,
+                content_type = head.headers.get_str("content-type").unwrap_or(""),
+                "request body is binary: passed unread (masking.binary: pass)"
+            );
         }
+        if end_of_stream {
+            exchange.request_body.progress.ended = true;
+        }
+        exchange.request_body.choice = decision.request_body.clone();
         exchange.request = Some(head);
         exchange.decision = Some(decision);
         Ok(Outcome { step, metadata })
@@ -379,15 +481,14 @@ impl Pipeline {
         chunk: &[u8],
         end_of_stream: bool,
     ) -> Result<Outcome, PipelineError> {
-        let mode = match &exchange.decision {
-            Some(d) => d.plan.request_body,
-            None => return Err(PipelineError::BeforeRequestHeaders("request body")),
-        };
-        self.on_body(exchange, Direction::Request, mode, chunk, end_of_stream)
+        if exchange.decision.is_none() {
+            return Err(PipelineError::BeforeRequestHeaders("request body"));
+        }
+        self.on_body(exchange, Direction::Request, chunk, end_of_stream)
     }
 
     /// Response headers: settle how the response body is inspected, now that its
-    /// type and length are known.
+    /// type, encoding and length are known.
     pub fn on_response_headers(
         &self,
         exchange: &mut Exchange,
@@ -400,26 +501,58 @@ impl Pipeline {
         if exchange.response.is_some() {
             return Err(PipelineError::Repeated("response headers"));
         }
-        let mode = if end_of_stream {
-            BodyMode::Skip
+        let is_head = exchange
+            .request
+            .as_ref()
+            .is_some_and(|r| r.method.eq_ignore_ascii_case("HEAD"));
+        let bodiless = end_of_stream || is_head || matches!(head.status, 204 | 304);
+        let choice = if bodiless {
+            Ok(BodyChoice::unmasked(BodyMode::Skip))
         } else {
-            response_body_mode(
+            body::choose(
+                Direction::Response,
+                &head.headers,
                 decision.plan.response_body,
-                &head,
+                self.masks(Direction::Response),
+                self.settings.masking.binary,
                 self.settings.max_buffered_body_bytes,
             )
         };
-        decision.plan.response_body = mode;
+        let choice = match choice {
+            Ok(choice) => choice,
+            Err(refusal) => {
+                exchange.response = Some(head);
+                return Ok(Outcome::reply(LocalReply::json_error(
+                    refusal.status,
+                    refusal.code,
+                    &refusal.message,
+                    &exchange.id,
+                )));
+            }
+        };
+        decision.plan.response_body = choice.mode;
         let plan = decision.plan;
-        if end_of_stream {
-            exchange.response_body.ended = true;
+        let mut mutation = Mutation {
+            plan: Some(plan),
+            ..Mutation::default()
+        };
+        if choice.drop_content_length {
+            mutation.remove_headers.push("content-length".into());
         }
+        if choice.passed_unread {
+            tracing::info!(
+                request_id = %exchange.id,
+                content_type = head.headers.get_str("content-type").unwrap_or(""),
+                "response body is binary: passed unread (masking.binary: pass)"
+            );
+        }
+        if bodiless {
+            exchange.response_body.progress.ended = true;
+        }
+        exchange.response_body.choice = choice;
         exchange.response = Some(head);
         Ok(Outcome {
-            step: Step::Continue(Mutation {
-                plan: Some(plan),
-                ..Mutation::default()
-            }),
+            step: Step::Continue(mutation),
             metadata: Vec::new(),
         })
     }
@@ -431,11 +564,10 @@ impl Pipeline {
         chunk: &[u8],
         end_of_stream: bool,
     ) -> Result<Outcome, PipelineError> {
-        let mode = match &exchange.decision {
-            Some(d) => d.plan.response_body,
-            None => return Err(PipelineError::BeforeRequestHeaders("response body")),
-        };
-        self.on_body(exchange, Direction::Response, mode, chunk, end_of_stream)
+        if exchange.decision.is_none() {
+            return Err(PipelineError::BeforeRequestHeaders("response body"));
+        }
+        self.on_body(exchange, Direction::Response, chunk, end_of_stream)
     }
 
     /// Trailers, in either direction: passed on unchanged.
@@ -457,16 +589,15 @@ impl Pipeline {
         &self,
         exchange: &mut Exchange,
         direction: Direction,
-        mode: BodyMode,
         chunk: &[u8],
         end_of_stream: bool,
     ) -> Result<Outcome, PipelineError> {
-        let progress = match direction {
-            Direction::Request => &mut exchange.request_body,
-            Direction::Response => &mut exchange.response_body,
-        };
+        let max = self.settings.max_buffered_body_bytes;
+        let id = exchange.id.clone();
+        let state = exchange.body_state_mut(direction);
+        let progress = &mut state.progress;
         if progress.ended {
-            return Err(PipelineError::AfterEndOfBody(direction.body_phase()));
+            return Err(PipelineError::AfterEndOfBody(body_phase(direction)));
         }
         progress.bytes = progress.bytes.saturating_add(chunk.len() as u64);
         progress.messages = progress.messages.saturating_add(1);
@@ -476,10 +607,37 @@ impl Pipeline {
         // only buffered bodies can exceed the limit. A body that arrives although its
         // phase was skipped (an Envoy that ignored our mode override) is inspected
         // like a streamed one rather than passed unseen.
-        if mode == BodyMode::Buffered && progress.bytes > self.settings.max_buffered_body_bytes {
-            return Ok(Outcome::reply(self.too_large(direction, &exchange.id)));
+        let buffered = state.choice.mode == BodyMode::Buffered;
+        if buffered && progress.bytes > max {
+            return Ok(Outcome::reply(self.too_large(direction, &id)));
         }
-        Ok(Outcome::pass())
+        let Some(redactor) = self.redactor.as_deref().filter(|_| state.choice.mask) else {
+            return Ok(Outcome::pass());
+        };
+        let mut outcome = if buffered {
+            let max_decoded =
+                usize::try_from(max.saturating_mul(MAX_DECODE_FACTOR)).unwrap_or(usize::MAX);
+            body::mask_whole(redactor, state, direction, chunk, &id, max_decoded)
+        } else {
+            body::mask_chunk(redactor, state, direction, chunk, end_of_stream, &id)
+        };
+        if state.progress.ended && state.findings.total > 0 {
+            tracing::debug!(
+                request_id = %id,
+                ?direction,
+                findings = state.findings.total,
+                rules = %state.findings.rules(),
+                "masked"
+            );
+            let key = match direction {
+                Direction::Request => "masked_request",
+                Direction::Response => "masked_response",
+            };
+            outcome
+                .metadata
+                .push((key, state.findings.total.to_string()));
+        }
+        Ok(outcome)
     }
 
     fn too_large(&self, direction: Direction, request_id: &str) -> LocalReply {
@@ -519,27 +677,6 @@ fn content_length(head: &RequestHead) -> Option<u64> {
     head.headers.get_str("content-length")?.trim().parse().ok()
 }
 
-/// Picks the response body mode once the response head is known. Buffering is only
-/// safe for a body of known, acceptable size that is not an event stream: buffering
-/// a stream would hold every event back until the end.
-fn response_body_mode(planned: BodyMode, head: &ResponseHead, max_buffered: u64) -> BodyMode {
-    if planned != BodyMode::Buffered {
-        return planned;
-    }
-    let streaming_type = matches!(
-        head.media_type().as_deref(),
-        Some("text/event-stream" | "application/x-ndjson" | "application/jsonl")
-    );
-    let length = head
-        .headers
-        .get_str("content-length")
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    match length {
-        Some(len) if !streaming_type && len <= max_buffered => BodyMode::Buffered,
-        _ => BodyMode::Streamed,
-    }
-}
-
 /// Names of `x-warden-*` headers the client sent: only Warden may set those, so a
 /// client cannot forge a request id (or, later, an identity or approval).
 fn spoofed_warden_headers(head: &RequestHead) -> Vec<String> {
@@ -560,11 +697,15 @@ mod tests {
     use crate::http::Headers;
 
     fn pipeline(request_body: BodyInspection, response_body: BodyInspection) -> Pipeline {
-        Pipeline::new(PipelineSettings {
-            request_body,
-            response_body,
-            max_buffered_body_bytes: 100,
-        })
+        Pipeline::new(
+            PipelineSettings {
+                request_body,
+                response_body,
+                max_buffered_body_bytes: 100,
+                masking: MaskingSettings::default(),
+            },
+            None,
+        )
     }
 
     fn request(method: &str, headers: &[(&str, &str)]) -> RequestHead {
@@ -786,5 +927,247 @@ mod tests {
             p.on_request_body(&mut ex, b"y", true),
             Err(PipelineError::AfterEndOfBody("request body"))
         );
+    }
+
+    mod masking {
+        use super::*;
+        use std::io::Write;
+
+        /// A GitHub-token-shaped fake: the default pack masks it.
+        const TOKEN: &str = "ghp_9xQ2mK7vL4pR8sT1wY6zB3nC5dF0gH2jA4kE";
+
+        fn masking_pipeline(binary: BinaryPolicy) -> Pipeline {
+            let redactor = Redactor::with_defaults().expect("default pack compiles");
+            Pipeline::new(
+                PipelineSettings {
+                    request_body: BodyInspection::Streamed,
+                    response_body: BodyInspection::Streamed,
+                    max_buffered_body_bytes: 1 << 20,
+                    masking: MaskingSettings {
+                        request: true,
+                        response: true,
+                        binary,
+                    },
+                },
+                Some(Arc::new(redactor)),
+            )
+        }
+
+        fn started(p: &Pipeline, request_headers: &[(&str, &str)]) -> (Exchange, Mutation) {
+            let mut ex = Exchange::new("m");
+            let m = mutation(
+                p.on_request_headers(&mut ex, request("GET", request_headers), true)
+                    .unwrap(),
+            );
+            (ex, m)
+        }
+
+        #[test]
+        fn accept_encoding_is_removed_when_responses_are_masked() {
+            let p = masking_pipeline(BinaryPolicy::Pass);
+            let (_, m) = started(&p, &[("accept-encoding", "gzip, br")]);
+            assert!(m.remove_headers.contains(&"accept-encoding".to_string()));
+            assert!(m.plan.unwrap().response_headers);
+        }
+
+        #[test]
+        fn a_buffered_json_response_is_masked_and_its_length_fixed() {
+            let p = masking_pipeline(BinaryPolicy::Pass);
+            let (mut ex, _) = started(&p, &[]);
+            let body = format!("{{\"token\": \"{TOKEN}\", \"n\": 1}}");
+            let len = body.len().to_string();
+            let m = mutation(
+                p.on_response_headers(
+                    &mut ex,
+                    response(&[
+                        ("content-type", "application/json"),
+                        ("content-length", &len),
+                    ]),
+                    false,
+                )
+                .unwrap(),
+            );
+            assert_eq!(m.plan.unwrap().response_body, BodyMode::Buffered);
+            let out = p.on_response_body(&mut ex, body.as_bytes(), true).unwrap();
+            assert!(out.metadata.contains(&("masked_response", "1".to_string())));
+            let m = mutation(out);
+            let masked = String::from_utf8(m.body.clone().unwrap()).unwrap();
+            assert!(!masked.contains(TOKEN), "{masked}");
+            serde_json::from_str::<serde_json::Value>(&masked).expect("still JSON");
+            assert_eq!(
+                m.set_headers,
+                vec![("content-length".to_string(), masked.len().to_string())]
+            );
+            assert_eq!(ex.findings(Direction::Response).total, 1);
+        }
+
+        #[test]
+        fn a_secret_split_across_streamed_chunks_is_masked() {
+            let p = masking_pipeline(BinaryPolicy::Pass);
+            let (mut ex, _) = started(&p, &[]);
+            let m = mutation(
+                p.on_response_headers(&mut ex, response(&[("content-type", "text/plain")]), false)
+                    .unwrap(),
+            );
+            assert_eq!(m.plan.unwrap().response_body, BodyMode::Streamed);
+            let body = format!("first line\ntoken={TOKEN}\nlast line\n");
+            let (a, b) = body.split_at(body.find("ghp_").unwrap() + 10);
+            let mut out = Vec::new();
+            for (chunk, end) in [(a, false), (b, true)] {
+                let m = mutation(p.on_response_body(&mut ex, chunk.as_bytes(), end).unwrap());
+                out.extend(m.body.expect("streamed chunks are always replaced"));
+            }
+            let out = String::from_utf8(out).unwrap();
+            assert!(!out.contains(TOKEN) && !out.contains("ghp_9xQ2"), "{out}");
+            assert!(out.starts_with("first line\n") && out.ends_with("last line\n"));
+        }
+
+        #[test]
+        fn a_streamed_body_of_known_length_loses_its_content_length() {
+            let p = masking_pipeline(BinaryPolicy::Pass);
+            let (mut ex, _) = started(&p, &[]);
+            let m = mutation(
+                p.on_response_headers(
+                    &mut ex,
+                    response(&[
+                        ("content-type", "text/event-stream"),
+                        ("content-length", "9"),
+                    ]),
+                    false,
+                )
+                .unwrap(),
+            );
+            assert_eq!(m.plan.unwrap().response_body, BodyMode::Streamed);
+            assert_eq!(m.remove_headers, vec!["content-length".to_string()]);
+        }
+
+        #[test]
+        fn a_gzip_response_is_decoded_masked_and_sent_plain() {
+            let p = masking_pipeline(BinaryPolicy::Pass);
+            let (mut ex, _) = started(&p, &[]);
+            let body = format!("{{\"token\": \"{TOKEN}\"}}");
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(body.as_bytes()).unwrap();
+            let gz = gz.finish().unwrap();
+            let m = mutation(
+                p.on_response_headers(
+                    &mut ex,
+                    response(&[
+                        ("content-type", "application/json"),
+                        ("content-encoding", "gzip"),
+                    ]),
+                    false,
+                )
+                .unwrap(),
+            );
+            assert_eq!(m.plan.unwrap().response_body, BodyMode::Buffered);
+            let m = mutation(p.on_response_body(&mut ex, &gz, true).unwrap());
+            let masked = String::from_utf8(m.body.unwrap()).unwrap();
+            assert!(
+                !masked.contains(TOKEN) && masked.contains("REDACTED"),
+                "{masked}"
+            );
+            assert_eq!(m.remove_headers, vec!["content-encoding".to_string()]);
+        }
+
+        #[test]
+        fn a_clean_gzip_response_passes_untouched_and_garbage_is_refused() {
+            let p = masking_pipeline(BinaryPolicy::Pass);
+            let (mut ex, _) = started(&p, &[]);
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            gz.write_all(b"{\"ok\": true}").unwrap();
+            let gz = gz.finish().unwrap();
+            let gzip = [
+                ("content-type", "application/json"),
+                ("content-encoding", "gzip"),
+            ];
+            mutation(
+                p.on_response_headers(&mut ex, response(&gzip), false)
+                    .unwrap(),
+            );
+            assert_eq!(
+                mutation(p.on_response_body(&mut ex, &gz, true).unwrap()),
+                Mutation::default()
+            );
+
+            let (mut ex, _) = started(&p, &[]);
+            mutation(
+                p.on_response_headers(&mut ex, response(&gzip), false)
+                    .unwrap(),
+            );
+            let r = reply(
+                p.on_response_body(&mut ex, b"not gzip at all", true)
+                    .unwrap(),
+            );
+            assert_eq!(r.status, 502);
+            assert!(String::from_utf8_lossy(&r.body).contains("could not be decoded"));
+
+            let (mut ex, _) = started(&p, &[]);
+            let odd = [
+                ("content-type", "text/plain"),
+                ("content-encoding", "x-unknown"),
+            ];
+            mutation(
+                p.on_response_headers(&mut ex, response(&odd), false)
+                    .unwrap(),
+            );
+            assert_eq!(
+                reply(p.on_response_body(&mut ex, b"??", true).unwrap()).status,
+                502
+            );
+        }
+
+        #[test]
+        fn binary_bodies_follow_the_binary_policy() {
+            let image = [("content-type", "image/png")];
+            let p = masking_pipeline(BinaryPolicy::Block);
+            let (mut ex, _) = started(&p, &[]);
+            let r = reply(
+                p.on_response_headers(&mut ex, response(&image), false)
+                    .unwrap(),
+            );
+            assert_eq!(r.status, 502);
+
+            let mut ex = Exchange::new("b");
+            let head = request(
+                "POST",
+                &[("content-type", "application/zip"), ("content-length", "4")],
+            );
+            assert_eq!(
+                reply(p.on_request_headers(&mut ex, head, false).unwrap()).status,
+                415
+            );
+
+            let p = masking_pipeline(BinaryPolicy::Pass);
+            let (mut ex, _) = started(&p, &[]);
+            mutation(
+                p.on_response_headers(&mut ex, response(&image), false)
+                    .unwrap(),
+            );
+            assert!(ex.body_choice(Direction::Response).passed_unread);
+            assert_eq!(
+                mutation(p.on_response_body(&mut ex, b"\x89PNG", true).unwrap()),
+                Mutation::default()
+            );
+        }
+
+        #[test]
+        fn outbound_request_bodies_are_masked() {
+            let p = masking_pipeline(BinaryPolicy::Pass);
+            let body = format!("{{\"prompt\": \"deploy with {TOKEN}\"}}");
+            let len = body.len().to_string();
+            let mut ex = Exchange::new("o");
+            let head = request(
+                "POST",
+                &[
+                    ("content-type", "application/json"),
+                    ("content-length", &len),
+                ],
+            );
+            let m = mutation(p.on_request_headers(&mut ex, head, false).unwrap());
+            assert_eq!(m.plan.unwrap().request_body, BodyMode::Buffered);
+            let m = mutation(p.on_request_body(&mut ex, body.as_bytes(), true).unwrap());
+            assert!(!String::from_utf8(m.body.unwrap()).unwrap().contains(TOKEN));
+        }
     }
 }

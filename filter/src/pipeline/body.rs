@@ -1,0 +1,307 @@
+//! Bodies: how each one is inspected (skip, streamed, buffered), decoded and masked.
+//!
+//! The choice is made from the headers — content type, encoding, length — before the
+//! first byte arrives, because Envoy must be told the mode in the header reply:
+//!
+//! - compressed bodies are buffered, decoded and masked whole (a compressed stream
+//!   cannot be masked chunk by chunk); if masking changes them they go on decoded,
+//!   with `content-encoding` removed and `content-length` fixed;
+//! - bodies of known length within the limit are buffered, so a changed body gets a
+//!   matching `content-length`;
+//! - event streams, NDJSON and bodies of unknown or large size are streamed; their
+//!   `content-length` is removed up front because masking may resize them;
+//! - binary bodies follow the binary policy: pass (logged) or refuse.
+
+use std::collections::BTreeMap;
+
+use crate::http::Headers;
+use crate::masking::BinaryPolicy;
+use crate::redact::{decode_body, ContentKind, Direction, Finding, RedactStream, Redactor};
+
+use super::{BodyMode, LocalReply, Mutation, Outcome, Step};
+
+/// How one body will be handled, decided from its headers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BodyChoice {
+    /// The phase mode to ask Envoy for.
+    pub mode: BodyMode,
+    /// Whether the body is masked.
+    pub mask: bool,
+    /// The content kind the masker applies.
+    pub kind: ContentKind,
+    /// The `content-encoding` to undo before masking (buffered bodies only).
+    pub encoding: Option<String>,
+    /// Remove `content-length` in the header reply (streamed masking may resize).
+    pub drop_content_length: bool,
+    /// The body is binary and passes unread under the `pass` policy.
+    pub passed_unread: bool,
+}
+
+impl BodyChoice {
+    /// A body handled in `mode` without masking.
+    pub fn unmasked(mode: BodyMode) -> BodyChoice {
+        BodyChoice {
+            mode,
+            mask: false,
+            kind: ContentKind::Text,
+            encoding: None,
+            drop_content_length: false,
+            passed_unread: false,
+        }
+    }
+}
+
+/// Masking findings of one body, by rule. Never holds a value.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FindingTally {
+    /// Findings in all.
+    pub total: u64,
+    /// Findings per rule id.
+    pub by_rule: BTreeMap<String, u64>,
+}
+
+impl FindingTally {
+    fn add(&mut self, findings: &[Finding]) {
+        for finding in findings {
+            self.total += 1;
+            *self.by_rule.entry(finding.rule_id.to_string()).or_default() += 1;
+        }
+    }
+
+    /// The rule ids that fired, comma-separated (for logs and replies).
+    pub fn rules(&self) -> String {
+        self.by_rule.keys().cloned().collect::<Vec<_>>().join(",")
+    }
+}
+
+/// Progress through one body.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BodyProgress {
+    /// Bytes seen so far (as Envoy sent them, before decoding).
+    pub bytes: u64,
+    /// Messages (chunks) seen so far.
+    pub messages: u32,
+    /// True once the last chunk arrived.
+    pub ended: bool,
+}
+
+/// Per-direction body state of an exchange.
+#[derive(Debug)]
+pub(crate) struct BodyState {
+    pub(crate) progress: BodyProgress,
+    pub(crate) choice: BodyChoice,
+    pub(crate) stream: Option<RedactStream>,
+    pub(crate) findings: FindingTally,
+}
+
+impl Default for BodyState {
+    fn default() -> Self {
+        BodyState {
+            progress: BodyProgress::default(),
+            choice: BodyChoice::unmasked(BodyMode::Skip),
+            stream: None,
+            findings: FindingTally::default(),
+        }
+    }
+}
+
+/// Why a body was refused at its headers.
+pub(crate) struct Refusal {
+    pub(crate) status: u16,
+    pub(crate) code: &'static str,
+    pub(crate) message: String,
+}
+
+/// Chooses how to handle a body from its headers.
+///
+/// `base` is the mode inspection asks for without masking; `mask` says whether this
+/// direction is masked.
+pub(crate) fn choose(
+    direction: Direction,
+    headers: &Headers,
+    base: BodyMode,
+    mask: bool,
+    binary: BinaryPolicy,
+    max_buffered: u64,
+) -> Result<BodyChoice, Refusal> {
+    let length = headers
+        .get_str("content-length")
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let kind = ContentKind::from_content_type(headers.get_str("content-type").unwrap_or(""));
+    let streaming_kind = matches!(kind, ContentKind::EventStream | ContentKind::Ndjson);
+    // A request body configured `buffered` is wanted whole (and refused when too
+    // large). A response is only buffered when that is safe: known, acceptable size
+    // and not a stream — buffering a stream would hold every event back to the end.
+    let whole_wanted = direction == Direction::Request && base == BodyMode::Buffered;
+    let unmasked_mode = match base {
+        BodyMode::Buffered
+            if !whole_wanted && (streaming_kind || length.is_none_or(|l| l > max_buffered)) =>
+        {
+            BodyMode::Streamed
+        }
+        other => other,
+    };
+    if !mask {
+        return Ok(BodyChoice::unmasked(unmasked_mode));
+    }
+    let (what, too_large_status) = match direction {
+        Direction::Request => ("request", 413),
+        Direction::Response => ("response", 502),
+    };
+    if kind == ContentKind::Binary {
+        return match binary {
+            BinaryPolicy::Block => Err(Refusal {
+                status: match direction {
+                    Direction::Request => 415,
+                    Direction::Response => 502,
+                },
+                code: "binary_body_blocked",
+                message: format!(
+                    "the {what} body has content-type {:?}, which Warden cannot inspect, and \
+                     policy blocks bodies it cannot inspect",
+                    headers.get_str("content-type").unwrap_or("")
+                ),
+            }),
+            BinaryPolicy::Pass => Ok(BodyChoice {
+                passed_unread: true,
+                ..BodyChoice::unmasked(unmasked_mode)
+            }),
+        };
+    }
+    let encoding = headers
+        .get_str("content-encoding")
+        .map(|e| e.trim().to_ascii_lowercase())
+        .filter(|e| !e.is_empty() && e != "identity");
+    if let Some(encoding) = encoding {
+        // A compressed body is masked whole, after decoding.
+        if length.is_some_and(|l| l > max_buffered) {
+            return Err(Refusal {
+                status: too_large_status,
+                code: "compressed_body_too_large",
+                message: format!(
+                    "the {what} body is {encoding}-compressed and larger than the \
+                     {max_buffered} bytes Warden can decode and inspect"
+                ),
+            });
+        }
+        return Ok(BodyChoice {
+            mode: BodyMode::Buffered,
+            mask: true,
+            kind,
+            encoding: Some(encoding),
+            drop_content_length: false,
+            passed_unread: false,
+        });
+    }
+    let buffered = whole_wanted || (!streaming_kind && length.is_some_and(|l| l <= max_buffered));
+    Ok(BodyChoice {
+        mode: if buffered {
+            BodyMode::Buffered
+        } else {
+            BodyMode::Streamed
+        },
+        mask: true,
+        kind,
+        encoding: None,
+        drop_content_length: !buffered && length.is_some(),
+        passed_unread: false,
+    })
+}
+
+/// Masks a whole (buffered) body.
+pub(crate) fn mask_whole(
+    redactor: &Redactor,
+    state: &mut BodyState,
+    direction: Direction,
+    body: &[u8],
+    request_id: &str,
+    max_decoded: usize,
+) -> Outcome {
+    let decoded;
+    let plain: &[u8] = match &state.choice.encoding {
+        Some(encoding) => match decode_body(encoding, body, max_decoded) {
+            Ok(bytes) => {
+                decoded = bytes;
+                &decoded
+            }
+            Err(err) => return undecodable(direction, encoding, &err.to_string(), request_id),
+        },
+        None => body,
+    };
+    let redacted = redactor.redact(plain, state.choice.kind, direction);
+    state.findings.add(&redacted.findings);
+    if !redacted.changed() {
+        // Unchanged: the original bytes (still compressed, if they were) go on.
+        return Outcome::pass();
+    }
+    let mut mutation = Mutation {
+        set_headers: vec![("content-length".into(), redacted.body.len().to_string())],
+        ..Mutation::default()
+    };
+    if state.choice.encoding.is_some() {
+        mutation.remove_headers.push("content-encoding".into());
+    }
+    mutation.body = Some(redacted.body);
+    Outcome {
+        step: Step::Continue(mutation),
+        metadata: Vec::new(),
+    }
+}
+
+/// Masks one chunk of a streamed body; the masker carries a tail between chunks so a
+/// secret split across them is still caught.
+pub(crate) fn mask_chunk(
+    redactor: &Redactor,
+    state: &mut BodyState,
+    direction: Direction,
+    chunk: &[u8],
+    end_of_stream: bool,
+    request_id: &str,
+) -> Outcome {
+    if let Some(encoding) = &state.choice.encoding {
+        // Only reachable if Envoy streamed a body we asked to buffer.
+        return undecodable(
+            direction,
+            encoding,
+            "a compressed body arrived in chunks",
+            request_id,
+        );
+    }
+    let kind = state.choice.kind;
+    let stream = state
+        .stream
+        .get_or_insert_with(|| redactor.stream(kind, direction));
+    let mut out = stream.push(chunk);
+    let findings = stream.take_findings();
+    state.findings.add(&findings);
+    if end_of_stream {
+        if let Some(stream) = state.stream.take() {
+            let end = stream.finish();
+            out.extend_from_slice(&end.tail);
+            state.findings.add(&end.findings);
+        }
+    }
+    Outcome {
+        step: Step::Continue(Mutation {
+            body: Some(out),
+            ..Mutation::default()
+        }),
+        metadata: Vec::new(),
+    }
+}
+
+fn undecodable(direction: Direction, encoding: &str, why: &str, request_id: &str) -> Outcome {
+    let (status, what) = match direction {
+        Direction::Request => (400, "request"),
+        Direction::Response => (502, "response"),
+    };
+    Outcome::reply(LocalReply::json_error(
+        status,
+        "body_not_decodable",
+        &format!(
+            "the {what} body is {encoding}-encoded and could not be decoded ({why}), so \
+             Warden could not inspect it and did not pass it on"
+        ),
+        request_id,
+    ))
+}

@@ -1,0 +1,252 @@
+//! Masking through a real Envoy: upstream secrets never reach the agent and agent
+//! secrets never reach the upstream — buffered, streamed, SSE, gzip, and secrets that
+//! straddle chunk boundaries.
+
+use std::io::Read;
+
+use anyhow::{ensure, Context};
+use bytes::Bytes;
+use warden_integration_tests::stack::{http1_client, http2_client, Stack, StackOptions};
+
+const GITHUB: &str = "ghp_9xQ2mK7vL4pR8sT1wY6zB3nC5dF0gH2jA4kE";
+const STRIPE: &str = "sk_live_51HqZ2kLmN8pQ4rS6tU9vW1xY3zA5bC7dE";
+const EMAIL: &str = "jane.doe@acme-corp.io";
+const SECRETS: [&str; 3] = [GITHUB, STRIPE, EMAIL];
+
+/// Only responses are masked, so `/reflect` returns what the test sent.
+fn response_masking() -> StackOptions {
+    StackOptions {
+        warden_config: "masking:\n  request: false\n  response: true\n".into(),
+        ..StackOptions::default()
+    }
+}
+
+/// JSON records, each carrying the secrets, `n` records long.
+fn records(n: usize) -> String {
+    let items: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                "{{\"id\": {i}, \"owner\": \"{EMAIL}\", \"note\": \"deploy with {GITHUB}\", \
+                 \"billing\": \"{STRIPE}\", \"padding\": \"{}\"}}",
+                "x".repeat(i % 97)
+            )
+        })
+        .collect();
+    format!("[{}]", items.join(","))
+}
+
+fn assert_masked(body: &str, expect_records: Option<usize>) -> anyhow::Result<()> {
+    for secret in SECRETS {
+        ensure!(!body.contains(secret), "{secret} reached the client");
+    }
+    ensure!(
+        body.contains("[REDACTED:"),
+        "nothing was marked as redacted"
+    );
+    if let Some(n) = expect_records {
+        let json: serde_json::Value =
+            serde_json::from_str(body).context("masked JSON is not JSON")?;
+        ensure!(json.as_array().map(Vec::len) == Some(n), "records lost");
+    }
+    Ok(())
+}
+
+async fn reflect(
+    stack: &Stack,
+    client: &reqwest::Client,
+    body: String,
+    headers: &[(&str, &str)],
+) -> anyhow::Result<reqwest::Response> {
+    let mut request = client.post(stack.envoy.url("/reflect")).body(body);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await?;
+    ensure!(
+        response.status() == 200,
+        "status {}\n{}",
+        response.status(),
+        stack.logs()
+    );
+    Ok(response)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_responses_are_masked_buffered_and_streamed() -> anyhow::Result<()> {
+    let stack = Stack::start(response_masking()).await?;
+    for client in [http1_client(), http2_client()] {
+        // Known length within the limit: buffered, content-length fixed.
+        let response = reflect(
+            &stack,
+            &client,
+            records(50),
+            &[("x-reflect-content-type", "application/json")],
+        )
+        .await?;
+        let length = response.headers().get("content-length").cloned();
+        let text = response.text().await?;
+        assert_masked(&text, Some(50))?;
+        if let Some(length) = length {
+            ensure!(
+                length.to_str()? == text.len().to_string(),
+                "content-length not fixed"
+            );
+        }
+
+        // No length, many small chunks: streamed, secrets straddle chunk boundaries.
+        let body = records(400);
+        let sent = "http.ingress.ext_proc.stream_msgs_sent";
+        let before = stack.envoy.stat(sent).await?;
+        let response = reflect(
+            &stack,
+            &client,
+            body,
+            &[
+                ("x-reflect-content-type", "application/json"),
+                ("x-reflect-chunk", "1013"),
+            ],
+        )
+        .await?;
+        assert_masked(&response.text().await?, Some(400))?;
+        let messages = stack.envoy.stat(sent).await? - before;
+        ensure!(
+            messages > 3,
+            "the body was not streamed in chunks ({messages} messages)"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gzip_responses_are_decoded_masked_and_sent_plain() -> anyhow::Result<()> {
+    let stack = Stack::start(response_masking()).await?;
+    // reqwest here has no gzip support, so it neither asks for nor decodes gzip: what
+    // it reads is exactly what Envoy delivered.
+    let client = http1_client();
+    let response = reflect(
+        &stack,
+        &client,
+        records(30),
+        &[
+            ("x-reflect-content-type", "application/json"),
+            ("x-reflect-gzip", "1"),
+        ],
+    )
+    .await?;
+    ensure!(
+        response.headers().get("content-encoding").is_none(),
+        "still gzip after masking"
+    );
+    assert_masked(&response.text().await?, Some(30))?;
+
+    // A gzip body without secrets passes untouched, still compressed.
+    let clean = "{\"status\": \"ok\"}".to_string();
+    let response = reflect(
+        &stack,
+        &client,
+        clean.clone(),
+        &[
+            ("x-reflect-content-type", "application/json"),
+            ("x-reflect-gzip", "1"),
+        ],
+    )
+    .await?;
+    ensure!(response
+        .headers()
+        .get("content-encoding")
+        .is_some_and(|v| v == "gzip"));
+    let mut plain = String::new();
+    flate2::read::GzDecoder::new(response.bytes().await?.as_ref()).read_to_string(&mut plain)?;
+    ensure!(plain == clean);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_sent_events_are_masked_event_by_event() -> anyhow::Result<()> {
+    let stack = Stack::start(response_masking()).await?;
+    let events: String = (0..20)
+        .map(|i| format!("id: {i}\ndata: {{\"delta\": \"key {GITHUB} for {EMAIL}\"}}\n\n"))
+        .collect();
+    let response = reflect(
+        &stack,
+        &http2_client(),
+        events,
+        &[
+            ("x-reflect-content-type", "text/event-stream"),
+            ("x-reflect-chunk", "97"),
+        ],
+    )
+    .await?;
+    let text = response.text().await?;
+    for secret in [GITHUB, EMAIL] {
+        ensure!(!text.contains(secret), "{secret} reached the client");
+    }
+    ensure!(text.matches("data: ").count() == 20, "events lost: {text}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_bodies_are_masked_before_the_upstream_sees_them() -> anyhow::Result<()> {
+    let stack = Stack::start(StackOptions::default()).await?;
+    let client = http1_client();
+    // Small JSON prompt (buffered), and 10 MiB with the secret at the very end, both
+    // with a length (streamed: over the buffered limit) and chunked.
+    let prompt = format!("{{\"prompt\": \"use {GITHUB} to push\"}}");
+    let mut big = vec![b'a'; 10 * 1024 * 1024];
+    big.extend_from_slice(format!("\ntoken={GITHUB}\n").as_bytes());
+    let cases: Vec<(Vec<u8>, bool)> = vec![
+        (prompt.into_bytes(), false),
+        (big.clone(), false),
+        (big, true),
+    ];
+    for (body, chunked) in cases {
+        let len = body.len();
+        let request = client.post(stack.envoy.url(&format!("/echo?find={GITHUB}")));
+        let request = if chunked {
+            let chunks: Vec<Result<Bytes, std::io::Error>> = body
+                .chunks(64 * 1024)
+                .map(|c| Ok(Bytes::copy_from_slice(c)))
+                .collect();
+            request.body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        } else {
+            request.body(body)
+        };
+        let response = request.send().await?;
+        ensure!(
+            response.status() == 200,
+            "{len} bytes: {}\n{}",
+            response.status(),
+            stack.logs()
+        );
+        let json: serde_json::Value = response.json().await?;
+        ensure!(
+            json["found"] == false,
+            "{len} bytes, chunked={chunked}: the upstream saw the secret"
+        );
+        ensure!(
+            json["len"].as_u64().is_some_and(|n| n + 1000 > len as u64),
+            "body lost: {json}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_cannot_be_decoded_is_refused() -> anyhow::Result<()> {
+    let stack = Stack::start(StackOptions::default()).await?;
+    let response = http1_client()
+        .post(stack.envoy.url("/echo"))
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .body("this is not gzip")
+        .send()
+        .await?;
+    ensure!(response.status() == 400, "got {}", response.status());
+    let json: serde_json::Value = response.json().await?;
+    ensure!(json["error"]["code"] == "body_not_decodable", "{json}");
+    ensure!(
+        stack.upstream.seen().is_empty(),
+        "an unreadable body reached the upstream"
+    );
+    Ok(())
+}
