@@ -190,7 +190,7 @@ impl Envoy {
             .args(["--disable-hot-restart", "--concurrency", "1"])
             .args(["--log-level", "warn"]);
         let mut process = ChildProcess::spawn("envoy", command, dir)?;
-        let client = reqwest::Client::new();
+        let client = http1_client();
         let ready = poll_until("envoy /ready", READY_TIMEOUT, || {
             let client = client.clone();
             async move {
@@ -221,12 +221,14 @@ impl Envoy {
 
     /// A counter or gauge from Envoy's admin `/stats`, by exact name.
     pub async fn stat(&self, name: &str) -> anyhow::Result<u64> {
-        let text = reqwest::get(format!(
-            "http://127.0.0.1:{}/stats?filter=^{}$",
-            self.admin_port,
-            name.replace('.', "\\.")
-        ))
-        .await?
+        let text = http1_client()
+            .get(format!(
+                "http://127.0.0.1:{}/stats?filter=^{}$",
+                self.admin_port,
+                name.replace('.', "\\.")
+            ))
+            .send()
+            .await?
         .text()
         .await?;
         text.lines()
@@ -356,8 +358,19 @@ impl Stack {
     }
 }
 
+/// reqwest is built once for the workspace, with rustls but no crypto provider (Warden
+/// brings `ring`); a client cannot be built until one is installed.
+fn install_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // An error means another provider is installed already: fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 /// An HTTP/1.1 client.
 pub fn http1_client() -> reqwest::Client {
+    install_crypto_provider();
     reqwest::Client::builder()
         .http1_only()
         .build()
@@ -366,6 +379,7 @@ pub fn http1_client() -> reqwest::Client {
 
 /// An HTTP/2 client (cleartext, prior knowledge — what h2c agents use).
 pub fn http2_client() -> reqwest::Client {
+    install_crypto_provider();
     reqwest::Client::builder()
         .http2_prior_knowledge()
         .build()
