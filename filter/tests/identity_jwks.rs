@@ -536,3 +536,21 @@ async fn the_token_never_appears_in_errors_or_replies() {
         assert!(!shown.contains(part), "{shown}");
     }
 }
+
+#[tokio::test]
+async fn https_issuers_are_fetched_over_tls() {
+    // Nothing listens on port 1: the point is that the attempt is a TLS connection
+    // (the client has a TLS backend), not an unsupported-scheme error.
+    let c: IdentityConfig = serde_yaml_ng::from_str(
+        "issuers: [{issuer: 'https://127.0.0.1:1', audiences: [warden]}]\n",
+    )
+    .unwrap();
+    let a = Authenticator::new(&c).unwrap();
+    let results = a.prefetch().await;
+    let err = results[0].1.as_ref().unwrap_err();
+    assert!(!err.to_lowercase().contains("scheme"), "{err}");
+    assert!(
+        err.contains("https://127.0.0.1:1/.well-known/openid-configuration"),
+        "{err}"
+    );
+}

@@ -238,6 +238,9 @@ impl Authenticator {
                 pending: AtomicBool::new(false),
             });
         }
+        // reqwest is built without a bundled TLS provider (its default, aws-lc, needs
+        // cmake); ring becomes the process default unless the host chose one already.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_millis(config.jwks.fetch_timeout_ms))
             .connect_timeout(Duration::from_millis(config.jwks.fetch_timeout_ms))
@@ -603,7 +606,7 @@ impl Inner {
     async fn get(&self, url: &Url) -> Result<(reqwest::header::HeaderMap, Vec<u8>), FetchError> {
         let http = |e: reqwest::Error| FetchError::Http {
             url: url.to_string(),
-            message: e.without_url().to_string(),
+            message: error_chain(&e.without_url()),
         };
         let mut response = self
             .http
@@ -636,6 +639,18 @@ impl Inner {
         }
         Ok((headers, body))
     }
+}
+
+/// An error and its sources on one line ("error sending request: ... connection refused").
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 /// A fetch error already rendered for logs.
