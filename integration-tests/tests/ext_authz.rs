@@ -89,3 +89,42 @@ async fn with_warden_down_ext_authz_denies_everything() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_body_with_a_secret_is_refused_since_ext_authz_cannot_mask() -> anyhow::Result<()>
+{
+    let stack = Stack::start(StackOptions {
+        flavor: Flavor::ExtAuthz,
+        ..StackOptions::default()
+    })
+    .await?;
+    let client = http1_client();
+    let secret = "ghp_9xQ2mK7vL4pR8sT1wY6zB3nC5dF0gH2jA4kE";
+    let response = client
+        .post(stack.envoy.url("/echo"))
+        .header("content-type", "application/json")
+        .body(format!("{{\"prompt\": \"push with {secret}\"}}"))
+        .send()
+        .await?;
+    ensure!(response.status() == 403, "got {}", response.status());
+    let json: serde_json::Value = response.json().await?;
+    ensure!(json["error"]["code"] == "secret_in_request_body", "{json}");
+    let message = json["error"]["message"].as_str().unwrap_or_default();
+    ensure!(
+        message.contains("github-token") && !message.contains(secret),
+        "{message}"
+    );
+
+    let clean = client
+        .post(stack.envoy.url("/echo"))
+        .header("content-type", "application/json")
+        .body("{\"prompt\": \"hello\"}")
+        .send()
+        .await?;
+    ensure!(clean.status() == 200, "clean body got {}", clean.status());
+    ensure!(
+        stack.upstream.seen().len() == 1,
+        "only the clean request may reach the upstream"
+    );
+    Ok(())
+}
