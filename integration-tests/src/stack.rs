@@ -229,8 +229,8 @@ impl Envoy {
             ))
             .send()
             .await?
-        .text()
-        .await?;
+            .text()
+            .await?;
         text.lines()
             .find_map(|line| line.strip_prefix(&format!("{name}: ")))
             .ok_or_else(|| anyhow!("stat {name} not found in:\n{text}"))?
