@@ -2,7 +2,8 @@
 //!
 //! **Demo only.** It is the "system behind Envoy" in `scripts/demo`, the integration tests and
 //! `scripts/bench-datapath`. Every secret and every piece of personal data it serves is fake:
-//! documentation example keys (`...EXAMPLE...`), test card numbers, voided SSNs, example IBANs,
+//! random strings in the shape of provider keys (never issued by any provider), test card
+//! numbers, voided SSNs, example IBANs,
 //! `example.com` addresses and fictional phone numbers. They are shaped like the real thing so
 //! that Warden's detection and masking are visible when the demo runs through Envoy.
 //!
@@ -56,19 +57,19 @@ pub const BENCH_BODY: &str =
 
 /// Fake credentials, shaped like real ones (see the module docs). Never real.
 pub mod fake {
-    /// AWS's documentation example access key id.
-    pub const AWS_ACCESS_KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
-    /// AWS's documentation example secret access key.
-    pub const AWS_SECRET_ACCESS_KEY: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
-    /// Shaped like a GitHub personal access token (`ghp_` + 36 alphanumerics).
-    pub const GITHUB_TOKEN: &str = "ghp_EXAMPLE0fake0token0for0warden0demo00";
-    /// Shaped like a legacy OpenAI API key (`sk-` + 20 + `T3BlbkFJ` + 20 alphanumerics).
-    pub const OPENAI_API_KEY: &str = "sk-EXAMPLEfakeKey0Demo0T3BlbkFJEXAMPLEfakeKey0Demo0";
-    /// A PEM private-key block whose content is not a key.
+    /// Random, shaped like an AWS access key id (`AKIA` + 16 base32 characters).
+    pub const AWS_ACCESS_KEY_ID: &str = "AKIAPYCDYBK377OXTZQ6";
+    /// Random, shaped like an AWS secret access key (40 base64 characters).
+    pub const AWS_SECRET_ACCESS_KEY: &str = "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";
+    /// Random, shaped like a GitHub personal access token (`ghp_` + 36 alphanumerics).
+    pub const GITHUB_TOKEN: &str = "ghp_brKIRaGSxoHYL9f6SN23dsP8KvZJLIke1qUF";
+    /// Random, shaped like a legacy OpenAI API key (`sk-` + 20 + `T3BlbkFJ` + 20).
+    pub const OPENAI_API_KEY: &str = "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";
+    /// A PEM private-key block whose content is random bytes, not a key.
     pub const PEM_PRIVATE_KEY: &str = "-----BEGIN RSA PRIVATE KEY-----\n\
-        MIIEowIBAAKCAQEAEXAMPLEfakeKEYfakeKEYfakeKEYfakeKEYfakeKEYfakeKEYfake\n\
-        KEYfakeKEYwardenDEMOonlyNOTaREALkeyEXAMPLEfakeKEYfakeKEYfakeKEYfakeK\n\
-        EYfakeKEYfakeKEYfakeKEYwardenDEMOonlyNOTaREALkeyEXAMPLEfakeKEYfake==\n\
+        oCPZ2o0I8H2ofOgJatV5zxPERw4NmBoa1DAeZpcDpYvx92sCY+mzAuzFxh2865X1\n\
+        Uhf0dPJ2xgH5rWk3FWwzkKOi5pKaoc2kifg4vzwFrdpydyYvTddvc+SDCzvuFQg6\n\
+        Pzh/sx9iaKP0huVIlFpnCs8nsOkMdgXXQ0TDm8iMCf8XWn0/6OGgjV9r+Ot7G6sB\n\
         -----END RSA PRIVATE KEY-----\n";
 }
 
