@@ -238,9 +238,7 @@ impl Authenticator {
                 pending: AtomicBool::new(false),
             });
         }
-        // reqwest is built without a bundled TLS provider (its default, aws-lc, needs
-        // cmake); ring becomes the process default unless the host chose one already.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        super::ensure_tls_provider();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_millis(config.jwks.fetch_timeout_ms))
             .connect_timeout(Duration::from_millis(config.jwks.fetch_timeout_ms))

@@ -36,6 +36,15 @@ pub use token::TokenError;
 use crate::http::{Headers, RequestHead};
 use crate::pipeline::{LocalReply, DECISION_HEADER, REQUEST_ID_HEADER};
 
+/// Installs ring as the process-wide rustls crypto provider unless one is installed.
+///
+/// Why: reqwest is built with `rustls-no-provider` (its default provider, aws-lc, needs
+/// cmake), so every reqwest client in the process needs a provider installed first.
+/// [`Authenticator::new`] calls this; other code building reqwest clients should too.
+pub fn ensure_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Longest session id taken from a request header; longer values are ignored.
 pub const MAX_SESSION_ID_BYTES: usize = 128;
 
