@@ -46,6 +46,36 @@ pub enum Command {
         #[arg(long)]
         request: bool,
     },
+    /// Demo only: an OIDC issuer (discovery + JWKS) for a local key it creates.
+    DevIssuer {
+        /// Address to listen on; the issuer URL is `http://<this address>`.
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        listen: SocketAddr,
+        /// Where the signing key is kept (created on first use).
+        #[arg(long, default_value = ".demo/issuer", value_name = "DIR")]
+        key_dir: PathBuf,
+    },
+    /// Demo only: print a token signed by the `dev-issuer` key.
+    DevToken {
+        /// Subject: the named identity the token stands for.
+        #[arg(long)]
+        sub: String,
+        /// Group membership (repeat for several).
+        #[arg(long = "group", value_name = "G")]
+        groups: Vec<String>,
+        /// The issuer URL (must match `dev-issuer --listen`).
+        #[arg(long, default_value = "http://127.0.0.1:8081")]
+        issuer: String,
+        /// Where the signing key is kept.
+        #[arg(long, default_value = ".demo/issuer", value_name = "DIR")]
+        key_dir: PathBuf,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+        /// Mark the token as an agent's (adds an `act` claim naming the human it acts for).
+        #[arg(long, value_name = "HUMAN")]
+        acting_for: Option<String>,
+    },
     /// Demo only: a sample upstream JSON API whose responses carry fake secrets and PII.
     DevUpstream {
         /// Address to listen on.

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::identity::IdentityConfig;
 use crate::masking::MaskingConfig;
 
 /// Largest body Warden will ever agree to hold in memory for one message.
@@ -58,6 +59,10 @@ pub struct Config {
     /// Behaviour on SIGTERM.
     #[serde(default)]
     pub shutdown: ShutdownConfig,
+    /// Who is calling: OIDC JWTs and mesh (SPIFFE) identities, and the upstream
+    /// credentials Warden injects. Without it every request is anonymous.
+    #[serde(default)]
+    pub identity: Option<IdentityConfig>,
     /// Secret and PII masking of bodies (on by default, both directions).
     #[serde(default)]
     pub masking: MaskingConfig,
@@ -230,6 +235,16 @@ impl Config {
             if unix.as_os_str().is_empty() {
                 return Err(invalid("listen.unix", "the socket path is empty".into()));
             }
+        }
+        if let Some(identity) = &self.identity {
+            identity.validate().map_err(|e| {
+                let field = if e.field.starts_with("identity") {
+                    e.field.clone()
+                } else {
+                    format!("identity.{}", e.field)
+                };
+                invalid(&field, e.message.clone())
+            })?;
         }
         let max = self.limits.max_buffered_body_bytes;
         if max == 0 || max > MAX_BUFFERED_BODY_CEILING {

@@ -8,7 +8,9 @@
 //! Failing closed: an error or panic becomes an error status, which Envoy (with
 //! `failure_mode_allow: false`) turns into a denial.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::AssertUnwindSafe;
+
+use futures::FutureExt;
 use std::sync::Arc;
 
 use envoy_types::pb::envoy::config::core::v3::{
@@ -26,6 +28,7 @@ pub use envoy_types::pb::envoy::service::auth::v3::authorization_server::Authori
 
 use crate::extproc::{log_decision, string_struct};
 use crate::http::{Headers, RequestHead};
+use crate::identity::PeerAttributes;
 use crate::pipeline::{BodyMode, Direction, Exchange, LocalReply, Outcome, Pipeline, Step};
 
 /// Header Envoy's ext_authz filter adds when it sends the request body: `true`
@@ -57,9 +60,10 @@ impl Authorization for AuthzService {
     ) -> Result<Response<CheckResponse>, Status> {
         let check_request = request.into_inner();
         let id = uuid::Uuid::now_v7().to_string();
-        match catch_unwind(AssertUnwindSafe(|| {
-            check(&self.pipeline, id, check_request)
-        })) {
+        match AssertUnwindSafe(check(&self.pipeline, id, check_request))
+            .catch_unwind()
+            .await
+        {
             Ok(result) => result.map(Response::new),
             Err(_) => {
                 tracing::error!("ext_authz check panicked; denying the request");
@@ -72,11 +76,20 @@ impl Authorization for AuthzService {
 }
 
 /// One check, start to end: the request head, then the body if Envoy sent one.
-pub fn check(
+pub async fn check(
     pipeline: &Pipeline,
     request_id: String,
     request: CheckRequest,
 ) -> Result<CheckResponse, Status> {
+    // The mTLS peer's identity (SPIFFE id in a mesh), as Envoy saw the connection.
+    let peer = PeerAttributes {
+        uri_san_peer_certificate: request
+            .attributes
+            .as_ref()
+            .and_then(|a| a.source.as_ref())
+            .map(|source| source.principal.clone())
+            .filter(|p| !p.is_empty()),
+    };
     let http = request
         .attributes
         .and_then(|a| a.request)
@@ -128,8 +141,9 @@ pub fn check(
     let may_have_body = head.may_have_body();
 
     let mut exchange = Exchange::new(request_id);
+    let auth = pipeline.authenticate(&head, &peer).await;
     let outcome = pipeline
-        .on_request_headers(&mut exchange, head, !may_have_body)
+        .on_request_headers(&mut exchange, head, !may_have_body, auth)
         .map_err(|e| Status::failed_precondition(format!("warden: {e}")))?;
     let mut metadata = outcome.metadata.clone();
     let mut outcome = outcome;
@@ -323,13 +337,14 @@ mod tests {
         }
     }
 
-    #[test]
-    fn get_is_allowed_and_tagged() {
+    #[tokio::test]
+    async fn get_is_allowed_and_tagged() {
         let resp = check(
             &pipeline(BodyInspection::Streamed),
             "id1".into(),
             check_request("GET", &[("x-warden-request-id", "forged")], b""),
         )
+        .await
         .expect("response");
         assert_eq!(resp.status.as_ref().map(|s| s.code), Some(GRPC_OK));
         let Some(HttpResponse::OkResponse(ok)) = resp.http_response else {
@@ -344,29 +359,34 @@ mod tests {
         assert!(ok.headers_to_remove.is_empty());
     }
 
-    #[test]
-    fn body_within_limit_is_allowed_and_oversized_is_refused() {
+    #[tokio::test]
+    async fn body_within_limit_is_allowed_and_oversized_is_refused() {
         let p = pipeline(BodyInspection::Buffered);
         let sent = [("content-length", "5"), (PARTIAL_BODY_HEADER, "false")];
-        let ok = check(&p, "a".into(), check_request("POST", &sent, b"hello")).expect("resp");
+        let ok = check(&p, "a".into(), check_request("POST", &sent, b"hello"))
+            .await
+            .expect("resp");
         assert_eq!(ok.status.map(|s| s.code), Some(GRPC_OK));
 
         let sent = [
             ("transfer-encoding", "chunked"),
             (PARTIAL_BODY_HEADER, "false"),
         ];
-        let resp = check(&p, "b".into(), check_request("POST", &sent, &[b'x'; 11])).expect("resp");
+        let resp = check(&p, "b".into(), check_request("POST", &sent, &[b'x'; 11]))
+            .await
+            .expect("resp");
         assert_eq!(denied(&resp).status.as_ref().map(|s| s.code), Some(413));
     }
 
-    #[test]
-    fn a_body_envoy_did_not_send_whole_is_never_allowed() {
+    #[tokio::test]
+    async fn a_body_envoy_did_not_send_whole_is_never_allowed() {
         let p = pipeline(BodyInspection::Streamed);
         let not_sent = check(
             &p,
             "c".into(),
             check_request("POST", &[("content-length", "5")], b""),
         )
+        .await
         .expect("resp");
         assert!(denied(&not_sent).body.contains("with_request_body"));
 
@@ -379,17 +399,19 @@ mod tests {
                 b"abc",
             ),
         )
+        .await
         .expect("resp");
         assert!(denied(&partial).body.contains("cut short"));
     }
 
-    #[test]
-    fn missing_http_attributes_is_an_error() {
+    #[tokio::test]
+    async fn missing_http_attributes_is_an_error() {
         let err = check(
             &pipeline(BodyInspection::None),
             "e".into(),
             CheckRequest::default(),
         )
+        .await
         .expect_err("must fail");
         assert_eq!(err.code(), tonic::Code::InvalidArgument);
     }

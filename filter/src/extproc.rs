@@ -10,7 +10,8 @@
 //! the stream with an error [`Status`]; with `failure_mode_allow: false` Envoy then
 //! answers the client with a 5xx and the upstream never sees the request.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -29,7 +30,7 @@ use envoy_types::pb::envoy::service::ext_proc::v3::{
     ProcessingResponse, TrailersResponse,
 };
 use envoy_types::pb::google::protobuf::{value, Struct, Value};
-use futures::Stream;
+use futures::{FutureExt, Stream};
 use tonic::{Request, Response, Status, Streaming};
 
 pub use envoy_types::pb::envoy::service::ext_proc::v3::external_processor_server::ExternalProcessorServer;
@@ -58,7 +59,7 @@ pub trait StreamHandler: Send + Sync + 'static {
         &self,
         state: &mut Self::State,
         message: ProcessingRequest,
-    ) -> Result<ProcessingResponse, Status>;
+    ) -> impl Future<Output = Result<ProcessingResponse, Status>> + Send;
 }
 
 /// Envoy's `envoy.service.ext_proc.v3.ExternalProcessor`, backed by a [`StreamHandler`].
@@ -90,7 +91,7 @@ impl<H: StreamHandler> ExternalProcessor for ExtProcService<H> {
         let stream = futures::stream::unfold(Some((inbound, handler, state)), |open| async move {
             let (mut inbound, handler, mut state) = open?;
             match inbound.message().await {
-                Ok(Some(message)) => match handle_guarded(&*handler, &mut state, message) {
+                Ok(Some(message)) => match handle_guarded(&*handler, &mut state, message).await {
                     Ok(reply) => Some((Ok(reply), Some((inbound, handler, state)))),
                     // After an error nothing more is read or sent.
                     Err(status) => Some((Err(status), None)),
@@ -117,12 +118,15 @@ impl<H: StreamHandler> ExternalProcessor for ExtProcService<H> {
 
 /// Runs the handler, turning a panic into an error status instead of unwinding into
 /// the connection (which would take every other stream on it down too).
-fn handle_guarded<H: StreamHandler>(
+async fn handle_guarded<H: StreamHandler>(
     handler: &H,
     state: &mut H::State,
     message: ProcessingRequest,
 ) -> Result<ProcessingResponse, Status> {
-    match catch_unwind(AssertUnwindSafe(|| handler.handle(state, message))) {
+    match AssertUnwindSafe(handler.handle(state, message))
+        .catch_unwind()
+        .await
+    {
         Ok(result) => result,
         Err(panic) => {
             let what = panic
@@ -138,6 +142,25 @@ fn handle_guarded<H: StreamHandler>(
     }
 }
 
+/// Attribute Envoy sends (when listed in `request_attributes`) with the mTLS peer's
+/// URI SAN — the SPIFFE id in a mesh.
+const PEER_URI_SAN_ATTRIBUTE: &str = "connection.uri_san_peer_certificate";
+
+/// The mesh identity Envoy reports for the connection, from the ext_proc attributes.
+fn peer_attributes(
+    attributes: &std::collections::HashMap<String, Struct>,
+) -> crate::identity::PeerAttributes {
+    let uri_san = attributes.values().find_map(|fields| {
+        match fields.fields.get(PEER_URI_SAN_ATTRIBUTE)?.kind.as_ref()? {
+            value::Kind::StringValue(s) if !s.is_empty() => Some(s.clone()),
+            _ => None,
+        }
+    });
+    crate::identity::PeerAttributes {
+        uri_san_peer_certificate: uri_san,
+    }
+}
+
 impl StreamHandler for Pipeline {
     type State = Exchange;
 
@@ -145,7 +168,7 @@ impl StreamHandler for Pipeline {
         Exchange::new(uuid::Uuid::now_v7().to_string())
     }
 
-    fn handle(
+    async fn handle(
         &self,
         exchange: &mut Exchange,
         message: ProcessingRequest,
@@ -157,7 +180,9 @@ impl StreamHandler for Pipeline {
         let (outcome, kind) = match phase {
             In::RequestHeaders(h) => {
                 let head = RequestHead::from_header_list(header_list(h.headers.as_ref()));
-                let outcome = self.on_request_headers(exchange, head, h.end_of_stream);
+                let peer = peer_attributes(&message.attributes);
+                let auth = self.authenticate(&head, &peer).await;
+                let outcome = self.on_request_headers(exchange, head, h.end_of_stream, auth);
                 if let Ok(outcome) = &outcome {
                     log_decision(exchange, &outcome.step);
                 }
@@ -458,8 +483,8 @@ mod tests {
         )
     }
 
-    #[test]
-    fn get_reply_sets_request_id_raw_value_metadata_and_mode_override() {
+    #[tokio::test]
+    async fn get_reply_sets_request_id_raw_value_metadata_and_mode_override() {
         let p = pipeline(BodyInspection::None);
         let mut ex = p.open();
         let reply = p
@@ -474,6 +499,7 @@ mod tests {
                     true,
                 ),
             )
+            .await
             .expect("reply");
         let Some(processing_response::Response::RequestHeaders(h)) = reply.response else {
             panic!("wrong reply kind: {reply:?}");
@@ -499,12 +525,13 @@ mod tests {
         );
     }
 
-    #[test]
-    fn message_without_phase_is_an_error() {
+    #[tokio::test]
+    async fn message_without_phase_is_an_error() {
         let p = pipeline(BodyInspection::None);
         let mut ex = p.open();
         let err = p
             .handle(&mut ex, ProcessingRequest::default())
+            .await
             .expect_err("must fail");
         assert_eq!(err.code(), tonic::Code::InvalidArgument);
     }
@@ -517,7 +544,7 @@ mod tests {
         fn open(&self) -> u32 {
             0
         }
-        fn handle(
+        async fn handle(
             &self,
             seen: &mut u32,
             _message: ProcessingRequest,

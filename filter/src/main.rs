@@ -29,6 +29,37 @@ fn main() -> anyhow::Result<()> {
             policy,
             request,
         } => redact(&content_type, findings, policy, request),
+        Command::DevIssuer { listen, key_dir } => {
+            init_logging(LogFormat::Text);
+            runtime()?.block_on(async {
+                warden::dev::issuer::run_issuer(listen, &key_dir)
+                    .await
+                    .with_context(|| format!("dev-issuer on {listen} failed"))
+            })
+        }
+        Command::DevToken {
+            sub,
+            groups,
+            issuer,
+            key_dir,
+            ttl,
+            acting_for,
+        } => {
+            let mut extra = serde_json::Map::new();
+            if let Some(human) = acting_for {
+                extra.insert("act".into(), serde_json::json!({ "sub": human }));
+            }
+            let token = warden::dev::issuer::mint_token(
+                &key_dir,
+                &issuer,
+                &sub,
+                &groups,
+                std::time::Duration::from_secs(ttl),
+                &extra,
+            )?;
+            println!("{token}");
+            Ok(())
+        }
         Command::DevUpstream { listen } => {
             init_logging(LogFormat::Text);
             runtime()?.block_on(async {

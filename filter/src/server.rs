@@ -23,6 +23,7 @@ use tonic_health::ServingStatus;
 use crate::config::Config;
 use crate::extauthz::{AuthorizationServer, AuthzService};
 use crate::extproc::{ExtProcService, ExternalProcessorServer};
+use crate::identity::{Authenticator, CredentialInjector};
 use crate::pipeline::{Pipeline, PipelineSettings};
 
 /// Names under which `grpc.health.v1` reports status ("" is the whole server).
@@ -57,6 +58,9 @@ pub enum ServeError {
     /// The masking engine could not be built from `masking`.
     #[error("masking: {0}")]
     Masking(#[from] crate::masking::MaskingError),
+    /// The identity section could not be put into service.
+    #[error("identity: {0}")]
+    Identity(String),
     /// A server task ended abnormally.
     #[error("gRPC server task failed: {0}")]
     Task(String),
@@ -84,7 +88,33 @@ pub async fn serve(
     } else {
         None
     };
-    let pipeline = Arc::new(Pipeline::new(PipelineSettings::from(&config), redactor));
+    let mut pipeline = Pipeline::new(PipelineSettings::from(&config), redactor.clone());
+    if let Some(identity) = &config.identity {
+        let authenticator =
+            Authenticator::new(identity).map_err(|e| ServeError::Identity(e.to_string()))?;
+        let injector = CredentialInjector::from_config(identity)
+            .map_err(|e| ServeError::Identity(e.to_string()))?;
+        let injector = (!injector.is_empty()).then(|| Arc::new(injector));
+        if let (Some(redactor), Some(injector)) = (&redactor, &injector) {
+            // An upstream that echoes an injected credential must not hand it to the agent.
+            redactor
+                .set_known_secrets(&injector.known_secrets())
+                .map_err(|e| ServeError::Identity(format!("injected credentials: {e}")))?;
+        }
+        // Warm the key caches so the first requests do not wait for the IdP; failures
+        // are logged and retried on demand.
+        let warm = authenticator.clone();
+        tokio::spawn(async move {
+            for (issuer, result) in warm.prefetch().await {
+                match result {
+                    Ok(keys) => tracing::info!(%issuer, keys, "signing keys loaded"),
+                    Err(error) => tracing::warn!(%issuer, %error, "signing keys not loaded yet"),
+                }
+            }
+        });
+        pipeline = pipeline.with_identity(authenticator, injector);
+    }
+    let pipeline = Arc::new(pipeline);
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     for name in HEALTH_SERVICES {
         health_reporter

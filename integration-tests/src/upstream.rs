@@ -15,6 +15,8 @@
 //!   the upstream "returns": content type from `x-reflect-content-type`, gzip when
 //!   `x-reflect-gzip: 1`, streamed in `x-reflect-chunk`-byte chunks without a length
 //!   when that header is set;
+//! - `GET /headers` — answers with the request headers it received, as JSON (an
+//!   upstream that echoes credentials back);
 //! - anything else — like `/echo`. `/echo?find=S` also reports whether the body it
 //!   received contains `S`.
 
@@ -75,6 +77,7 @@ impl Upstream {
             .route("/sse", get(sse))
             .route("/echo", any(echo))
             .route("/reflect", axum::routing::post(reflect))
+            .route("/headers", get(headers_route))
             .fallback(echo)
             .with_state(Arc::clone(&shared));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -174,6 +177,16 @@ async fn echo(State(shared): State<Arc<Shared>>, request: Request) -> Response {
         "found": found,
     }))
     .into_response()
+}
+
+async fn headers_route(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let seen = record(&shared, "GET", "/headers", &headers, b"");
+    let map: serde_json::Map<String, serde_json::Value> = seen
+        .headers
+        .into_iter()
+        .map(|(n, v)| (n, serde_json::Value::String(v)))
+        .collect();
+    axum::Json(serde_json::Value::Object(map)).into_response()
 }
 
 fn url_param(query: &str, name: &str) -> Option<String> {

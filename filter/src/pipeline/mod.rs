@@ -26,6 +26,7 @@ pub use body::{BodyChoice, BodyProgress, FindingTally};
 
 use crate::config::{BodyInspection, Config};
 use crate::http::{RequestHead, ResponseHead};
+use crate::identity::{AuthError, Authenticator, CredentialInjector, Identity, PeerAttributes};
 use crate::masking::BinaryPolicy;
 use crate::redact::Redactor;
 use body::BodyState;
@@ -210,6 +211,7 @@ fn body_phase(direction: Direction) -> &'static str {
 #[derive(Debug)]
 pub struct Exchange {
     id: String,
+    identity: Option<Identity>,
     request: Option<RequestHead>,
     decision: Option<Decision>,
     response: Option<ResponseHead>,
@@ -222,6 +224,7 @@ impl Exchange {
     pub fn new(id: impl Into<String>) -> Exchange {
         Exchange {
             id: id.into(),
+            identity: None,
             request: None,
             decision: None,
             response: None,
@@ -233,6 +236,11 @@ impl Exchange {
     /// Warden's id for this request.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// The verified identity behind the request, when there is one.
+    pub fn identity(&self) -> Option<&Identity> {
+        self.identity.as_ref()
     }
 
     /// The request head, once it arrived.
@@ -328,13 +336,46 @@ const MAX_DECODE_FACTOR: u64 = 8;
 pub struct Pipeline {
     settings: PipelineSettings,
     redactor: Option<Arc<Redactor>>,
+    identity: Option<Authenticator>,
+    injector: Option<Arc<CredentialInjector>>,
 }
 
 impl Pipeline {
     /// A pipeline with these settings. Without a `redactor` nothing is masked,
     /// whatever `settings.masking` says.
     pub fn new(settings: PipelineSettings, redactor: Option<Arc<Redactor>>) -> Pipeline {
-        Pipeline { settings, redactor }
+        Pipeline {
+            settings,
+            redactor,
+            identity: None,
+            injector: None,
+        }
+    }
+
+    /// Adds identity verification and credential injection.
+    pub fn with_identity(
+        mut self,
+        authenticator: Authenticator,
+        injector: Option<Arc<CredentialInjector>>,
+    ) -> Pipeline {
+        self.identity = Some(authenticator);
+        self.injector = injector;
+        self
+    }
+
+    /// Verifies the caller's identity (JWT or mesh identity). This is the one step
+    /// that may do I/O — a JWKS fetch on first use or key rotation — so the shells
+    /// call it before [`Pipeline::on_request_headers`], which stays pure. Without an
+    /// identity configuration every request is anonymous (`Ok(None)`).
+    pub async fn authenticate(
+        &self,
+        head: &RequestHead,
+        peer: &PeerAttributes,
+    ) -> Result<Option<Identity>, AuthError> {
+        match &self.identity {
+            Some(authenticator) => authenticator.authenticate(head, peer).await,
+            None => Ok(None),
+        }
     }
 
     /// The settings in force.
@@ -420,21 +461,34 @@ impl Pipeline {
         }
     }
 
-    /// Request headers: decide, strip headers only Warden may set, tag the request.
+    /// Request headers: decide, strip headers only Warden may set, tag the request,
+    /// pass the identity on and inject the upstream's credentials. `auth` is the
+    /// result of [`Pipeline::authenticate`] for this request.
     pub fn on_request_headers(
         &self,
         exchange: &mut Exchange,
         head: RequestHead,
         end_of_stream: bool,
+        auth: Result<Option<Identity>, AuthError>,
     ) -> Result<Outcome, PipelineError> {
         if exchange.request.is_some() {
             return Err(PipelineError::Repeated("request headers"));
         }
-        let decision = self.decide(&exchange.id, &head, end_of_stream);
-        let metadata = vec![
+        let (decision, identity) = match auth {
+            Ok(identity) => (self.decide(&exchange.id, &head, end_of_stream), identity),
+            Err(err) => {
+                tracing::info!(request_id = %exchange.id, reason = err.code(), "authentication failed");
+                let reply = err.reply(&exchange.id);
+                (self.deny(reply, BodyChoice::unmasked(BodyMode::Skip)), None)
+            }
+        };
+        let mut metadata = vec![
             ("request_id", exchange.id.clone()),
             ("decision", decision.verdict.name().to_string()),
         ];
+        if let Some(identity) = &identity {
+            metadata.extend(identity.metadata());
+        }
         let step = match &decision.verdict {
             Verdict::Deny(reply) => Step::Reply(reply.clone()),
             Verdict::Allow => {
@@ -450,8 +504,30 @@ impl Pipeline {
                 {
                     remove_headers.push("accept-encoding".into());
                 }
+                let mut set_headers = vec![(REQUEST_ID_HEADER.into(), exchange.id.clone())];
+                let mut changes = Vec::new();
+                if let Some(authenticator) = &self.identity {
+                    // Also strips identity headers a client forged.
+                    changes.push(authenticator.upstream_headers(identity.as_ref()));
+                }
+                if let Some(injected) = self.injector.as_deref().and_then(|i| i.apply(&head)) {
+                    tracing::debug!(request_id = %exchange.id, rule = %injected.rule, "credential injected");
+                    changes.push(injected.changes);
+                }
+                for change in changes {
+                    for name in change.remove_headers {
+                        if !remove_headers.contains(&name) {
+                            remove_headers.push(name);
+                        }
+                    }
+                    for (name, value) in change.set_headers {
+                        remove_headers.retain(|n| *n != name);
+                        set_headers.retain(|(n, _)| *n != name);
+                        set_headers.push((name, value));
+                    }
+                }
                 Step::Continue(Mutation {
-                    set_headers: vec![(REQUEST_ID_HEADER.into(), exchange.id.clone())],
+                    set_headers,
                     remove_headers,
                     body: None,
                     plan: Some(decision.plan),
@@ -469,6 +545,7 @@ impl Pipeline {
             exchange.request_body.progress.ended = true;
         }
         exchange.request_body.choice = decision.request_body.clone();
+        exchange.identity = identity;
         exchange.request = Some(head);
         exchange.decision = Some(decision);
         Ok(Outcome { step, metadata })
@@ -744,7 +821,7 @@ mod tests {
         let p = pipeline(BodyInspection::Streamed, BodyInspection::None);
         let mut ex = Exchange::new("r1");
         let m = mutation(
-            p.on_request_headers(&mut ex, request("GET", &[]), true)
+            p.on_request_headers(&mut ex, request("GET", &[]), true, Ok(None))
                 .unwrap(),
         );
         assert_eq!(m.plan, Some(PhasePlan::HEADERS_ONLY));
@@ -761,7 +838,7 @@ mod tests {
                 ("x-warden-subject", "root"),
             ],
         );
-        let outcome = p.on_request_headers(&mut ex, head, true).unwrap();
+        let outcome = p.on_request_headers(&mut ex, head, true, Ok(None)).unwrap();
         assert_eq!(
             outcome.metadata,
             vec![
@@ -785,8 +862,13 @@ mod tests {
         let p = pipeline(BodyInspection::Buffered, BodyInspection::Streamed);
         let mut ex = Exchange::new("r3");
         let m = mutation(
-            p.on_request_headers(&mut ex, request("POST", &[("content-length", "5")]), false)
-                .unwrap(),
+            p.on_request_headers(
+                &mut ex,
+                request("POST", &[("content-length", "5")]),
+                false,
+                Ok(None),
+            )
+            .unwrap(),
         );
         assert_eq!(
             m.plan,
@@ -810,6 +892,7 @@ mod tests {
                 &mut ex,
                 request("POST", &[("content-length", "101")]),
                 false,
+                Ok(None),
             )
             .unwrap();
         assert_eq!(outcome.metadata[1], ("decision", "deny".to_string()));
@@ -825,7 +908,10 @@ mod tests {
         let p = pipeline(BodyInspection::Buffered, BodyInspection::None);
         let mut ex = Exchange::new("r5");
         let head = request("POST", &[("transfer-encoding", "chunked")]);
-        mutation(p.on_request_headers(&mut ex, head, false).unwrap());
+        mutation(
+            p.on_request_headers(&mut ex, head, false, Ok(None))
+                .unwrap(),
+        );
         let r = reply(p.on_request_body(&mut ex, &[b'a'; 101], true).unwrap());
         assert_eq!(r.status, 413);
     }
@@ -835,7 +921,10 @@ mod tests {
         let p = pipeline(BodyInspection::Streamed, BodyInspection::None);
         let mut ex = Exchange::new("r6");
         let head = request("POST", &[("transfer-encoding", "chunked")]);
-        mutation(p.on_request_headers(&mut ex, head, false).unwrap());
+        mutation(
+            p.on_request_headers(&mut ex, head, false, Ok(None))
+                .unwrap(),
+        );
         for _ in 0..10 {
             mutation(p.on_request_body(&mut ex, &[b'a'; 100], false).unwrap());
         }
@@ -875,7 +964,7 @@ mod tests {
         for (headers, expected) in cases {
             let mut ex = Exchange::new("r7");
             mutation(
-                p.on_request_headers(&mut ex, request("GET", &[]), true)
+                p.on_request_headers(&mut ex, request("GET", &[]), true, Ok(None))
                     .unwrap(),
             );
             let m = mutation(
@@ -891,7 +980,7 @@ mod tests {
         let p = pipeline(BodyInspection::None, BodyInspection::Buffered);
         let mut ex = Exchange::new("r8");
         mutation(
-            p.on_request_headers(&mut ex, request("GET", &[]), true)
+            p.on_request_headers(&mut ex, request("GET", &[]), true, Ok(None))
                 .unwrap(),
         );
         mutation(
@@ -915,11 +1004,16 @@ mod tests {
             Err(PipelineError::BeforeRequestHeaders("response headers"))
         );
         mutation(
-            p.on_request_headers(&mut ex, request("POST", &[("content-length", "1")]), false)
-                .unwrap(),
+            p.on_request_headers(
+                &mut ex,
+                request("POST", &[("content-length", "1")]),
+                false,
+                Ok(None),
+            )
+            .unwrap(),
         );
         assert_eq!(
-            p.on_request_headers(&mut ex, request("POST", &[]), false),
+            p.on_request_headers(&mut ex, request("POST", &[]), false, Ok(None)),
             Err(PipelineError::Repeated("request headers"))
         );
         mutation(p.on_request_body(&mut ex, b"x", true).unwrap());
@@ -956,7 +1050,7 @@ mod tests {
         fn started(p: &Pipeline, request_headers: &[(&str, &str)]) -> (Exchange, Mutation) {
             let mut ex = Exchange::new("m");
             let m = mutation(
-                p.on_request_headers(&mut ex, request("GET", request_headers), true)
+                p.on_request_headers(&mut ex, request("GET", request_headers), true, Ok(None))
                     .unwrap(),
             );
             (ex, m)
@@ -1134,7 +1228,11 @@ mod tests {
                 &[("content-type", "application/zip"), ("content-length", "4")],
             );
             assert_eq!(
-                reply(p.on_request_headers(&mut ex, head, false).unwrap()).status,
+                reply(
+                    p.on_request_headers(&mut ex, head, false, Ok(None))
+                        .unwrap()
+                )
+                .status,
                 415
             );
 
@@ -1164,7 +1262,10 @@ mod tests {
                     ("content-length", &len),
                 ],
             );
-            let m = mutation(p.on_request_headers(&mut ex, head, false).unwrap());
+            let m = mutation(
+                p.on_request_headers(&mut ex, head, false, Ok(None))
+                    .unwrap(),
+            );
             assert_eq!(m.plan.unwrap().request_body, BodyMode::Buffered);
             let m = mutation(p.on_request_body(&mut ex, body.as_bytes(), true).unwrap());
             assert!(!String::from_utf8(m.body.unwrap()).unwrap().contains(TOKEN));
