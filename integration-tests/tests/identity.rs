@@ -419,5 +419,6 @@ async fn identity_reaches_the_upstream_and_credentials_are_swapped() -> anyhow::
     )
     .await?;
     ensure!(line["warden_decision"] == "allow", "{line}");
+    ensure!(line["warden_subject"] == "alice", "{line}");
     Ok(())
 }
