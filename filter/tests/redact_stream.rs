@@ -120,3 +120,29 @@ fn large_body_any_chunk_size() {
         }
     }
 }
+
+/// A body several times the carried tail pushed in one piece (the one-shot path scans such a
+/// first chunk in place) equals the same body streamed in pieces of various sizes.
+#[test]
+fn huge_first_push_equals_chunked() {
+    let r = redactor();
+    let mut body = Vec::new();
+    let mut i = 0usize;
+    while body.len() < 1 << 20 {
+        body.extend_from_slice(format!("{{\"i\":{i},\"t\":\"word {i} token=x\"}}\n").as_bytes());
+        if i % 31 == 0 {
+            body.extend_from_slice(PIECES[i % PIECES.len()].as_bytes());
+        }
+        i += 1;
+    }
+    for kind in [ContentKind::Json, ContentKind::Text, ContentKind::Form] {
+        let one = r.redact(&body, kind, Direction::Response);
+        assert!(one.findings.len() > 100, "{}", one.findings.len());
+        for chunk in [999usize, 65_536, 300_001] {
+            let cuts: Vec<usize> = (chunk..body.len()).step_by(chunk).collect();
+            let (out, findings) = streamed(r, &body, &cuts, kind);
+            assert!(out == one.body, "kind {kind:?} chunk {chunk}");
+            assert_eq!(findings, one.findings, "kind {kind:?} chunk {chunk}");
+        }
+    }
+}

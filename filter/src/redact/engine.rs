@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use hmac::{Hmac, Mac};
 use regex_automata::meta::Regex;
+use regex_automata::nfa::thompson::WhichCaptures;
 use regex_automata::util::captures::Captures;
 use regex_automata::{Anchored, Input};
 use sha2::Sha256;
@@ -31,9 +32,13 @@ struct Matcher {
     group_s: Option<usize>,
     group_s2: Option<usize>,
     group_n: Option<usize>,
-    /// In a lead matcher: the group holding the rule's own match (group 0 includes the
-    /// skipped lead bytes).
-    group_m: Option<usize>,
+}
+
+/// `(?s-u:.){0,lead}?(?:rule)`: one anchored DFA search finds the rule's leftmost match
+/// starting within `lead` bytes (no capture groups: they are resolved by the rule's own
+/// regex afterwards, on the match only).
+struct LeadMatcher {
+    re: Regex,
 }
 
 impl Matcher {
@@ -44,16 +49,7 @@ impl Matcher {
             group_s: gi.to_index(pid, "s"),
             group_s2: gi.to_index(pid, "s2"),
             group_n: gi.to_index(pid, "n"),
-            group_m: gi.to_index(pid, LEAD_GROUP),
             re,
-        }
-    }
-
-    /// The rule's own match (without lead bytes).
-    fn whole(&self, cap: &Captures) -> Option<regex_automata::Span> {
-        match self.group_m {
-            Some(g) => cap.get_group(g),
-            None => cap.get_match().map(|m| m.span()),
         }
     }
 }
@@ -70,9 +66,6 @@ enum Mode {
     Window,
 }
 
-/// Name of the group wrapping a rule's own match inside its lead matcher.
-const LEAD_GROUP: &str = "warden_lead_m";
-
 /// Leads up to this many bytes get a lead matcher (`(?s-u:.){0,lead}?(rule)`, one anchored
 /// search); longer ones search unanchored from `hit - lead` (the lazy DFA of a long counted
 /// prefix would be large for little gain).
@@ -83,7 +76,7 @@ pub(crate) struct CompiledRule {
     pub kind: FindingKind,
     m: Matcher,
     /// The lead matcher, for [`Mode::Lead`].
-    lead_m: Option<Matcher>,
+    lead_m: Option<LeadMatcher>,
     mode: Mode,
     /// Bytes a match can contain (see `anchor::match_bytes`), for [`Mode::Window`].
     bytes: Box<[bool; 256]>,
@@ -136,7 +129,6 @@ pub(crate) struct Scratch {
     /// `secret_key`) run the rule once.
     last: Vec<usize>,
     caps: Vec<Option<Captures>>,
-    lead_caps: Vec<Option<Captures>>,
 }
 
 pub(crate) struct Engine {
@@ -156,11 +148,20 @@ fn syntax_config() -> regex_automata::util::syntax::Config {
 }
 
 fn compile_regex(id: &str, pattern: &str) -> Result<Regex, RedactError> {
+    compile_regex_with(id, pattern, WhichCaptures::All)
+}
+
+fn compile_regex_with(
+    id: &str,
+    pattern: &str,
+    captures: WhichCaptures,
+) -> Result<Regex, RedactError> {
     Regex::builder()
         .syntax(syntax_config())
         .configure(
             Regex::config()
                 .utf8_empty(false)
+                .which_captures(captures)
                 .nfa_size_limit(Some(64 << 20)),
         )
         .build(pattern)
@@ -282,10 +283,13 @@ impl Engine {
                 }
             };
             let lead_m = match mode {
-                Mode::Lead(l) if l <= MAX_LEAD_RE => Some(Matcher::new(compile_regex(
-                    &spec.id,
-                    &format!("(?s-u:.){{0,{l}}}?(?P<{LEAD_GROUP}>{})", spec.regex),
-                )?)),
+                Mode::Lead(l) if l <= MAX_LEAD_RE => Some(LeadMatcher {
+                    re: compile_regex_with(
+                        &spec.id,
+                        &format!("(?s-u:.){{0,{l}}}?(?:{})", spec.regex),
+                        WhichCaptures::Implicit,
+                    )?,
+                }),
                 _ => None,
             };
             let reject = if spec.reject.is_empty() {
@@ -390,24 +394,14 @@ impl Engine {
         let jsonish = content.is_jsonish();
         let form = content == ContentKind::Form;
         let scan_from = from.saturating_sub(self.lmax);
-        let Scratch {
-            hits,
-            last,
-            caps,
-            lead_caps,
-        } = scratch;
+        let Scratch { hits, last, caps } = scratch;
         hits.clear();
         self.prefilter.find_all(hay, scan_from, hits);
-        // Why sorted: the per-rule "same search start" skip below must see equal starts
-        // next to each other.
-        hits.sort_unstable_by_key(|h| (h.start, h.end, h.pattern));
         last.clear();
         last.resize(self.rules.len(), usize::MAX);
         if caps.len() != self.rules.len() {
             caps.clear();
             caps.resize_with(self.rules.len(), || None);
-            lead_caps.clear();
-            lead_caps.resize_with(self.rules.len(), || None);
         }
         for hit in hits.iter() {
             for &ix in &self.pat_rules[hit.pattern as usize] {
@@ -454,20 +448,32 @@ impl Engine {
                     }
                     (Mode::Lead(_), Some(lm)) => {
                         let cap =
-                            lead_caps[ix as usize].get_or_insert_with(|| lm.re.create_captures());
+                            caps[ix as usize].get_or_insert_with(|| rule.m.re.create_captures());
                         let mut at = ws;
                         while at <= hit.start {
+                            // The lead matcher, DFA only, finds where the rule's leftmost
+                            // match starting in `[at, at + lead]` ends; the rule's own regex
+                            // then resolves groups inside `[at, end]` only, where its
+                            // leftmost-first match is that same match.
                             let input = Input::new(hay).span(at..we).anchored(Anchored::Yes);
-                            lm.re.search_captures(&input, cap);
-                            let Some(m) = lm.whole(cap) else { break };
-                            if m.start > hit.start {
+                            let Some(outer) = lm.re.search(&input) else {
+                                break;
+                            };
+                            let inner = Input::new(hay).span(at..outer.end());
+                            rule.m.re.search_captures(&inner, cap);
+                            let Some(m) = cap.get_match() else { break };
+                            if m.start() > hit.start {
                                 break;
                             }
-                            if m.end >= hit.end {
-                                self.accept(hay, ix, rule, lm, cap, jsonish, out);
+                            if m.end() >= hit.end {
+                                self.accept(hay, ix, rule, &rule.m, cap, jsonish, out);
                                 break;
                             }
-                            at = if m.end > m.start { m.end } else { m.end + 1 };
+                            at = if m.end() > m.start() {
+                                m.end()
+                            } else {
+                                m.end() + 1
+                            };
                         }
                     }
                     _ => {
@@ -517,7 +523,9 @@ impl Engine {
         jsonish: bool,
         out: &mut Vec<Cand>,
     ) {
-        let Some(whole) = m.whole(cap) else { return };
+        let Some(whole) = cap.get_match().map(|m| m.span()) else {
+            return;
+        };
         let (s, e, quote) = if let Some(sp) = m.group_s.and_then(|g| cap.get_group(g)) {
             (sp.start, sp.end, false)
         } else if let Some(sp) = m.group_s2.and_then(|g| cap.get_group(g)) {

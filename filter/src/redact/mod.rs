@@ -302,12 +302,14 @@ impl Redactor {
     /// Masks a whole body.
     pub fn redact(&self, body: &[u8], content: ContentKind, direction: Direction) -> Redacted {
         let mut s = self.stream(content, direction);
-        let mut out = s.push(body);
-        let end = s.finish();
-        out.extend_from_slice(&end.tail);
+        // Sized up front: masks are usually few, so the output is about the input's size
+        // and is written once, without regrowing (and re-copying) a multi-MiB buffer.
+        let mut out = Vec::with_capacity(body.len() + body.len() / 16 + 64);
+        s.push_into(body, &mut out);
+        let findings = s.finish_into(&mut out);
         Redacted {
             body: out,
-            findings: end.findings,
+            findings,
             scanned: content != ContentKind::Binary,
         }
     }

@@ -106,23 +106,43 @@ impl RedactStream {
     /// none).
     pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
+        self.push_into(chunk, &mut out);
+        out
+    }
+
+    /// [`Self::push`], appending to `out`.
+    pub(crate) fn push_into(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
         if !self.scanned() {
             out.extend_from_slice(chunk);
-            return out;
+            return;
+        }
+        if self.buf.is_empty()
+            && self.emit == 0
+            && !matches!(self.content, ContentKind::Ndjson | ContentKind::EventStream)
+            && chunk.len() >= self.tail + MIN_STEP.max(self.tail)
+        {
+            // Nothing carried yet (typically a whole body in one push): scan the caller's
+            // bytes in place and keep only what the slow path would have kept after `trim`,
+            // instead of first copying the whole chunk into the carry buffer.
+            self.process(chunk, chunk.len(), false, out);
+            let keep_from = self.emit.saturating_sub(self.ctx);
+            self.buf.extend_from_slice(&chunk[keep_from..]);
+            self.base += keep_from as u64;
+            self.emit -= keep_from;
+            return;
         }
         self.buf.extend_from_slice(chunk);
         if matches!(self.content, ContentKind::Ndjson | ContentKind::EventStream) {
             while let Some(cut) = self.next_boundary() {
-                self.process(cut, true, &mut out);
+                self.process_buf(cut, true, out);
                 self.reset_segment(cut);
             }
         }
         if self.buf.len() - self.emit >= self.tail + MIN_STEP.max(self.tail) {
             let len = self.buf.len();
-            self.process(len, false, &mut out);
+            self.process_buf(len, false, out);
             self.trim();
         }
-        out
     }
 
     /// Findings committed so far (each is reported once).
@@ -133,14 +153,22 @@ impl RedactStream {
     /// Ends the body: masks and returns the carried tail and the remaining findings.
     pub fn finish(mut self) -> StreamEnd {
         let mut out = Vec::new();
-        if self.scanned() {
-            let len = self.buf.len();
-            self.process(len, true, &mut out);
-        }
+        let findings = self.finish_into(&mut out);
         StreamEnd {
             tail: out,
-            findings: std::mem::take(&mut self.findings),
+            findings,
         }
+    }
+
+    /// [`Self::finish`], appending the tail to `out`; returns the remaining findings.
+    pub(crate) fn finish_into(&mut self, out: &mut Vec<u8>) -> Vec<Finding> {
+        if self.scanned() {
+            let len = self.buf.len();
+            self.process_buf(len, true, out);
+            self.buf.clear();
+            self.emit = 0;
+        }
+        std::mem::take(&mut self.findings)
     }
 
     /// The end (exclusive) of the next complete NDJSON line / SSE event in the buffer.
@@ -190,8 +218,17 @@ impl RedactStream {
 
     /// Detects over `buf[..end]` and emits from `emit` to the commit point (`end` when
     /// `eof`, else `end - tail` or the end of the last committed span).
-    fn process(&mut self, end: usize, eof: bool, out: &mut Vec<u8>) {
-        let hay = &self.buf[..end];
+    fn process_buf(&mut self, end: usize, eof: bool, out: &mut Vec<u8>) {
+        // Moved out and back so `process` can borrow the bytes while updating the rest.
+        let buf = std::mem::take(&mut self.buf);
+        self.process(&buf, end, eof, out);
+        self.buf = buf;
+    }
+
+    /// [`Self::process_buf`] over `hay`, which is either the carry buffer or, when nothing
+    /// is carried, the caller's chunk itself.
+    fn process(&mut self, hay: &[u8], end: usize, eof: bool, out: &mut Vec<u8>) {
+        let hay = &hay[..end];
         let from = self.emit;
         let limit = if eof {
             end
