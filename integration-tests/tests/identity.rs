@@ -400,6 +400,40 @@ async fn identity_reaches_the_upstream_and_credentials_are_swapped() -> anyhow::
         .first()
         .is_some_and(|g| g.contains("agents")));
 
+    // Rotate the credential file: Warden injects the new value, and masks it when echoed.
+    let rotated = "rotated-upstream-credential-9c3e71d05b2a";
+    std::fs::write(&secret, rotated)?;
+    let body = warden_integration_tests::process::poll_until(
+        "the rotated credential to be injected",
+        Duration::from_secs(30),
+        || {
+            let (client, url, token) = (client.clone(), stack.envoy.url("/headers"), token.clone());
+            let seen = stack.upstream.seen();
+            async move {
+                let used = seen.iter().any(|r| {
+                    r.headers
+                        .iter()
+                        .any(|(n, v)| n == "authorization" && v.contains(rotated))
+                });
+                let body = client
+                    .get(url)
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .ok()?
+                    .text()
+                    .await
+                    .ok()?;
+                used.then_some(body)
+            }
+        },
+    )
+    .await?;
+    ensure!(
+        !body.contains(rotated),
+        "the rotated credential came back unmasked: {body}"
+    );
+
     // Other routes get no injected credential, and still no agent token.
     let response = client
         .get(stack.envoy.url("/echo"))

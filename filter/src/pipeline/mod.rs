@@ -338,6 +338,9 @@ pub struct Pipeline {
     redactor: Option<Arc<Redactor>>,
     identity: Option<Authenticator>,
     injector: Option<Arc<CredentialInjector>>,
+    /// Fingerprint of the injected credentials the masker knows, so a credential file
+    /// that changed is masked from the first request that injects the new value.
+    known_credentials: Arc<std::sync::Mutex<std::collections::HashMap<String, u64>>>,
 }
 
 impl Pipeline {
@@ -349,6 +352,7 @@ impl Pipeline {
             redactor,
             identity: None,
             injector: None,
+            known_credentials: Arc::default(),
         }
     }
 
@@ -361,6 +365,28 @@ impl Pipeline {
         self.identity = Some(authenticator);
         self.injector = injector;
         self
+    }
+
+    /// Keeps the masker's known secrets in step with the credentials being injected
+    /// (their files are re-read when they change).
+    fn remember_injected(&self, rule: &str, secrets: &[Vec<u8>]) {
+        use std::hash::{Hash, Hasher};
+        let (Some(redactor), Some(injector)) = (&self.redactor, &self.injector) else {
+            return;
+        };
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        secrets.hash(&mut hasher);
+        let fingerprint = hasher.finish();
+        let Ok(mut known) = self.known_credentials.lock() else {
+            return;
+        };
+        if known.get(rule) == Some(&fingerprint) {
+            return;
+        }
+        known.insert(rule.to_string(), fingerprint);
+        if let Err(err) = redactor.set_known_secrets(&injector.known_secrets()) {
+            tracing::warn!(error = %err, "injected credentials could not be added to masking");
+        }
     }
 
     /// Verifies the caller's identity (JWT or mesh identity). This is the one step
@@ -512,6 +538,7 @@ impl Pipeline {
                 }
                 if let Some(injected) = self.injector.as_deref().and_then(|i| i.apply(&head)) {
                     tracing::debug!(request_id = %exchange.id, rule = %injected.rule, "credential injected");
+                    self.remember_injected(&injected.rule, &injected.secrets);
                     changes.push(injected.changes);
                 }
                 for change in changes {
