@@ -525,6 +525,29 @@ mod tests {
         );
     }
 
+    #[test]
+    fn the_mesh_peer_identity_is_read_from_envoys_attributes() {
+        let attributes: std::collections::HashMap<String, Struct> = [(
+            "envoy.filters.http.ext_proc".to_string(),
+            string_struct(&[(
+                PEER_URI_SAN_ATTRIBUTE,
+                "spiffe://mesh.example/ns/agents/sa/bot".to_string(),
+            )]),
+        )]
+        .into_iter()
+        .collect();
+        assert_eq!(
+            peer_attributes(&attributes)
+                .uri_san_peer_certificate
+                .as_deref(),
+            Some("spiffe://mesh.example/ns/agents/sa/bot")
+        );
+        assert_eq!(
+            peer_attributes(&Default::default()).uri_san_peer_certificate,
+            None
+        );
+    }
+
     #[tokio::test]
     async fn message_without_phase_is_an_error() {
         let p = pipeline(BodyInspection::None);
