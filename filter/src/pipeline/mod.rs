@@ -585,9 +585,6 @@ impl Pipeline {
         chunk: &[u8],
         end_of_stream: bool,
     ) -> Result<Outcome, PipelineError> {
-        if exchange.decision.is_none() {
-            return Err(PipelineError::BeforeRequestHeaders("request body"));
-        }
         self.on_body(exchange, Direction::Request, chunk, end_of_stream)
     }
 
@@ -668,9 +665,6 @@ impl Pipeline {
         chunk: &[u8],
         end_of_stream: bool,
     ) -> Result<Outcome, PipelineError> {
-        if exchange.decision.is_none() {
-            return Err(PipelineError::BeforeRequestHeaders("response body"));
-        }
         self.on_body(exchange, Direction::Response, chunk, end_of_stream)
     }
 
@@ -696,6 +690,9 @@ impl Pipeline {
         chunk: &[u8],
         end_of_stream: bool,
     ) -> Result<Outcome, PipelineError> {
+        if exchange.decision.is_none() {
+            return Err(PipelineError::BeforeRequestHeaders(body_phase(direction)));
+        }
         let max = self.settings.max_buffered_body_bytes;
         let id = exchange.id.clone();
         let state = exchange.body_state_mut(direction);
