@@ -139,12 +139,13 @@ async fn auth(a: &Authenticator, token: &str) -> Result<String, AuthError> {
 
 /// Polls until `cond` holds (bounded: fails the test after 10 s).
 async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    // A poll, not a wait for time to pass: checks every millisecond, bounded.
+    let mut tick = tokio::time::interval(Duration::from_millis(1));
     for _ in 0..10_000 {
         if cond() {
             return;
         }
-        tokio::task::yield_now().await;
-        tokio::time::sleep(Duration::from_millis(1)).await;
+        tick.tick().await;
     }
     panic!("timed out waiting for {what}");
 }
