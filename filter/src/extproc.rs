@@ -471,6 +471,17 @@ mod tests {
         }
     }
 
+    fn request_body(body: Vec<u8>, end_of_stream: bool) -> ProcessingRequest {
+        ProcessingRequest {
+            request: Some(processing_request::Request::RequestBody(HttpBody {
+                body,
+                end_of_stream,
+                ..HttpBody::default()
+            })),
+            ..ProcessingRequest::default()
+        }
+    }
+
     fn pipeline(response_body: BodyInspection) -> Pipeline {
         Pipeline::new(
             PipelineSettings {
@@ -649,15 +660,9 @@ mod tests {
         .await
         .expect("send");
         assert!(replies.message().await.expect("headers reply").is_some());
-        let too_big = ProcessingRequest {
-            request: Some(processing_request::Request::RequestBody(HttpBody {
-                body: vec![b'x'; 4096],
-                end_of_stream: true,
-                ..HttpBody::default()
-            })),
-            ..ProcessingRequest::default()
-        };
-        tx.send(too_big).await.expect("send");
+        tx.send(request_body(vec![b'x'; 4096], true))
+            .await
+            .expect("send");
         let err = replies
             .message()
             .await
@@ -668,14 +673,7 @@ mod tests {
     #[tokio::test]
     async fn out_of_order_message_fails_the_stream() {
         let mut client = client_for(pipeline(BodyInspection::Streamed)).await;
-        let body = ProcessingRequest {
-            request: Some(processing_request::Request::RequestBody(HttpBody {
-                body: b"x".to_vec(),
-                end_of_stream: true,
-                ..HttpBody::default()
-            })),
-            ..ProcessingRequest::default()
-        };
+        let body = request_body(b"x".to_vec(), true);
         let mut replies = client
             .process(tokio_stream::iter(vec![body]))
             .await
