@@ -29,6 +29,12 @@ pub enum Command {
         #[arg(value_name = "FILE")]
         config: PathBuf,
     },
+    /// Check, test and evaluate policies.
+    Policy {
+        /// What to do.
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
     /// Mask secrets and PII in a body: reads stdin, writes the masked body to stdout,
     /// with the same rules the service uses.
     Redact {
@@ -81,5 +87,55 @@ pub enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+    },
+}
+
+/// `warden policy ...`
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Load a policy directory and report the first error (file, field, line, column).
+    Check {
+        /// The policy directory (`*.yaml`).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// Run the test cases in `DIR/tests/*.yaml` against the policy in `DIR`.
+    Test {
+        /// The policy directory.
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        /// Print passing tests too.
+        #[arg(long, short)]
+        verbose: bool,
+    },
+    /// Decide one request and print the decision, the deciding rule and the facts as JSON.
+    Eval {
+        /// The policy directory (default: the built-in default pack).
+        #[arg(long, value_name = "DIR")]
+        policy: Option<PathBuf>,
+        /// The request method.
+        #[arg(long, short = 'X', default_value = "GET")]
+        method: String,
+        /// The request URL (`http://host/path?query`).
+        #[arg(long)]
+        url: String,
+        /// A request header, `Name: value` (repeat for several).
+        #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
+        headers: Vec<String>,
+        /// The request body.
+        #[arg(long, conflicts_with = "body_file")]
+        body: Option<String>,
+        /// Read the request body from a file (`-` for stdin).
+        #[arg(long, value_name = "FILE")]
+        body_file: Option<PathBuf>,
+        /// The caller's subject.
+        #[arg(long)]
+        sub: Option<String>,
+        /// The caller's groups (repeat for several).
+        #[arg(long = "group", value_name = "G")]
+        groups: Vec<String>,
+        /// The caller's kind: agent or human.
+        #[arg(long, default_value = "agent")]
+        kind: String,
     },
 }

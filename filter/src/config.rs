@@ -66,9 +66,48 @@ pub struct Config {
     /// Secret and PII masking of bodies (on by default, both directions).
     #[serde(default)]
     pub masking: MaskingConfig,
+    /// The policy that allows, denies and holds requests (the built-in default pack
+    /// when absent).
+    #[serde(default)]
+    pub policy: PolicyConfig,
     /// Log output.
     #[serde(default)]
     pub log: LogConfig,
+}
+
+/// Where the policy comes from.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// A policy directory (`*.yaml` files; see `policies/`). Without it Warden uses
+    /// the built-in default pack.
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
+    /// How often the directory is checked for changes (hot reload); 0 turns reload off.
+    #[serde(default = "default_reload_interval_seconds")]
+    pub reload_interval_seconds: u64,
+    /// `false` turns policy off entirely: every authenticated request is allowed
+    /// (masking still applies). For tests and staged roll-outs; prefer `mode: observe`.
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+}
+
+fn default_reload_interval_seconds() -> u64 {
+    2
+}
+
+fn enabled() -> bool {
+    true
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            dir: None,
+            reload_interval_seconds: default_reload_interval_seconds(),
+            enabled: true,
+        }
+    }
 }
 
 /// Listening sockets of the gRPC server (ext_proc, ext_authz, health).

@@ -5,6 +5,7 @@
 //! gRPC shells ([`extproc`], [`extauthz`]) and the [`server`] stay thin. See
 //! `docs/architecture.md` for the flow of one request through these modules.
 
+pub mod classify;
 pub mod cli;
 pub mod config;
 pub mod dev;
@@ -14,5 +15,6 @@ pub mod http;
 pub mod identity;
 pub mod masking;
 pub mod pipeline;
+pub mod policy;
 pub mod redact;
 pub mod server;

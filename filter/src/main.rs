@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use warden::cli::{Cli, Command};
+use warden::cli::{Cli, Command, PolicyCommand};
 use warden::config::{Config, LogFormat};
 
 fn main() -> anyhow::Result<()> {
@@ -19,10 +19,19 @@ fn main() -> anyhow::Result<()> {
             })
         }
         Command::CheckConfig { config: path } => {
-            Config::load(&path)?;
+            let config = Config::load(&path)?;
+            if let Some(dir) = config
+                .policy
+                .dir
+                .as_deref()
+                .filter(|_| config.policy.enabled)
+            {
+                warden::policy::Policy::load_dir(dir)?;
+            }
             println!("{}: ok", path.display());
             Ok(())
         }
+        Command::Policy { command } => policy(command),
         Command::Redact {
             content_type,
             findings,
@@ -133,5 +142,106 @@ fn init_logging(format: LogFormat) {
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .init(),
         LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn policy(command: PolicyCommand) -> anyhow::Result<()> {
+    use warden::policy::{testcases, Policy};
+    match command {
+        PolicyCommand::Check { dir } => {
+            let policy = Policy::load_dir(&dir)?;
+            println!(
+                "{}: ok ({} rules, {})",
+                dir.display(),
+                policy.rule_count(),
+                policy.hash()
+            );
+            Ok(())
+        }
+        PolicyCommand::Test { dir, verbose } => {
+            let results = testcases::run_dir(&dir)?;
+            let failed = results.iter().filter(|r| !r.passed).count();
+            for result in &results {
+                match &result.message {
+                    Some(message) => println!("FAIL {}: {message}", result.name),
+                    None if verbose => println!("PASS {}", result.name),
+                    None => {}
+                }
+            }
+            println!("{} passed, {failed} failed", results.len() - failed);
+            if results.is_empty() {
+                anyhow::bail!("no tests found in {}", dir.join("tests").display());
+            }
+            if failed > 0 {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        PolicyCommand::Eval {
+            policy,
+            method,
+            url,
+            headers,
+            body,
+            body_file,
+            sub,
+            groups,
+            kind,
+        } => {
+            let policy = match policy {
+                Some(dir) => Policy::load_dir(&dir)?,
+                None => Policy::builtin()?,
+            };
+            let mut request = testcases::TestRequest {
+                method,
+                url,
+                body,
+                ..Default::default()
+            };
+            for header in headers {
+                let (name, value) = header
+                    .split_once(':')
+                    .with_context(|| format!("header {header:?} is not `Name: value`"))?;
+                request
+                    .headers
+                    .insert(name.trim().to_ascii_lowercase(), value.trim().to_string());
+            }
+            let (head, mut bytes) = request.to_parts()?;
+            if let Some(path) = body_file {
+                use std::io::Read;
+                let mut data = Vec::new();
+                if path.as_os_str() == "-" {
+                    std::io::stdin().read_to_end(&mut data)?;
+                } else {
+                    data = std::fs::read(&path)
+                        .with_context(|| format!("cannot read {}", path.display()))?;
+                }
+                bytes = Some(data);
+            }
+            let mut head = head;
+            if let Some(data) = &bytes {
+                if head.headers.get("content-length").is_none() {
+                    head.headers.push("content-length", data.len().to_string());
+                }
+            }
+            let identity = sub.map(|subject| warden::classify::IdentityFacts {
+                subject,
+                groups,
+                kind,
+            });
+            let (decision, facts) =
+                testcases::evaluate_request(&policy, &head, bytes.as_deref(), identity);
+            let output = serde_json::json!({
+                "decision": decision.decision,
+                "rule": decision.rule,
+                "reason": decision.reason,
+                "observed": decision.observed,
+                "effects": decision.effects,
+                "policy_hash": decision.policy_hash,
+                "facts": facts,
+            });
+            println!("{}", serde_json::to_string_pretty(&output)?);
+            Ok(())
+        }
     }
 }

@@ -61,6 +61,9 @@ pub enum ServeError {
     /// The identity section could not be put into service.
     #[error("identity: {0}")]
     Identity(String),
+    /// The policy could not be loaded.
+    #[error("policy: {0}")]
+    Policy(#[from] crate::policy::PolicyError),
     /// A server task ended abnormally.
     #[error("gRPC server task failed: {0}")]
     Task(String),
@@ -73,6 +76,21 @@ pub struct Bound {
     pub tcp: Option<SocketAddr>,
     /// The Unix socket path.
     pub unix: Option<PathBuf>,
+}
+
+/// The policy store `config` asks for: the directory, the built-in pack, or none.
+pub fn open_policy(
+    config: &crate::config::PolicyConfig,
+) -> Result<Option<Arc<crate::policy::watch::PolicyStore>>, crate::policy::PolicyError> {
+    use crate::policy::{watch::PolicyStore, Policy};
+    if !config.enabled {
+        tracing::warn!("policy.enabled is false: requests are not checked against any policy");
+        return Ok(None);
+    }
+    Ok(Some(match &config.dir {
+        Some(dir) => PolicyStore::open(dir.clone())?,
+        None => PolicyStore::fixed(Policy::builtin()?),
+    }))
 }
 
 /// Runs the server until `shutdown` completes, then shuts down gracefully.
@@ -113,6 +131,20 @@ pub async fn serve(
             }
         });
         pipeline = pipeline.with_identity(authenticator, injector);
+    }
+    if let Some(store) = open_policy(&config.policy)? {
+        let policy = store.current();
+        tracing::info!(
+            hash = policy.hash(),
+            rules = policy.rule_count(),
+            files = policy.source(),
+            "policy loaded"
+        );
+        let interval = config.policy.reload_interval_seconds;
+        if interval > 0 {
+            tokio::spawn(Arc::clone(&store).watch(std::time::Duration::from_secs(interval)));
+        }
+        pipeline = pipeline.with_policy(store);
     }
     let pipeline = Arc::new(pipeline);
     let (health_reporter, health_service) = tonic_health::server::health_reporter();

@@ -32,10 +32,10 @@
 //! [`GitParseError::Incomplete`]. The body must already be decoded from any
 //! `Content-Encoding`: a gzip body is `Malformed`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Which git service a request is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GitService {
     /// `git-upload-pack`: fetch or clone (a read).
@@ -67,7 +67,7 @@ pub struct GitRequest {
 }
 
 /// What a push command does to a ref.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RefAction {
     /// The old id is all zeros: the ref is created.

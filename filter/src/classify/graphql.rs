@@ -28,7 +28,7 @@ use graphql_parser::query::{Definition, Document, OperationDefinition, Selection
 use serde_json::Value;
 
 /// The kind of a GraphQL operation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GraphqlOperationKind {
     /// `query` (including the anonymous `{ … }` shorthand): reads.

@@ -44,10 +44,10 @@
 //! only value the apiserver accepts) and there is at least one; `dryrun=All`,
 //! `dryRun=all` or a parameter that cannot be decoded is not a dry run.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The apiserver's RBAC verb for a request (see the module docs for the mapping).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KubernetesVerb {
     /// Read one object (`GET` of a named object, or a discovery document).

@@ -24,7 +24,7 @@ use serde_json::{Map, Value};
 pub const UNREADABLE_TOOL: &str = "<unreadable>";
 
 /// Which LLM API a request is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LlmApi {
     /// OpenAI `POST /v1/chat/completions` (and compatible servers).

@@ -24,10 +24,13 @@ use std::sync::Arc;
 pub use crate::redact::Direction;
 pub use body::{BodyChoice, BodyProgress, FindingTally};
 
+use crate::classify::{self, IdentityFacts, RequestFacts};
 use crate::config::{BodyInspection, Config};
 use crate::http::{RequestHead, ResponseHead};
 use crate::identity::{AuthError, Authenticator, CredentialInjector, Identity, PeerAttributes};
 use crate::masking::BinaryPolicy;
+use crate::policy::watch::PolicyStore;
+use crate::policy::{Action, Policy, PolicyDecision};
 use crate::redact::Redactor;
 use body::BodyState;
 
@@ -92,6 +95,8 @@ pub enum Verdict {
     Allow,
     /// Answer the client with this reply; the upstream never sees the request.
     Deny(LocalReply),
+    /// Stopped for a human's approval: answered with this reply.
+    Hold(LocalReply),
 }
 
 impl Verdict {
@@ -100,6 +105,7 @@ impl Verdict {
         match self {
             Verdict::Allow => "allow",
             Verdict::Deny(_) => "deny",
+            Verdict::Hold(_) => "hold",
         }
     }
 }
@@ -136,6 +142,41 @@ impl LocalReply {
         }
     }
 }
+
+impl LocalReply {
+    /// The reply for a policy `deny` or `hold`: the rule and its reason in JSON an
+    /// agent can read, and the decision in `x-warden-decision`.
+    pub fn policy(decision: &PolicyDecision, request_id: &str) -> LocalReply {
+        let (code, name) = match decision.decision {
+            Action::Hold => ("held_for_approval", "hold"),
+            _ => ("denied_by_policy", "deny"),
+        };
+        let rule = decision.rule.clone().unwrap_or_else(|| "default".into());
+        let body = serde_json::json!({
+            "error": {
+                "code": code,
+                "decision": name,
+                "message": decision.reason,
+                "rule": rule,
+                "request_id": request_id,
+            }
+        });
+        LocalReply {
+            status: decision.status,
+            headers: vec![
+                ("content-type".into(), "application/json".into()),
+                (DECISION_HEADER.into(), name.into()),
+                (RULE_HEADER.into(), rule),
+                (REQUEST_ID_HEADER.into(), request_id.into()),
+            ],
+            body: body.to_string().into_bytes(),
+            details: format!("warden_{code}"),
+        }
+    }
+}
+
+/// Header on a policy reply naming the deciding rule.
+pub const RULE_HEADER: &str = "x-warden-rule";
 
 /// Changes to the message that continues on its way.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -217,6 +258,14 @@ pub struct Exchange {
     response: Option<ResponseHead>,
     request_body: BodyState,
     response_body: BodyState,
+    /// What the request does, as the policy saw it.
+    facts: Option<RequestFacts>,
+    /// The policy that decides this request, while the decision waits for the body.
+    pending_policy: Option<Arc<Policy>>,
+    /// The policy's decision, once taken.
+    policy_decision: Option<PolicyDecision>,
+    /// Metadata of a decision taken in the request body phase, sent with that phase.
+    pending_metadata: Vec<(&'static str, String)>,
 }
 
 impl Exchange {
@@ -230,7 +279,22 @@ impl Exchange {
             response: None,
             request_body: BodyState::default(),
             response_body: BodyState::default(),
+            facts: None,
+            pending_policy: None,
+            policy_decision: None,
+            pending_metadata: Vec::new(),
         }
+    }
+
+    /// What the request does (its classified facts), once known.
+    pub fn facts(&self) -> Option<&RequestFacts> {
+        self.facts.as_ref()
+    }
+
+    /// The policy's decision, once taken (after the request headers, or after the
+    /// request body when a rule needs it).
+    pub fn policy_decision(&self) -> Option<&PolicyDecision> {
+        self.policy_decision.as_ref()
     }
 
     /// Warden's id for this request.
@@ -327,6 +391,15 @@ impl From<&Config> for PipelineSettings {
     }
 }
 
+/// A policy's say on masking, per direction (`None`: as configured).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MaskOverride {
+    /// Request bodies.
+    pub request: Option<bool>,
+    /// Response bodies.
+    pub response: Option<bool>,
+}
+
 /// Most a compressed body may grow to when decoded, as a multiple of the buffered
 /// limit: beyond it the body is refused rather than risk a decompression bomb.
 const MAX_DECODE_FACTOR: u64 = 8;
@@ -338,6 +411,7 @@ pub struct Pipeline {
     redactor: Option<Arc<Redactor>>,
     identity: Option<Authenticator>,
     injector: Option<Arc<CredentialInjector>>,
+    policy: Option<Arc<PolicyStore>>,
     /// Fingerprint of the injected credentials the masker knows, so a credential file
     /// that changed is masked from the first request that injects the new value.
     known_credentials: Arc<std::sync::Mutex<std::collections::HashMap<String, u64>>>,
@@ -352,8 +426,15 @@ impl Pipeline {
             redactor,
             identity: None,
             injector: None,
+            policy: None,
             known_credentials: Arc::default(),
         }
+    }
+
+    /// Adds a policy: requests are classified and decided by it.
+    pub fn with_policy(mut self, policy: Arc<PolicyStore>) -> Pipeline {
+        self.policy = Some(policy);
+        self
     }
 
     /// Adds identity verification and credential injection.
@@ -410,21 +491,40 @@ impl Pipeline {
     }
 
     fn masks(&self, direction: Direction) -> bool {
+        self.masks_with(direction, MaskOverride::default())
+    }
+
+    /// Whether `direction` is masked, with a policy's override applied.
+    fn masks_with(&self, direction: Direction, mask: MaskOverride) -> bool {
         self.redactor.is_some()
             && match direction {
-                Direction::Request => self.settings.masking.request,
-                Direction::Response => self.settings.masking.response,
+                Direction::Request => mask.request.unwrap_or(self.settings.masking.request),
+                Direction::Response => mask.response.unwrap_or(self.settings.masking.response),
             }
     }
 
     /// Decides about a request from its head alone. Shared by ext_proc and ext_authz
     /// so both give the same answer.
-    pub fn decide(&self, request_id: &str, head: &RequestHead, end_of_stream: bool) -> Decision {
+    ///
+    /// `read_request_body` says the policy needs the whole request body before it can
+    /// decide; `mask` overrides the configured masking per direction (policy effects).
+    pub fn decide(
+        &self,
+        request_id: &str,
+        head: &RequestHead,
+        end_of_stream: bool,
+        read_request_body: bool,
+        mask: MaskOverride,
+    ) -> Decision {
         let has_body = !end_of_stream && head.may_have_body();
         let max = self.settings.max_buffered_body_bytes;
         let request_body = if has_body {
-            let base = body_mode(self.settings.request_body);
-            let mask = self.masks(Direction::Request);
+            let base = if read_request_body {
+                BodyMode::Buffered
+            } else {
+                body_mode(self.settings.request_body)
+            };
+            let mask = self.masks_with(Direction::Request, mask);
             let base = if mask && base == BodyMode::Skip {
                 BodyMode::Streamed
             } else {
@@ -456,7 +556,7 @@ impl Pipeline {
         };
 
         let mut response_body = body_mode(self.settings.response_body);
-        if self.masks(Direction::Response) && response_body == BodyMode::Skip {
+        if self.masks_with(Direction::Response, mask) && response_body == BodyMode::Skip {
             response_body = BodyMode::Streamed;
         }
         let plan = PhasePlan {
@@ -476,6 +576,188 @@ impl Pipeline {
             verdict: Verdict::Allow,
             plan,
             request_body,
+        }
+    }
+
+    /// Classifies the request and lets the policy decide, from the head alone when it
+    /// can; otherwise the decision waits for the whole request body
+    /// ([`Exchange::pending_policy`]) and the body is asked for buffered.
+    fn decide_with_policy(
+        &self,
+        exchange: &mut Exchange,
+        head: &RequestHead,
+        end_of_stream: bool,
+        identity: Option<&Identity>,
+    ) -> Decision {
+        let Some(store) = &self.policy else {
+            return self.decide(
+                &exchange.id,
+                head,
+                end_of_stream,
+                false,
+                MaskOverride::default(),
+            );
+        };
+        let policy = store.current();
+        let facts = classify::classify_head(
+            head,
+            identity.map(IdentityFacts::from),
+            policy.sql_settings(),
+        );
+        let has_body = !end_of_stream && head.may_have_body();
+        let mut facts = facts;
+        if has_body && policy.needs_body(&facts) {
+            if !self.binary_stream(head) {
+                exchange.facts = Some(facts);
+                exchange.pending_policy = Some(policy);
+                return self.decide(
+                    &exchange.id,
+                    head,
+                    end_of_stream,
+                    true,
+                    MaskOverride::default(),
+                );
+            }
+            // A binary body of unknown or excessive size (gRPC streams, large uploads)
+            // cannot be buffered whole; `masking.binary` says whether it may pass
+            // unread (logged) or is refused.
+            if self.settings.masking.binary == BinaryPolicy::Block {
+                let reply = LocalReply::json_error(
+                    415,
+                    "binary_body_blocked",
+                    &format!(
+                        "the request body has content-type {:?} and no length Warden can \
+                         buffer, so policy cannot read it, and masking.binary blocks bodies \
+                         Warden cannot inspect",
+                        head.headers.get_str("content-type").unwrap_or("")
+                    ),
+                    &exchange.id,
+                );
+                exchange.facts = Some(facts);
+                return self.deny(reply, BodyChoice::unmasked(BodyMode::Skip));
+            }
+            tracing::info!(
+                request_id = %exchange.id,
+                content_type = head.headers.get_str("content-type").unwrap_or(""),
+                "request body is a binary stream: not classified (masking.binary: pass)"
+            );
+            facts.body.unreadable = None;
+            facts.body.format = Some("binary-unread".into());
+        }
+        let verdict = policy.evaluate(&facts);
+        exchange.facts = Some(facts);
+        let mask = MaskOverride {
+            request: verdict.effects.mask_request,
+            response: verdict.effects.mask_response,
+        };
+        let reply = self.policy_reply(&verdict, &exchange.id);
+        exchange.policy_decision = Some(verdict);
+        match reply {
+            Some(verdict) => Decision {
+                verdict,
+                plan: PhasePlan::HEADERS_ONLY,
+                request_body: BodyChoice::unmasked(BodyMode::Skip),
+            },
+            None => self.decide(&exchange.id, head, end_of_stream, false, mask),
+        }
+    }
+
+    /// True when the request body is binary and cannot be buffered whole (no length,
+    /// or over the limit): such bodies are not read for policy.
+    fn binary_stream(&self, head: &RequestHead) -> bool {
+        let kind = crate::redact::ContentKind::from_content_type(
+            head.headers.get_str("content-type").unwrap_or(""),
+        );
+        let is_git_push = head.headers.get_str("content-type").is_some_and(|ct| {
+            ct.trim()
+                .eq_ignore_ascii_case("application/x-git-receive-pack-request")
+        });
+        kind == crate::redact::ContentKind::Binary
+            && !is_git_push
+            && content_length(head).is_none_or(|len| len > self.settings.max_buffered_body_bytes)
+    }
+
+    /// The reply for a `deny`/`hold` decision (logged), `None` for `allow`.
+    fn policy_reply(&self, decision: &PolicyDecision, request_id: &str) -> Option<Verdict> {
+        if !decision.observed.is_empty() {
+            tracing::info!(
+                request_id,
+                observed = ?decision.observed,
+                "policy (observe only): these rules matched and were not enforced"
+            );
+        }
+        match decision.decision {
+            Action::Allow => None,
+            action => {
+                tracing::info!(
+                    request_id,
+                    decision = action.name(),
+                    rule = decision.rule.as_deref().unwrap_or("default"),
+                    reason = %decision.reason,
+                    "policy"
+                );
+                let reply = LocalReply::policy(decision, request_id);
+                Some(if action == Action::Hold {
+                    Verdict::Hold(reply)
+                } else {
+                    Verdict::Deny(reply)
+                })
+            }
+        }
+    }
+
+    /// Finishes a decision that waited for the request body: classifies `body` (the
+    /// whole body as received) and evaluates the policy. `Some(reply)` when refused.
+    fn decide_pending(&self, exchange: &mut Exchange, body: &[u8]) -> Option<Outcome> {
+        let policy = exchange.pending_policy.take()?;
+        let mut facts = exchange.facts.take().unwrap_or_default();
+        let headers = exchange.request.as_ref().map(|r| &r.headers);
+        let empty = crate::http::Headers::new();
+        let headers = headers.unwrap_or(&empty);
+        let max = usize::try_from(
+            self.settings
+                .max_buffered_body_bytes
+                .saturating_mul(MAX_DECODE_FACTOR),
+        )
+        .unwrap_or(usize::MAX);
+        let decoded = classify::decoded_body(headers, body, max);
+        let content_type = headers.get_str("content-type").map(|ct| {
+            ct.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+        classify::classify_body(
+            &mut facts,
+            decoded.as_deref().map_err(String::as_str),
+            content_type.as_deref(),
+            policy.sql_settings(),
+        );
+        let verdict = policy.evaluate(&facts);
+        exchange.facts = Some(facts);
+        let reply = self.policy_reply(&verdict, &exchange.id);
+        let mut metadata = vec![("decision", verdict.decision.name().to_string())];
+        metadata.extend(policy_metadata(&verdict));
+        if let Some(mask) = verdict.effects.mask_request {
+            exchange.request_body.choice.mask &= mask;
+        }
+        exchange.policy_decision = Some(verdict);
+        match reply {
+            Some(Verdict::Deny(reply)) | Some(Verdict::Hold(reply)) => {
+                if let Some(decision) = exchange.decision.as_mut() {
+                    decision.plan = PhasePlan::HEADERS_ONLY;
+                }
+                Some(Outcome {
+                    step: Step::Reply(reply),
+                    metadata,
+                })
+            }
+            _ => {
+                // Allowed: the body phase goes on (masking) and carries this metadata.
+                exchange.pending_metadata = metadata;
+                None
+            }
         }
     }
 
@@ -501,7 +783,11 @@ impl Pipeline {
             return Err(PipelineError::Repeated("request headers"));
         }
         let (decision, identity) = match auth {
-            Ok(identity) => (self.decide(&exchange.id, &head, end_of_stream), identity),
+            Ok(identity) => {
+                let decision =
+                    self.decide_with_policy(exchange, &head, end_of_stream, identity.as_ref());
+                (decision, identity)
+            }
             Err(err) => {
                 tracing::info!(request_id = %exchange.id, reason = err.code(), "authentication failed");
                 let reply = err.reply(&exchange.id);
@@ -515,8 +801,19 @@ impl Pipeline {
         if let Some(identity) = &identity {
             metadata.extend(identity.metadata());
         }
+        if let Some(policy) = &exchange.policy_decision {
+            metadata.extend(policy_metadata(policy));
+        } else if exchange.pending_policy.is_some() {
+            // Decided once the body is read; until then nothing has been allowed.
+            metadata[1].1 = "pending".into();
+        }
+        let inject = exchange
+            .policy_decision
+            .as_ref()
+            .and_then(|d| d.effects.inject)
+            .unwrap_or(true);
         let step = match &decision.verdict {
-            Verdict::Deny(reply) => Step::Reply(reply.clone()),
+            Verdict::Deny(reply) | Verdict::Hold(reply) => Step::Reply(reply.clone()),
             Verdict::Allow => {
                 let mut remove_headers = spoofed_warden_headers(&head);
                 if decision.request_body.drop_content_length {
@@ -536,7 +833,8 @@ impl Pipeline {
                     // Also strips identity headers a client forged.
                     changes.push(authenticator.upstream_headers(identity.as_ref()));
                 }
-                if let Some(injected) = self.injector.as_deref().and_then(|i| i.apply(&head)) {
+                let injector = self.injector.as_deref().filter(|_| inject);
+                if let Some(injected) = injector.and_then(|i| i.apply(&head)) {
                     tracing::debug!(request_id = %exchange.id, rule = %injected.rule, "credential injected");
                     self.remember_injected(&injected.rule, &injected.secrets);
                     changes.push(injected.changes);
@@ -596,6 +894,13 @@ impl Pipeline {
         head: ResponseHead,
         end_of_stream: bool,
     ) -> Result<Outcome, PipelineError> {
+        let mask_override = MaskOverride {
+            request: None,
+            response: exchange
+                .policy_decision
+                .as_ref()
+                .and_then(|d| d.effects.mask_response),
+        };
         let Some(decision) = exchange.decision.as_mut() else {
             return Err(PipelineError::BeforeRequestHeaders("response headers"));
         };
@@ -614,7 +919,7 @@ impl Pipeline {
                 Direction::Response,
                 &head.headers,
                 decision.plan.response_body,
-                self.masks(Direction::Response),
+                self.masks_with(Direction::Response, mask_override),
                 self.settings.masking.binary,
                 self.settings.max_buffered_body_bytes,
             )
@@ -680,6 +985,16 @@ impl Pipeline {
                 Direction::Response => "response trailers",
             }));
         }
+        if direction == Direction::Request && exchange.pending_policy.is_some() {
+            // Trailers without a body message: the body was empty.
+            if let Some(refused) = self.decide_pending(exchange, &[]) {
+                return Ok(refused);
+            }
+            return Ok(Outcome {
+                step: Step::Continue(Mutation::default()),
+                metadata: std::mem::take(&mut exchange.pending_metadata),
+            });
+        }
         Ok(Outcome::pass())
     }
 
@@ -712,8 +1027,31 @@ impl Pipeline {
         if buffered && progress.bytes > max {
             return Ok(Outcome::reply(self.too_large(direction, &id)));
         }
+        let mut decided_metadata = Vec::new();
+        if direction == Direction::Request && exchange.pending_policy.is_some() {
+            if !buffered || !end_of_stream {
+                // The policy needs the whole body but it is arriving in pieces: never
+                // allow what could not be read whole.
+                exchange.pending_policy = None;
+                return Ok(Outcome::reply(LocalReply::json_error(
+                    413,
+                    "body_not_inspectable",
+                    "Warden's policy must read this request body whole, but it arrived in \
+                     pieces; check that the ext_proc filter allows mode_override",
+                    &id,
+                )));
+            }
+            if let Some(refused) = self.decide_pending(exchange, chunk) {
+                return Ok(refused);
+            }
+            decided_metadata = std::mem::take(&mut exchange.pending_metadata);
+        }
+        let state = exchange.body_state_mut(direction);
         let Some(redactor) = self.redactor.as_deref().filter(|_| state.choice.mask) else {
-            return Ok(Outcome::pass());
+            return Ok(Outcome {
+                step: Step::Continue(Mutation::default()),
+                metadata: decided_metadata,
+            });
         };
         let mut outcome = if buffered {
             let max_decoded =
@@ -722,6 +1060,7 @@ impl Pipeline {
         } else {
             body::mask_chunk(redactor, state, direction, chunk, end_of_stream, &id)
         };
+        outcome.metadata.extend(decided_metadata);
         if state.progress.ended && state.findings.total > 0 {
             tracing::debug!(
                 request_id = %id,
@@ -764,6 +1103,26 @@ impl Pipeline {
             ),
         }
     }
+}
+
+/// Dynamic metadata describing a policy decision (for the access log and audit).
+fn policy_metadata(decision: &PolicyDecision) -> Vec<(&'static str, String)> {
+    let mut metadata = vec![
+        (
+            "policy_rule",
+            decision.rule.clone().unwrap_or_else(|| "default".into()),
+        ),
+        ("policy_hash", decision.policy_hash.clone()),
+    ];
+    if !decision.observed.is_empty() {
+        let observed: Vec<String> = decision
+            .observed
+            .iter()
+            .map(|o| format!("{}:{}", o.rule, o.action.name()))
+            .collect();
+        metadata.push(("policy_observed", observed.join(",")));
+    }
+    metadata
 }
 
 fn body_mode(inspection: BodyInspection) -> BodyMode {

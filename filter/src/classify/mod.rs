@@ -1,0 +1,504 @@
+//! Classification: what a request *does*, as plain facts a policy matches on.
+//!
+//! Protocols are recognised from the request itself — path shapes (`/api/v1/...`,
+//! `/info/refs?service=`), JSON-RPC 2.0 bodies, SQL fields in JSON or form bodies,
+//! GraphQL documents, LLM API shapes — not from host names a user must configure, so
+//! the default policy protects an unfamiliar upstream too. Each protocol has its own
+//! pure module; this one normalises the request and routes its parts to them.
+//!
+//! A body that cannot be read (unknown encoding, malformed JSON where JSON is declared
+//! or sniffed, ambiguous duplicate keys) is recorded in [`BodyFacts::unreadable`] and
+//! never counts as harmless.
+
+pub mod git;
+pub mod graphql;
+mod json;
+pub mod kubernetes;
+pub mod llm;
+pub mod mcp;
+pub mod path;
+pub mod sql;
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::http::{Headers, RequestHead};
+use crate::identity::Identity;
+
+pub use path::normalize_path;
+
+/// Headers through which clients ask a server to treat a request as another method.
+/// Some frameworks honour them; a policy on `DELETE` must see them too.
+const METHOD_OVERRIDE_HEADERS: [&str; 3] = [
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+/// Where SQL is looked for, and how it is parsed.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqlSettings {
+    /// JSON keys (at any depth), form fields and query parameters whose value is SQL.
+    /// `query` is also a common name for search strings and GraphQL documents, so a
+    /// `query` value counts as SQL only when it looks like SQL; every other listed
+    /// field always does.
+    #[serde(default = "default_sql_fields")]
+    pub fields: Vec<String>,
+    /// Dialects the text is parsed with; the facts are the union of the dialects
+    /// that parse it (the most conservative reading).
+    #[serde(default = "default_dialects")]
+    pub dialects: Vec<sql::SqlDialect>,
+}
+
+impl Default for SqlSettings {
+    fn default() -> Self {
+        SqlSettings {
+            fields: default_sql_fields(),
+            dialects: default_dialects(),
+        }
+    }
+}
+
+fn default_sql_fields() -> Vec<String> {
+    ["query", "sql", "statement", "stmt", "sql_query", "command"]
+        .map(String::from)
+        .to_vec()
+}
+
+fn default_dialects() -> Vec<sql::SqlDialect> {
+    vec![
+        sql::SqlDialect::Postgres,
+        sql::SqlDialect::MySql,
+        sql::SqlDialect::Generic,
+    ]
+}
+
+/// A protocol Warden recognised in a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    /// Any HTTP request (every request has it).
+    Http,
+    /// The Kubernetes API.
+    Kubernetes,
+    /// git smart HTTP.
+    Git,
+    /// SQL carried in a field or parameter.
+    Sql,
+    /// MCP / JSON-RPC 2.0.
+    Mcp,
+    /// GraphQL.
+    Graphql,
+    /// An LLM API (OpenAI, Anthropic).
+    Llm,
+}
+
+/// One SQL text found in a request, with where it was found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SqlFound {
+    /// Where: `query:sql`, `body:$.params.arguments.query`, `form:statement`, `body`.
+    pub location: String,
+    /// What it does.
+    pub facts: sql::SqlFacts,
+}
+
+/// git facts: the request line, and the ref updates of a push.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GitFacts {
+    /// Service and phase.
+    pub request: git::GitRequest,
+    /// Ref updates a receive-pack request carries (empty until its body was read).
+    pub ref_updates: Vec<git::RefUpdate>,
+}
+
+/// What Warden could tell about the request body.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct BodyFacts {
+    /// The body was read and classified.
+    pub inspected: bool,
+    /// Why the body could not be read, when it could not.
+    pub unreadable: Option<String>,
+    /// How it was read: `json`, `form`, `sql`, `graphql`, `git`, `text`.
+    pub format: Option<String>,
+}
+
+/// Everything a policy can match on, for one request.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct RequestFacts {
+    /// `:method`, uppercase.
+    pub method: String,
+    /// Methods asked for through override headers or a `_method` parameter, uppercase.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub method_overrides: Vec<String>,
+    /// `:authority` without port, lowercase.
+    pub host: String,
+    /// The normalised path (see [`path`]).
+    pub path: String,
+    /// The query string as sent.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub query: String,
+    /// Recognised protocols (always includes `http`).
+    pub protocols: BTreeSet<Protocol>,
+    /// The caller, when identified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity: Option<IdentityFacts>,
+    /// Kubernetes API facts, one per method the request may be read as.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kubernetes: Vec<kubernetes::KubernetesFacts>,
+    /// git smart HTTP facts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub git: Option<GitFacts>,
+    /// Every SQL text found.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sql: Vec<SqlFound>,
+    /// JSON-RPC / MCP facts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mcp: Option<mcp::McpFacts>,
+    /// GraphQL documents found.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub graphql: Vec<graphql::GraphqlFacts>,
+    /// LLM API facts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llm: Option<llm::LlmFacts>,
+    /// The request body, when it was needed.
+    pub body: BodyFacts,
+    /// Request headers (for header conditions; not printed).
+    #[serde(skip)]
+    pub headers: Headers,
+}
+
+/// The identity facts a policy matches on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct IdentityFacts {
+    /// Subject (`sub` or SPIFFE id).
+    pub subject: String,
+    /// Groups.
+    pub groups: Vec<String>,
+    /// `agent` or `human`.
+    pub kind: String,
+}
+
+impl From<&Identity> for IdentityFacts {
+    fn from(identity: &Identity) -> Self {
+        IdentityFacts {
+            subject: identity.subject.clone(),
+            groups: identity.groups.clone(),
+            kind: identity.kind.name().to_string(),
+        }
+    }
+}
+
+impl RequestFacts {
+    /// The method and every override, uppercase, without repeats.
+    pub fn methods(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.method.as_str())
+            .chain(self.method_overrides.iter().map(|m| m.as_str()))
+    }
+}
+
+/// Facts from the request head alone: method, host, normalised path, identity, and the
+/// protocols recognisable from the request line (Kubernetes, git).
+pub fn classify_head(
+    head: &RequestHead,
+    identity: Option<IdentityFacts>,
+    sql: &SqlSettings,
+) -> RequestFacts {
+    let (raw_path, query) = path::split_target(&head.path);
+    let path = normalize_path(raw_path);
+    let method = head.method.to_ascii_uppercase();
+    let query_pairs = path::form_pairs(query.as_bytes());
+
+    let mut method_overrides: Vec<String> = Vec::new();
+    let overrides = METHOD_OVERRIDE_HEADERS
+        .iter()
+        .flat_map(|name| head.headers.get_all(name))
+        .map(|v| String::from_utf8_lossy(v).trim().to_ascii_uppercase())
+        .chain(
+            query_pairs
+                .iter()
+                .filter(|(name, _)| name == "_method")
+                .map(|(_, v)| v.trim().to_ascii_uppercase()),
+        );
+    for value in overrides {
+        if !value.is_empty() && value != method && !method_overrides.contains(&value) {
+            method_overrides.push(value);
+        }
+    }
+
+    let mut facts = RequestFacts {
+        method,
+        method_overrides,
+        host: host_of(head),
+        path,
+        query: query.to_string(),
+        protocols: BTreeSet::from([Protocol::Http]),
+        identity,
+        headers: head.headers.clone(),
+        ..RequestFacts::default()
+    };
+
+    let hints = kubernetes::KubernetesHints::from_headers(
+        head.headers.get_str("user-agent"),
+        head.headers.get_str("accept"),
+        head.headers.get_str("content-type"),
+    );
+    let methods: Vec<String> = facts.methods().map(str::to_string).collect();
+    for method in &methods {
+        if let Some(k8s) = kubernetes::classify_kubernetes(method, &facts.path, query, hints) {
+            if !facts.kubernetes.contains(&k8s) {
+                facts.kubernetes.push(k8s);
+            }
+        }
+    }
+    if !facts.kubernetes.is_empty() {
+        facts.protocols.insert(Protocol::Kubernetes);
+    }
+    if let Some(request) = git::classify_git_request(&facts.method, &facts.path, query) {
+        facts.git = Some(GitFacts {
+            request,
+            ref_updates: Vec::new(),
+        });
+        facts.protocols.insert(Protocol::Git);
+    }
+    for (name, value) in &query_pairs {
+        if let Some(found) = sql_in_field(name, value, &format!("query:{name}"), sql) {
+            facts.sql.push(found);
+        }
+    }
+    if !facts.sql.is_empty() {
+        facts.protocols.insert(Protocol::Sql);
+    }
+    facts
+}
+
+/// Most a compressed request body may grow to when decoded for classification.
+pub const MAX_DECODED_BODY: usize = 64 << 20;
+
+/// The request body as the upstream will read it: decoded when it carries a
+/// `content-encoding`. An encoding Warden cannot decode is an error (the body is then
+/// unreadable, never harmless).
+pub fn decoded_body<'a>(
+    headers: &Headers,
+    body: &'a [u8],
+    max: usize,
+) -> Result<std::borrow::Cow<'a, [u8]>, String> {
+    match headers.get_str("content-encoding").map(str::trim) {
+        None | Some("") | Some("identity") => Ok(std::borrow::Cow::Borrowed(body)),
+        Some(encoding) => crate::redact::decode_body(encoding, body, max)
+            .map(std::borrow::Cow::Owned)
+            .map_err(|err| format!("content-encoding {encoding:?}: {err}")),
+    }
+}
+
+/// Adds the facts of the request body. `body` is the decoded body, or why it could not
+/// be decoded. `content_type` is the declared media type (lowercase, no parameters).
+pub fn classify_body(
+    facts: &mut RequestFacts,
+    body: Result<&[u8], &str>,
+    content_type: Option<&str>,
+    sql: &SqlSettings,
+) {
+    facts.body.inspected = true;
+    let body = match body {
+        Ok(body) => body,
+        Err(reason) => {
+            facts.body.unreadable = Some(reason.to_string());
+            return;
+        }
+    };
+    let media = content_type.unwrap_or("");
+
+    if let Some(git) = facts.git.as_mut() {
+        if git.request.service == git::GitService::ReceivePack
+            && git.request.phase == git::GitPhase::Rpc
+        {
+            facts.body.format = Some("git".into());
+            match git::parse_receive_pack_commands(body) {
+                Ok(updates) => git.ref_updates = updates,
+                Err(err) => {
+                    facts.body.unreadable = Some(format!("git receive-pack commands: {err}"))
+                }
+            }
+            return;
+        }
+    }
+
+    let declared_json = media == "application/json"
+        || media.ends_with("+json")
+        || media == "application/x-ndjson"
+        || media == "text/json";
+    let first = body.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    let sniffed_json = matches!(first, Some(b'{') | Some(b'['));
+
+    if declared_json || sniffed_json {
+        match json::parse_strict(body) {
+            Ok(value) => {
+                facts.body.format = Some("json".into());
+                classify_json(facts, &value, sql);
+            }
+            Err(err) if declared_json || err.contains("duplicate key") => {
+                facts.body.unreadable = Some(format!("the body is not valid JSON: {err}"));
+            }
+            // Looked like JSON but is not, and was not declared JSON: read it as text.
+            Err(_) => classify_text(facts, body, media, sql),
+        }
+    } else {
+        classify_text(facts, body, media, sql);
+    }
+    finish_protocols(facts);
+}
+
+fn classify_text(facts: &mut RequestFacts, body: &[u8], media: &str, sql: &SqlSettings) {
+    match media {
+        "application/x-www-form-urlencoded" => {
+            facts.body.format = Some("form".into());
+            for (name, value) in path::form_pairs(body) {
+                if let Some(found) = sql_in_field(&name, &value, &format!("form:{name}"), sql) {
+                    facts.sql.push(found);
+                }
+            }
+        }
+        "application/sql" | "text/sql" | "application/x-sql" => {
+            facts.body.format = Some("sql".into());
+            let text = String::from_utf8_lossy(body);
+            facts.sql.push(SqlFound {
+                location: "body".into(),
+                facts: sql::classify_sql(&text, &sql.dialects),
+            });
+        }
+        "application/graphql" => {
+            facts.body.format = Some("graphql".into());
+            let text = String::from_utf8_lossy(body);
+            facts.graphql.push(graphql::classify_graphql(&text, None));
+        }
+        _ => facts.body.format = Some("text".into()),
+    }
+}
+
+fn classify_json(facts: &mut RequestFacts, value: &Value, sql: &SqlSettings) {
+    if let Some(mcp) = mcp::classify_jsonrpc(value) {
+        facts.mcp = Some(mcp);
+    }
+    for (document, operation) in graphql::graphql_requests_from_json(value) {
+        if graphql::looks_like_graphql(&document) {
+            facts
+                .graphql
+                .push(graphql::classify_graphql(&document, operation.as_deref()));
+        }
+    }
+    if let Some(llm) = llm::classify_llm(&facts.path, value) {
+        facts.llm = Some(llm);
+    }
+    let mut location = String::from("$");
+    sql_in_json(value, &mut location, sql, &mut facts.sql);
+}
+
+/// Walks the whole document: SQL fields can sit at any depth (an MCP tool's
+/// `arguments.query`, a batch of statements, a wrapper object).
+fn sql_in_json(value: &Value, location: &mut String, sql: &SqlSettings, out: &mut Vec<SqlFound>) {
+    match value {
+        Value::Object(object) => {
+            for (key, item) in object {
+                let len = location.len();
+                location.push('.');
+                location.push_str(key);
+                match item {
+                    Value::String(text) => {
+                        if let Some(found) =
+                            sql_in_field(key, text, &format!("body:{location}"), sql)
+                        {
+                            out.push(found);
+                        }
+                    }
+                    Value::Array(items) if is_sql_field(key, sql) => {
+                        // `{"statements": [...]}`-style lists of SQL strings.
+                        for (i, item) in items.iter().enumerate() {
+                            if let Value::String(text) = item {
+                                if let Some(found) =
+                                    sql_in_field(key, text, &format!("body:{location}[{i}]"), sql)
+                                {
+                                    out.push(found);
+                                }
+                            } else {
+                                sql_in_json(item, location, sql, out);
+                            }
+                        }
+                    }
+                    other => sql_in_json(other, location, sql, out),
+                }
+                location.truncate(len);
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let len = location.len();
+                location.push_str(&format!("[{i}]"));
+                sql_in_json(item, location, sql, out);
+                location.truncate(len);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn is_sql_field(name: &str, sql: &SqlSettings) -> bool {
+    sql.fields
+        .iter()
+        .any(|field| field.eq_ignore_ascii_case(name))
+}
+
+/// The SQL facts of one named value, when the name is a SQL field. A `query` value
+/// must also look like SQL (and not like GraphQL), since the name is shared.
+fn sql_in_field(name: &str, value: &str, location: &str, sql: &SqlSettings) -> Option<SqlFound> {
+    if !is_sql_field(name, sql) || value.trim().is_empty() {
+        return None;
+    }
+    if name.eq_ignore_ascii_case("query")
+        && (graphql::looks_like_graphql(value) || !sql::looks_like_sql(value))
+    {
+        return None;
+    }
+    if name.eq_ignore_ascii_case("command") && !sql::looks_like_sql(value) {
+        return None;
+    }
+    Some(SqlFound {
+        location: location.to_string(),
+        facts: sql::classify_sql(value, &sql.dialects),
+    })
+}
+
+fn finish_protocols(facts: &mut RequestFacts) {
+    if !facts.sql.is_empty() {
+        facts.protocols.insert(Protocol::Sql);
+    }
+    if facts.mcp.is_some() {
+        facts.protocols.insert(Protocol::Mcp);
+    }
+    if !facts.graphql.is_empty() {
+        facts.protocols.insert(Protocol::Graphql);
+    }
+    if facts.llm.is_some() {
+        facts.protocols.insert(Protocol::Llm);
+    }
+}
+
+/// `:authority` without the port, lowercase, without a trailing dot.
+fn host_of(head: &RequestHead) -> String {
+    let authority = head.authority.as_str();
+    let host = if let Some(rest) = authority.strip_prefix('[') {
+        // [v6]:port
+        rest.split(']').next().unwrap_or(rest)
+    } else {
+        authority.rsplit_once(':').map_or(authority, |(h, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                h
+            } else {
+                authority
+            }
+        })
+    };
+    host.trim_end_matches('.').to_ascii_lowercase()
+}

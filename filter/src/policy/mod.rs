@@ -1,0 +1,412 @@
+//! The policy engine: rules in YAML files, matched against a request's facts.
+//!
+//! # Matching semantics
+//!
+//! * Every rule whose `when` holds and whose `unless` does not hold **matches**.
+//! * The decision is the **most severe** action among the enforced matching rules:
+//!   `deny` > `hold` > `allow`. Among rules with the same action, the first in load
+//!   order (files by name, rules in file order) is named as the deciding rule.
+//!   Order never makes a request less restricted; to exempt requests from a rule,
+//!   say so in the rule's `unless`.
+//! * When no enforced rule matches, the policy's `default` applies (`allow` unless
+//!   the settings say otherwise).
+//! * A rule with `observe: true`, or every rule when `settings.mode: observe`, is
+//!   evaluated and reported (in [`PolicyDecision::observed`]) but not enforced.
+//! * Effects (`mask`, `record`, `inject`) come from the first matching rule (enforced
+//!   or not, in load order) that sets each of them.
+//!
+//! Evaluation is pure: [`Policy::evaluate`] over [`RequestFacts`].
+
+mod pattern;
+pub mod rules;
+pub mod testcases;
+pub mod watch;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::classify::{RequestFacts, SqlSettings};
+pub use pattern::{PathPattern, Pattern};
+pub use rules::{Action, MaskEffect, Mode, RecordLevel, Rule};
+
+/// The default policy pack, built into the binary: what a user gets without a
+/// `policy.dir` setting. The same file ships in `policies/default.yaml`.
+pub const DEFAULT_PACK: &str = include_str!("../../../policies/default.yaml");
+
+/// A policy that could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// A file or directory could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A file is not a valid policy.
+    #[error("{path}: {field}{location}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The field path (`rules[2].when.sql.kind`), or empty.
+        field: String,
+        /// ` (line L, column C)` when known.
+        location: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The directory holds no policy file.
+    #[error("{0}: no policy files (*.yaml) found; add one, or remove policy.dir to use the built-in default pack")]
+    Empty(PathBuf),
+}
+
+/// A loaded policy: its rules, settings and content hash.
+#[derive(Debug)]
+pub struct Policy {
+    rules: Vec<Rule>,
+    mode: Mode,
+    default: Action,
+    default_reason: Option<String>,
+    sql: SqlSettings,
+    hash: String,
+    source: String,
+    needs_body: bool,
+}
+
+/// The outcome of evaluating a policy for one request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PolicyDecision {
+    /// The enforced action.
+    pub decision: Action,
+    /// The deciding rule (`None` when the default applied).
+    pub rule: Option<String>,
+    /// The reason the agent reads.
+    pub reason: String,
+    /// HTTP status for a `deny`/`hold` reply.
+    #[serde(skip)]
+    pub status: u16,
+    /// Matches that were only observed (observe mode), with the action they would take.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub observed: Vec<ObservedMatch>,
+    /// Effects of the matching rules.
+    pub effects: Effects,
+    /// Content hash of the policy that decided.
+    pub policy_hash: String,
+}
+
+/// A rule that matched in observe mode.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ObservedMatch {
+    /// The rule.
+    pub rule: String,
+    /// What it would have done.
+    pub action: Action,
+}
+
+/// Effects collected from the matching rules.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Effects {
+    /// Mask the request body (None: Warden's configured default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mask_request: Option<bool>,
+    /// Mask the response body (None: Warden's configured default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mask_response: Option<bool>,
+    /// Recording level (None: the default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record: Option<RecordLevel>,
+    /// Inject upstream credentials (None: as configured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inject: Option<bool>,
+}
+
+const DEFAULT_STATUS: u16 = 403;
+
+impl Policy {
+    /// The built-in default pack.
+    pub fn builtin() -> Result<Policy, PolicyError> {
+        Policy::from_sources(vec![(
+            PathBuf::from("<built-in>/default.yaml"),
+            DEFAULT_PACK.to_string(),
+        )])
+    }
+
+    /// Loads every `*.yaml`/`*.yml` file directly in `dir` (sub-directories such as
+    /// `tests/` and `redact/` hold other things), in file-name order.
+    pub fn load_dir(dir: &Path) -> Result<Policy, PolicyError> {
+        Policy::from_sources(read_sources(dir)?)
+    }
+
+    /// Builds a policy from `(file name, YAML text)` pairs, in order.
+    pub fn from_sources(sources: Vec<(PathBuf, String)>) -> Result<Policy, PolicyError> {
+        let hash = hash_sources(&sources);
+        let mut rules: Vec<Rule> = Vec::new();
+        let mut settings: Option<(PathBuf, rules::SettingsSpec)> = None;
+        let mut names = Vec::new();
+        for (path, text) in &sources {
+            names.push(path.display().to_string());
+            let file = parse_file(path, text)?;
+            if let Some(spec) = file.settings {
+                if let Some((first, _)) = &settings {
+                    return Err(invalid(
+                        path,
+                        "settings",
+                        format!(
+                            "settings are already given in {}; keep them in one file",
+                            first.display()
+                        ),
+                    ));
+                }
+                settings = Some((path.clone(), spec));
+            }
+            for (index, rule) in file.rules.into_iter().enumerate() {
+                let field = format!("rules[{index}]");
+                if rule.id.trim().is_empty() {
+                    return Err(invalid(path, &field, "a rule needs a non-empty id".into()));
+                }
+                if rules.iter().any(|r| r.id == rule.id) {
+                    return Err(invalid(
+                        path,
+                        &field,
+                        format!("duplicate rule id {:?}", rule.id),
+                    ));
+                }
+                if let Some(status) = rule.status {
+                    if !(400..=599).contains(&status) {
+                        return Err(invalid(
+                            path,
+                            &format!("{field}.status"),
+                            format!("{status} is not an error status (400-599)"),
+                        ));
+                    }
+                }
+                rules.push(rule);
+            }
+        }
+        let spec = settings.map(|(_, s)| s).unwrap_or_default();
+        let needs_body = rules
+            .iter()
+            .any(|r| r.when.needs_body() || r.unless.as_ref().is_some_and(|u| u.needs_body()));
+        Ok(Policy {
+            rules,
+            mode: spec.mode,
+            default: spec.default.unwrap_or(Action::Allow),
+            default_reason: spec.default_reason,
+            sql: spec.sql.unwrap_or_default(),
+            hash,
+            source: names.join(", "),
+            needs_body,
+        })
+    }
+}
+
+/// Reads the policy files of `dir` (every `*.yaml`/`*.yml` directly in it), in
+/// file-name order.
+pub fn read_sources(dir: &Path) -> Result<Vec<(PathBuf, String)>, PolicyError> {
+    let read_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| PolicyError::Read { path, source }
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(read_err(dir))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(PolicyError::Empty(dir.to_path_buf()));
+    }
+    let mut sources = Vec::with_capacity(files.len());
+    for path in files {
+        let text = std::fs::read_to_string(&path).map_err(read_err(&path))?;
+        sources.push((path, text));
+    }
+    Ok(sources)
+}
+
+/// Content hash of policy sources: over every file's name and text, `sha256:<hex>`.
+pub fn hash_sources(sources: &[(PathBuf, String)]) -> String {
+    let mut hasher = Sha256::new();
+    for (path, text) in sources {
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        hasher.update((name.len() as u64).to_be_bytes());
+        hasher.update(name.as_bytes());
+        hasher.update((text.len() as u64).to_be_bytes());
+        hasher.update(text.as_bytes());
+    }
+    let mut hash = String::from("sha256:");
+    for byte in hasher.finalize() {
+        let _ = write!(hash, "{byte:02x}");
+    }
+    hash
+}
+
+impl Policy {
+    /// Content hash over every file's name and text (`sha256:...`). Goes into each
+    /// audit record, so a decision can be traced to the exact policy that made it.
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+
+    /// The files the policy was loaded from.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Number of rules.
+    pub fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Where SQL is looked for.
+    pub fn sql_settings(&self) -> &SqlSettings {
+        &self.sql
+    }
+
+    /// True when, for a request with these head facts, a rule that depends on the
+    /// request body could match: the body must then be read before deciding.
+    pub fn needs_body(&self, head_facts: &RequestFacts) -> bool {
+        self.needs_body
+            && self.rules.iter().any(|rule| {
+                let body_rule =
+                    rule.when.needs_body() || rule.unless.as_ref().is_some_and(|u| u.needs_body());
+                body_rule && rule.when.matches_head(head_facts)
+            })
+    }
+
+    /// Decides about a request.
+    pub fn evaluate(&self, facts: &RequestFacts) -> PolicyDecision {
+        let mut enforced: Option<&Rule> = None;
+        let mut observed = Vec::new();
+        let mut effects = Effects::default();
+        for rule in &self.rules {
+            let matches =
+                rule.when.matches(facts) && !rule.unless.as_ref().is_some_and(|u| u.matches(facts));
+            if !matches {
+                continue;
+            }
+            if let Some(mask) = rule.mask {
+                effects.mask_request = effects.mask_request.or(mask.request);
+                effects.mask_response = effects.mask_response.or(mask.response);
+            }
+            effects.record = effects.record.or(rule.record);
+            effects.inject = effects.inject.or(rule.inject);
+            if rule.observe || self.mode == Mode::Observe {
+                observed.push(ObservedMatch {
+                    rule: rule.id.clone(),
+                    action: rule.action,
+                });
+                continue;
+            }
+            if enforced.is_none_or(|best| rule.action > best.action) {
+                enforced = Some(rule);
+            }
+        }
+        let (decision, rule, reason, status) = match enforced {
+            Some(rule) => (
+                rule.action,
+                Some(rule.id.clone()),
+                rule.reason
+                    .clone()
+                    .unwrap_or_else(|| default_reason(rule.action, &rule.id)),
+                rule.status.unwrap_or(DEFAULT_STATUS),
+            ),
+            None if self.mode == Mode::Observe => {
+                if self.default != Action::Allow && observed.is_empty() {
+                    observed.push(ObservedMatch {
+                        rule: "default".into(),
+                        action: self.default,
+                    });
+                }
+                (
+                    Action::Allow,
+                    None,
+                    "observe mode: nothing is enforced".into(),
+                    DEFAULT_STATUS,
+                )
+            }
+            None => (
+                self.default,
+                None,
+                self.default_reason
+                    .clone()
+                    .unwrap_or_else(|| match self.default {
+                        Action::Allow => "no rule matched; allowed by default".into(),
+                        action => format!(
+                            "no rule allows this request; the policy's default is {}",
+                            action.name()
+                        ),
+                    }),
+                DEFAULT_STATUS,
+            ),
+        };
+        PolicyDecision {
+            decision,
+            rule,
+            reason,
+            status,
+            observed,
+            effects,
+            policy_hash: self.hash.clone(),
+        }
+    }
+}
+
+fn default_reason(action: Action, rule: &str) -> String {
+    match action {
+        Action::Allow => format!("allowed by rule {rule}"),
+        Action::Hold => format!("held for approval by rule {rule}"),
+        Action::Deny => format!("denied by rule {rule}"),
+    }
+}
+
+fn invalid(path: &Path, field: &str, message: String) -> PolicyError {
+    PolicyError::Invalid {
+        path: path.to_path_buf(),
+        field: field.to_string(),
+        location: String::new(),
+        message,
+    }
+}
+
+fn parse_file(path: &Path, text: &str) -> Result<rules::PolicyFile, PolicyError> {
+    if text.trim().is_empty() {
+        return Ok(rules::PolicyFile::default());
+    }
+    parse_yaml(path, text)
+}
+
+/// Parses YAML into `T`, with errors that name the file, field, line and column.
+fn parse_yaml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, PolicyError> {
+    let deserializer = serde_yaml_ng::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(deserializer).map_err(|err| {
+        let field = err.path().to_string();
+        let inner = err.into_inner();
+        let location = inner
+            .location()
+            .map(|l| format!(" (line {}, column {})", l.line(), l.column()))
+            .unwrap_or_default();
+        let message = inner.to_string();
+        let message = match message.find(" at line ") {
+            Some(at) => message[..at].to_string(),
+            None => message,
+        };
+        PolicyError::Invalid {
+            path: path.to_path_buf(),
+            field: if field == "." { String::new() } else { field },
+            location,
+            message,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,304 @@
+//! Policy test cases (`warden policy test DIR`) and one-off evaluation
+//! (`warden policy eval`), in the spirit of `opa test` and `opa eval`.
+//!
+//! Test files live in `DIR/tests/*.yaml`:
+//!
+//! ```yaml
+//! tests:
+//!   - name: dropping a table is held
+//!     request:
+//!       method: POST
+//!       url: http://db.internal/query
+//!       headers: { content-type: application/json }
+//!       body: '{"sql": "DROP TABLE users"}'
+//!       identity: { subject: agent-7, groups: [agents] }
+//!     expect:
+//!       decision: hold
+//!       rule: sql-drop-truncate
+//! ```
+//!
+//! A request goes through exactly the classification the data path uses (body decoded
+//! per `content-encoding`, JSON read strictly), so a passing test says what Envoy
+//! traffic will get.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Action, Policy, PolicyDecision, PolicyError};
+use crate::classify::{self, IdentityFacts, RequestFacts};
+use crate::http::{Headers, RequestHead};
+
+/// A request described in a test file or on the command line.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestRequest {
+    /// Method (default GET).
+    #[serde(default = "default_method")]
+    pub method: String,
+    /// Absolute URL (`http://host/path?query`) or a path with a `host` header.
+    pub url: String,
+    /// Headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Body text.
+    #[serde(default)]
+    pub body: Option<String>,
+    /// Body bytes as base64 (for compressed or binary bodies).
+    #[serde(default)]
+    pub body_base64: Option<String>,
+    /// The caller.
+    #[serde(default)]
+    pub identity: Option<TestIdentity>,
+}
+
+fn default_method() -> String {
+    "GET".into()
+}
+
+/// The caller of a test request.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestIdentity {
+    /// Subject.
+    pub subject: String,
+    /// Groups.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// `agent` (default) or `human`.
+    #[serde(default = "default_kind")]
+    pub kind: String,
+}
+
+fn default_kind() -> String {
+    "agent".into()
+}
+
+/// What a test expects.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expectation {
+    /// The decision.
+    pub decision: Action,
+    /// The deciding rule (`default` for the policy default), when given.
+    #[serde(default)]
+    pub rule: Option<String>,
+}
+
+/// One test case.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestCase {
+    /// What it checks.
+    pub name: String,
+    /// The request.
+    pub request: TestRequest,
+    /// The expected outcome.
+    pub expect: Expectation,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestFile {
+    tests: Vec<TestCase>,
+}
+
+/// The result of one test case.
+#[derive(Clone, Debug, Serialize)]
+pub struct TestResult {
+    /// `file: name`.
+    pub name: String,
+    /// Whether it passed.
+    pub passed: bool,
+    /// What happened, when it failed.
+    pub message: Option<String>,
+}
+
+/// Errors in a test request itself.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    /// The URL is not usable.
+    #[error("bad url {0:?}: use http://host/path or a path starting with '/'")]
+    Url(String),
+    /// `body_base64` is not base64.
+    #[error("body_base64 is not valid base64: {0}")]
+    Base64(String),
+    /// Both body forms were given.
+    #[error("give either body or body_base64, not both")]
+    TwoBodies,
+}
+
+impl TestRequest {
+    /// The request head and body bytes.
+    pub fn to_parts(&self) -> Result<(RequestHead, Option<Vec<u8>>), RequestError> {
+        let (authority, target) = split_url(&self.url)?;
+        let mut headers = Headers::new();
+        for (name, value) in &self.headers {
+            headers.push(name.clone(), value.clone().into_bytes());
+        }
+        let body = match (&self.body, &self.body_base64) {
+            (Some(_), Some(_)) => return Err(RequestError::TwoBodies),
+            (Some(text), None) => Some(text.clone().into_bytes()),
+            (None, Some(b64)) => {
+                use base64::Engine;
+                Some(
+                    base64::engine::general_purpose::STANDARD
+                        .decode(b64.trim())
+                        .map_err(|e| RequestError::Base64(e.to_string()))?,
+                )
+            }
+            (None, None) => None,
+        };
+        if let Some(body) = &body {
+            if headers.get("content-length").is_none() && headers.get("transfer-encoding").is_none()
+            {
+                headers.push("content-length", body.len().to_string().into_bytes());
+            }
+        }
+        let authority = authority
+            .or_else(|| headers.get_str("host").map(str::to_string))
+            .unwrap_or_default();
+        Ok((
+            RequestHead {
+                method: self.method.to_ascii_uppercase(),
+                scheme: "http".into(),
+                authority,
+                path: target,
+                headers,
+            },
+            body,
+        ))
+    }
+
+    fn identity(&self) -> Option<IdentityFacts> {
+        self.identity.as_ref().map(|i| IdentityFacts {
+            subject: i.subject.clone(),
+            groups: i.groups.clone(),
+            kind: i.kind.clone(),
+        })
+    }
+}
+
+fn split_url(url: &str) -> Result<(Option<String>, String), RequestError> {
+    if url.starts_with('/') {
+        return Ok((None, url.to_string()));
+    }
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| RequestError::Url(url.to_string()))?;
+    let (authority, target) = match rest.find('/') {
+        Some(at) => (&rest[..at], rest[at..].to_string()),
+        None => match rest.find('?') {
+            Some(at) => (&rest[..at], format!("/{}", &rest[at..])),
+            None => (rest, "/".to_string()),
+        },
+    };
+    if authority.is_empty() {
+        return Err(RequestError::Url(url.to_string()));
+    }
+    Ok((Some(authority.to_string()), target))
+}
+
+/// Classifies a request exactly as the data path does and evaluates `policy`.
+pub fn evaluate_request(
+    policy: &Policy,
+    head: &RequestHead,
+    body: Option<&[u8]>,
+    identity: Option<IdentityFacts>,
+) -> (PolicyDecision, RequestFacts) {
+    let sql = policy.sql_settings();
+    let mut facts = classify::classify_head(head, identity, sql);
+    if let Some(body) = body.filter(|b| !b.is_empty()) {
+        if policy.needs_body(&facts) {
+            let decoded = classify::decoded_body(&head.headers, body, classify::MAX_DECODED_BODY);
+            let content_type = head.headers.get_str("content-type").map(|ct| {
+                ct.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            });
+            classify::classify_body(
+                &mut facts,
+                decoded.as_deref().map_err(String::as_str),
+                content_type.as_deref(),
+                sql,
+            );
+        }
+    }
+    (policy.evaluate(&facts), facts)
+}
+
+/// Runs every test file in `dir/tests/` against the policy in `dir`.
+pub fn run_dir(dir: &Path) -> Result<Vec<TestResult>, PolicyError> {
+    let policy = Policy::load_dir(dir)?;
+    let tests_dir = dir.join("tests");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&tests_dir)
+        .map_err(|source| PolicyError::Read {
+            path: tests_dir.clone(),
+            source,
+        })?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+        .collect();
+    files.sort();
+    let mut results = Vec::new();
+    for path in files {
+        let text = std::fs::read_to_string(&path).map_err(|source| PolicyError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let file: TestFile = super::parse_yaml(&path, &text)?;
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for case in file.tests {
+            results.push(run_case(&policy, &file_name, &case));
+        }
+    }
+    Ok(results)
+}
+
+/// Runs one test case.
+pub fn run_case(policy: &Policy, file: &str, case: &TestCase) -> TestResult {
+    let name = format!("{file}: {}", case.name);
+    let (head, body) = match case.request.to_parts() {
+        Ok(parts) => parts,
+        Err(err) => {
+            return TestResult {
+                name,
+                passed: false,
+                message: Some(err.to_string()),
+            }
+        }
+    };
+    let (decision, facts) =
+        evaluate_request(policy, &head, body.as_deref(), case.request.identity());
+    let rule = decision.rule.clone().unwrap_or_else(|| "default".into());
+    let mut problems = Vec::new();
+    if decision.decision != case.expect.decision {
+        problems.push(format!(
+            "expected {}, got {} (rule {rule}: {})",
+            case.expect.decision.name(),
+            decision.decision.name(),
+            decision.reason
+        ));
+    }
+    if let Some(want) = &case.expect.rule {
+        if *want != rule {
+            problems.push(format!("expected rule {want}, got {rule}"));
+        }
+    }
+    let message = (!problems.is_empty()).then(|| {
+        let facts = serde_json::to_string(&facts).unwrap_or_default();
+        format!("{}; facts: {facts}", problems.join("; "))
+    });
+    TestResult {
+        name,
+        passed: problems.is_empty(),
+        message,
+    }
+}

@@ -1,0 +1,376 @@
+use std::path::PathBuf;
+
+use super::testcases::{evaluate_request, TestIdentity, TestRequest};
+use super::*;
+
+fn policy(yaml: &str) -> Policy {
+    Policy::from_sources(vec![(PathBuf::from("test.yaml"), yaml.to_string())])
+        .unwrap_or_else(|err| panic!("{err}"))
+}
+
+fn request(method: &str, url: &str, body: Option<&str>) -> TestRequest {
+    let mut headers = std::collections::BTreeMap::new();
+    if body.is_some() {
+        headers.insert("content-type".to_string(), "application/json".to_string());
+    }
+    TestRequest {
+        method: method.into(),
+        url: url.into(),
+        headers,
+        body: body.map(str::to_string),
+        ..TestRequest::default()
+    }
+}
+
+fn decide(policy: &Policy, req: &TestRequest) -> PolicyDecision {
+    let (head, body) = req.to_parts().unwrap();
+    let identity = req
+        .identity
+        .as_ref()
+        .map(|i| crate::classify::IdentityFacts {
+            subject: i.subject.clone(),
+            groups: i.groups.clone(),
+            kind: i.kind.clone(),
+        });
+    evaluate_request(policy, &head, body.as_deref(), identity).0
+}
+
+const LAYERED: &str = r#"
+settings: { default: allow }
+rules:
+  - id: allow-health
+    when: { path: /health }
+    action: allow
+  - id: hold-deletes
+    when: { method: DELETE }
+    action: hold
+    reason: deletes need approval
+  - id: deny-admin
+    when: { path: "/admin/**" }
+    unless: { identity: { group: admins } }
+    action: deny
+    reason: admin is for admins
+  - id: observe-posts
+    when: { method: POST }
+    action: deny
+    observe: true
+"#;
+
+#[test]
+fn most_severe_matching_rule_wins_whatever_the_order() {
+    let p = policy(LAYERED);
+    let d = decide(&p, &request("DELETE", "http://x/admin/users/1", None));
+    assert_eq!(
+        (d.decision, d.rule.as_deref()),
+        (Action::Deny, Some("deny-admin"))
+    );
+    assert_eq!(d.reason, "admin is for admins");
+    assert_eq!(d.status, 403);
+    let d = decide(&p, &request("DELETE", "http://x/things/1", None));
+    assert_eq!(
+        (d.decision, d.rule.as_deref()),
+        (Action::Hold, Some("hold-deletes"))
+    );
+    let d = decide(&p, &request("GET", "http://x/health", None));
+    assert_eq!(
+        (d.decision, d.rule.as_deref()),
+        (Action::Allow, Some("allow-health"))
+    );
+    let d = decide(&p, &request("GET", "http://x/other", None));
+    assert_eq!((d.decision, d.rule), (Action::Allow, None));
+}
+
+#[test]
+fn unless_exempts_and_observe_only_reports() {
+    let p = policy(LAYERED);
+    let mut req = request("GET", "http://x/admin/panel", None);
+    req.identity = Some(TestIdentity {
+        subject: "alice".into(),
+        groups: vec!["admins".into()],
+        kind: "human".into(),
+    });
+    assert_eq!(decide(&p, &req).decision, Action::Allow);
+    let d = decide(&p, &request("POST", "http://x/things", Some("{}")));
+    assert_eq!(d.decision, Action::Allow);
+    assert_eq!(
+        d.observed,
+        vec![ObservedMatch {
+            rule: "observe-posts".into(),
+            action: Action::Deny
+        }]
+    );
+}
+
+#[test]
+fn global_observe_mode_enforces_nothing_but_reports_everything() {
+    let p = policy(&LAYERED.replace("default: allow", "default: deny, mode: observe"));
+    let d = decide(&p, &request("DELETE", "http://x/admin/x", None));
+    assert_eq!(d.decision, Action::Allow);
+    let rules: Vec<_> = d.observed.iter().map(|o| o.rule.as_str()).collect();
+    assert_eq!(rules, ["hold-deletes", "deny-admin"]);
+    let d = decide(&p, &request("GET", "http://x/none", None));
+    assert_eq!(d.decision, Action::Allow);
+    assert_eq!(d.observed[0].rule, "default");
+}
+
+#[test]
+fn default_deny_with_allow_rules() {
+    let p = policy(
+        "settings: { default: deny }\nrules:\n  - id: reads\n    when: { method: [GET, HEAD] }\n    action: allow\n",
+    );
+    assert_eq!(
+        decide(&p, &request("GET", "http://x/a", None)).decision,
+        Action::Allow
+    );
+    let d = decide(&p, &request("PUT", "http://x/a", Some("{}")));
+    assert_eq!(d.decision, Action::Deny);
+    assert!(d.reason.contains("default is deny"), "{}", d.reason);
+}
+
+#[test]
+fn method_override_headers_count_as_the_method() {
+    let p = policy(LAYERED);
+    for header in [
+        "x-http-method-override",
+        "X-HTTP-Method",
+        "x-method-override",
+    ] {
+        let mut req = request("POST", "http://x/things/1", Some("{}"));
+        req.headers.insert(header.into(), "delete".into());
+        assert_eq!(decide(&p, &req).decision, Action::Hold, "{header}");
+    }
+    let req = request("POST", "http://x/things/1?_method=DELETE", Some("{}"));
+    assert_eq!(decide(&p, &req).decision, Action::Hold);
+}
+
+#[test]
+fn path_rules_see_the_normalised_path() {
+    let p = policy(LAYERED);
+    for url in [
+        "http://x/admin/x",
+        "http://x//admin//x",
+        "http://x/%61dmin/x",
+        "http://x/public/../admin/x",
+        "http://x/public/%2e%2e/admin/x",
+        "http://x/public%2F..%2Fadmin/x",
+        "http://x/admin",
+        "http://x/admin/",
+    ] {
+        assert_eq!(
+            decide(&p, &request("GET", url, None)).decision,
+            Action::Deny,
+            "{url}"
+        );
+    }
+}
+
+#[test]
+fn effects_come_from_the_first_matching_rule_that_sets_them() {
+    let p = policy(
+        r#"
+rules:
+  - id: llm-no-response-masking
+    when: { path: "/v1/**" }
+    action: allow
+    mask: { response: false }
+    record: full
+  - id: everything
+    action: allow
+    mask: { response: true, request: true }
+    record: metadata
+    inject: false
+"#,
+    );
+    let d = decide(&p, &request("GET", "http://x/v1/models", None));
+    assert_eq!(
+        d.effects,
+        Effects {
+            mask_request: Some(true),
+            mask_response: Some(false),
+            record: Some(RecordLevel::Full),
+            inject: Some(false),
+        }
+    );
+}
+
+#[test]
+fn errors_name_file_field_line_and_column() {
+    let bad = [
+        (
+            "rules:\n  - id: a\n    action: hold\n    when: { metod: GET }\n",
+            "metod",
+            "line 4",
+        ),
+        (
+            "rules:\n  - id: a\n    action: hold\n    when:\n      sql: { kind: [dropp] }\n",
+            "dropp",
+            "line 5",
+        ),
+        ("rules:\n  - id: a\n    action: maybe\n", "maybe", "line 3"),
+        (
+            "rules:\n  - id: a\n    action: deny\n    when: { path: admin }\n",
+            "starts with '/'",
+            "line 4",
+        ),
+        (
+            "rules:\n  - id: a\n    action: deny\n    when: { host: \"[\" }\n",
+            "bad pattern",
+            "line 4",
+        ),
+        (
+            "rules:\n  - id: a\n    action: deny\n  - id: a\n    action: allow\n",
+            "duplicate rule id",
+            "",
+        ),
+        (
+            "rules:\n  - id: a\n    action: deny\n    status: 200\n",
+            "not an error status",
+            "",
+        ),
+        (
+            "rules:\n  - id: a\n    action: deny\n    when: { method: [] }\n",
+            "empty list",
+            "line 4",
+        ),
+    ];
+    for (yaml, want, line) in bad {
+        let err = Policy::from_sources(vec![(PathBuf::from("p/bad.yaml"), yaml.to_string())])
+            .expect_err(yaml)
+            .to_string();
+        assert!(err.starts_with("p/bad.yaml: "), "{err}");
+        assert!(err.contains(want), "{yaml}\n=> {err}");
+        assert!(err.contains(line), "{yaml}\n=> {err}");
+    }
+}
+
+#[test]
+fn hash_covers_names_and_content() {
+    let a = policy("rules: []\n");
+    let b = policy("rules: [] \n");
+    assert_ne!(a.hash(), b.hash());
+    assert!(a.hash().starts_with("sha256:") && a.hash().len() == 7 + 64);
+    assert_eq!(a.hash(), policy("rules: []\n").hash());
+}
+
+#[test]
+fn the_built_in_pack_is_the_shipped_file_and_loads() {
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../policies/default.yaml"
+    ))
+    .unwrap();
+    assert_eq!(shipped, DEFAULT_PACK);
+    let p = Policy::builtin().unwrap();
+    assert!(p.rule_count() >= 10);
+}
+
+#[test]
+fn default_pack_tests_pass() {
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../policies"));
+    let results = testcases::run_dir(&dir).unwrap();
+    assert!(
+        results.len() >= 40,
+        "only {} default pack tests",
+        results.len()
+    );
+    let failed: Vec<_> = results.iter().filter(|r| !r.passed).collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+}
+
+#[test]
+fn a_failing_case_is_reported_with_its_facts() {
+    let p = Policy::builtin().unwrap();
+    let case: testcases::TestCase = serde_yaml_ng::from_str(
+        r#"
+name: wrong on purpose
+request: { method: POST, url: "http://db/q", headers: { content-type: application/json }, body: '{"sql": "DROP TABLE t"}' }
+expect: { decision: allow }
+"#,
+    )
+    .unwrap();
+    let result = testcases::run_case(&p, "f.yaml", &case);
+    assert!(!result.passed);
+    let message = result.message.unwrap();
+    assert!(message.contains("expected allow, got hold"), "{message}");
+    assert!(message.contains("\"drop\""), "{message}");
+}
+
+#[test]
+fn body_rules_only_ask_for_the_body_when_their_head_conditions_hold() {
+    let p = policy(
+        "rules:\n  - id: db\n    when: { host: db.internal, sql: { kind: drop } }\n    action: deny\n",
+    );
+    let sql = p.sql_settings().clone();
+    let head = |host: &str| {
+        let (head, _) = request("POST", &format!("http://{host}/q"), Some("{}"))
+            .to_parts()
+            .unwrap();
+        crate::classify::classify_head(&head, None, &sql)
+    };
+    assert!(p.needs_body(&head("db.internal")));
+    assert!(!p.needs_body(&head("api.internal")));
+}
+
+mod reload {
+    use super::super::watch::PolicyStore;
+
+    #[test]
+    fn a_bad_edit_keeps_the_last_good_policy_and_counts_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.yaml");
+        std::fs::write(&file, "rules:\n  - id: a\n    action: deny\n").unwrap();
+        let store = PolicyStore::open(dir.path().to_path_buf()).unwrap();
+        let first = store.current().hash().to_string();
+        assert!(
+            !store.reload().unwrap(),
+            "unchanged content is not a reload"
+        );
+
+        std::fs::write(&file, "rules:\n  - id: a\n    action: nope\n").unwrap();
+        let err = store.reload().unwrap_err().to_string();
+        assert!(err.contains("nope") && err.contains("line 3"), "{err}");
+        assert!(store.reload().is_err());
+        assert_eq!(store.reload_failures(), 1, "the same bad edit counts once");
+        assert_eq!(store.current().hash(), first, "the last good policy stays");
+
+        std::fs::write(&file, "rules:\n  - id: b\n    action: hold\n").unwrap();
+        assert!(store.reload().unwrap());
+        assert_ne!(store.current().hash(), first);
+        assert_eq!(store.reloads(), 1);
+
+        std::fs::remove_file(&file).unwrap();
+        assert!(
+            store.reload().is_err(),
+            "an emptied directory is an error, not an empty policy"
+        );
+        assert_eq!(store.reload_failures(), 2);
+        assert_eq!(store.current().rule_count(), 1);
+    }
+}
+
+#[test]
+fn evasion_cases_decide_as_intended_without_envoy() {
+    // The same cases the end-to-end evasion suite sends through Envoy; here they run
+    // through the pure classification + policy path, so a regression shows up fast.
+    #[derive(serde::Deserialize)]
+    struct CaseFile {
+        tests: Vec<testcases::TestCase>,
+    }
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../integration-tests/cases/evasion.yaml"
+    );
+    let file: CaseFile = serde_yaml_ng::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let policy = Policy::load_dir(&PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../policies"
+    )))
+    .unwrap();
+    let failed: Vec<_> = file
+        .tests
+        .iter()
+        .map(|case| testcases::run_case(&policy, "evasion.yaml", case))
+        .filter(|r| !r.passed)
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+}
