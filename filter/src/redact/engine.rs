@@ -20,6 +20,7 @@ use super::known::KnownSet;
 use super::pii::{self, PiiKind};
 use super::prefilter::{Hit, Prefilter};
 use super::rules::{RuleContext, RulePack, Validator};
+use super::split::{RevStart, Split, SplitCache};
 use super::validate;
 use super::{ContentKind, FindingKind, RedactError, RedactOptions, Strategy};
 
@@ -39,6 +40,8 @@ struct Matcher {
 /// regex afterwards, on the match only).
 struct LeadMatcher {
     re: Regex,
+    /// The rule reversed, to find that match's start from its end.
+    rev: Option<RevStart>,
 }
 
 impl Matcher {
@@ -75,11 +78,17 @@ pub(crate) struct CompiledRule {
     pub id: Arc<str>,
     pub kind: FindingKind,
     m: Matcher,
+    /// Whether the regex has a group the engine reads (`s`, `s2`, `n`).
+    has_groups: bool,
+    /// Group spans without the capture engine, when the regex's shape allows it.
+    split: Option<Split>,
     /// The lead matcher, for [`Mode::Lead`].
     lead_m: Option<LeadMatcher>,
     mode: Mode,
     /// Bytes a match can contain (see `anchor::match_bytes`), for [`Mode::Window`].
     bytes: Box<[bool; 256]>,
+    /// `bytes` holds every byte: the run around a hit is the whole `max_len` window.
+    all_bytes: bool,
     anchored: bool,
     max_len: usize,
     boundary: bool,
@@ -129,6 +138,7 @@ pub(crate) struct Scratch {
     /// `secret_key`) run the rule once.
     last: Vec<usize>,
     caps: Vec<Option<Captures>>,
+    split: SplitCache,
 }
 
 pub(crate) struct Engine {
@@ -273,6 +283,7 @@ impl Engine {
                 .map(|k| k.to_ascii_lowercase().into_bytes())
                 .collect();
             let hir = parse_hir(&spec.id, &spec.regex)?;
+            let bytes = anchor::match_bytes(&hir);
             let mode = if anchored {
                 Mode::Anchored
             } else {
@@ -289,6 +300,7 @@ impl Engine {
                         &format!("(?s-u:.){{0,{l}}}?(?:{})", spec.regex),
                         WhichCaptures::Implicit,
                     )?,
+                    rev: RevStart::new(&hir),
                 }),
                 _ => None,
             };
@@ -321,13 +333,18 @@ impl Engine {
             }
             let json_only = spec.contexts.iter().all(|c| *c == RuleContext::Json);
             let form_only = spec.contexts.iter().all(|c| *c == RuleContext::Form);
+            let m = Matcher::new(re);
+            let has_groups = m.group_s.is_some() || m.group_s2.is_some() || m.group_n.is_some();
             rules.push(CompiledRule {
                 id: Arc::from(spec.id.as_str()),
                 kind: spec.kind,
-                m: Matcher::new(re),
+                split: if has_groups { Split::new(&hir) } else { None },
+                has_groups,
+                m,
                 lead_m,
                 mode,
-                bytes: Box::new(anchor::match_bytes(&hir)),
+                all_bytes: bytes.iter().all(|&b| b),
+                bytes: Box::new(bytes),
                 anchored,
                 max_len,
                 boundary: spec.boundary.unwrap_or(anchored),
@@ -394,7 +411,12 @@ impl Engine {
         let jsonish = content.is_jsonish();
         let form = content == ContentKind::Form;
         let scan_from = from.saturating_sub(self.lmax);
-        let Scratch { hits, last, caps } = scratch;
+        let Scratch {
+            hits,
+            last,
+            caps,
+            split,
+        } = scratch;
         hits.clear();
         self.prefilter.find_all(hay, scan_from, hits);
         last.clear();
@@ -421,15 +443,21 @@ impl Engine {
                         // No match crosses a byte it cannot contain: search only the run of
                         // such bytes around the hit (same matches, far less scanning).
                         let lo = hit.end.saturating_sub(rule.max_len);
-                        let mut ws = hit.start;
-                        while ws > lo && rule.bytes[usize::from(hay[ws - 1])] {
-                            ws -= 1;
+                        if rule.all_bytes {
+                            // What the walks below would reach, without walking
+                            // (`[^"']{3,256}`-style rules walked hundreds of bytes per hit).
+                            (hit.start.min(lo), hit.end.max(we))
+                        } else {
+                            let mut ws = hit.start;
+                            while ws > lo && rule.bytes[usize::from(hay[ws - 1])] {
+                                ws -= 1;
+                            }
+                            let mut e = hit.end;
+                            while e < we && rule.bytes[usize::from(hay[e])] {
+                                e += 1;
+                            }
+                            (ws, e)
                         }
-                        let mut e = hit.end;
-                        while e < we && rule.bytes[usize::from(hay[e])] {
-                            e += 1;
-                        }
-                        (ws, e)
                     }
                 };
                 if last[ix as usize] == ws && rule.mode != Mode::Window {
@@ -438,17 +466,20 @@ impl Engine {
                 last[ix as usize] = ws;
                 match (&rule.mode, &rule.lead_m) {
                     (Mode::Anchored, _) => {
-                        let cap =
-                            caps[ix as usize].get_or_insert_with(|| rule.m.re.create_captures());
                         let input = Input::new(hay).span(ws..we).anchored(Anchored::Yes);
-                        rule.m.re.search_captures(&input, cap);
-                        if cap.is_match() {
-                            self.accept(hay, ix, rule, &rule.m, cap, jsonish, out);
+                        if let Some(m) = rule.m.re.search(&input) {
+                            let part = masked_part(
+                                rule,
+                                hay,
+                                m.start(),
+                                m.end(),
+                                &mut caps[ix as usize],
+                                split,
+                            );
+                            self.accept(hay, ix, rule, m.start(), m.end(), part, jsonish, out);
                         }
                     }
                     (Mode::Lead(_), Some(lm)) => {
-                        let cap =
-                            caps[ix as usize].get_or_insert_with(|| rule.m.re.create_captures());
                         let mut at = ws;
                         while at <= hit.start {
                             // The lead matcher, DFA only, finds where the rule's leftmost
@@ -459,14 +490,33 @@ impl Engine {
                             let Some(outer) = lm.re.search(&input) else {
                                 break;
                             };
-                            let inner = Input::new(hay).span(at..outer.end());
-                            rule.m.re.search_captures(&inner, cap);
-                            let Some(m) = cap.get_match() else { break };
+                            let from_rev = lm
+                                .rev
+                                .as_ref()
+                                .and_then(|rv| rv.leftmost(hay, at, outer.end()));
+                            let m = match from_rev {
+                                Some(k) => regex_automata::Match::must(0, k..outer.end()),
+                                None => {
+                                    let inner = Input::new(hay).span(at..outer.end());
+                                    let Some(m) = rule.m.re.search(&inner) else {
+                                        break;
+                                    };
+                                    m
+                                }
+                            };
                             if m.start() > hit.start {
                                 break;
                             }
                             if m.end() >= hit.end {
-                                self.accept(hay, ix, rule, &rule.m, cap, jsonish, out);
+                                let part = masked_part(
+                                    rule,
+                                    hay,
+                                    m.start(),
+                                    m.end(),
+                                    &mut caps[ix as usize],
+                                    split,
+                                );
+                                self.accept(hay, ix, rule, m.start(), m.end(), part, jsonish, out);
                                 break;
                             }
                             at = if m.end() > m.start() {
@@ -477,17 +527,21 @@ impl Engine {
                         }
                     }
                     _ => {
-                        let cap =
-                            caps[ix as usize].get_or_insert_with(|| rule.m.re.create_captures());
                         let mut input = Input::new(hay).span(ws..we);
-                        loop {
-                            rule.m.re.search_captures(&input, cap);
-                            let Some(m) = cap.get_match() else { break };
+                        while let Some(m) = rule.m.re.search(&input) {
                             if m.start() > hit.start {
                                 break;
                             }
                             if m.end() >= hit.end {
-                                self.accept(hay, ix, rule, &rule.m, cap, jsonish, out);
+                                let part = masked_part(
+                                    rule,
+                                    hay,
+                                    m.start(),
+                                    m.end(),
+                                    &mut caps[ix as usize],
+                                    split,
+                                );
+                                self.accept(hay, ix, rule, m.start(), m.end(), part, jsonish, out);
                             }
                             let next = if m.end() > m.start() {
                                 m.end()
@@ -512,29 +566,22 @@ impl Engine {
         }
     }
 
+    /// Checks the match `[ms, me)` of rule `ix`, whose masked part is `part`, and pushes
+    /// its candidate.
     #[allow(clippy::too_many_arguments)]
     fn accept(
         &self,
         hay: &[u8],
         ix: u32,
         rule: &CompiledRule,
-        m: &Matcher,
-        cap: &Captures,
+        ms: usize,
+        me: usize,
+        part: (usize, usize, bool),
         jsonish: bool,
         out: &mut Vec<Cand>,
     ) {
-        let Some(whole) = cap.get_match().map(|m| m.span()) else {
-            return;
-        };
-        let (s, e, quote) = if let Some(sp) = m.group_s.and_then(|g| cap.get_group(g)) {
-            (sp.start, sp.end, false)
-        } else if let Some(sp) = m.group_s2.and_then(|g| cap.get_group(g)) {
-            (sp.start, sp.end, false)
-        } else if let Some(sp) = m.group_n.and_then(|g| cap.get_group(g)) {
-            (sp.start, sp.end, true)
-        } else {
-            (whole.start, whole.end, false)
-        };
+        let whole = ms..me;
+        let (s, e, quote) = part;
         if s >= e {
             return;
         }
@@ -682,20 +729,77 @@ impl Engine {
     }
 }
 
+/// The masked part of rule `rule`'s match `[ms, me)`: group `s`, else `s2`, else `n` (a bare
+/// number, `quote`), else the whole match. Resolved by [`Split`] when the regex's shape
+/// allows, by the capture engine otherwise (same answer; see `split.rs`).
+fn masked_part(
+    rule: &CompiledRule,
+    hay: &[u8],
+    ms: usize,
+    me: usize,
+    cap: &mut Option<Captures>,
+    split_cache: &mut SplitCache,
+) -> (usize, usize, bool) {
+    if !rule.has_groups {
+        return (ms, me, false);
+    }
+    if let Some(split) = &rule.split {
+        if let Some(g) = split.resolve(hay, ms, me, split_cache) {
+            return (g.start, g.end, g.quote);
+        }
+    }
+    let m = &rule.m;
+    let cap = cap.get_or_insert_with(|| m.re.create_captures());
+    // The leftmost-first match found earlier is also the leftmost-first match of its own
+    // span, and the capture engine resolves the same path in it.
+    let input = Input::new(hay).span(ms..me).anchored(Anchored::Yes);
+    m.re.search_captures(&input, cap);
+    if let Some(sp) = m.group_s.and_then(|g| cap.get_group(g)) {
+        (sp.start, sp.end, false)
+    } else if let Some(sp) = m.group_s2.and_then(|g| cap.get_group(g)) {
+        (sp.start, sp.end, false)
+    } else if let Some(sp) = m.group_n.and_then(|g| cap.get_group(g)) {
+        (sp.start, sp.end, true)
+    } else {
+        (ms, me, false)
+    }
+}
+
 /// Merges candidates (any order) into disjoint spans that start at or after `from`.
 ///
 /// Overlapping candidates are unioned so no part of either survives; a span stops growing at
 /// `max_span` bytes (later overlapping candidates start a new span at its end) so that the
-/// decision for a span never depends on data arbitrarily far away.
-pub(crate) fn merge(cands: &mut [Cand], from: usize, max_span: usize, spans: &mut Vec<Span>) {
-    cands.sort_unstable_by(|a, b| {
-        a.start
-            .cmp(&b.start)
-            .then(b.end.cmp(&a.end))
-            .then(prio(a.source).cmp(&prio(b.source)))
-            .then(source_key(a.source).cmp(&source_key(b.source)))
+/// decision for a span never depends on data arbitrarily far away. `keys` is scratch.
+pub(crate) fn merge(
+    cands: &mut [Cand],
+    from: usize,
+    max_span: usize,
+    keys: &mut Vec<(u128, u32)>,
+    spans: &mut Vec<Span>,
+) {
+    // Why packed keys: dense bodies have tens of thousands of candidates and the four-field
+    // comparator (with two enum matches) cost more than the whole rest of the merge. Same
+    // order; candidates with equal keys are equal in everything the merge reads.
+    keys.clear();
+    let packed = cands.iter().enumerate().try_for_each(|(i, c)| {
+        keys.push((sort_key(c)?, u32::try_from(i).ok()?));
+        Some(())
     });
-    for c in cands.iter() {
+    if packed.is_none() {
+        keys.clear();
+        cands.sort_unstable_by(|a, b| {
+            a.start
+                .cmp(&b.start)
+                .then(b.end.cmp(&a.end))
+                .then(prio(a.source).cmp(&prio(b.source)))
+                .then(source_key(a.source).cmp(&source_key(b.source)))
+        });
+        keys.extend((0..cands.len()).map(|i| (0, i as u32)));
+    } else {
+        keys.sort_unstable();
+    }
+    for &(_, i) in keys.iter() {
+        let c = &cands[i as usize];
         if c.end <= from {
             continue;
         }
@@ -722,6 +826,21 @@ pub(crate) fn merge(cands: &mut [Cand], from: usize, max_span: usize, spans: &mu
             primary: c,
         });
     }
+}
+
+/// `(start, end descending, prio, source)` packed into one integer, when the parts fit.
+fn sort_key(c: &Cand) -> Option<u128> {
+    const POS: usize = 1 << 48;
+    let k = source_key(c.source);
+    if c.start >= POS || c.end >= POS || k >= 1 << 30 {
+        return None;
+    }
+    Some(
+        (c.start as u128) << 80
+            | ((POS - 1 - c.end) as u128) << 32
+            | u128::from(prio(c.source)) << 30
+            | u128::from(k),
+    )
 }
 
 fn prio(s: Source) -> u8 {

@@ -18,6 +18,7 @@ mod known;
 mod pii;
 mod prefilter;
 mod rules;
+mod split;
 mod stream;
 mod validate;
 

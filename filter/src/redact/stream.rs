@@ -49,6 +49,8 @@ pub struct RedactStream {
     max_span: usize,
     cands: Vec<Cand>,
     spans: Vec<Span>,
+    /// Sort keys for [`merge`], reused.
+    keys: Vec<(u128, u32)>,
     scratch: Scratch,
 }
 
@@ -88,6 +90,7 @@ impl RedactStream {
             max_span,
             cands: Vec::new(),
             spans: Vec::new(),
+            keys: Vec::new(),
             scratch: Scratch::default(),
         }
     }
@@ -249,7 +252,13 @@ impl RedactStream {
             &mut self.scratch,
             &mut self.cands,
         );
-        merge(&mut self.cands, from, self.max_span, &mut self.spans);
+        merge(
+            &mut self.cands,
+            from,
+            self.max_span,
+            &mut self.keys,
+            &mut self.spans,
+        );
         let mut pos = from;
         for span in &self.spans {
             if span.start >= limit {

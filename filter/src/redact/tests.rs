@@ -260,3 +260,205 @@ fn azure_storage_connection_string() {
     let out = mask(&r, t, ContentKind::Text);
     assert!(!out.contains("1gy3lpE7Du1j5ljKiupgKzyw"), "{out}");
 }
+
+/// Tools for engine work, run by hand (`--ignored`): a byte-exact dump of the engine's output
+/// over every corpus/fixture text and the benchmark bodies (diff two dumps to prove a speed-up
+/// changed nothing), and a fixed workload for `valgrind --tool=callgrind`.
+mod engine_work {
+    use std::fmt::Write as _;
+    use std::path::PathBuf;
+
+    use super::*;
+
+    /// The benchmark's secret-dense JSON (kept in step with `benches/redact.rs`).
+    pub(super) fn dense_json(target: usize) -> Vec<u8> {
+        let secrets = [
+            "\"token\":\"ghp_Zq3vN8kLm2Pw5Rt7Yx1Cb4Df6Gh9Jk0Ls2Q\"",
+            "\"password\":\"c0rrect-h0rse-battery\"",
+            "\"email\":\"jane.doe@acme-corp.io\"",
+            "\"aws\":\"AKIAZ7QJ3MX5TRV2WQ4N\"",
+            "\"card\":\"4242 4242 4242 4242\"",
+            "\"auth\":\"Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJlMTIz\"",
+            "\"slack\":\"xoxb-2384756102-9384756102-Qz8Wx7Ec6Rv5Tb4Yn3Um2Ik1\"",
+            "\"db\":\"postgres://app:Tr0ub4dor-3x@db.internal/app\"",
+        ];
+        let mut out = Vec::with_capacity(target + 512);
+        out.push(b'[');
+        let mut i = 0usize;
+        while out.len() < target {
+            let rec = format!(
+                "{{\"id\":{i},\"name\":\"service {i}\",{},\"region\":\"eu-west-1\",\"enabled\":true}},",
+                secrets[i % secrets.len()]
+            );
+            out.extend_from_slice(rec.as_bytes());
+            i += 1;
+        }
+        out.pop();
+        out.push(b']');
+        out
+    }
+
+    fn texts() -> Vec<(String, String, Option<String>)> {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let mut out = Vec::new();
+        for (name, path) in [
+            (
+                "gitleaks",
+                root.join("../../shared/corpus/gitleaks_samples.jsonl"),
+            ),
+            (
+                "noseyparker",
+                root.join("../../shared/corpus/noseyparker_examples.jsonl"),
+            ),
+            (
+                "positives",
+                root.join("tests/fixtures/redact/positives.jsonl"),
+            ),
+            (
+                "negatives",
+                root.join("tests/fixtures/redact/negatives.jsonl"),
+            ),
+        ] {
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            for line in text.lines().filter(|l| l.starts_with('{')) {
+                let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                    continue;
+                };
+                if let Some(t) = v["text"].as_str() {
+                    let ct = v["content_type"].as_str().map(str::to_string);
+                    out.push((name.to_string(), t.to_string(), ct));
+                }
+            }
+        }
+        out
+    }
+
+    fn record(out: &mut String, label: &str, r: &Redacted) {
+        let _ = writeln!(out, "== {label}");
+        out.push_str(&String::from_utf8_lossy(&r.body));
+        out.push('\n');
+        for f in &r.findings {
+            let _ = writeln!(out, "  {} {:?} {}+{}", f.rule_id, f.kind, f.offset, f.len);
+        }
+    }
+
+    fn form_escape(s: &str) -> String {
+        let mut o = String::new();
+        for b in s.bytes() {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                o.push(char::from(b));
+            } else {
+                let _ = write!(o, "%{b:02X}");
+            }
+        }
+        o
+    }
+
+    /// `REDACT_DUMP=/path cargo test --release -p warden --lib dump_outputs -- --ignored`
+    #[test]
+    #[ignore]
+    fn dump_outputs() {
+        let Some(path) = std::env::var_os("REDACT_DUMP") else {
+            return;
+        };
+        let pack = RulePack::default_pack().expect("pack");
+        let all_on = RedactOptions {
+            enabled_rules: ["aws-arn", "aws-account-id", "s3-bucket", "gcs-bucket"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            ..RedactOptions::default()
+        };
+        let no_pii = RedactOptions {
+            pii: Some(PiiSpec {
+                email: false,
+                phone: false,
+                card: false,
+                iban: false,
+                ssn: false,
+            }),
+            ..all_on.clone()
+        };
+        let texts = texts();
+        let mut out = String::new();
+        for (oname, opts) in [("pii", &all_on), ("nopii", &no_pii)] {
+            let r = Redactor::new(&pack, opts).expect("compiles");
+            for (i, (src, t, ct)) in texts.iter().enumerate() {
+                let kind = ct
+                    .as_deref()
+                    .map_or(ContentKind::Text, ContentKind::from_content_type);
+                for k in [kind, ContentKind::Json] {
+                    let red = r.redact(t.as_bytes(), k, Direction::Response);
+                    record(&mut out, &format!("{oname} {src} {i} {k:?}"), &red);
+                }
+            }
+            let glued_text: String = texts
+                .iter()
+                .map(|t| t.1.as_str())
+                .collect::<Vec<_>>()
+                .join("\n");
+            let glued_json =
+                serde_json::to_string(&texts.iter().map(|t| t.1.as_str()).collect::<Vec<_>>())
+                    .expect("json");
+            let glued_form: String = texts
+                .iter()
+                .enumerate()
+                .map(|(i, t)| format!("k{i}={}", form_escape(&t.1)))
+                .collect::<Vec<_>>()
+                .join("&");
+            let glued_nd: String = texts
+                .iter()
+                .map(|t| serde_json::json!({ "t": t.1 }).to_string() + "\n")
+                .collect();
+            for (label, body, k) in [
+                ("glued text", glued_text.as_bytes(), ContentKind::Text),
+                (
+                    "glued text-as-json",
+                    glued_text.as_bytes(),
+                    ContentKind::Json,
+                ),
+                ("glued json", glued_json.as_bytes(), ContentKind::Json),
+                ("glued form", glued_form.as_bytes(), ContentKind::Form),
+                ("glued ndjson", glued_nd.as_bytes(), ContentKind::Ndjson),
+            ] {
+                let red = r.redact(body, k, Direction::Response);
+                record(&mut out, &format!("{oname} {label}"), &red);
+            }
+            let dense = dense_json(1 << 20);
+            let red = r.redact(&dense, ContentKind::Json, Direction::Response);
+            record(&mut out, &format!("{oname} dense"), &red);
+        }
+        std::fs::write(path, out).expect("write dump");
+    }
+
+    /// A fixed dense workload for callgrind:
+    /// `valgrind --tool=callgrind <test binary> --ignored --exact redact::tests::engine_work::time_dense`
+    #[test]
+    #[ignore]
+    fn time_dense() {
+        let r = Redactor::with_defaults().expect("compiles");
+        let dense = dense_json(1 << 20);
+        // Warm-up through the stream API (not `Redactor::redact`, which callgrind collects):
+        // lazily built automata are then not counted.
+        let mut s = r.stream(ContentKind::Json, Direction::Response);
+        s.push(&dense[..64 << 10]);
+        s.finish();
+        // `REDACT_ITERS=n` repeats the measured call (for `perf record`).
+        let iters: usize = std::env::var("REDACT_ITERS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
+        for _ in 1..iters {
+            r.redact(&dense, ContentKind::Json, Direction::Response);
+        }
+        let t = std::time::Instant::now();
+        let red = r.redact(&dense, ContentKind::Json, Direction::Response);
+        println!(
+            "{} findings, {:.0} MB/s",
+            red.findings.len(),
+            dense.len() as f64 / t.elapsed().as_secs_f64() / 1e6
+        );
+    }
+}

@@ -1,7 +1,26 @@
 //! Post-match checks: boundaries, entropy, and the gates that keep look-alikes (hashes,
 //! UUIDs, digests, identifiers, placeholders) from being masked.
 
+use std::sync::OnceLock;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder};
 use base64::Engine as _;
+
+/// Whether any of `needles` occurs in `hay`, ASCII case-insensitively: one automaton pass
+/// instead of one scan per needle (validators run on every candidate of dense bodies). Falls
+/// back to the per-needle scan if the automaton could not be built.
+fn any_ci(cell: &'static OnceLock<Option<AhoCorasick>>, needles: &[&[u8]], hay: &[u8]) -> bool {
+    let ac = cell.get_or_init(|| {
+        AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .build(needles)
+            .ok()
+    });
+    match ac {
+        Some(ac) => ac.is_match(hay),
+        None => needles.iter().any(|n| contains_ci(hay, n)),
+    }
+}
 
 fn is_word(b: u8) -> bool {
     b.is_ascii_alphanumeric()
@@ -62,6 +81,34 @@ pub(crate) fn entropy(v: &[u8]) -> f64 {
     if v.is_empty() {
         return 0.0;
     }
+    // Why a memo: one candidate's value is often measured two or three times in a row
+    // (`is_placeholder`, then the validator's own threshold, then a rule's `min_entropy`).
+    // The result depends on the bytes only, so the last value and result are kept per
+    // thread and compared byte for byte.
+    thread_local! {
+        static LAST: std::cell::RefCell<(Vec<u8>, f64)> =
+            const { std::cell::RefCell::new((Vec::new(), 0.0)) };
+    }
+    if v.len() <= 512 {
+        if let Some(h) = LAST.with(|l| {
+            let l = l.borrow();
+            (l.0 == v).then_some(l.1)
+        }) {
+            return h;
+        }
+        let h = entropy_uncached(v);
+        LAST.with(|l| {
+            let mut l = l.borrow_mut();
+            l.0.clear();
+            l.0.extend_from_slice(v);
+            l.1 = h;
+        });
+        return h;
+    }
+    entropy_uncached(v)
+}
+
+fn entropy_uncached(v: &[u8]) -> f64 {
     let mut counts = [0u32; 256];
     let mut seen = [0u64; 4];
     for &b in v {
@@ -70,14 +117,29 @@ pub(crate) fn entropy(v: &[u8]) -> f64 {
     }
     let n = v.len() as f64;
     // Same terms summed in the same (byte) order as a plain walk over all 256 counts, but
-    // only over bytes present: most values use a few dozen distinct bytes.
+    // only over bytes present: most values use a few dozen distinct bytes. A term depends on
+    // the count only and most bytes occur once or twice, so small counts' terms are computed
+    // once (the `log2` calls were most of the cost).
+    let mut memo = [f64::NAN; 8];
+    let term = |c: u32| {
+        let p = f64::from(c) / n;
+        -p * p.log2()
+    };
     let mut sum = 0.0;
     for (w, &bits) in seen.iter().enumerate() {
         let mut bits = bits;
         while bits != 0 {
             let b = w * 64 + bits.trailing_zeros() as usize;
-            let p = f64::from(counts[b]) / n;
-            sum += -p * p.log2();
+            let c = counts[b];
+            sum += match memo.get_mut(c as usize) {
+                Some(m) => {
+                    if m.is_nan() {
+                        *m = term(c);
+                    }
+                    *m
+                }
+                None => term(c),
+            };
             bits &= bits - 1;
         }
     }
@@ -106,7 +168,7 @@ fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
 /// the value alone decides (prefix tokens, generic secrets); provider-keyword rules skip it
 /// because vendor docs' sample keys (`12345678-ABCD-…`) sit exactly where real ones do.
 pub(crate) fn looks_fake(v: &[u8]) -> bool {
-    const RUNS: [&[u8]; 9] = [
+    const RUNS: &[&[u8]] = &[
         b"abcdefg",
         b"1234567",
         b"a1b2c3",
@@ -117,31 +179,33 @@ pub(crate) fn looks_fake(v: &[u8]) -> bool {
         b"uvwxyz",
         b"0123456789",
     ];
-    if RUNS.iter().any(|r| contains_ci(v, r)) || fake_letters(v) {
+    // `fake_letters`' needles are all among `RUNS`.
+    static AC: OnceLock<Option<AhoCorasick>> = OnceLock::new();
+    if any_ci(&AC, RUNS, v) {
         return true;
     }
     // Three or more runs of 5+ identical characters (`5555555dAAAAA7777777…`).
     let mut runs = 0;
-    let mut i = 0;
-    while i < v.len() {
-        let mut j = i;
-        while j < v.len() && v[j] == v[i] {
-            j += 1;
+    let mut len = 0usize;
+    let mut prev = None;
+    for &b in v {
+        if prev == Some(b) {
+            len += 1;
+        } else {
+            runs += usize::from(len >= 5);
+            len = 1;
+            prev = Some(b);
         }
-        if j - i >= 5 {
-            runs += 1;
-        }
-        i = j;
     }
+    runs += usize::from(len >= 5);
     runs >= 3
 }
 
 /// Alphabet and keyboard letter runs (`ABCDEFGHIJ`, `qwerty`): fake even where a provider key
 /// name vouches for the value; digit runs are not (vendor sample ids like `12345678-…`).
 pub(crate) fn fake_letters(v: &[u8]) -> bool {
-    [&b"abcdefg"[..], b"ghijkl", b"uvwxyz", b"qwerty"]
-        .iter()
-        .any(|r| contains_ci(v, r))
+    static AC: OnceLock<Option<AhoCorasick>> = OnceLock::new();
+    any_ci(&AC, &[b"abcdefg", b"ghijkl", b"uvwxyz", b"qwerty"], v)
 }
 
 /// Values that are obviously not real secrets: masks (`xxxx`, `****`), template and variable
@@ -151,12 +215,18 @@ pub(crate) fn is_placeholder(v: &[u8]) -> bool {
     if v.len() < 4 {
         return true;
     }
-    if contains_ci(v, b"xxxx")
-        || v.windows(4).any(|w| w == b"****")
-        || v.windows(4).any(|w| w == b"####")
-        || v.windows(3).any(|w| w == b"...")
-        || v.windows(7).any(|w| w == b"EXAMPLE")
-    {
+    // One pass for all the mask markers (five scans before).
+    let marker = v.iter().enumerate().any(|(i, &b)| match b {
+        b'x' | b'X' => v
+            .get(i..i + 4)
+            .is_some_and(|w| w.eq_ignore_ascii_case(b"xxxx")),
+        b'*' => v.get(i..i + 4) == Some(b"****"),
+        b'#' => v.get(i..i + 4) == Some(b"####"),
+        b'.' => v.get(i..i + 3) == Some(b"..."),
+        b'E' => v.get(i..i + 7) == Some(b"EXAMPLE"),
+        _ => false,
+    });
+    if marker {
         return true;
     }
     let first = v[0];
@@ -182,7 +252,7 @@ pub(crate) fn is_placeholder(v: &[u8]) -> bool {
     if distinct <= 4 && v.len() >= 8 {
         return true;
     }
-    entropy(v) < 2.0 && v.len() >= 12
+    v.len() >= 12 && entropy(v) < 2.0
 }
 
 fn is_hex(v: &[u8]) -> bool {
@@ -310,7 +380,8 @@ fn key_is_benign(key: &[u8]) -> bool {
         b"forgot",
         b"reset",
     ];
-    SUFFIXES.iter().any(|s| k.ends_with(s)) || CONTAINS.iter().any(|c| contains_ci(&k, c))
+    static AC: OnceLock<Option<AhoCorasick>> = OnceLock::new();
+    SUFFIXES.iter().any(|s| k.ends_with(s)) || any_ci(&AC, CONTAINS, &k)
 }
 
 /// Gate for context-only (generic) secrets: the value must look random and not be one of the
@@ -324,17 +395,20 @@ pub(crate) fn generic_ok(key: &[u8], v: &[u8]) -> bool {
         return false;
     }
     let key_lower = key.to_ascii_lowercase();
-    let strong_key = [
-        &b"secret"[..],
-        b"credential",
-        b"password",
-        b"passwd",
-        b"token",
-        b"auth",
-        b"creds",
-    ]
-    .iter()
-    .any(|w| contains_ci(&key_lower, w));
+    static STRONG: OnceLock<Option<AhoCorasick>> = OnceLock::new();
+    let strong_key = any_ci(
+        &STRONG,
+        &[
+            b"secret",
+            b"credential",
+            b"password",
+            b"passwd",
+            b"token",
+            b"auth",
+            b"creds",
+        ],
+        &key_lower,
+    );
     // Bare hex is what hashes, ids and commit SHAs look like; only a strongly named key
     // (secret, token, credential...) makes it a secret.
     if is_hex(v) {
@@ -393,22 +467,29 @@ pub(crate) fn generic_ok(key: &[u8], v: &[u8]) -> bool {
 /// Hostnames, dotted member accesses, dashed/underscored identifiers: several segments that
 /// are each plain words or plain numbers, or a segment that repeats a key word.
 fn is_identifier_like(v: &[u8]) -> bool {
-    let segs: Vec<&[u8]> = v
+    // One pass, nothing collected: this runs on every generic candidate.
+    let (mut n, mut n_plain, mut word) = (0usize, 0usize, false);
+    for seg in v
         .split(|b| !b.is_ascii_alphanumeric())
         .filter(|s| !s.is_empty())
-        .collect();
-    let plain =
-        |s: &&[u8]| s.iter().all(u8::is_ascii_alphabetic) || s.iter().all(u8::is_ascii_digit);
-    if segs.len() >= 3 && segs.iter().filter(|s| plain(s)).count() * 4 >= segs.len() * 3 {
-        return true;
+    {
+        n += 1;
+        n_plain += usize::from(
+            seg.iter().all(u8::is_ascii_alphabetic) || seg.iter().all(u8::is_ascii_digit),
+        );
+        word = word
+            || [
+                &b"key"[..],
+                b"token",
+                b"secret",
+                b"password",
+                b"id",
+                b"name",
+            ]
+            .iter()
+            .any(|w| seg.eq_ignore_ascii_case(w));
     }
-    if segs.iter().any(|s| {
-        let l = s.to_ascii_lowercase();
-        matches!(
-            l.as_slice(),
-            b"key" | b"token" | b"secret" | b"password" | b"id" | b"name"
-        )
-    }) {
+    if (n >= 3 && n_plain * 4 >= n * 3) || word {
         return true;
     }
     // `X25519.KeyPair`, `file.txt`, `host.example.com`: ends in a dotted word.
@@ -485,31 +566,33 @@ pub(crate) fn password_ok(v: &[u8]) -> bool {
     {
         return false;
     }
-    let lower = v.to_ascii_lowercase();
-    for w in [
-        &b"password"[..],
-        b"passwd",
-        b"changeme",
-        b"secret",
-        b"your",
-        b"placeholder",
-        b"redacted",
-        b"example",
-        b"dummy",
-        b"sample",
-        b"getenv",
-        b"process.env",
-        b"env.",
-        b"var.",
-        b"null",
-        b"none",
-        b"undefined",
-        b"true",
-        b"false",
-    ] {
-        if contains_ci(&lower, w) {
-            return false;
-        }
+    static WORDS: OnceLock<Option<AhoCorasick>> = OnceLock::new();
+    if any_ci(
+        &WORDS,
+        &[
+            b"password",
+            b"passwd",
+            b"changeme",
+            b"secret",
+            b"your",
+            b"placeholder",
+            b"redacted",
+            b"example",
+            b"dummy",
+            b"sample",
+            b"getenv",
+            b"process.env",
+            b"env.",
+            b"var.",
+            b"null",
+            b"none",
+            b"undefined",
+            b"true",
+            b"false",
+        ],
+        v,
+    ) {
+        return false;
     }
     // Function calls and member accesses are code, not values.
     if v.contains(&b'(') || (v.contains(&b'.') && looks_like_words(v)) {
@@ -674,6 +757,22 @@ mod tests {
         assert!(!left_ok(b"aghp_x", 1));
         assert!(right_ok(b"abc", 3));
         assert!(!right_ok(b"abcd", 3));
+    }
+
+    #[test]
+    fn fake_runs_and_entropy_memo() {
+        assert!(looks_fake(b"5555555dAAAAA7777777"));
+        assert!(!looks_fake(b"5555x6666y7777z"));
+        let a = entropy(b"abcabcabcabc");
+        let b = entropy(b"abcdabcdabcd");
+        assert!(a < b);
+        // Served from the memo, and the memo is keyed by content, not length.
+        assert_eq!(entropy(b"abcabcabcabc").to_bits(), a.to_bits());
+        assert_eq!(entropy(b"abcdabcdabcd").to_bits(), b.to_bits());
+        assert_eq!(
+            entropy(b"abcabcabcabc").to_bits(),
+            entropy_uncached(b"abcabcabcabc").to_bits()
+        );
     }
 
     #[test]
