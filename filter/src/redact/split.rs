@@ -295,6 +295,7 @@ pub(crate) struct RevStart {
 }
 
 impl RevStart {
+    /// Compiles the rule's regex reversed; `None` if that fails (the caller then searches).
     pub fn new(hir: &Hir) -> Option<Self> {
         Some(Self {
             rev: Lazy::new(hir, true)?,
