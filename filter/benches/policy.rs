@@ -113,6 +113,20 @@ fn main() {
         Some((10.0, "p99")),
     );
 
+    let facts = classify::classify_head(&head, Some(identity.clone()), &sql_settings);
+    let samples = time_each(200_000, || {
+        black_box(classify::classify_head(
+            black_box(&head),
+            Some(identity.clone()),
+            &sql_settings,
+        ));
+    });
+    report("  of which: classify head", &samples, None);
+    let samples = time_each(200_000, || {
+        black_box(policy.evaluate(black_box(&facts)));
+    });
+    report("  of which: evaluate 200+ rules", &samples, None);
+
     let mut k8s_head = head.clone();
     k8s_head.method = "DELETE".into();
     k8s_head.path = "/apis/apps/v1/namespaces/team-42/deployments/web".into();

@@ -488,6 +488,20 @@ fn classify_in(text: &str, context: Context<'_>) -> SqlFacts {
         return unreadable(UnreadableSql::ExecutableComment, lexical);
     }
 
+    // Fast path: text with none of the characters where dialects tokenize
+    // differently (quotes, backslashes, `$`, `#`, block comments, non-ASCII) reads
+    // the same in every dialect up to grammar; the permissive generic grammar's
+    // reading is then taken when it parses, which saves two full parses. Anything
+    // else, or text generic cannot parse, gets every dialect's reading.
+    if dialects.len() > 1 && dialects.contains(&SqlDialect::Generic) && is_plain(text) {
+        if let Ok(reading) = parse_reading(text, SqlDialect::Generic, context) {
+            return SqlFacts {
+                statements: reading.into_iter().map(StatementAcc::finish).collect(),
+                parse_error: None,
+            };
+        }
+    }
+
     let respaced = respace_unicode(text);
     let variants = std::iter::once(text).chain(respaced.as_deref());
     let mut readings: Vec<Vec<StatementAcc>> = Vec::new();
@@ -533,6 +547,17 @@ fn classify_in(text: &str, context: Context<'_>) -> SqlFacts {
         statements: merged.into_iter().map(StatementAcc::finish).collect(),
         parse_error: None,
     }
+}
+
+/// True when `text` has nothing dialects tokenize differently: printable ASCII with
+/// spaces, tabs and newlines only (no `\r`, form feeds or other controls), and no
+/// double quote, backtick, backslash (so `'...'` strings read alike), `$`, `#`, `--`
+/// or `/*`.
+fn is_plain(text: &str) -> bool {
+    text.bytes().all(|b| {
+        matches!(b, b' '..=b'~' | b'\n' | b'\t') && !matches!(b, b'"' | b'`' | b'\\' | b'$' | b'#')
+    }) && !text.contains("/*")
+        && !text.contains("--")
 }
 
 /// One [`SqlKind::Unparsed`] statement carrying whatever lexical readings saw.

@@ -160,7 +160,7 @@ pub struct Conditions {
     #[serde(default)]
     pub path: Option<OneOrMany<PathPattern>>,
     /// Headers: each named header must be present with a value matching a pattern.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lowercase_header_names")]
     pub header: Option<BTreeMap<String, OneOrMany<Pattern>>>,
     /// Recognised protocols.
     #[serde(default)]
@@ -374,16 +374,18 @@ impl Conditions {
 
     /// True when the conditions that depend on the request head alone hold.
     pub fn matches_head(&self, facts: &RequestFacts) -> bool {
-        opt(&self.identity, |c| c.matches(facts))
+        // Cheapest and most selective first.
+        opt(&self.method, |m| {
+            m.any(|m| facts.methods().any(|have| have.eq_ignore_ascii_case(m)))
+        }) && (self.kubernetes.is_none() || !facts.kubernetes.is_empty())
+            && (self.git.is_none() || facts.git.is_some())
             && opt(&self.host, |p| p.any(|p| p.matches(&facts.host)))
-            && opt(&self.method, |m| {
-                m.any(|m| facts.methods().any(|have| have.eq_ignore_ascii_case(m)))
-            })
             && opt(&self.path, |p| p.any(|p| p.matches(&facts.path)))
+            && opt(&self.identity, |c| c.matches(facts))
             && opt(&self.header, |headers| {
                 headers.iter().all(|(name, patterns)| {
-                    let name = name.to_ascii_lowercase();
-                    let found = facts.headers.get_all(&name).any(|value| {
+                    // Names are lowercased when the policy is loaded.
+                    let found = facts.headers.get_all(name).any(|value| {
                         let value = String::from_utf8_lossy(value);
                         patterns.any(|p| p.matches(&value))
                     });
@@ -396,7 +398,13 @@ impl Conditions {
 
     /// True when every condition holds.
     pub fn matches(&self, facts: &RequestFacts) -> bool {
-        self.matches_head(facts)
+        // A condition on a protocol the request does not carry cannot hold.
+        let absent = (self.sql.is_some() && facts.sql.is_empty())
+            || (self.mcp.is_some() && facts.mcp.is_none())
+            || (self.graphql.is_some() && facts.graphql.is_empty())
+            || (self.llm.is_some() && facts.llm.is_none());
+        !absent
+            && self.matches_head(facts)
             && opt(&self.protocol, |p| p.any(|p| facts.protocols.contains(p)))
             && opt(&self.sql, |c| c.matches(facts))
             && opt(&self.git, |c| c.matches_refs(facts))
@@ -409,6 +417,17 @@ impl Conditions {
                 })
             })
     }
+}
+
+fn lowercase_header_names<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<BTreeMap<String, OneOrMany<Pattern>>>, D::Error> {
+    let map = Option::<BTreeMap<String, OneOrMany<Pattern>>>::deserialize(deserializer)?;
+    Ok(map.map(|map| {
+        map.into_iter()
+            .map(|(name, patterns)| (name.to_ascii_lowercase(), patterns))
+            .collect()
+    }))
 }
 
 /// An absent condition holds.
@@ -449,7 +468,7 @@ impl SqlCondition {
 
     fn matches_text(&self, sql: &SqlFacts) -> bool {
         let parsed = sql.parsed();
-        if !opt(&self.unparsed, |&want| !parsed == want)
+        if !opt(&self.unparsed, |&want| parsed != want)
             || !opt(&self.multiple, |&want| (sql.multiple() || !parsed) == want)
         {
             return false;
@@ -517,7 +536,7 @@ impl McpCondition {
         let Some(mcp) = &facts.mcp else {
             return false;
         };
-        if !opt(&self.malformed, |&want| !mcp.malformed.is_empty() == want) {
+        if !opt(&self.malformed, |&want| mcp.malformed.is_empty() != want) {
             return false;
         }
         if self.method.is_none()
@@ -554,7 +573,7 @@ impl GraphqlCondition {
     fn matches(&self, facts: &RequestFacts) -> bool {
         facts.graphql.iter().any(|document| {
             let parsed = document.parse_error.is_none();
-            if !opt(&self.unparsed, |&want| !parsed == want) {
+            if !opt(&self.unparsed, |&want| parsed != want) {
                 return false;
             }
             if !parsed {
