@@ -11,7 +11,7 @@ use anyhow::{anyhow, bail, Context};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use warden::policy::testcases::TestCase;
 use warden_integration_tests::paths;
-use warden_integration_tests::stack::{Stack, StackOptions};
+use warden_integration_tests::stack::{Flavor, Stack, StackOptions};
 
 #[derive(serde::Deserialize)]
 struct CaseFile {
@@ -35,7 +35,8 @@ async fn send_raw(
     body: &[u8],
 ) -> anyhow::Result<RawResponse> {
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-    let mut request = format!("{method} {target} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n");
+    let mut request =
+        format!("{method} {target} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n");
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -72,7 +73,16 @@ async fn send_raw(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn default_pack_holds_or_denies_every_evasion_attempt() -> anyhow::Result<()> {
+async fn default_pack_holds_or_denies_every_evasion_attempt_ext_proc() -> anyhow::Result<()> {
+    run_suite(Flavor::ExtProc).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_pack_holds_or_denies_every_evasion_attempt_ext_authz() -> anyhow::Result<()> {
+    run_suite(Flavor::ExtAuthz).await
+}
+
+async fn run_suite(flavor: Flavor) -> anyhow::Result<()> {
     let path = paths::repo_root().join("integration-tests/cases/evasion.yaml");
     let file: CaseFile = serde_yaml_ng::from_str(&std::fs::read_to_string(&path)?)
         .with_context(|| path.display().to_string())?;
@@ -86,6 +96,7 @@ async fn default_pack_holds_or_denies_every_evasion_attempt() -> anyhow::Result<
     let policies = paths::repo_root().join("policies");
     let stack = Stack::start(StackOptions {
         warden_config: format!("policy:\n  dir: {}\n", policies.display()),
+        flavor,
         ..StackOptions::default()
     })
     .await?;
@@ -96,7 +107,10 @@ async fn default_pack_holds_or_denies_every_evasion_attempt() -> anyhow::Result<
         let mut headers: BTreeMap<String, String> = BTreeMap::new();
         for (name, value) in head.headers.iter() {
             if name != "content-length" {
-                headers.insert(name.to_string(), String::from_utf8_lossy(value).into_owned());
+                headers.insert(
+                    name.to_string(),
+                    String::from_utf8_lossy(value).into_owned(),
+                );
             }
         }
         // A marker the upstream's record can be searched for.
@@ -112,16 +126,19 @@ async fn default_pack_holds_or_denies_every_evasion_attempt() -> anyhow::Result<
         )
         .await
         .with_context(|| case.name.clone())?;
-        let reached_upstream = stack
-            .upstream
-            .seen()
-            .iter()
-            .any(|s| s.headers.iter().any(|(n, v)| n == "x-test-case" && *v == marker));
+        let reached_upstream = stack.upstream.seen().iter().any(|s| {
+            s.headers
+                .iter()
+                .any(|(n, v)| n == "x-test-case" && *v == marker)
+        });
         let decision = response.headers.get("x-warden-decision").cloned();
         let want = case.expect.decision.name();
         let problem = if want == "allow" {
             (!reached_upstream || response.status != 200).then(|| {
-                format!("expected to pass; got {} {:?}: {}", response.status, decision, response.body)
+                format!(
+                    "expected to pass; got {} {:?}: {}",
+                    response.status, decision, response.body
+                )
             })
         } else if reached_upstream {
             Some("reached the upstream".to_string())
@@ -142,7 +159,7 @@ async fn default_pack_holds_or_denies_every_evasion_attempt() -> anyhow::Result<
     }
     if !failures.is_empty() {
         bail!(
-            "{} of {} cases failed:\n{}\n--- logs ---\n{}",
+            "{flavor:?}: {} of {} cases failed:\n{}\n--- logs ---\n{}",
             failures.len(),
             file.tests.len(),
             failures.join("\n"),

@@ -1114,6 +1114,14 @@ fn policy_metadata(decision: &PolicyDecision) -> Vec<(&'static str, String)> {
         ),
         ("policy_hash", decision.policy_hash.clone()),
     ];
+    if let Some(record) = decision.effects.record {
+        let level = match record {
+            crate::policy::RecordLevel::None => "none",
+            crate::policy::RecordLevel::Metadata => "metadata",
+            crate::policy::RecordLevel::Full => "full",
+        };
+        metadata.push(("policy_record", level.to_string()));
+    }
     if !decision.observed.is_empty() {
         let observed: Vec<String> = decision
             .observed

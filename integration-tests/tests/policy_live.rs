@@ -1,0 +1,185 @@
+//! Policy in a running system: hot reload through a real Envoy (a good edit takes
+//! effect, a bad edit keeps the last good policy), the decision in Envoy's access log,
+//! and the `warden policy` command line.
+
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{ensure, Context};
+use warden_integration_tests::paths;
+use warden_integration_tests::process::poll_until;
+use warden_integration_tests::stack::{http1_client, Stack, StackOptions};
+
+const DENY_ECHO: &str = "rules:\n  - id: block-echo\n    when: { path: /echo }\n    action: deny\n    reason: blocked for the test\n";
+const ALLOW_ECHO: &str =
+    "rules:\n  - id: allow-echo\n    when: { path: /echo }\n    action: allow\n";
+
+async fn echo_status(stack: &Stack) -> anyhow::Result<(u16, Option<String>)> {
+    let response = http1_client().get(stack.envoy.url("/echo")).send().await?;
+    let rule = response
+        .headers()
+        .get("x-warden-rule")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    Ok((response.status().as_u16(), rule))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_edits_are_reloaded_and_a_bad_edit_keeps_the_last_good_policy() -> anyhow::Result<()>
+{
+    let policy_dir = tempfile::tempdir()?;
+    let file = policy_dir.path().join("policy.yaml");
+    std::fs::write(&file, DENY_ECHO)?;
+    let stack = Stack::start(StackOptions {
+        warden_config: format!(
+            "policy:\n  dir: {}\n  reload_interval_seconds: 1\n",
+            policy_dir.path().display()
+        ),
+        ..StackOptions::default()
+    })
+    .await?;
+
+    let (status, rule) = echo_status(&stack).await?;
+    ensure!(
+        status == 403 && rule.as_deref() == Some("block-echo"),
+        "{status} {rule:?}"
+    );
+
+    // A good edit takes effect without a restart.
+    std::fs::write(&file, ALLOW_ECHO)?;
+    poll_until("the allowing policy", Duration::from_secs(20), || async {
+        matches!(echo_status(&stack).await, Ok((200, _))).then_some(())
+    })
+    .await
+    .with_context(|| stack.logs())?;
+
+    // A bad edit is reported and the last good policy stays in force.
+    std::fs::write(&file, "rules:\n  - id: broken\n    action: perhaps\n")?;
+    poll_until(
+        "the reload failure in Warden's log",
+        Duration::from_secs(20),
+        || async {
+            stack
+                .warden
+                .process
+                .log()
+                .contains("policy reload failed")
+                .then_some(())
+        },
+    )
+    .await
+    .with_context(|| stack.logs())?;
+    let log = stack.warden.process.log();
+    ensure!(
+        log.contains("perhaps") && log.contains("line 3"),
+        "the log does not say what is wrong:\n{log}"
+    );
+    let (status, _) = echo_status(&stack).await?;
+    ensure!(status == 200, "a bad edit changed the decision: {status}");
+
+    // And the next good edit applies again.
+    std::fs::write(&file, DENY_ECHO)?;
+    poll_until(
+        "the denying policy again",
+        Duration::from_secs(20),
+        || async { matches!(echo_status(&stack).await, Ok((403, _))).then_some(()) },
+    )
+    .await
+    .with_context(|| stack.logs())?;
+
+    // Envoy's access log names the rule and the policy's content hash.
+    let entries = stack.envoy.access_log();
+    let denied = entries
+        .iter()
+        .rev()
+        .find(|e| e["warden_policy_rule"] == "block-echo")
+        .with_context(|| format!("no access log entry names the rule: {entries:?}"))?;
+    ensure!(
+        denied["warden_policy_hash"]
+            .as_str()
+            .is_some_and(|h| h.starts_with("sha256:")),
+        "{denied}"
+    );
+    Ok(())
+}
+
+fn warden(args: &[&str]) -> anyhow::Result<(bool, String)> {
+    let bin = paths::warden_bin().map_err(anyhow::Error::msg)?;
+    let output = Command::new(bin).args(args).output()?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok((output.status.success(), text))
+}
+
+#[test]
+fn policy_command_line_checks_tests_and_evaluates() -> anyhow::Result<()> {
+    let policies = paths::repo_root().join("policies");
+    let policies = policies.to_str().context("path")?;
+
+    let (ok, out) = warden(&["policy", "check", policies])?;
+    ensure!(
+        ok && out.contains("ok (") && out.contains("sha256:"),
+        "{out}"
+    );
+
+    let (ok, out) = warden(&["policy", "test", policies])?;
+    ensure!(ok && out.contains(" passed, 0 failed"), "{out}");
+
+    let (ok, out) = warden(&[
+        "policy",
+        "eval",
+        "-X",
+        "POST",
+        "--url",
+        "http://db.internal/query",
+        "-H",
+        "content-type: application/json",
+        "--body",
+        r#"{"sql": "DELETE FROM users"}"#,
+        "--sub",
+        "agent-7",
+        "--group",
+        "agents",
+    ])?;
+    ensure!(ok, "{out}");
+    let json: serde_json::Value = serde_json::from_str(&out).context(out.clone())?;
+    ensure!(json["decision"] == "hold", "{json}");
+    ensure!(json["rule"] == "sql-unbounded-write", "{json}");
+    ensure!(
+        json["facts"]["sql"][0]["facts"]["statements"][0]["kind"] == "delete",
+        "{json}"
+    );
+    ensure!(json["facts"]["identity"]["subject"] == "agent-7", "{json}");
+
+    // A broken policy: the error names file, field, line and column; exit is non-zero.
+    let dir = tempfile::tempdir()?;
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        "rules:\n  - id: a\n    action: hold\n    when:\n      sql: { kind: [dropp] }\n",
+    )?;
+    let (ok, out) = warden(&["policy", "check", dir.path().to_str().context("path")?])?;
+    ensure!(!ok, "a broken policy passed the check: {out}");
+    ensure!(
+        out.contains("bad.yaml: rules[0].when.sql.kind")
+            && out.contains("line 5")
+            && out.contains("dropp"),
+        "{out}"
+    );
+
+    // A failing test case fails the run.
+    std::fs::create_dir(dir.path().join("tests"))?;
+    std::fs::write(dir.path().join("bad.yaml"), ALLOW_ECHO)?;
+    std::fs::write(
+        dir.path().join("tests/t.yaml"),
+        "tests:\n  - name: echo is denied\n    request: { url: http://x/echo }\n    expect: { decision: deny }\n",
+    )?;
+    let (ok, out) = warden(&["policy", "test", dir.path().to_str().context("path")?])?;
+    ensure!(
+        !ok && out.contains("FAIL t.yaml: echo is denied") && out.contains("0 passed, 1 failed"),
+        "{out}"
+    );
+    Ok(())
+}
