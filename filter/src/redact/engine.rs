@@ -585,6 +585,17 @@ impl Engine {
         if s >= e {
             return;
         }
+        let drop = rule.strategy == Strategy::Drop && jsonish && rule.json_only;
+        // Drop removes the whole member: the regex match is `"key": value`; take a comma
+        // with it so the object stays valid JSON.
+        let (cs, ce) = if drop {
+            drop_extent(hay, whole.start, whole.end)
+        } else {
+            (s, e)
+        };
+        if dominated(out, cs, ce, drop, ix) {
+            return;
+        }
         let value = &hay[s..e];
         if rule.boundary && !(validate::left_ok(hay, s) && validate::right_ok(hay, e)) {
             return;
@@ -629,22 +640,13 @@ impl Engine {
         if !ok {
             return;
         }
-        let mut c = Cand {
-            start: s,
-            end: e,
+        out.push(Cand {
+            start: cs,
+            end: ce,
             source: Source::Rule(ix),
             quote,
-            drop: false,
-        };
-        if rule.strategy == Strategy::Drop && jsonish && rule.json_only {
-            // Drop removes the whole member: the regex match is `"key": value`; take a comma
-            // with it so the object stays valid JSON.
-            let (ds, de) = drop_extent(hay, whole.start, whole.end);
-            c.start = ds;
-            c.end = de;
-            c.drop = true;
-        }
-        out.push(c);
+            drop,
+        });
     }
 
     fn strategy_of(&self, src: Source, known: &KnownSet) -> Strategy {
@@ -763,6 +765,27 @@ fn masked_part(
     } else {
         (ms, me, false)
     }
+}
+
+/// How many of the latest candidates [`dominated`] looks at: the rules of one keyword hit
+/// push theirs next to each other, further back is a miss that costs a compare each.
+const DOMINATED_LOOKBACK: usize = 8;
+
+/// Whether a candidate `[start, end)` (with `drop`) of rule `ix` can be dropped unchecked: a
+/// rule listed before it already pushed the very same region.
+///
+/// Why this is safe: `merge` orders equal regions by rule index, so the earlier rule's
+/// candidate comes first and the later one can neither start nor extend a span nor name one
+/// (it is a no-op whatever its validators say); `json_safe` moves equal regions equally.
+/// Dense bodies hit this for every value matched by a key-name rule and a generic rule
+/// (`"token": "…"`), whose validators were the costliest part of the scan.
+fn dominated(out: &[Cand], start: usize, end: usize, drop: bool, ix: u32) -> bool {
+    out.iter().rev().take(DOMINATED_LOOKBACK).any(|c| {
+        c.start == start
+            && c.end == end
+            && c.drop == drop
+            && matches!(c.source, Source::Rule(j) if j < ix)
+    })
 }
 
 /// Merges candidates (any order) into disjoint spans that start at or after `from`.
