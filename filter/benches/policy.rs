@@ -169,6 +169,19 @@ fn main() {
         &samples,
         Some((50.0, "p50")),
     );
+    // The floor: sqlparser's own parse of the same text, once, generic dialect.
+    let samples = time_each(20_000, || {
+        black_box(sqlparser::parser::Parser::parse_sql(
+            &sqlparser::dialect::GenericDialect {},
+            black_box(&statement),
+        ))
+        .ok();
+    });
+    report(
+        "  floor: sqlparser parse alone (generic, one dialect)",
+        &samples,
+        None,
+    );
     let postgres = [sql::SqlDialect::Postgres];
     let samples = time_each(20_000, || {
         black_box(sql::classify_sql(black_box(&statement), &postgres));

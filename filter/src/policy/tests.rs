@@ -374,3 +374,112 @@ fn evasion_cases_decide_as_intended_without_envoy() {
         .collect();
     assert!(failed.is_empty(), "{failed:#?}");
 }
+
+/// Every field the loader accepts is in the JSON Schema editors use, at the same place,
+/// and the schema allows nothing the loader would refuse as unknown.
+#[test]
+fn the_json_schema_describes_every_field_the_loader_accepts() {
+    const EVERYTHING: &str = r#"
+settings:
+  mode: observe
+  default: hold
+  default_reason: why
+  sql: { fields: [sql], dialects: [postgres, mysql, generic] }
+rules:
+  - id: all
+    description: d
+    when: &all
+      identity: { subject: a, group: b, kind: agent, authenticated: true }
+      host: h
+      method: GET
+      path: /p
+      header: { x-a: v }
+      protocol: [http, kubernetes, git, sql, mcp, graphql, llm]
+      sql: { kind: drop, table: t, unbounded: true, multiple: true, unparsed: false }
+      kubernetes: { verb: delete, group: apps, resource: pods, subresource: exec, namespace: n, name: x, dry_run: false }
+      git: { service: receive_pack, ref: refs/heads/main, ref_action: delete }
+      mcp: { method: tools/call, tool: t, tool_word: w, resource: r, malformed: false, suspicious_tool_name: true }
+      graphql: { operation: mutation, field: f, unparsed: false }
+      llm: { api: openai_chat_completions, model: m, tool: t, tool_results: true, tool_calls: true }
+      body: { unreadable: true }
+    unless: *all
+    action: hold
+    reason: r
+    observe: true
+    status: 409
+    mask: { request: true, response: false }
+    record: full
+    inject: false
+"#;
+    Policy::from_sources(vec![(PathBuf::from("all.yaml"), EVERYTHING.into())]).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../policies/warden-policy.schema.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let yaml: serde_json::Value = serde_yaml_ng::from_str(EVERYTHING).unwrap();
+
+    // Walks the document and the schema together; every object key must be a
+    // property, every schema object must be closed (additionalProperties: false).
+    fn walk(
+        doc: &serde_json::Value,
+        schema: &serde_json::Value,
+        root: &serde_json::Value,
+        at: &str,
+    ) {
+        let schema = match schema.get("$ref").and_then(|r| r.as_str()) {
+            Some(r) => root
+                .pointer(r.trim_start_matches('#'))
+                .unwrap_or_else(|| panic!("{at}: bad $ref {r}")),
+            None => schema,
+        };
+        match doc {
+            serde_json::Value::Object(map) => {
+                if let Some(props) = schema.get("properties") {
+                    assert_eq!(
+                        schema["additionalProperties"], false,
+                        "{at}: schema object is open"
+                    );
+                    for (key, value) in map {
+                        let sub = props
+                            .get(key)
+                            .unwrap_or_else(|| panic!("{at}.{key} is not in the schema"));
+                        walk(value, sub, root, &format!("{at}.{key}"));
+                    }
+                } else if let Some(extra) =
+                    schema.get("additionalProperties").filter(|v| v.is_object())
+                {
+                    for (key, value) in map {
+                        walk(value, extra, root, &format!("{at}.{key}"));
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => {
+                let item_schema = schema
+                    .get("items")
+                    .or_else(|| schema.get("oneOf").and_then(|o| o[1].get("items")));
+                if let Some(item_schema) = item_schema {
+                    for (i, item) in items.iter().enumerate() {
+                        walk(item, item_schema, root, &format!("{at}[{i}]"));
+                    }
+                }
+            }
+            serde_json::Value::String(s) => {
+                let enumeration = schema
+                    .get("enum")
+                    .or_else(|| schema.get("oneOf").and_then(|o| o[0].get("enum")));
+                if let Some(values) = enumeration.and_then(|e| e.as_array()) {
+                    assert!(
+                        values.iter().any(|v| v == s),
+                        "{at}: {s:?} is not in the schema's enum {values:?}"
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(&yaml, &schema, &schema, "$");
+}
