@@ -183,3 +183,66 @@ fn policy_command_line_checks_tests_and_evaluates() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// A git push body: one pkt-line command for `refname`, a flush, then `pack_len`
+/// bytes standing for the packfile.
+fn push_body(refname: &str, pack_len: usize) -> Vec<u8> {
+    let line = format!(
+        "{} {} {refname}\0 report-status side-band-64k",
+        "a".repeat(40),
+        "b".repeat(40)
+    );
+    let mut body = format!("{:04x}{line}0000", line.len() + 4).into_bytes();
+    body.extend((0..pack_len).map(warden_integration_tests::upstream::pattern_byte));
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_git_push_streams_through_once_its_commands_are_allowed() -> anyhow::Result<()> {
+    use bytes::Bytes;
+    let stack = Stack::start(StackOptions::default()).await?;
+    let client = http1_client();
+    // Larger than the buffered-body limit (8 MiB): the push is streamed, held back only
+    // until its ref updates are read.
+    for chunked in [false, true] {
+        for (refname, want) in [("refs/heads/feature/big", 200), ("refs/heads/main", 403)] {
+            let body = push_body(refname, 12 << 20);
+            let request = client
+                .post(stack.envoy.url("/repo.git/git-receive-pack"))
+                .header("content-type", "application/x-git-receive-pack-request");
+            let request = if chunked {
+                let chunks: Vec<Result<Bytes, std::io::Error>> = body
+                    .chunks(16 * 1024)
+                    .map(|c| Ok(Bytes::copy_from_slice(c)))
+                    .collect();
+                request.body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+            } else {
+                request.body(body.clone())
+            };
+            let before = stack.upstream.seen().len();
+            let response = request.send().await?;
+            let status = response.status().as_u16();
+            let text = response.text().await?;
+            ensure!(
+                status == want,
+                "{refname} chunked={chunked}: {status} {text}\n{}",
+                stack.logs()
+            );
+            let seen = stack.upstream.seen();
+            if want == 200 {
+                let last = seen.last().context("the push never reached the upstream")?;
+                ensure!(
+                    last.body_len == body.len()
+                        && last.checksum == warden_integration_tests::upstream::checksum(&body),
+                    "{refname}: the upstream got {} bytes, not the {} sent (or other bytes)",
+                    last.body_len,
+                    body.len()
+                );
+            } else {
+                ensure!(seen.len() == before, "a held push reached the upstream");
+                ensure!(text.contains("git-push-protected"), "{text}");
+            }
+        }
+    }
+    Ok(())
+}

@@ -266,6 +266,9 @@ pub struct Exchange {
     policy_decision: Option<PolicyDecision>,
     /// Metadata of a decision taken in the request body phase, sent with that phase.
     pending_metadata: Vec<(&'static str, String)>,
+    /// A streamed request body held back while the policy waits for enough of it
+    /// (the command section of a git push).
+    withheld: Option<Vec<u8>>,
 }
 
 impl Exchange {
@@ -283,6 +286,7 @@ impl Exchange {
             pending_policy: None,
             policy_decision: None,
             pending_metadata: Vec::new(),
+            withheld: None,
         }
     }
 
@@ -389,6 +393,24 @@ impl From<&Config> for PipelineSettings {
             },
         }
     }
+}
+
+/// Most of a streamed git push held back while its commands are read; a command
+/// section longer than this is refused as unreadable.
+const MAX_WITHHELD_BYTES: usize = 1 << 20;
+
+/// A git push whose body can be streamed (not compressed: a partial gzip stream
+/// cannot be read, so compressed pushes are read whole).
+fn is_streamable_git_push(facts: &RequestFacts, head: &RequestHead) -> bool {
+    let push = facts.git.as_ref().is_some_and(|git| {
+        git.request.service == classify::git::GitService::ReceivePack
+            && git.request.phase == classify::git::GitPhase::Rpc
+    });
+    let encoded = head
+        .headers
+        .get_str("content-encoding")
+        .is_some_and(|e| !e.trim().is_empty() && !e.trim().eq_ignore_ascii_case("identity"));
+    push && !encoded
 }
 
 /// A policy's say on masking, per direction (`None`: as configured).
@@ -506,24 +528,20 @@ impl Pipeline {
     /// Decides about a request from its head alone. Shared by ext_proc and ext_authz
     /// so both give the same answer.
     ///
-    /// `read_request_body` says the policy needs the whole request body before it can
-    /// decide; `mask` overrides the configured masking per direction (policy effects).
+    /// `read_request_body` is the request body mode the policy needs before it can
+    /// decide (`None`: as configured); `mask` overrides the configured masking per direction (policy effects).
     pub fn decide(
         &self,
         request_id: &str,
         head: &RequestHead,
         end_of_stream: bool,
-        read_request_body: bool,
+        read_request_body: Option<BodyMode>,
         mask: MaskOverride,
     ) -> Decision {
         let has_body = !end_of_stream && head.may_have_body();
         let max = self.settings.max_buffered_body_bytes;
         let request_body = if has_body {
-            let base = if read_request_body {
-                BodyMode::Buffered
-            } else {
-                body_mode(self.settings.request_body)
-            };
+            let base = read_request_body.unwrap_or_else(|| body_mode(self.settings.request_body));
             let mask = self.masks_with(Direction::Request, mask);
             let base = if mask && base == BodyMode::Skip {
                 BodyMode::Streamed
@@ -594,7 +612,7 @@ impl Pipeline {
                 &exchange.id,
                 head,
                 end_of_stream,
-                false,
+                None,
                 MaskOverride::default(),
             );
         };
@@ -607,6 +625,31 @@ impl Pipeline {
         let has_body = !end_of_stream && head.may_have_body();
         let mut facts = facts;
         if has_body && policy.needs_body(&facts) {
+            if is_streamable_git_push(&facts, head) {
+                // A push carries its ref updates first and then a packfile of any size:
+                // stream it, holding the bytes back until the commands are read.
+                exchange.facts = Some(facts);
+                exchange.pending_policy = Some(policy);
+                let decision = self.decide(
+                    &exchange.id,
+                    head,
+                    end_of_stream,
+                    Some(BodyMode::Streamed),
+                    MaskOverride::default(),
+                );
+                if !decision.request_body.mask && decision.request_body.mode == BodyMode::Streamed {
+                    exchange.withheld = Some(Vec::new());
+                    return decision;
+                }
+                // A masked body takes the buffered path instead.
+                return self.decide(
+                    &exchange.id,
+                    head,
+                    end_of_stream,
+                    Some(BodyMode::Buffered),
+                    MaskOverride::default(),
+                );
+            }
             if !self.binary_stream(head) {
                 exchange.facts = Some(facts);
                 exchange.pending_policy = Some(policy);
@@ -614,7 +657,7 @@ impl Pipeline {
                     &exchange.id,
                     head,
                     end_of_stream,
-                    true,
+                    Some(BodyMode::Buffered),
                     MaskOverride::default(),
                 );
             }
@@ -658,7 +701,7 @@ impl Pipeline {
                 plan: PhasePlan::HEADERS_ONLY,
                 request_body: BodyChoice::unmasked(BodyMode::Skip),
             },
-            None => self.decide(&exchange.id, head, end_of_stream, false, mask),
+            None => self.decide(&exchange.id, head, end_of_stream, None, mask),
         }
     }
 
@@ -1029,6 +1072,38 @@ impl Pipeline {
         }
         let mut decided_metadata = Vec::new();
         if direction == Direction::Request && exchange.pending_policy.is_some() {
+            if let Some(mut withheld) = exchange.withheld.take() {
+                let first = withheld.is_empty();
+                withheld.extend_from_slice(chunk);
+                let complete = !matches!(
+                    classify::git::parse_receive_pack_commands(&withheld),
+                    Err(classify::git::GitParseError::Incomplete)
+                );
+                if !complete && !end_of_stream && withheld.len() <= MAX_WITHHELD_BYTES {
+                    // Hold these bytes back (the chunk is replaced by nothing) until the
+                    // commands are complete.
+                    exchange.withheld = Some(withheld);
+                    return Ok(Outcome {
+                        step: Step::Continue(Mutation {
+                            body: Some(Vec::new()),
+                            ..Mutation::default()
+                        }),
+                        metadata: Vec::new(),
+                    });
+                }
+                if let Some(refused) = self.decide_pending(exchange, &withheld) {
+                    return Ok(refused);
+                }
+                // Allowed: release what was held back in place of this chunk (nothing
+                // to replace when this chunk was all of it).
+                return Ok(Outcome {
+                    step: Step::Continue(Mutation {
+                        body: (!first).then_some(withheld),
+                        ..Mutation::default()
+                    }),
+                    metadata: std::mem::take(&mut exchange.pending_metadata),
+                });
+            }
             if !buffered || !end_of_stream {
                 // The policy needs the whole body but it is arriving in pieces: never
                 // allow what could not be read whole.
@@ -1174,6 +1249,109 @@ mod tests {
             },
             None,
         )
+    }
+
+    mod policy {
+        use super::*;
+        use crate::policy::watch::PolicyStore;
+
+        fn with_default_pack() -> Pipeline {
+            pipeline(BodyInspection::Streamed, BodyInspection::None)
+                .with_policy(PolicyStore::fixed(Policy::builtin().unwrap()))
+        }
+
+        fn push(refname: &str) -> (RequestHead, Vec<u8>) {
+            let line = format!(
+                "{} {} {refname}\0 report-status",
+                "a".repeat(40),
+                "b".repeat(40)
+            );
+            let mut body = format!("{:04x}{line}0000", line.len() + 4).into_bytes();
+            body.extend_from_slice(b"PACK....packfile bytes");
+            let mut head = request(
+                "POST",
+                &[("content-type", "application/x-git-receive-pack-request")],
+            );
+            head.path = "/repo.git/git-receive-pack".into();
+            head.headers.push("content-length", body.len().to_string());
+            (head, body)
+        }
+
+        #[test]
+        fn a_git_push_is_held_back_until_its_commands_are_read() {
+            let pipeline = with_default_pack();
+            for (refname, allowed) in [("refs/heads/topic", true), ("refs/heads/main", false)] {
+                let (head, body) = push(refname);
+                let mut exchange = Exchange::new("git");
+                let outcome = pipeline
+                    .on_request_headers(&mut exchange, head, false, Ok(None))
+                    .unwrap();
+                let Step::Continue(mutation) = outcome.step else {
+                    panic!("decided before the commands were read")
+                };
+                assert_eq!(mutation.plan.unwrap().request_body, BodyMode::Streamed);
+                assert_eq!(outcome.metadata[1], ("decision", "pending".to_string()));
+
+                // The command line split in the middle: nothing may go upstream yet.
+                let (first, rest) = body.split_at(30);
+                let outcome = pipeline
+                    .on_request_body(&mut exchange, first, false)
+                    .unwrap();
+                assert_eq!(
+                    outcome.step,
+                    Step::Continue(Mutation {
+                        body: Some(Vec::new()),
+                        ..Mutation::default()
+                    })
+                );
+                let outcome = pipeline
+                    .on_request_body(&mut exchange, rest, false)
+                    .unwrap();
+                match (allowed, outcome.step) {
+                    (true, Step::Continue(mutation)) => {
+                        assert_eq!(
+                            mutation.body.as_deref(),
+                            Some(&body[..]),
+                            "held bytes released"
+                        );
+                        // Later chunks pass as they are.
+                        let later = pipeline
+                            .on_request_body(&mut exchange, b"more", true)
+                            .unwrap();
+                        assert_eq!(later.step, Step::Continue(Mutation::default()));
+                    }
+                    (false, Step::Reply(reply)) => {
+                        assert_eq!(reply.status, 403);
+                        assert!(String::from_utf8_lossy(&reply.body).contains("git-push-protected"));
+                    }
+                    (_, step) => panic!("{refname}: {step:?}"),
+                }
+            }
+        }
+
+        #[test]
+        fn a_git_push_whose_commands_never_end_is_refused() {
+            let pipeline = with_default_pack();
+            let (head, _) = push("refs/heads/topic");
+            let mut exchange = Exchange::new("git");
+            pipeline
+                .on_request_headers(&mut exchange, head, false, Ok(None))
+                .unwrap();
+            let endless = format!("{:04x}{}", 0xfff0, "x".repeat(0xfff0 - 4));
+            let mut refused = None;
+            for _ in 0..40 {
+                let outcome = pipeline
+                    .on_request_body(&mut exchange, endless.as_bytes(), false)
+                    .unwrap();
+                if let Step::Reply(reply) = outcome.step {
+                    refused = Some(reply);
+                    break;
+                }
+            }
+            let reply = refused.expect("held back more than the limit without deciding");
+            assert_eq!(reply.status, 403);
+            assert!(String::from_utf8_lossy(&reply.body).contains("unreadable-body"));
+        }
     }
 
     fn request(method: &str, headers: &[(&str, &str)]) -> RequestHead {
