@@ -121,9 +121,10 @@ impl PolicyStore {
             Err(_) => true,
         };
         if new {
-            self.reload_failures.fetch_add(1, Ordering::Relaxed);
+            let failures = self.reload_failures.fetch_add(1, Ordering::Relaxed) + 1;
             tracing::error!(
                 error = %err,
+                policy_reload_failures_total = failures,
                 keeping = self.current().hash(),
                 "policy reload failed; the last good policy stays in force"
             );
