@@ -293,6 +293,32 @@ pub fn decoded_body<'a>(
     }
 }
 
+/// Adds the facts of a request body as received: decoded per `content-encoding` (at
+/// most `max_decoded` bytes) and read per its `content-type`. The one entry point the
+/// data path and `warden policy test/eval` share.
+pub fn classify_received_body(
+    facts: &mut RequestFacts,
+    headers: &Headers,
+    body: &[u8],
+    max_decoded: usize,
+    sql: &SqlSettings,
+) {
+    let decoded = decoded_body(headers, body, max_decoded);
+    let content_type = headers.get_str("content-type").map(|ct| {
+        ct.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase()
+    });
+    classify_body(
+        facts,
+        decoded.as_deref().map_err(String::as_str),
+        content_type.as_deref(),
+        sql,
+    );
+}
+
 /// Adds the facts of the request body. `body` is the decoded body, or why it could not
 /// be decoded. `content_type` is the declared media type (lowercase, no parameters).
 pub fn classify_body(

@@ -763,20 +763,7 @@ impl Pipeline {
                 .saturating_mul(MAX_DECODE_FACTOR),
         )
         .unwrap_or(usize::MAX);
-        let decoded = classify::decoded_body(headers, body, max);
-        let content_type = headers.get_str("content-type").map(|ct| {
-            ct.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        });
-        classify::classify_body(
-            &mut facts,
-            decoded.as_deref().map_err(String::as_str),
-            content_type.as_deref(),
-            policy.sql_settings(),
-        );
+        classify::classify_received_body(&mut facts, headers, body, max, policy.sql_settings());
         let verdict = policy.evaluate(&facts);
         exchange.facts = Some(facts);
         let reply = self.policy_reply(&verdict, &exchange.id);

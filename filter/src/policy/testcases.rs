@@ -212,18 +212,11 @@ pub fn evaluate_request(
     let mut facts = classify::classify_head(head, identity, sql);
     if let Some(body) = body.filter(|b| !b.is_empty()) {
         if policy.needs_body(&facts) {
-            let decoded = classify::decoded_body(&head.headers, body, classify::MAX_DECODED_BODY);
-            let content_type = head.headers.get_str("content-type").map(|ct| {
-                ct.split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase()
-            });
-            classify::classify_body(
+            classify::classify_received_body(
                 &mut facts,
-                decoded.as_deref().map_err(String::as_str),
-                content_type.as_deref(),
+                &head.headers,
+                body,
+                classify::MAX_DECODED_BODY,
                 sql,
             );
         }
