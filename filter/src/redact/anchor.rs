@@ -123,59 +123,6 @@ fn fill_bytes(hir: &Hir, set: &mut [bool; 256]) {
     }
 }
 
-/// The bytes a match of `hir` can start with, or `None` when unknown (a look-around comes
-/// first) or when `hir` can match the empty string. No match starts at any other byte, so a
-/// search for the leftmost match can skip straight to the first such byte.
-pub(crate) fn start_bytes(hir: &Hir) -> Option<[bool; 256]> {
-    let mut set = [false; 256];
-    match first_bytes(hir, &mut set)? {
-        true => None,
-        false => Some(set),
-    }
-}
-
-/// Adds the bytes `hir` can start with to `set`; returns whether `hir` can match empty
-/// (then what follows it can start the match too), or `None` when unknown.
-fn first_bytes(hir: &Hir, set: &mut [bool; 256]) -> Option<bool> {
-    match hir.kind() {
-        HirKind::Empty => Some(true),
-        // Why give up: a look-around (`^`, `\b`) is zero-width but constrains where a match
-        // starts in ways this set cannot express; such rules simply keep the plain search.
-        HirKind::Look(_) => None,
-        HirKind::Literal(lit) => match lit.0.first() {
-            Some(&b) => {
-                set[usize::from(b)] = true;
-                Some(false)
-            }
-            None => Some(true),
-        },
-        HirKind::Class(_) => {
-            fill_bytes(hir, set);
-            Some(false)
-        }
-        HirKind::Capture(c) => first_bytes(&c.sub, set),
-        HirKind::Repetition(r) => {
-            let nullable = first_bytes(&r.sub, set)?;
-            Some(nullable || r.min == 0)
-        }
-        HirKind::Concat(items) => {
-            for it in items {
-                if !first_bytes(it, set)? {
-                    return Some(false);
-                }
-            }
-            Some(true)
-        }
-        HirKind::Alternation(items) => {
-            let mut nullable = false;
-            for it in items {
-                nullable |= first_bytes(it, set)?;
-            }
-            Some(nullable)
-        }
-    }
-}
-
 /// Every string must contain a keyword; the bound is the worst first-occurrence offset.
 fn set_lead(set: &[Vec<u8>], kws: &[Vec<u8>]) -> Option<usize> {
     let mut worst = 0;
@@ -300,29 +247,6 @@ fn class_bytes(class: &Class) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn starts_of(re: &str) -> Option<Vec<u8>> {
-        let hir = regex_syntax::ParserBuilder::new()
-            .unicode(false)
-            .utf8(false)
-            .build()
-            .parse(re)
-            .expect("parses");
-        let set = start_bytes(&hir)?;
-        Some((0u8..=255).filter(|&b| set[usize::from(b)]).collect())
-    }
-
-    #[test]
-    fn start_bytes_of_shapes() {
-        assert_eq!(
-            starts_of(r#"(?i)"(?:[a-z]{0,4}key|token)"\s*:"#),
-            Some(b"\"".to_vec())
-        );
-        assert_eq!(starts_of("(?i)ab|x?c"), Some(b"ACXacx".to_vec()));
-        assert_eq!(starts_of("(?:^|&)a"), None);
-        assert_eq!(starts_of("a?"), None);
-        assert_eq!(starts_of("(?P<s>a{0,2})b"), Some(b"ab".to_vec()));
-    }
 
     fn lead_of(re: &str, kws: &[&str]) -> Option<usize> {
         let hir = regex_syntax::ParserBuilder::new()

@@ -42,29 +42,6 @@ struct LeadMatcher {
     re: Regex,
     /// The rule reversed, to find that match's start from its end.
     rev: Option<RevStart>,
-    /// The bytes a match can start with (see `anchor::start_bytes`): the search skips to the
-    /// first of them instead of walking the lazy `.{0,lead}?` prefix byte by byte.
-    starts: Option<Box<[bool; 256]>>,
-    /// The only byte a match can start with, when there is one (`"` for JSON key rules).
-    start_byte: Option<u8>,
-}
-
-impl LeadMatcher {
-    /// The first position in `[at, last]` where a match can start.
-    fn skip(&self, hay: &[u8], at: usize, last: usize) -> Option<usize> {
-        let end = last.checked_add(1)?.min(hay.len());
-        let win = hay.get(at..end)?;
-        if let Some(b) = self.start_byte {
-            return memchr::memchr(b, win).map(|i| at + i);
-        }
-        match &self.starts {
-            Some(set) => win
-                .iter()
-                .position(|&b| set[usize::from(b)])
-                .map(|i| at + i),
-            None => Some(at),
-        }
-    }
 }
 
 impl Matcher {
@@ -157,8 +134,6 @@ pub(crate) struct Span {
 #[derive(Default)]
 pub(crate) struct Scratch {
     hits: Vec<Hit>,
-    /// The prefilter's lanes' hits before they are put in order.
-    lane_hits: Vec<Hit>,
     /// Per rule: the last search start, so two literals hitting at one place (`secret`,
     /// `secret_key`) run the rule once.
     last: Vec<usize>,
@@ -326,11 +301,6 @@ impl Engine {
                         WhichCaptures::Implicit,
                     )?,
                     rev: RevStart::new(&hir),
-                    starts: anchor::start_bytes(&hir).map(Box::new),
-                    start_byte: anchor::start_bytes(&hir).and_then(|set| {
-                        let mut it = (0u8..=255).filter(|&b| set[usize::from(b)]);
-                        it.next().filter(|_| it.next().is_none())
-                    }),
                 }),
                 _ => None,
             };
@@ -443,13 +413,12 @@ impl Engine {
         let scan_from = from.saturating_sub(self.lmax);
         let Scratch {
             hits,
-            lane_hits,
             last,
             caps,
             split,
         } = scratch;
         hits.clear();
-        self.prefilter.find_all(hay, scan_from, hits, lane_hits);
+        self.prefilter.find_all(hay, scan_from, hits);
         last.clear();
         last.resize(self.rules.len(), usize::MAX);
         if caps.len() != self.rules.len() {
@@ -513,12 +482,6 @@ impl Engine {
                     (Mode::Lead(_), Some(lm)) => {
                         let mut at = ws;
                         while at <= hit.start {
-                            // No match starts before the first possible start byte: the
-                            // leftmost one from there is the leftmost one from `at`.
-                            let Some(a) = lm.skip(hay, at, hit.start) else {
-                                break;
-                            };
-                            at = a;
                             // The lead matcher, DFA only, finds where the rule's leftmost
                             // match starting in `[at, at + lead]` ends; the rule's own regex
                             // then resolves groups inside `[at, end]` only, where its
@@ -856,13 +819,7 @@ pub(crate) fn merge(
         });
         keys.extend((0..cands.len()).map(|i| (0, i as u32)));
     } else {
-        // Why not a plain sort: rules, PII and known secrets each push in nearly position
-        // order (a hit's rules disagree only locally), so the keys are a few long runs with
-        // short-range disorder. Fixing that disorder in place leaves long sorted runs, which
-        // the stable sort then merges in linear time (it partitioned them before). Keys are
-        // unique (index last): stable or not, the order is the same.
-        local_insertion(keys);
-        keys.sort();
+        keys.sort_unstable();
     }
     for &(_, i) in keys.iter() {
         let c = &cands[i as usize];
@@ -891,30 +848,6 @@ pub(crate) fn merge(
             end: c.end,
             primary: c,
         });
-    }
-}
-
-/// How far back [`local_insertion`] moves one key: further disorder is left to the sort.
-const LOCAL_REACH: usize = 16;
-
-/// Moves each key that is smaller than its predecessor back to its place, if that place is
-/// within [`LOCAL_REACH`] slots; otherwise leaves it where it is (it then starts a new run
-/// rather than being dragged through one, which keeps the runs long).
-fn local_insertion(keys: &mut [(u128, u32)]) {
-    for i in 1..keys.len() {
-        let k = keys[i];
-        if keys[i - 1] <= k {
-            continue;
-        }
-        let lo = i.saturating_sub(LOCAL_REACH);
-        let mut j = i - 1;
-        while j > lo && keys[j - 1] > k {
-            j -= 1;
-        }
-        // `keys[j..i]` are all greater than `k`; its place is `j` if `keys[j - 1] <= k`.
-        if j > lo || lo == 0 || keys[lo - 1] <= k {
-            keys[j..=i].rotate_right(1);
-        }
     }
 }
 

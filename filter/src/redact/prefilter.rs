@@ -144,9 +144,7 @@ impl Prefilter {
 
     /// Appends every occurrence that starts at or after `from` (overlapping ones too), in
     /// no particular order.
-    ///
-    /// Hits come in position order (by end), as one walk reports them; `tmp` is scratch.
-    pub fn find_all(&self, hay: &[u8], from: usize, out: &mut Vec<Hit>, tmp: &mut Vec<Hit>) {
+    pub fn find_all(&self, hay: &[u8], from: usize, out: &mut Vec<Hit>) {
         let n = hay.len();
         if from >= n {
             return;
@@ -163,9 +161,6 @@ impl Prefilter {
             return;
         }
         let seg = len / LANES;
-        let lanes_out = out;
-        let out = tmp;
-        out.clear();
         let back = self.max_pattern_len.saturating_sub(1);
         let mut state = [self.start; LANES];
         for (j, s) in state.iter_mut().enumerate() {
@@ -205,7 +200,6 @@ impl Prefilter {
                 self.report(st, i + 1, out);
             }
         }
-        lane_order(out, lanes_out, from, seg);
     }
 
     #[inline]
@@ -220,47 +214,6 @@ impl Prefilter {
                 pattern,
             });
         }
-    }
-}
-
-/// Appends the hits `tmp` of a lock-step walk (lanes interleaved) to `out` in position
-/// order, the order a single walk reports them in.
-///
-/// Why: the engine pushes candidates in hit order; interleaved lanes made that order six
-/// interleaved runs, which the merge then had to sort from scratch. Each lane's hits are
-/// already in order, so a stable scatter by lane (counting sort on the lane number) is
-/// enough.
-fn lane_order(tmp: &[Hit], out: &mut Vec<Hit>, from: usize, seg: usize) {
-    let base = out.len();
-    if seg == 0 {
-        out.extend_from_slice(tmp);
-        return;
-    }
-    // The trailing bytes after the last full segment belong to the last lane (walked last).
-    let lane = |h: &Hit| ((h.end - 1 - from) / seg).min(LANES - 1);
-    let mut next = [0usize; LANES];
-    for h in tmp {
-        next[lane(h)] += 1;
-    }
-    let mut acc = base;
-    for n in next.iter_mut() {
-        let c = *n;
-        *n = acc;
-        acc += c;
-    }
-    // Placeholder values, all overwritten below (every slot is some lane's).
-    out.resize(
-        base + tmp.len(),
-        Hit {
-            start: 0,
-            end: 0,
-            pattern: 0,
-        },
-    );
-    for h in tmp {
-        let l = lane(h);
-        out[next[l]] = *h;
-        next[l] += 1;
     }
 }
 
@@ -307,9 +260,7 @@ mod tests {
             .collect();
         for from in [0, 1, 7, 5000, 69_990] {
             let mut got = Vec::new();
-            pf.find_all(&hay, from, &mut got, &mut Vec::new());
-            // Reported in position order (end, then keyword list order), as one walk would.
-            assert!(got.windows(2).all(|w| w[0].end <= w[1].end), "from {from}");
+            pf.find_all(&hay, from, &mut got);
             got.sort_by_key(|h| (h.start, h.end, h.pattern));
             assert_eq!(got, reference(&pats, &hay, from), "from {from}");
         }
@@ -342,7 +293,7 @@ mod timing {
         for _ in 0..20 {
             v.clear();
             let t = std::time::Instant::now();
-            pf.find_all(&body, 0, &mut v, &mut Vec::new());
+            pf.find_all(&body, 0, &mut v);
             best = best.min(t.elapsed().as_secs_f64());
         }
         println!(
