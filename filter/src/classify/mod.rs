@@ -487,13 +487,32 @@ fn sql_in_field(name: &str, value: &str, location: &str, sql: &SqlSettings) -> O
     {
         return None;
     }
-    if name.eq_ignore_ascii_case("command") && !sql::looks_like_sql(value) {
+    let ambiguous = name.eq_ignore_ascii_case("query") || name.eq_ignore_ascii_case("command");
+    if ambiguous && !sql::looks_like_sql(value) {
+        return None;
+    }
+    let facts = sql::classify_sql(value, &sql.dialects);
+    // In a field that often holds plain language ("show me last week's orders"), text
+    // that does not parse is taken as SQL only when it names a write or DDL keyword:
+    // then it is the riskiest kind, as anywhere else.
+    if ambiguous && !facts.parsed() && !mentions_write_keyword(value) {
         return None;
     }
     Some(SqlFound {
         location: location.to_string(),
-        facts: sql::classify_sql(value, &sql.dialects),
+        facts,
     })
+}
+
+/// Whether `text` contains, as a whole word in any case, a keyword of a statement that
+/// writes, deletes, changes schema or permissions, or runs code.
+fn mentions_write_keyword(text: &str) -> bool {
+    const WRITES: [&str; 18] = [
+        "insert", "update", "delete", "merge", "replace", "upsert", "create", "alter", "drop",
+        "truncate", "rename", "grant", "revoke", "exec", "execute", "call", "copy", "do",
+    ];
+    text.split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+        .any(|word| WRITES.iter().any(|w| word.eq_ignore_ascii_case(w)))
 }
 
 fn finish_protocols(facts: &mut RequestFacts) {
