@@ -210,13 +210,13 @@ fn asks_for_receive_pack(query: &str) -> bool {
         .filter(|pair| !pair.is_empty())
         .any(|pair| {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let Some(name) = decode_component(name) else {
+            let Some(name) = super::path::decode_component(name) else {
                 return true;
             };
             if !name.eq_ignore_ascii_case(b"service") {
                 return false;
             }
-            match decode_component(value) {
+            match super::path::decode_component(value) {
                 Some(value) => value
                     .to_ascii_lowercase()
                     .windows(7)
@@ -224,42 +224,6 @@ fn asks_for_receive_pack(query: &str) -> bool {
                 None => true,
             }
         })
-}
-
-/// Decodes one query component: `+` is a space, `%XX` a byte; `None` when an escape is
-/// invalid.
-fn decode_component(raw: &str) -> Option<Vec<u8>> {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&byte) = bytes.get(i) {
-        match byte {
-            b'%' => {
-                let hi = bytes.get(i + 1).copied().and_then(hex_value)?;
-                let lo = bytes.get(i + 2).copied().and_then(hex_value)?;
-                out.push(hi << 4 | lo);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            other => {
-                out.push(other);
-                i += 1;
-            }
-        }
-    }
-    Some(out)
-}
-
-fn hex_value(byte: u8) -> Option<u8> {
-    match byte {
-        b'0'..=b'9' => Some(byte - b'0'),
-        b'a'..=b'f' => Some(byte - b'a' + 10),
-        b'A'..=b'F' => Some(byte - b'A' + 10),
-        _ => None,
-    }
 }
 
 /// The largest pkt-line git reads (`LARGE_PACKET_MAX`), length prefix included.
@@ -353,7 +317,7 @@ impl<'a> PktReader<'a> {
             let Some(&digit) = self.rest.get(i) else {
                 return Err(GitParseError::Incomplete);
             };
-            let Some(value) = hex_value(digit) else {
+            let Some(value) = super::path::hex(digit) else {
                 return Err(malformed(format!("bad pkt-line length byte 0x{digit:02x}")));
             };
             length = length << 4 | usize::from(value);

@@ -450,7 +450,10 @@ impl QueryParams {
             .filter(|pair| !pair.is_empty())
             .map(|pair| {
                 let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-                (decode_component(name), decode_component(value))
+                (
+                    super::path::decode_component(name),
+                    super::path::decode_component(value),
+                )
             })
             .collect();
         QueryParams { pairs }
@@ -485,42 +488,6 @@ impl QueryParams {
             }
         }
         seen
-    }
-}
-
-/// Decodes one query component: `+` is a space, `%XX` a byte. `None` when an escape
-/// is invalid (Go's query parser, which the apiserver uses, rejects those too).
-fn decode_component(raw: &str) -> Option<Vec<u8>> {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&byte) = bytes.get(i) {
-        match byte {
-            b'%' => {
-                let hi = bytes.get(i + 1).copied().and_then(hex_value)?;
-                let lo = bytes.get(i + 2).copied().and_then(hex_value)?;
-                out.push(hi << 4 | lo);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            other => {
-                out.push(other);
-                i += 1;
-            }
-        }
-    }
-    Some(out)
-}
-
-fn hex_value(byte: u8) -> Option<u8> {
-    match byte {
-        b'0'..=b'9' => Some(byte - b'0'),
-        b'a'..=b'f' => Some(byte - b'a' + 10),
-        b'A'..=b'F' => Some(byte - b'A' + 10),
-        _ => None,
     }
 }
 

@@ -78,7 +78,35 @@ fn percent_decode_bytes(raw: &[u8]) -> Vec<u8> {
     decode(raw, false)
 }
 
-fn hex(byte: u8) -> Option<u8> {
+/// Decodes one query component strictly: `+` is a space, `%XX` a byte; `None` when an
+/// escape is invalid (Go's query parser, which the apiserver uses, rejects those too).
+pub(crate) fn decode_component(raw: &str) -> Option<Vec<u8>> {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&byte) = bytes.get(i) {
+        match byte {
+            b'%' => {
+                let hi = bytes.get(i + 1).copied().and_then(hex)?;
+                let lo = bytes.get(i + 2).copied().and_then(hex)?;
+                out.push(hi << 4 | lo);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            other => {
+                out.push(other);
+                i += 1;
+            }
+        }
+    }
+    Some(out)
+}
+
+/// The value of one hex digit.
+pub(crate) fn hex(byte: u8) -> Option<u8> {
     match byte {
         b'0'..=b'9' => Some(byte - b'0'),
         b'a'..=b'f' => Some(byte - b'a' + 10),
