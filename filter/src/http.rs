@@ -112,6 +112,12 @@ impl RequestHead {
         head
     }
 
+    /// The host the client addressed: `:authority` without port or trailing dot,
+    /// lowercased (an IPv6 literal without its brackets).
+    pub fn host(&self) -> String {
+        authority_host(&self.authority)
+    }
+
     /// True when the request announces a body: a non-zero `content-length`, or any
     /// `transfer-encoding` (chunked bodies have no length up front).
     ///
@@ -127,6 +133,23 @@ impl RequestHead {
             None => !matches!(self.method.as_str(), "GET" | "HEAD" | "OPTIONS" | "DELETE"),
         }
     }
+}
+
+/// The host part of an `:authority`: without port or trailing dot, lowercased (an
+/// IPv6 literal without its brackets).
+pub fn authority_host(authority: &str) -> String {
+    let host = if let Some(rest) = authority.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        authority.rsplit_once(':').map_or(authority, |(h, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                h
+            } else {
+                authority
+            }
+        })
+    };
+    host.trim_end_matches('.').to_ascii_lowercase()
 }
 
 /// The status and headers of one HTTP response.

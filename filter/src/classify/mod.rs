@@ -231,7 +231,7 @@ pub fn classify_head(
     let mut facts = RequestFacts {
         method,
         method_overrides,
-        host: host_of(head),
+        host: head.host(),
         path,
         query: query.to_string(),
         protocols: BTreeSet::from([Protocol::Http]),
@@ -528,22 +528,4 @@ fn finish_protocols(facts: &mut RequestFacts) {
     if facts.llm.is_some() {
         facts.protocols.insert(Protocol::Llm);
     }
-}
-
-/// `:authority` without the port, lowercase, without a trailing dot.
-fn host_of(head: &RequestHead) -> String {
-    let authority = head.authority.as_str();
-    let host = if let Some(rest) = authority.strip_prefix('[') {
-        // [v6]:port
-        rest.split(']').next().unwrap_or(rest)
-    } else {
-        authority.rsplit_once(':').map_or(authority, |(h, port)| {
-            if port.bytes().all(|b| b.is_ascii_digit()) {
-                h
-            } else {
-                authority
-            }
-        })
-    };
-    host.trim_end_matches('.').to_ascii_lowercase()
 }

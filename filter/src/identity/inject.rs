@@ -136,7 +136,7 @@ pub fn injection_changes(
 
 /// True when `rule` applies to the request's host and path.
 pub fn rule_matches(rule: &CredentialRule, head: &RequestHead) -> bool {
-    let host = host_of(&head.authority);
+    let host = crate::http::authority_host(&head.authority);
     let host_ok = rule
         .hosts
         .iter()
@@ -160,23 +160,6 @@ pub fn rule_matches(rule: &CredentialRule, head: &RequestHead) -> bool {
                     && (prefix.ends_with('/') || path.as_bytes().get(prefix.len()) == Some(&b'/')))
         }
     }
-}
-
-/// `:authority` without port or trailing dot, lowercased.
-fn host_of(authority: &str) -> String {
-    let host = if let Some(rest) = authority.strip_prefix('[') {
-        // IPv6 literal: keep the brackets' content.
-        rest.split(']').next().unwrap_or("")
-    } else {
-        authority.rsplit_once(':').map_or(authority, |(h, port)| {
-            if port.bytes().all(|b| b.is_ascii_digit()) {
-                h
-            } else {
-                authority
-            }
-        })
-    };
-    host.trim_end_matches('.').to_ascii_lowercase()
 }
 
 /// A secret file's identity, to notice replacement (k8s swaps a symlink, editors
