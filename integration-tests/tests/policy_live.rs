@@ -246,3 +246,42 @@ async fn a_large_git_push_streams_through_once_its_commands_are_allowed() -> any
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn observe_mode_lets_requests_through_and_logs_what_would_have_happened() -> anyhow::Result<()>
+{
+    let policy_dir = tempfile::tempdir()?;
+    std::fs::write(
+        policy_dir.path().join("policy.yaml"),
+        format!("settings: {{ mode: observe }}\n{DENY_ECHO}"),
+    )?;
+    let stack = Stack::start(StackOptions {
+        warden_config: format!("policy:\n  dir: {}\n", policy_dir.path().display()),
+        ..StackOptions::default()
+    })
+    .await?;
+    let (status, _) = echo_status(&stack).await?;
+    ensure!(status == 200, "observe mode enforced a deny: {status}");
+    let entries = poll_until("the access log entry", Duration::from_secs(10), || async {
+        let entries = stack.envoy.access_log();
+        entries
+            .iter()
+            .any(|e| e["path"] == "/echo")
+            .then_some(entries)
+    })
+    .await?;
+    let entry = entries
+        .iter()
+        .find(|e| e["path"] == "/echo")
+        .context("no entry")?;
+    ensure!(
+        entry["warden_policy_observed"] == "block-echo:deny",
+        "{entry}"
+    );
+    ensure!(entry["warden_decision"] == "allow", "{entry}");
+    ensure!(
+        stack.warden.process.log().contains("observe only"),
+        "Warden did not log the observed match"
+    );
+    Ok(())
+}
