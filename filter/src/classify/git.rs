@@ -105,7 +105,7 @@ pub enum GitParseError {
 /// Classifies a git HTTP request from its method, path and raw query, or `None` when
 /// it is not one (see the module docs).
 pub fn classify_git_request(method: &str, path: &str, query: &str) -> Option<GitRequest> {
-    let segments = path_segments(path);
+    let segments = super::path::segments(path);
     let dav_write = DAV_WRITE_METHODS.contains(&method.trim().to_ascii_uppercase().as_str());
     let repository_of = |count: usize| -> String {
         let kept = segments.get(..count).unwrap_or(&[]);
@@ -182,24 +182,6 @@ fn dumb_push(segments: &[&str]) -> Option<GitRequest> {
         service: GitService::ReceivePack,
         phase: GitPhase::Rpc,
     })
-}
-
-/// The path's segments: empty and `.` segments dropped, `..` resolved, a segment cut at
-/// `;`, `?` or `#` (a decoded `%3F` is no query, but some server on the way may cut
-/// there, and `git-receive-pack;x` must still read as a push).
-fn path_segments(path: &str) -> Vec<&str> {
-    let mut segments: Vec<&str> = Vec::new();
-    for raw in path.split(['/', '\\']) {
-        let segment = raw.split([';', '?', '#']).next().unwrap_or(raw);
-        match segment {
-            "" | "." => {}
-            ".." => {
-                segments.pop();
-            }
-            other => segments.push(other),
-        }
-    }
-    segments
 }
 
 /// Whether any `service` parameter names receive-pack, or cannot be decoded (and so

@@ -196,7 +196,7 @@ pub fn classify_kubernetes(
     hints: KubernetesHints,
 ) -> Option<KubernetesFacts> {
     let params = QueryParams::parse(query);
-    let segments = path_segments(path);
+    let segments = super::path::segments(path);
     let hinted = hints.any();
 
     if let Some(facts) = classify_segments(method, &segments, &params, hinted) {
@@ -214,24 +214,6 @@ pub fn classify_kubernetes(
         }
     }
     None
-}
-
-/// The path's segments as sent (case is folded where they are compared): empty and `.`
-/// segments dropped, `..` resolved, and a segment cut at `;`, `?` or `#` (`exec;x` and
-/// `exec%3Fx` are read as `exec`: some server or proxy on the way may cut there).
-fn path_segments(path: &str) -> Vec<&str> {
-    let mut segments: Vec<&str> = Vec::new();
-    for raw in path.split(['/', '\\']) {
-        let segment = raw.split([';', '?', '#']).next().unwrap_or(raw);
-        match segment {
-            "" | "." => {}
-            ".." => {
-                segments.pop();
-            }
-            other => segments.push(other),
-        }
-    }
-    segments
 }
 
 /// How sure the shape alone makes us that this is the Kubernetes API.

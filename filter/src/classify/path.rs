@@ -45,6 +45,25 @@ pub fn normalize_path(raw: &str) -> String {
     out
 }
 
+/// A path's segments as classifiers read them: split at `/` and `\`, empty and `.`
+/// segments dropped, `..` resolved, and each segment cut at `;`, `?` or `#` (`exec;x`,
+/// `git-receive-pack;x` and a decoded `exec%3Fx` read as their first part: some server
+/// or proxy on the way may cut there).
+pub(crate) fn segments(path: &str) -> Vec<&str> {
+    let mut segments: Vec<&str> = Vec::new();
+    for raw in path.split(['/', '\\']) {
+        let segment = raw.split([';', '?', '#']).next().unwrap_or(raw);
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            other => segments.push(other),
+        }
+    }
+    segments
+}
+
 /// Decodes `%XX` escapes once. Invalid escapes are kept as written; bytes that do
 /// not form UTF-8 are replaced (U+FFFD), so the result is always text.
 pub fn percent_decode(raw: &str) -> String {
