@@ -30,7 +30,9 @@ use sha2::{Digest, Sha256};
 
 use crate::classify::{RequestFacts, SqlSettings};
 pub use pattern::{PathPattern, Pattern};
-pub use rules::{Action, MaskEffect, Mode, RecordLevel, Rule};
+pub use rules::{Action, ApprovalSpec, MaskEffect, Mode, RecordLevel, Rule};
+
+use crate::approval::{parse_duration, ApprovalRules};
 
 /// The default policy pack, built into the binary: what a user gets without a
 /// `policy.dir` setting. The same file ships in `policies/default.yaml`.
@@ -75,6 +77,7 @@ pub struct Policy {
     hash: String,
     source: String,
     needs_body: bool,
+    default_approval: ApprovalRules,
 }
 
 /// The outcome of evaluating a policy for one request.
@@ -96,6 +99,98 @@ pub struct PolicyDecision {
     pub effects: Effects,
     /// Content hash of the policy that decided.
     pub policy_hash: String,
+    /// For a `hold`: how it is decided.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold: Option<HoldSpec>,
+}
+
+/// How one hold rule's holds are decided (its `approval` settings, resolved).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HoldSpec {
+    /// Approvers, N of M, justification, lifetimes, wait mode.
+    pub rules: ApprovalRules,
+    /// The hold scope a grant covers.
+    pub scope: String,
+    /// When set, an approval grants access for this many seconds instead of one operation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grant_seconds: Option<u64>,
+}
+
+/// The longest a request may be kept waiting: Envoy's `max_message_timeout` in the
+/// configurations Warden ships is a little longer.
+pub const MAX_WAIT_SECONDS: u64 = 300;
+
+/// Resolves a hold rule's approval settings (`spec` already merged with the defaults).
+fn hold_spec(rule_id: &str, spec: &ApprovalSpec) -> Result<HoldSpec, (String, String)> {
+    let seconds = |field: &str, value: &Option<String>, default: Option<u64>| match value {
+        Some(text) => parse_duration(text)
+            .map(Some)
+            .map_err(|message| (field.to_string(), message)),
+        None => Ok(default),
+    };
+    let defaults = ApprovalRules::default();
+    let approver_groups = spec
+        .approvers
+        .clone()
+        .unwrap_or_else(|| defaults.approver_groups.clone());
+    if approver_groups.iter().all(|g| g.trim().is_empty()) {
+        return Err((
+            "approval.approvers".into(),
+            "name at least one approver group: nobody could decide this hold".into(),
+        ));
+    }
+    let required = spec.required.unwrap_or(1);
+    if required == 0 {
+        return Err((
+            "approval.required".into(),
+            "at least 1 approval is required; use action: allow to let requests pass".into(),
+        ));
+    }
+    let wait_seconds = seconds("approval.wait", &spec.wait, None)?;
+    if wait_seconds.is_some_and(|w| w > MAX_WAIT_SECONDS) {
+        return Err((
+            "approval.wait".into(),
+            format!(
+                "a request can wait at most {MAX_WAIT_SECONDS}s (Envoy's max_message_timeout); \
+                 agents can poll instead"
+            ),
+        ));
+    }
+    let nonzero = |field: &str, value: Option<u64>| match value {
+        Some(0) => Err((field.to_string(), "must be longer than 0s".to_string())),
+        other => Ok(other),
+    };
+    Ok(HoldSpec {
+        rules: ApprovalRules {
+            approver_groups,
+            required,
+            justification_required: spec.justification.unwrap_or(false),
+            pending_seconds: nonzero(
+                "approval.expires",
+                seconds(
+                    "approval.expires",
+                    &spec.expires,
+                    Some(defaults.pending_seconds),
+                )?,
+            )?
+            .unwrap_or(defaults.pending_seconds),
+            use_within_seconds: nonzero(
+                "approval.use_within",
+                seconds(
+                    "approval.use_within",
+                    &spec.use_within,
+                    Some(defaults.use_within_seconds),
+                )?,
+            )?
+            .unwrap_or(defaults.use_within_seconds),
+            wait_seconds: wait_seconds.filter(|w| *w > 0),
+        },
+        scope: spec.scope.clone().unwrap_or_else(|| rule_id.to_string()),
+        grant_seconds: nonzero(
+            "approval.grant",
+            seconds("approval.grant", &spec.grant, None)?,
+        )?,
+    })
 }
 
 /// A rule that matched in observe mode.
@@ -145,6 +240,7 @@ impl Policy {
     pub fn from_sources(sources: Vec<(PathBuf, String)>) -> Result<Policy, PolicyError> {
         let hash = hash_sources(&sources);
         let mut rules: Vec<Rule> = Vec::new();
+        let mut rule_files: Vec<PathBuf> = Vec::new();
         let mut settings: Option<(PathBuf, rules::SettingsSpec)> = None;
         let mut names = Vec::new();
         for (path, text) in &sources {
@@ -185,9 +281,42 @@ impl Policy {
                     }
                 }
                 rules.push(rule);
+                rule_files.push(path.clone());
             }
         }
-        let spec = settings.map(|(_, s)| s).unwrap_or_default();
+        let (settings_path, spec) = match settings {
+            Some((path, spec)) => (Some(path), spec),
+            None => (None, rules::SettingsSpec::default()),
+        };
+        let approval_defaults = spec.approvals.clone().unwrap_or_default();
+        if let Some(path) = &settings_path {
+            hold_spec("settings", &approval_defaults).map_err(|(field, message)| {
+                invalid(
+                    path,
+                    &format!("settings.{}", field.replace("approval.", "approvals.")),
+                    message,
+                )
+            })?;
+        }
+        for (rule, path) in rules.iter_mut().zip(&rule_files) {
+            let merged = rule
+                .approval
+                .as_ref()
+                .map(|a| a.or(&approval_defaults))
+                .unwrap_or_else(|| approval_defaults.clone());
+            if rule.approval.is_some() && rule.action != Action::Hold {
+                return Err(invalid(
+                    path,
+                    &format!("rule {}.approval", rule.id),
+                    "only hold rules are approved; remove approval or use action: hold".into(),
+                ));
+            }
+            if rule.action == Action::Hold {
+                rule.hold = Some(hold_spec(&rule.id, &merged).map_err(|(field, message)| {
+                    invalid(path, &format!("rule {}.{field}", rule.id), message)
+                })?);
+            }
+        }
         let needs_body = rules
             .iter()
             .any(|r| r.when.needs_body() || r.unless.as_ref().is_some_and(|u| u.needs_body()));
@@ -200,6 +329,9 @@ impl Policy {
             hash,
             source: names.join(", "),
             needs_body,
+            default_approval: hold_spec("default", &approval_defaults)
+                .map(|h| h.rules)
+                .unwrap_or_default(),
         })
     }
 }
@@ -348,6 +480,16 @@ impl Policy {
                 DEFAULT_STATUS,
             ),
         };
+        let hold = match (decision, enforced) {
+            (Action::Hold, Some(rule)) => rule.hold.clone(),
+            // A default of `hold` is decided like a hold rule without settings.
+            (Action::Hold, None) => Some(HoldSpec {
+                rules: self.default_approval.clone(),
+                scope: "default".into(),
+                grant_seconds: None,
+            }),
+            _ => None,
+        };
         PolicyDecision {
             decision,
             rule,
@@ -356,6 +498,7 @@ impl Policy {
             observed,
             effects,
             policy_hash: self.hash.clone(),
+            hold,
         }
     }
 }

@@ -92,6 +92,63 @@ pub struct SettingsSpec {
     /// Where SQL is looked for.
     #[serde(default)]
     pub sql: Option<SqlSettings>,
+    /// Defaults for every hold rule's `approval` settings.
+    #[serde(default)]
+    pub approvals: Option<ApprovalSpec>,
+}
+
+/// How a `hold` is decided: a rule's `approval:` block (unset fields come from
+/// `settings.approvals`, then from Warden's defaults).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalSpec {
+    /// Groups whose members may approve or deny (default `[approvers]`).
+    #[serde(default)]
+    pub approvers: Option<Vec<String>>,
+    /// Distinct approvals needed (default 1).
+    #[serde(default)]
+    pub required: Option<u32>,
+    /// Approvers must give a justification (default false).
+    #[serde(default)]
+    pub justification: Option<bool>,
+    /// How long a request waits for a decision before it expires (default `1h`).
+    #[serde(default)]
+    pub expires: Option<String>,
+    /// How long after approval the retry may pass (default `15m`).
+    #[serde(default)]
+    pub use_within: Option<String>,
+    /// Wait mode: keep the request paused up to this long for a decision (default: answer at once).
+    #[serde(default)]
+    pub wait: Option<String>,
+    /// Approval grants time-bound access for this long instead of one operation.
+    #[serde(default)]
+    pub grant: Option<String>,
+    /// The hold scope a grant covers (default: the rule id). Rules sharing a scope
+    /// share grants.
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+impl ApprovalSpec {
+    /// This spec with unset fields taken from `defaults`.
+    pub fn or(&self, defaults: &ApprovalSpec) -> ApprovalSpec {
+        ApprovalSpec {
+            approvers: self
+                .approvers
+                .clone()
+                .or_else(|| defaults.approvers.clone()),
+            required: self.required.or(defaults.required),
+            justification: self.justification.or(defaults.justification),
+            expires: self.expires.clone().or_else(|| defaults.expires.clone()),
+            use_within: self
+                .use_within
+                .clone()
+                .or_else(|| defaults.use_within.clone()),
+            wait: self.wait.clone().or_else(|| defaults.wait.clone()),
+            grant: self.grant.clone().or_else(|| defaults.grant.clone()),
+            scope: self.scope.clone(),
+        }
+    }
 }
 
 /// One rule.
@@ -129,6 +186,12 @@ pub struct Rule {
     /// Whether upstream credentials are injected for requests this rule matches.
     #[serde(default)]
     pub inject: Option<bool>,
+    /// How a `hold` is decided.
+    #[serde(default)]
+    pub approval: Option<ApprovalSpec>,
+    /// The resolved approval settings (hold rules only), filled in by the loader.
+    #[serde(skip)]
+    pub hold: Option<crate::policy::HoldSpec>,
 }
 
 /// Which bodies are masked.

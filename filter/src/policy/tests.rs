@@ -385,6 +385,7 @@ settings:
   default: hold
   default_reason: why
   sql: { fields: [sql], dialects: [postgres, mysql, generic] }
+  approvals: { approvers: [sre], required: 1, justification: false, expires: 1h, use_within: 15m, wait: 30s, grant: 30m }
 rules:
   - id: all
     description: d
@@ -410,6 +411,7 @@ rules:
     mask: { request: true, response: false }
     record: full
     inject: false
+    approval: { approvers: [dba], required: 2, justification: true, expires: 2h, use_within: 5m, wait: 60s, grant: 1h, scope: db }
 "#;
     Policy::from_sources(vec![(PathBuf::from("all.yaml"), EVERYTHING.into())]).unwrap();
     let schema: serde_json::Value = serde_json::from_str(
