@@ -262,6 +262,9 @@ pub struct Approval {
     /// Who revoked it, when, why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked: Option<Vote>,
+    /// When it expired (undecided in time, or approved and not used in time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expired_at: Option<Timestamp>,
 }
 
 /// The single use of an approved operation.
@@ -373,6 +376,7 @@ impl Approval {
             valid_until: None,
             used: None,
             revoked: None,
+            expired_at: None,
         }
     }
 
@@ -397,6 +401,7 @@ impl Approval {
         };
         if due {
             self.status = Status::Expired;
+            self.expired_at = Some(now);
         }
         due
     }
