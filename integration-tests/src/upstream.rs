@@ -17,6 +17,9 @@
 //!   when that header is set;
 //! - `GET /headers` — answers with the request headers it received, as JSON (an
 //!   upstream that echoes credentials back);
+//! - `GET /repo.git/info/refs?service=git-receive-pack` — a receive-pack ref
+//!   advertisement of an empty repository (as `git http-backend` sends it), so a real
+//!   `git push` gets as far as its push request;
 //! - anything else — like `/echo`. `/echo?find=S` also reports whether the body it
 //!   received contains `S`.
 
@@ -78,6 +81,7 @@ impl Upstream {
             .route("/echo", any(echo))
             .route("/reflect", axum::routing::post(reflect))
             .route("/headers", get(headers_route))
+            .route("/repo.git/info/refs", get(git_advertisement))
             .fallback(echo)
             .with_state(Arc::clone(&shared));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -187,6 +191,36 @@ async fn headers_route(State(shared): State<Arc<Shared>>, headers: HeaderMap) ->
         .map(|(n, v)| (n, serde_json::Value::String(v)))
         .collect();
     axum::Json(serde_json::Value::Object(map)).into_response()
+}
+
+async fn git_advertisement(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let path = request
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    record(&shared, "GET", &path, request.headers(), b"");
+    let pkt = |payload: &str| format!("{:04x}{payload}", payload.len() + 4);
+    let body = format!(
+        "{}0000{}0000",
+        pkt("# service=git-receive-pack\n"),
+        pkt(&format!(
+            "{} capabilities^{{}}\0report-status report-status-v2 delete-refs \
+             side-band-64k quiet ofs-delta object-format=sha1 agent=git/2.47.3\n",
+            "0".repeat(40)
+        ))
+    );
+    (
+        [
+            (
+                "content-type",
+                "application/x-git-receive-pack-advertisement",
+            ),
+            ("cache-control", "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 fn url_param(query: &str, name: &str) -> Option<String> {

@@ -205,7 +205,9 @@ async fn a_large_git_push_streams_through_once_its_commands_are_allowed() -> any
     // Larger than the buffered-body limit (8 MiB): the push is streamed, held back only
     // until its ref updates are read.
     for chunked in [false, true] {
-        for (refname, want) in [("refs/heads/feature/big", 200), ("refs/heads/main", 403)] {
+        // Both answer 200: a held push gets git's own reply (report-status with `ng`),
+        // told apart by `x-warden-decision`.
+        for (refname, held) in [("refs/heads/feature/big", false), ("refs/heads/main", true)] {
             let body = push_body(refname, 12 << 20);
             let request = client
                 .post(stack.envoy.url("/repo.git/git-receive-pack"))
@@ -222,14 +224,19 @@ async fn a_large_git_push_streams_through_once_its_commands_are_allowed() -> any
             let before = stack.upstream.seen().len();
             let response = request.send().await?;
             let status = response.status().as_u16();
+            let decision = response
+                .headers()
+                .get("x-warden-decision")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
             let text = response.text().await?;
             ensure!(
-                status == want,
-                "{refname} chunked={chunked}: {status} {text}\n{}",
+                status == 200 && (decision.as_deref() == Some("hold")) == held,
+                "{refname} chunked={chunked}: {status} {decision:?} {text}\n{}",
                 stack.logs()
             );
             let seen = stack.upstream.seen();
-            if want == 200 {
+            if !held {
                 let last = seen.last().context("the push never reached the upstream")?;
                 ensure!(
                     last.body_len == body.len()
@@ -241,9 +248,82 @@ async fn a_large_git_push_streams_through_once_its_commands_are_allowed() -> any
             } else {
                 ensure!(seen.len() == before, "a held push reached the upstream");
                 ensure!(text.contains("git-push-protected"), "{text}");
+                ensure!(
+                    text.contains("ng refs/heads/main held for approval"),
+                    "{text}"
+                );
             }
         }
     }
+    Ok(())
+}
+
+/// Runs `git` in `dir` (isolated from the user's and system configuration).
+fn git(dir: &std::path::Path, args: &[&str]) -> std::io::Result<std::process::Output> {
+    std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("LC_ALL", "C")
+        .output()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_git_push_through_envoy_prints_the_hold() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let work = dir.path().to_path_buf();
+    if git(&work, &["init", "-q", "-b", "main"]).is_err() {
+        eprintln!("git is not installed: skipped");
+        return Ok(());
+    }
+    std::fs::write(work.join("a.txt"), "hello\n")?;
+    git(&work, &["add", "a.txt"])?;
+    let commit = git(
+        &work,
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.test",
+            "commit",
+            "-q",
+            "-m",
+            "one",
+        ],
+    )?;
+    ensure!(commit.status.success(), "{commit:?}");
+
+    let stack = Stack::start(StackOptions::default()).await?;
+    let url = stack.envoy.url("/repo.git");
+    let push = {
+        let work = work.clone();
+        tokio::task::spawn_blocking(move || git(&work, &["push", &url, "main"])).await??
+    };
+    let stderr = String::from_utf8_lossy(&push.stderr);
+    eprintln!("--- git push stderr ---\n{stderr}");
+    ensure!(!push.status.success(), "the push succeeded: {stderr}");
+    ensure!(
+        stderr.contains(
+            "remote: Warden held this request (git push to /repo.git: create refs/heads/main)"
+        ),
+        "{stderr}\n{}",
+        stack.logs()
+    );
+    ensure!(stderr.contains("git-push-protected"), "{stderr}");
+    ensure!(
+        stderr.contains(" ! [remote rejected] main -> main (held for approval: "),
+        "{stderr}"
+    );
+    ensure!(
+        !stack
+            .upstream
+            .seen()
+            .iter()
+            .any(|s| s.path.ends_with("/git-receive-pack")),
+        "the held push reached the upstream"
+    );
     Ok(())
 }
 

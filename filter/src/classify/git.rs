@@ -263,6 +263,32 @@ pub fn parse_receive_pack_commands(body: &[u8]) -> Result<Vec<RefUpdate>, GitPar
     }
 }
 
+/// The capabilities a receive-pack request asks for: the space-separated words after
+/// the `NUL` of its first command line (or of its `push-cert` line), e.g.
+/// `report-status`, `side-band-64k`, `agent=git/2.47.3`. `shallow` lines before it are
+/// skipped. Empty when the body has no such line or cannot be read that far: a reply
+/// then assumes the client asked for nothing.
+pub fn receive_pack_capabilities(body: &[u8]) -> Vec<String> {
+    let mut reader = PktReader { rest: body };
+    loop {
+        let Ok(Packet::Data(payload)) = reader.next_packet() else {
+            return Vec::new();
+        };
+        let line = payload.strip_suffix(b"\n").unwrap_or(payload);
+        if line.starts_with(b"shallow ") {
+            continue;
+        }
+        let Some(nul) = memchr_byte(0, line) else {
+            return Vec::new();
+        };
+        let caps = line.get(nul + 1..).unwrap_or(&[]);
+        return String::from_utf8_lossy(caps)
+            .split_ascii_whitespace()
+            .map(str::to_string)
+            .collect();
+    }
+}
+
 fn malformed(reason: impl Into<String>) -> GitParseError {
     GitParseError::Malformed(reason.into())
 }
@@ -1028,6 +1054,46 @@ mod tests {
         }
         // The generator must exercise every outcome, or it is not testing much.
         assert!(outcomes.iter().all(|&n| n > 0), "{outcomes:?}");
+    }
+
+    #[test]
+    fn receive_pack_capabilities_come_from_the_first_command_line() {
+        let shallow = format!("shallow {OLD}");
+        let first = first_command(OLD, NEW, "refs/heads/main");
+        let second = format!("{OLD} {NEW} refs/heads/topic\0 ignored");
+        let with_shallow = body(
+            &[
+                Some(shallow.as_bytes()),
+                Some(&first),
+                Some(second.as_bytes()),
+                None,
+            ],
+            b"PACK",
+        );
+        assert_eq!(
+            receive_pack_capabilities(&with_shallow),
+            ["report-status", "side-band-64k", "agent=git/2.47.3"]
+        );
+        // A signed push carries them on its `push-cert` line.
+        let cert = body(
+            &[Some(b"push-cert\0 report-status-v2 side-band"), None],
+            b"",
+        );
+        assert_eq!(
+            receive_pack_capabilities(&cert),
+            ["report-status-v2", "side-band"]
+        );
+        // No NUL, an empty body, a flush first, a truncated or malformed line: none.
+        let bare = format!("{OLD} {NEW} refs/heads/main\n");
+        for input in [
+            body(&[Some(bare.as_bytes()), None], b""),
+            Vec::new(),
+            b"0000".to_vec(),
+            b"00ff0000".to_vec(),
+            b"zzzz".to_vec(),
+        ] {
+            assert!(receive_pack_capabilities(&input).is_empty(), "{input:?}");
+        }
     }
 
     #[test]

@@ -18,6 +18,7 @@
 //! the finished exchange.
 
 mod body;
+pub mod reply;
 
 use std::sync::Arc;
 
@@ -144,34 +145,18 @@ impl LocalReply {
 }
 
 impl LocalReply {
-    /// The reply for a policy `deny` or `hold`: the rule and its reason in JSON an
-    /// agent can read, and the decision in `x-warden-decision`.
-    pub fn policy(decision: &PolicyDecision, request_id: &str) -> LocalReply {
-        let (code, name) = match decision.decision {
-            Action::Hold => ("held_for_approval", "hold"),
-            _ => ("denied_by_policy", "deny"),
-        };
-        let rule = decision.rule.clone().unwrap_or_else(|| "default".into());
-        let body = serde_json::json!({
-            "error": {
-                "code": code,
-                "decision": name,
-                "message": decision.reason,
-                "rule": rule,
-                "request_id": request_id,
-            }
-        });
-        LocalReply {
-            status: decision.status,
-            headers: vec![
-                ("content-type".into(), "application/json".into()),
-                (DECISION_HEADER.into(), name.into()),
-                (RULE_HEADER.into(), rule),
-                (REQUEST_ID_HEADER.into(), request_id.into()),
-            ],
-            body: body.to_string().into_bytes(),
-            details: format!("warden_{code}"),
-        }
+    /// The reply for a policy `deny` or `hold`, in the shape the client speaks
+    /// ([`reply::render`]): the rule and its reason, and the decision in
+    /// `x-warden-decision`. `request_body` is the decoded request body when the
+    /// decision read it (`None` for decisions taken on the headers).
+    pub fn policy(
+        decision: &PolicyDecision,
+        request_id: &str,
+        facts: &RequestFacts,
+        request_body: Option<&[u8]>,
+    ) -> LocalReply {
+        let notice = reply::Notice::policy(decision, request_id, facts);
+        reply::render(&notice, facts, request_body)
     }
 }
 
@@ -688,12 +673,12 @@ impl Pipeline {
             facts.body.format = Some("binary-unread".into());
         }
         let verdict = policy.evaluate(&facts);
+        let reply = self.policy_reply(&verdict, &exchange.id, &facts, None);
         exchange.facts = Some(facts);
         let mask = MaskOverride {
             request: verdict.effects.mask_request,
             response: verdict.effects.mask_response,
         };
-        let reply = self.policy_reply(&verdict, &exchange.id);
         exchange.policy_decision = Some(verdict);
         match reply {
             Some(verdict) => Decision {
@@ -721,7 +706,13 @@ impl Pipeline {
     }
 
     /// The reply for a `deny`/`hold` decision (logged), `None` for `allow`.
-    fn policy_reply(&self, decision: &PolicyDecision, request_id: &str) -> Option<Verdict> {
+    fn policy_reply(
+        &self,
+        decision: &PolicyDecision,
+        request_id: &str,
+        facts: &RequestFacts,
+        request_body: Option<&[u8]>,
+    ) -> Option<Verdict> {
         if !decision.observed.is_empty() {
             tracing::info!(
                 request_id,
@@ -739,7 +730,7 @@ impl Pipeline {
                     reason = %decision.reason,
                     "policy"
                 );
-                let reply = LocalReply::policy(decision, request_id);
+                let reply = LocalReply::policy(decision, request_id, facts, request_body);
                 Some(if action == Action::Hold {
                     Verdict::Hold(reply)
                 } else {
@@ -765,8 +756,13 @@ impl Pipeline {
         .unwrap_or(usize::MAX);
         classify::classify_received_body(&mut facts, headers, body, max, policy.sql_settings());
         let verdict = policy.evaluate(&facts);
+        // The reply may echo the body (JSON-RPC ids, git capabilities): read it as the
+        // upstream would, decoded. Only a refusal needs it.
+        let decoded = (verdict.decision != Action::Allow)
+            .then(|| classify::decoded_body(headers, body, max).ok())
+            .flatten();
+        let reply = self.policy_reply(&verdict, &exchange.id, &facts, decoded.as_deref());
         exchange.facts = Some(facts);
-        let reply = self.policy_reply(&verdict, &exchange.id);
         let mut metadata = vec![("decision", verdict.decision.name().to_string())];
         metadata.extend(policy_metadata(&verdict));
         if let Some(mask) = verdict.effects.mask_request {
@@ -1308,8 +1304,14 @@ mod tests {
                         assert_eq!(later.step, Step::Continue(Mutation::default()));
                     }
                     (false, Step::Reply(reply)) => {
-                        assert_eq!(reply.status, 403);
-                        assert!(String::from_utf8_lossy(&reply.body).contains("git-push-protected"));
+                        // Refused in git's own reply shape: report-status with `ng`.
+                        assert_eq!(reply.status, 200);
+                        let body = String::from_utf8_lossy(&reply.body);
+                        assert!(
+                            body.contains("ng refs/heads/main held for approval"),
+                            "{body}"
+                        );
+                        assert!(body.contains("git-push-protected"), "{body}");
                     }
                     (_, step) => panic!("{refname}: {step:?}"),
                 }
