@@ -19,3 +19,4 @@ pub mod pipeline;
 pub mod policy;
 pub mod redact;
 pub mod server;
+pub mod store;
