@@ -19,4 +19,5 @@ pub mod pipeline;
 pub mod policy;
 pub mod redact;
 pub mod server;
+pub mod store;
 pub mod webhook;

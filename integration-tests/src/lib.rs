@@ -5,6 +5,7 @@
 //! them all when dropped — also when a test fails.
 
 pub mod paths;
+pub mod postgres;
 pub mod process;
 pub mod stack;
 pub mod upstream;
