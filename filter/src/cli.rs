@@ -29,6 +29,22 @@ pub enum Command {
         #[arg(value_name = "FILE")]
         config: PathBuf,
     },
+    /// List, approve, deny and revoke held requests (talks to the admin API).
+    Approvals {
+        /// The admin API (`approvals.admin.listen` of any Warden replica).
+        #[arg(
+            long,
+            env = "WARDEN_ADMIN_URL",
+            default_value = "http://127.0.0.1:9090"
+        )]
+        admin_url: String,
+        /// Your token from one of Warden's identity issuers (an approver's, to decide).
+        #[arg(long, env = "WARDEN_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// What to do.
+        #[command(subcommand)]
+        command: ApprovalsCommand,
+    },
     /// Check, test and evaluate policies.
     Policy {
         /// What to do.
@@ -87,6 +103,52 @@ pub enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+    },
+}
+
+/// Subcommands of `warden approvals`.
+#[derive(Debug, Subcommand)]
+pub enum ApprovalsCommand {
+    /// List approvals, newest first.
+    List {
+        /// pending, approved, denied, expired, used, revoked or all.
+        #[arg(long, default_value = "pending")]
+        status: String,
+        /// Only those asked for by this subject.
+        #[arg(long)]
+        subject: Option<String>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one approval (JSON).
+    Show {
+        /// The approval id (`apr-...`, from the hold reply's `x-warden-approval-id`).
+        id: String,
+    },
+    /// Approve a held request (or grant).
+    Approve {
+        /// The approval id.
+        id: String,
+        /// Why (required by rules with `approval.justification: true`).
+        #[arg(long, short)]
+        reason: Option<String>,
+    },
+    /// Deny a held request.
+    Deny {
+        /// The approval id.
+        id: String,
+        /// Why.
+        #[arg(long, short)]
+        reason: Option<String>,
+    },
+    /// Revoke a grant, an unused approval or a pending request.
+    Revoke {
+        /// The approval id.
+        id: String,
+        /// Why.
+        #[arg(long, short)]
+        reason: Option<String>,
     },
 }
 

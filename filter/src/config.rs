@@ -70,9 +70,60 @@ pub struct Config {
     /// when absent).
     #[serde(default)]
     pub policy: PolicyConfig,
+    /// Holds and approvals: where approvals live, the admin API, webhooks.
+    #[serde(default)]
+    pub approvals: ApprovalsConfig,
     /// Log output.
     #[serde(default)]
     pub log: LogConfig,
+}
+
+/// Holds and approvals.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalsConfig {
+    /// Where approvals are stored: `sqlite://FILE` (the default, `sqlite://warden.db`
+    /// in the working directory) for one replica, `postgres://user@host/db` when
+    /// several replicas share approvals.
+    #[serde(default = "default_store")]
+    pub store: String,
+    /// The admin API approvers use (`warden approvals`). Off unless set; needs an
+    /// `identity` section (approvers authenticate with its issuers).
+    #[serde(default)]
+    pub admin: Option<AdminConfig>,
+    /// How often pending requests and unused approvals past their time are expired.
+    #[serde(default = "default_sweep_interval_seconds")]
+    pub sweep_interval_seconds: u64,
+    /// Where new holds and decisions are announced (Slack, or signed JSON).
+    #[serde(default)]
+    pub webhooks: Vec<crate::webhook::WebhookConfig>,
+}
+
+/// The admin API's listener.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Address to listen on, e.g. `127.0.0.1:9090` (port 0: any free port).
+    pub listen: SocketAddr,
+}
+
+fn default_store() -> String {
+    "sqlite://warden.db".into()
+}
+
+fn default_sweep_interval_seconds() -> u64 {
+    5
+}
+
+impl Default for ApprovalsConfig {
+    fn default() -> Self {
+        ApprovalsConfig {
+            store: default_store(),
+            admin: None,
+            sweep_interval_seconds: default_sweep_interval_seconds(),
+            webhooks: Vec::new(),
+        }
+    }
 }
 
 /// Where the policy comes from.
@@ -284,6 +335,38 @@ impl Config {
                 };
                 invalid(&field, e.message.clone())
             })?;
+        }
+        let store = self.approvals.store.as_str();
+        if !(store.starts_with("sqlite:")
+            || store.starts_with("postgres://")
+            || store.starts_with("postgresql://"))
+        {
+            return Err(invalid(
+                "approvals.store",
+                format!(
+                    "{store:?} is not a store URL: use sqlite://FILE (one replica) or \
+                     postgres://user@host:port/db (several replicas)"
+                ),
+            ));
+        }
+        if self.approvals.admin.is_some() && self.identity.is_none() {
+            return Err(invalid(
+                "approvals.admin",
+                "the admin API authenticates approvers with the identity issuers: add an \
+                 identity section, or remove approvals.admin"
+                    .into(),
+            ));
+        }
+        for (i, webhook) in self.approvals.webhooks.iter().enumerate() {
+            webhook
+                .validate()
+                .map_err(|e| invalid(&format!("approvals.webhooks[{i}]"), e.to_string()))?;
+        }
+        if self.approvals.sweep_interval_seconds == 0 {
+            return Err(invalid(
+                "approvals.sweep_interval_seconds",
+                "must be at least 1".into(),
+            ));
         }
         let max = self.limits.max_buffered_body_bytes;
         if max == 0 || max > MAX_BUFFERED_BODY_CEILING {

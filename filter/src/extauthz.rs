@@ -172,7 +172,12 @@ pub async fn check(
             let mut body_outcome = pipeline
                 .on_request_body(&mut exchange, &body, true)
                 .map_err(|e| Status::failed_precondition(format!("warden: {e}")))?;
-            if let Step::Continue(mutation) = &body_outcome.step {
+            let changes = match &body_outcome.step {
+                Step::Continue(mutation) => Some(mutation),
+                Step::Hold(held) => Some(&held.if_approved),
+                Step::Reply(_) => None,
+            };
+            if let Some(mutation) = changes {
                 if mutation.body.is_some() {
                     // Masking would change the body, but ext_authz cannot replace it:
                     // refuse rather than let the secret out.
@@ -200,6 +205,22 @@ pub async fn check(
             outcome = merge(outcome, body_outcome);
         }
     }
+    // ext_authz has no per-message deadline to extend: Envoy's filter `timeout` bounds
+    // a wait-mode hold. A rule that waits longer than that timeout fails closed at it
+    // (raise the filter's `timeout` above the rule's `approval.wait`).
+    let outcome = pipeline
+        .resolve_hold(&exchange, outcome, &|_| async { true })
+        .await;
+    if let Some((_, decision)) = outcome.metadata.iter().find(|(k, _)| *k == "decision") {
+        if let Some(entry) = metadata.iter_mut().find(|(k, _)| *k == "decision") {
+            entry.1 = decision.clone();
+        }
+    }
+    for (key, value) in &outcome.metadata {
+        if !metadata.iter().any(|(k, _)| k == key) {
+            metadata.push((key, value.clone()));
+        }
+    }
     log_decision(&exchange, &outcome.step);
     Ok(to_check_response(outcome.step, &metadata))
 }
@@ -219,6 +240,25 @@ fn merge(headers: Outcome, body: Outcome) -> Outcome {
                 metadata: headers.metadata,
             }
         }
+        // A hold decided on the body: approved, it continues with both phases' changes.
+        (Step::Continue(mut first), Step::Hold(mut held)) => {
+            first.set_headers.append(&mut held.if_approved.set_headers);
+            first
+                .remove_headers
+                .append(&mut held.if_approved.remove_headers);
+            held.if_approved.set_headers = first.set_headers;
+            held.if_approved.remove_headers = first.remove_headers;
+            let mut metadata = headers.metadata;
+            metadata.extend(body.metadata);
+            Outcome {
+                step: Step::Hold(held),
+                metadata,
+            }
+        }
+        (hold @ Step::Hold(_), Step::Continue(_) | Step::Hold(_)) => Outcome {
+            step: hold,
+            metadata: headers.metadata,
+        },
         (reply @ Step::Reply(_), _) => Outcome {
             step: reply,
             metadata: headers.metadata,
@@ -246,6 +286,16 @@ fn to_check_response(step: Step, metadata: &[(&'static str, String)]) -> CheckRe
     // ext_authz metadata lands in the `envoy.filters.http.ext_authz` namespace.
     let dynamic_metadata = Some(string_struct(metadata));
     match step {
+        // Holds are resolved before this point; one that was not is refused.
+        Step::Hold(held) => to_check_response(
+            Step::Reply(LocalReply::json_error(
+                503,
+                "approvals_unavailable",
+                "this request is held for approval and its hold was not resolved",
+                &held.check.hold.request_id,
+            )),
+            metadata,
+        ),
         Step::Continue(mutation) => {
             // Envoy applies `headers_to_remove` after `headers`: never remove a header
             // we set (the overwrite already replaced the client's value).

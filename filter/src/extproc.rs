@@ -55,11 +55,36 @@ pub trait StreamHandler: Send + Sync + 'static {
     fn open(&self) -> Self::State;
 
     /// The reply to one message. An error ends the stream with that status.
+    /// `interim` sends messages ahead of the reply (a longer deadline while a hold
+    /// waits for its approver).
     fn handle(
         &self,
         state: &mut Self::State,
         message: ProcessingRequest,
+        interim: &Interim,
     ) -> impl Future<Output = Result<ProcessingResponse, Status>> + Send;
+}
+
+/// Sends messages on an ext_proc stream ahead of the reply to the current message.
+#[derive(Clone, Debug)]
+pub struct Interim {
+    sender: tokio::sync::mpsc::Sender<Result<ProcessingResponse, Status>>,
+}
+
+impl Interim {
+    /// Asks Envoy to wait up to `timeout` for the reply to the current message
+    /// (`override_message_timeout`; Envoy caps it at the filter's `max_message_timeout`
+    /// and ignores it when that is unset). False when the stream is gone.
+    pub async fn extend_deadline(&self, timeout: std::time::Duration) -> bool {
+        let message = ProcessingResponse {
+            override_message_timeout: Some(envoy_types::pb::google::protobuf::Duration {
+                seconds: i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX),
+                nanos: i32::try_from(timeout.subsec_nanos()).unwrap_or(0),
+            }),
+            ..ProcessingResponse::default()
+        };
+        self.sender.send(Ok(message)).await.is_ok()
+    }
 }
 
 /// Envoy's `envoy.service.ext_proc.v3.ExternalProcessor`, backed by a [`StreamHandler`].
@@ -85,33 +110,51 @@ impl<H: StreamHandler> ExternalProcessor for ExtProcService<H> {
         &self,
         request: Request<Streaming<ProcessingRequest>>,
     ) -> Result<Response<Self::ProcessStream>, Status> {
-        let inbound = request.into_inner();
+        let mut inbound = request.into_inner();
         let handler = Arc::clone(&self.handler);
-        let state = handler.open();
-        let stream = futures::stream::unfold(Some((inbound, handler, state)), |open| async move {
-            let (mut inbound, handler, mut state) = open?;
-            match inbound.message().await {
-                Ok(Some(message)) => match handle_guarded(&*handler, &mut state, message).await {
-                    Ok(reply) => Some((Ok(reply), Some((inbound, handler, state)))),
-                    // After an error nothing more is read or sent.
-                    Err(status) => Some((Err(status), None)),
-                },
-                // Envoy closed its side: the exchange is over, a clean end is right.
-                Ok(None) => None,
-                // A message could not be read: Envoy reset the stream, or (worse) a
-                // message was undecodable or over the size limit. A clean end would let
-                // Envoy continue unprocessed, so always end with an error; if Envoy is
-                // gone, nobody reads it.
-                Err(status) => {
-                    tracing::warn!(%status, "ext_proc message could not be read; failing closed");
-                    let message = format!(
-                        "warden: cannot read the ext_proc message: {}",
-                        status.message()
-                    );
-                    Some((Err(Status::new(status.code(), message)), None))
+        // One task per stream reads Envoy's messages and answers each in order; the
+        // channel also carries interim messages sent while a reply is being worked out.
+        let (sender, replies) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(async move {
+            let mut state = handler.open();
+            let interim = Interim {
+                sender: sender.clone(),
+            };
+            loop {
+                match inbound.message().await {
+                    Ok(Some(message)) => {
+                        match handle_guarded(&*handler, &mut state, message, &interim).await {
+                            Ok(reply) => {
+                                if sender.send(Ok(reply)).await.is_err() {
+                                    break;
+                                }
+                            }
+                            // After an error nothing more is read or sent.
+                            Err(status) => {
+                                let _ = sender.send(Err(status)).await;
+                                break;
+                            }
+                        }
+                    }
+                    // Envoy closed its side: the exchange is over, a clean end is right.
+                    Ok(None) => break,
+                    // A message could not be read: Envoy reset the stream, or (worse) a
+                    // message was undecodable or over the size limit. A clean end would
+                    // let Envoy continue unprocessed, so always end with an error; if
+                    // Envoy is gone, nobody reads it.
+                    Err(status) => {
+                        tracing::warn!(%status, "ext_proc message could not be read; failing closed");
+                        let message = format!(
+                            "warden: cannot read the ext_proc message: {}",
+                            status.message()
+                        );
+                        let _ = sender.send(Err(Status::new(status.code(), message))).await;
+                        break;
+                    }
                 }
             }
         });
+        let stream = tokio_stream::wrappers::ReceiverStream::new(replies);
         Ok(Response::new(Box::pin(stream)))
     }
 }
@@ -122,8 +165,9 @@ async fn handle_guarded<H: StreamHandler>(
     handler: &H,
     state: &mut H::State,
     message: ProcessingRequest,
+    interim: &Interim,
 ) -> Result<ProcessingResponse, Status> {
-    match AssertUnwindSafe(handler.handle(state, message))
+    match AssertUnwindSafe(handler.handle(state, message, interim))
         .catch_unwind()
         .await
     {
@@ -172,6 +216,7 @@ impl StreamHandler for Pipeline {
         &self,
         exchange: &mut Exchange,
         message: ProcessingRequest,
+        interim: &Interim,
     ) -> Result<ProcessingResponse, Status> {
         use processing_request::Request as In;
         let phase = message.request.ok_or_else(|| {
@@ -225,6 +270,18 @@ impl StreamHandler for Pipeline {
             ),
         };
         let outcome = outcome.map_err(|err| protocol_error(exchange, err))?;
+        let outcome = match outcome.step {
+            Step::Hold(_) => {
+                let extend = |wait: std::time::Duration| {
+                    let interim = interim.clone();
+                    async move { interim.extend_deadline(wait).await }
+                };
+                let outcome = self.resolve_hold(exchange, outcome, &extend).await;
+                log_decision(exchange, &outcome.step);
+                outcome
+            }
+            _ => outcome,
+        };
         Ok(to_processing_response(kind, outcome))
     }
 }
@@ -290,6 +347,16 @@ fn to_processing_response(kind: Kind, outcome: Outcome) -> ProcessingResponse {
     let dynamic_metadata = metadata_struct(&outcome.metadata);
     let (response, mode_override) = match outcome.step {
         Step::Reply(reply) => (Out::ImmediateResponse(immediate_response(reply)), None),
+        // Holds are resolved before this point; one that was not is refused.
+        Step::Hold(held) => (
+            Out::ImmediateResponse(immediate_response(LocalReply::json_error(
+                503,
+                "approvals_unavailable",
+                "this request is held for approval and its hold was not resolved",
+                &held.check.hold.request_id,
+            ))),
+            None,
+        ),
         Step::Continue(mutation) => {
             let mode = match kind {
                 Kind::RequestHeaders | Kind::ResponseHeaders => mutation.plan.map(processing_mode),
@@ -494,6 +561,13 @@ mod tests {
         )
     }
 
+    /// An interim sender whose stream nobody reads.
+    fn detached() -> Interim {
+        Interim {
+            sender: tokio::sync::mpsc::channel(1).0,
+        }
+    }
+
     #[tokio::test]
     async fn get_reply_sets_request_id_raw_value_metadata_and_mode_override() {
         let p = pipeline(BodyInspection::None);
@@ -509,6 +583,7 @@ mod tests {
                     ],
                     true,
                 ),
+                &detached(),
             )
             .await
             .expect("reply");
@@ -564,7 +639,7 @@ mod tests {
         let p = pipeline(BodyInspection::None);
         let mut ex = p.open();
         let err = p
-            .handle(&mut ex, ProcessingRequest::default())
+            .handle(&mut ex, ProcessingRequest::default(), &detached())
             .await
             .expect_err("must fail");
         assert_eq!(err.code(), tonic::Code::InvalidArgument);
@@ -582,6 +657,7 @@ mod tests {
             &self,
             seen: &mut u32,
             _message: ProcessingRequest,
+            _interim: &Interim,
         ) -> Result<ProcessingResponse, Status> {
             *seen += 1;
             if *seen > 1 {

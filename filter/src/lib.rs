@@ -5,6 +5,7 @@
 //! gRPC shells ([`extproc`], [`extauthz`]) and the [`server`] stay thin. See
 //! `docs/architecture.md` for the flow of one request through these modules.
 
+pub mod admin;
 pub mod approval;
 pub mod classify;
 pub mod cli;

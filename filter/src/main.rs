@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use warden::cli::{Cli, Command, PolicyCommand};
+use warden::cli::{ApprovalsCommand, Cli, Command, PolicyCommand};
 use warden::config::{Config, LogFormat};
 
 fn main() -> anyhow::Result<()> {
@@ -32,6 +32,11 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Policy { command } => policy(command),
+        Command::Approvals {
+            admin_url,
+            token,
+            command,
+        } => runtime()?.block_on(approvals(&admin_url, token, command)),
         Command::Redact {
             content_type,
             findings,
@@ -242,6 +247,83 @@ fn policy(command: PolicyCommand) -> anyhow::Result<()> {
             });
             println!("{}", serde_json::to_string_pretty(&output)?);
             Ok(())
+        }
+    }
+}
+
+async fn approvals(
+    admin_url: &str,
+    token: Option<String>,
+    command: ApprovalsCommand,
+) -> anyhow::Result<()> {
+    use warden::admin::client::{AdminClient, Decision};
+    let client = AdminClient::new(admin_url, token)?;
+    let print = |approval: &warden::approval::Approval| -> anyhow::Result<()> {
+        println!("{}", serde_json::to_string_pretty(approval)?);
+        Ok(())
+    };
+    match command {
+        ApprovalsCommand::List {
+            status,
+            subject,
+            json,
+        } => {
+            let approvals = client.list(&status, subject.as_deref()).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&approvals)?);
+                return Ok(());
+            }
+            if approvals.is_empty() {
+                eprintln!("no {status} approvals");
+                return Ok(());
+            }
+            println!(
+                "{:<40} {:<9} {:<24} {:<20} OPERATION",
+                "ID", "STATUS", "REQUESTER", "RULE"
+            );
+            for a in &approvals {
+                println!(
+                    "{:<40} {:<9} {:<24} {:<20} {}",
+                    a.id,
+                    a.status.name(),
+                    a.requester.subject,
+                    a.rule,
+                    a.operation.summary
+                );
+            }
+            Ok(())
+        }
+        ApprovalsCommand::Show { id } => print(&client.show(&id).await?),
+        ApprovalsCommand::Approve { id, reason } => {
+            let approval = client
+                .decide(&id, Decision::Approve, reason.as_deref())
+                .await?;
+            let needed = approval.rules.required.saturating_sub(approval.approvals());
+            match approval.status {
+                warden::approval::Status::Approved => eprintln!(
+                    "{id}: approved; valid until {}",
+                    approval
+                        .valid_until
+                        .map(|t| t.to_string())
+                        .unwrap_or_default()
+                ),
+                _ => eprintln!("{id}: approval recorded; {needed} more needed"),
+            }
+            print(&approval)
+        }
+        ApprovalsCommand::Deny { id, reason } => {
+            let approval = client
+                .decide(&id, Decision::Deny, reason.as_deref())
+                .await?;
+            eprintln!("{id}: denied");
+            print(&approval)
+        }
+        ApprovalsCommand::Revoke { id, reason } => {
+            let approval = client
+                .decide(&id, Decision::Revoke, reason.as_deref())
+                .await?;
+            eprintln!("{id}: revoked");
+            print(&approval)
         }
     }
 }

@@ -67,6 +67,23 @@ pub enum ServeError {
     /// A server task ended abnormally.
     #[error("gRPC server task failed: {0}")]
     Task(String),
+    /// The approval store could not be opened.
+    #[error("approvals.store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    /// The admin API could not listen.
+    #[error("cannot listen on {addr} for the admin API: {source} (change approvals.admin.listen)")]
+    BindAdmin {
+        /// The address from `approvals.admin.listen`.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A webhook could not be set up.
+    #[error("approvals.webhooks: {0}")]
+    Webhook(String),
+    /// The admin API failed while running.
+    #[error("admin API failed: {0}")]
+    Admin(std::io::Error),
 }
 
 /// The addresses a started server listens on.
@@ -76,6 +93,8 @@ pub struct Bound {
     pub tcp: Option<SocketAddr>,
     /// The Unix socket path.
     pub unix: Option<PathBuf>,
+    /// The admin API's address, when it is on.
+    pub admin: Option<SocketAddr>,
 }
 
 /// The policy store `config` asks for: the directory, the built-in pack, or none.
@@ -107,6 +126,7 @@ pub async fn serve(
         None
     };
     let mut pipeline = Pipeline::new(PipelineSettings::from(&config), redactor.clone());
+    let mut admin_authenticator = None;
     if let Some(identity) = &config.identity {
         let authenticator =
             Authenticator::new(identity).map_err(|e| ServeError::Identity(e.to_string()))?;
@@ -130,6 +150,7 @@ pub async fn serve(
                 }
             }
         });
+        admin_authenticator = Some(Arc::new(authenticator.clone()));
         pipeline = pipeline.with_identity(authenticator, injector);
     }
     if let Some(store) = open_policy(&config.policy)? {
@@ -146,6 +167,22 @@ pub async fn serve(
         }
         pipeline = pipeline.with_policy(store);
     }
+    let store = crate::store::ApprovalStore::open(&config.approvals.store).await?;
+    tracing::info!(backend = store.backend(), "approval store open");
+    let notifier = Arc::new(
+        crate::webhook::Notifier::new(config.approvals.webhooks.clone())
+            .map_err(|e| ServeError::Webhook(e.to_string()))?,
+    );
+    let gate = Arc::new(crate::approval::gate::ApprovalGate::new(
+        store.clone(),
+        Arc::clone(&notifier),
+    ));
+    pipeline = pipeline.with_approvals(gate);
+    let sweeper = tokio::spawn(sweep_expired(
+        store.clone(),
+        Arc::clone(&notifier),
+        Duration::from_secs(config.approvals.sweep_interval_seconds),
+    ));
     let pipeline = Arc::new(pipeline);
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     for name in HEALTH_SERVICES {
@@ -182,8 +219,30 @@ pub async fn serve(
     let mut bound = Bound {
         tcp: None,
         unix: None,
+        admin: None,
     };
-    let mut servers = tokio::task::JoinSet::new();
+    let mut servers: tokio::task::JoinSet<Result<(), ServeError>> = tokio::task::JoinSet::new();
+    if let (Some(admin), Some(authenticator)) = (&config.approvals.admin, admin_authenticator) {
+        let addr = admin.listen;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::BindAdmin { addr, source })?;
+        bound.admin = Some(
+            listener
+                .local_addr()
+                .map_err(|source| ServeError::BindAdmin { addr, source })?,
+        );
+        let state =
+            crate::admin::AdminState::new(store.clone(), authenticator, Arc::clone(&notifier));
+        let app = crate::admin::router(state);
+        let stop = stopped(stop_rx.clone());
+        servers.spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await
+                .map_err(ServeError::Admin)
+        });
+    }
     if let Some(addr) = config.listen.tcp {
         let listener = TcpListener::bind(addr)
             .await
@@ -194,17 +253,17 @@ pub async fn serve(
         bound.tcp = Some(local);
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         let server = router().serve_with_incoming_shutdown(incoming, stopped(stop_rx.clone()));
-        servers.spawn(server);
+        servers.spawn(async move { server.await.map_err(ServeError::from) });
     }
     if let Some(path) = &config.listen.unix {
         let listener = bind_unix(path)?;
         bound.unix = Some(path.clone());
         let incoming = UnixListenerStream::new(listener);
         let server = router().serve_with_incoming_shutdown(incoming, stopped(stop_rx.clone()));
-        servers.spawn(server);
+        servers.spawn(async move { server.await.map_err(ServeError::from) });
     }
     on_bound(&bound);
-    tracing::info!(tcp = ?bound.tcp, unix = ?bound.unix, "warden serving ext_proc, ext_authz and health");
+    tracing::info!(tcp = ?bound.tcp, unix = ?bound.unix, admin = ?bound.admin, "warden serving ext_proc, ext_authz and health");
 
     let grace = Duration::from_secs(config.shutdown.grace_period_seconds);
     let result = tokio::select! {
@@ -212,12 +271,13 @@ pub async fn serve(
         Some(joined) = servers.join_next() => Some(joined),
         () = shutdown => None,
     };
+    sweeper.abort();
     if let Some(joined) = result {
         let _ = stop_tx.send(true);
         remove_socket(&bound);
         return match joined {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(e.into()),
+            Ok(Err(e)) => Err(e),
             Err(join) => Err(ServeError::Task(join.to_string())),
         };
     }
@@ -248,10 +308,39 @@ pub async fn serve(
             tracing::info!("all streams finished; stopped");
             Ok(())
         }
-        Ok(Some(e)) => Err(e.into()),
+        Ok(Some(e)) => Err(e),
         Err(_) => {
             tracing::warn!("grace period over with streams still open; stopping anyway (Envoy fails them closed)");
             Ok(())
+        }
+    }
+}
+
+/// Expires pending requests and unused approvals past their time, every `interval`,
+/// and announces each (webhooks). Every replica sweeps; the store's transactions make
+/// sure each approval expires once.
+async fn sweep_expired(
+    store: crate::store::ApprovalStore,
+    notifier: Arc<crate::webhook::Notifier>,
+    interval: Duration,
+) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match store.expire_due(crate::approval::Timestamp::now()).await {
+            Ok(expired) => {
+                for approval in expired {
+                    tracing::info!(
+                        approval_id = %approval.id,
+                        rule = %approval.rule,
+                        subject = %approval.requester.subject,
+                        "approval expired (not decided or not used in time)"
+                    );
+                    notifier.notify(crate::webhook::Event::Expired, &approval);
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "approval sweep failed; retrying"),
         }
     }
 }

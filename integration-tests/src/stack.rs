@@ -86,8 +86,17 @@ impl Warden {
     pub async fn start(dir: &Path, extra_config: &str) -> anyhow::Result<Warden> {
         let port = free_port()?;
         let socket = dir.join("warden.sock");
+        // Approvals live in the test's directory unless the test chose a store.
+        let store = if extra_config.contains("approvals:") {
+            String::new()
+        } else {
+            format!(
+                "approvals:\n  store: sqlite://{}\n",
+                dir.join("warden.db").display()
+            )
+        };
         let config = format!(
-            "listen:\n  tcp: 127.0.0.1:{port}\n  unix: {}\n{extra_config}\n",
+            "listen:\n  tcp: 127.0.0.1:{port}\n  unix: {}\n{store}{extra_config}\n",
             socket.display()
         );
         let config_path = dir.join("warden.yaml");

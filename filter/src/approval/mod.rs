@@ -25,11 +25,13 @@
 
 pub mod fingerprint;
 pub mod gate;
+pub mod hold;
 mod time;
 
 use serde::{Deserialize, Serialize};
 
 pub use fingerprint::Fingerprint;
+pub use hold::{HoldCheck, APPROVAL_HEADER};
 pub use time::{parse_duration, Timestamp};
 
 /// Identifier of one approval request (`apr-` + a UUIDv7, sortable by creation).
@@ -277,7 +279,7 @@ pub struct Use {
 }
 
 /// Everything needed to open an approval for a held request.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewHold {
     /// Who asked.
     pub requester: Requester,

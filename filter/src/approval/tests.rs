@@ -67,7 +67,10 @@ fn one_approval_lets_the_same_operation_pass_once_within_its_window() {
     );
     assert!(a.take("agent-7", &fp, "req-2", at(11)));
     assert_eq!(a.status, Status::Used);
-    assert_eq!(a.used.as_ref().map(|u| u.request_id.as_str()), Some("req-2"));
+    assert_eq!(
+        a.used.as_ref().map(|u| u.request_id.as_str()),
+        Some("req-2")
+    );
     assert!(!a.take("agent-7", &fp, "req-3", at(12)), "second use");
 }
 
@@ -77,7 +80,10 @@ fn an_approval_not_used_in_time_expires() {
     let fp = a.operation.fingerprint.clone();
     a.vote(&approver("alice", &["sre"]), Verdict::Approve, None, at(10))
         .unwrap();
-    assert!(!a.take("agent-7", &fp, "req-2", at(70)), "valid_until is exclusive");
+    assert!(
+        !a.take("agent-7", &fp, "req-2", at(70)),
+        "valid_until is exclusive"
+    );
     assert!(a.expire(at(70)));
     assert_eq!(a.status, Status::Expired);
 }
@@ -87,7 +93,12 @@ fn pending_requests_expire_and_can_no_longer_be_decided() {
     let mut a = held(Scope::Operation, rules(1, false));
     assert!(!a.expire(at(599)));
     let err = a
-        .vote(&approver("alice", &["sre"]), Verdict::Approve, None, at(600))
+        .vote(
+            &approver("alice", &["sre"]),
+            Verdict::Approve,
+            None,
+            at(600),
+        )
         .unwrap_err();
     assert_eq!(err, ApprovalError::Expired(ApprovalId("apr-1".into())));
     assert_eq!(a.status, Status::Expired);
@@ -99,7 +110,12 @@ fn the_requester_can_never_approve_their_own_request() {
     // agent-7 is in an approver group itself: still refused.
     let mut a = held(Scope::Operation, rules(1, false));
     let err = a
-        .vote(&approver("agent-7", &["sre"]), Verdict::Approve, None, at(1))
+        .vote(
+            &approver("agent-7", &["sre"]),
+            Verdict::Approve,
+            None,
+            at(1),
+        )
         .unwrap_err();
     assert!(matches!(err, ApprovalError::SelfApproval { .. }), "{err}");
     // Also with another issuer's token for the same subject.
@@ -116,14 +132,27 @@ fn the_requester_can_never_approve_their_own_request() {
 fn only_approver_groups_decide_and_justification_can_be_required() {
     let mut a = held(Scope::Operation, rules(1, true));
     let err = a
-        .vote(&approver("mallory", &["dev"]), Verdict::Approve, None, at(1))
+        .vote(
+            &approver("mallory", &["dev"]),
+            Verdict::Approve,
+            None,
+            at(1),
+        )
         .unwrap_err();
     assert!(matches!(err, ApprovalError::NotAnApprover { .. }), "{err}");
     assert!(err.to_string().contains("sre, dba"), "{err}");
     let err = a
-        .vote(&approver("alice", &["sre"]), Verdict::Approve, Some("  "), at(1))
+        .vote(
+            &approver("alice", &["sre"]),
+            Verdict::Approve,
+            Some("  "),
+            at(1),
+        )
         .unwrap_err();
-    assert_eq!(err, ApprovalError::JustificationRequired(ApprovalId("apr-1".into())));
+    assert_eq!(
+        err,
+        ApprovalError::JustificationRequired(ApprovalId("apr-1".into()))
+    );
     a.vote(
         &approver("alice", &["sre"]),
         Verdict::Approve,
@@ -144,7 +173,10 @@ fn n_of_m_needs_distinct_approvers_and_one_denial_decides() {
     let err = a
         .vote(&approver("alice", &["sre"]), Verdict::Approve, None, at(2))
         .unwrap_err();
-    assert!(matches!(err, ApprovalError::AlreadyVoted { needed: 1, .. }), "{err}");
+    assert!(
+        matches!(err, ApprovalError::AlreadyVoted { needed: 1, .. }),
+        "{err}"
+    );
     a.vote(&approver("bob", &["dba"]), Verdict::Approve, None, at(3))
         .unwrap();
     assert_eq!(a.status, Status::Approved);
@@ -153,14 +185,25 @@ fn n_of_m_needs_distinct_approvers_and_one_denial_decides() {
     let mut b = held(Scope::Operation, rules(2, false));
     b.vote(&approver("alice", &["sre"]), Verdict::Approve, None, at(1))
         .unwrap();
-    b.vote(&approver("bob", &["dba"]), Verdict::Deny, Some("not now"), at(2))
-        .unwrap();
+    b.vote(
+        &approver("bob", &["dba"]),
+        Verdict::Deny,
+        Some("not now"),
+        at(2),
+    )
+    .unwrap();
     assert_eq!(b.status, Status::Denied);
     assert_eq!(b.decided_at, Some(at(2)));
     let err = b
         .vote(&approver("carol", &["sre"]), Verdict::Approve, None, at(3))
         .unwrap_err();
-    assert!(matches!(err, ApprovalError::NotPending { status: "denied", .. }));
+    assert!(matches!(
+        err,
+        ApprovalError::NotPending {
+            status: "denied",
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -179,7 +222,10 @@ fn a_grant_covers_its_scope_until_it_ends_or_is_revoked() {
     assert!(!a.grants("agent-8", "prod-db", at(11)), "another identity");
     assert!(!a.grants("agent-7", "other", at(11)), "another scope");
     let fp = a.operation.fingerprint.clone();
-    assert!(!a.take("agent-7", &fp, "r", at(11)), "a grant is not a single use");
+    assert!(
+        !a.take("agent-7", &fp, "r", at(11)),
+        "a grant is not a single use"
+    );
 
     let err = a
         .revoke(&approver("mallory", &["dev"]), None, at(20))
@@ -198,8 +244,13 @@ fn a_grant_covers_its_scope_until_it_ends_or_is_revoked() {
 #[test]
 fn approvals_round_trip_through_json() {
     let mut a = held(Scope::Operation, rules(1, false));
-    a.vote(&approver("alice", &["sre"]), Verdict::Approve, Some("ok"), at(1))
-        .unwrap();
+    a.vote(
+        &approver("alice", &["sre"]),
+        Verdict::Approve,
+        Some("ok"),
+        at(1),
+    )
+    .unwrap();
     let text = serde_json::to_string(&a).unwrap();
     let back: Approval = serde_json::from_str(&text).unwrap();
     assert_eq!(back, a);
@@ -211,7 +262,12 @@ mod fingerprints {
     use crate::classify::{self, SqlSettings};
     use crate::http::RequestHead;
 
-    fn facts(method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> classify::RequestFacts {
+    fn facts(
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> classify::RequestFacts {
         let mut list = vec![
             (":method", method.as_bytes()),
             (":path", path.as_bytes()),
@@ -219,7 +275,7 @@ mod fingerprints {
             (":scheme", b"http".as_slice()),
         ];
         list.extend(headers.iter().map(|(k, v)| (*k, v.as_bytes())));
-        let head = RequestHead::from_header_list(list.into_iter());
+        let head = RequestHead::from_header_list(list);
         let mut facts = classify::classify_head(&head, None, &SqlSettings::default());
         if !body.is_empty() {
             classify::classify_received_body(
@@ -240,7 +296,12 @@ mod fingerprints {
         assert_eq!(fingerprint(&a, None), fingerprint(&b, None));
         let c = facts("DELETE", "/v1/items/8", &[], b"");
         assert_ne!(fingerprint(&a, None), fingerprint(&c, None));
-        let d = facts("POST", "/v1/items/7", &[("x-http-method-override", "DELETE")], b"");
+        let d = facts(
+            "POST",
+            "/v1/items/7",
+            &[("x-http-method-override", "DELETE")],
+            b"",
+        );
         assert_ne!(fingerprint(&a, None), fingerprint(&d, None));
     }
 

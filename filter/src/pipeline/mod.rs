@@ -18,6 +18,7 @@
 //! the finished exchange.
 
 mod body;
+mod hold;
 pub mod reply;
 
 use std::sync::Arc;
@@ -25,6 +26,8 @@ use std::sync::Arc;
 pub use crate::redact::Direction;
 pub use body::{BodyChoice, BodyProgress, FindingTally};
 
+use crate::approval::gate::ApprovalGate;
+use crate::approval::HoldCheck;
 use crate::classify::{self, IdentityFacts, RequestFacts};
 use crate::config::{BodyInspection, Config};
 use crate::http::{RequestHead, ResponseHead};
@@ -96,8 +99,9 @@ pub enum Verdict {
     Allow,
     /// Answer the client with this reply; the upstream never sees the request.
     Deny(LocalReply),
-    /// Stopped for a human's approval: answered with this reply.
-    Hold(LocalReply),
+    /// Stopped for a human's approval: the approval gate decides whether it passes
+    /// (an approval or grant covers it) or is answered with a hold reply.
+    Hold(Box<HoldCheck>),
 }
 
 impl Verdict {
@@ -183,6 +187,18 @@ pub enum Step {
     Continue(Mutation),
     /// Stop here and answer the client.
     Reply(LocalReply),
+    /// Held for approval: the shell asks the approval gate, then continues with
+    /// `if_approved` or answers with the gate's reply.
+    Hold(Box<Held>),
+}
+
+/// A phase whose message the policy held.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Held {
+    /// What the gate needs to decide.
+    pub check: HoldCheck,
+    /// The changes to apply when an approval or grant lets the request pass.
+    pub if_approved: Mutation,
 }
 
 /// One phase's result plus what Envoy should record about the request.
@@ -254,6 +270,8 @@ pub struct Exchange {
     /// A streamed request body held back while the policy waits for enough of it
     /// (the command section of a git push).
     withheld: Option<Vec<u8>>,
+    /// A hold decided in the request body phase, waiting to wrap that phase's outcome.
+    held: Option<Box<HoldCheck>>,
 }
 
 impl Exchange {
@@ -272,6 +290,7 @@ impl Exchange {
             policy_decision: None,
             pending_metadata: Vec::new(),
             withheld: None,
+            held: None,
         }
     }
 
@@ -419,6 +438,7 @@ pub struct Pipeline {
     identity: Option<Authenticator>,
     injector: Option<Arc<CredentialInjector>>,
     policy: Option<Arc<PolicyStore>>,
+    approvals: Option<Arc<ApprovalGate>>,
     /// Fingerprint of the injected credentials the masker knows, so a credential file
     /// that changed is masked from the first request that injects the new value.
     known_credentials: Arc<std::sync::Mutex<std::collections::HashMap<String, u64>>>,
@@ -434,6 +454,7 @@ impl Pipeline {
             identity: None,
             injector: None,
             policy: None,
+            approvals: None,
             known_credentials: Arc::default(),
         }
     }
@@ -673,21 +694,49 @@ impl Pipeline {
             facts.body.format = Some("binary-unread".into());
         }
         let verdict = policy.evaluate(&facts);
-        let reply = self.policy_reply(&verdict, &exchange.id, &facts, None);
-        exchange.facts = Some(facts);
+        if verdict.decision == Action::Hold && has_body && !self.binary_stream(head) {
+            // An approval is bound to the body too: read it, then decide again, so the
+            // fingerprint covers what the upstream would receive.
+            exchange.facts = Some(facts);
+            exchange.pending_policy = Some(policy);
+            return self.decide(
+                &exchange.id,
+                head,
+                end_of_stream,
+                Some(BodyMode::Buffered),
+                MaskOverride::default(),
+            );
+        }
         let mask = MaskOverride {
             request: verdict.effects.mask_request,
             response: verdict.effects.mask_response,
         };
-        exchange.policy_decision = Some(verdict);
-        match reply {
-            Some(verdict) => Decision {
-                verdict,
+        log_policy(&verdict, &exchange.id);
+        let decision = match verdict.decision {
+            Action::Deny => Decision {
+                verdict: Verdict::Deny(LocalReply::policy(&verdict, &exchange.id, &facts, None)),
                 plan: PhasePlan::HEADERS_ONLY,
                 request_body: BodyChoice::unmasked(BodyMode::Skip),
             },
-            None => self.decide(&exchange.id, head, end_of_stream, None, mask),
-        }
+            Action::Allow => self.decide(&exchange.id, head, end_of_stream, None, mask),
+            Action::Hold => {
+                // Decided as if allowed, so that an approval lets it continue as such.
+                let mut decision = self.decide(&exchange.id, head, end_of_stream, None, mask);
+                if decision.verdict == Verdict::Allow {
+                    decision.verdict = Verdict::Hold(Box::new(HoldCheck::new(
+                        &verdict,
+                        &facts,
+                        identity,
+                        None,
+                        &exchange.id,
+                    )));
+                }
+                decision
+            }
+        };
+        exchange.facts = Some(facts);
+        exchange.policy_decision = Some(verdict);
+        decision
     }
 
     /// True when the request body is binary and cannot be buffered whole (no length,
@@ -703,41 +752,6 @@ impl Pipeline {
         kind == crate::redact::ContentKind::Binary
             && !is_git_push
             && content_length(head).is_none_or(|len| len > self.settings.max_buffered_body_bytes)
-    }
-
-    /// The reply for a `deny`/`hold` decision (logged), `None` for `allow`.
-    fn policy_reply(
-        &self,
-        decision: &PolicyDecision,
-        request_id: &str,
-        facts: &RequestFacts,
-        request_body: Option<&[u8]>,
-    ) -> Option<Verdict> {
-        if !decision.observed.is_empty() {
-            tracing::info!(
-                request_id,
-                observed = ?decision.observed,
-                "policy (observe only): these rules matched and were not enforced"
-            );
-        }
-        match decision.decision {
-            Action::Allow => None,
-            action => {
-                tracing::info!(
-                    request_id,
-                    decision = action.name(),
-                    rule = decision.rule.as_deref().unwrap_or("default"),
-                    reason = %decision.reason,
-                    "policy"
-                );
-                let reply = LocalReply::policy(decision, request_id, facts, request_body);
-                Some(if action == Action::Hold {
-                    Verdict::Hold(reply)
-                } else {
-                    Verdict::Deny(reply)
-                })
-            }
-        }
     }
 
     /// Finishes a decision that waited for the request body: classifies `body` (the
@@ -756,35 +770,60 @@ impl Pipeline {
         .unwrap_or(usize::MAX);
         classify::classify_received_body(&mut facts, headers, body, max, policy.sql_settings());
         let verdict = policy.evaluate(&facts);
-        // The reply may echo the body (JSON-RPC ids, git capabilities): read it as the
-        // upstream would, decoded. Only a refusal needs it.
-        let decoded = (verdict.decision != Action::Allow)
-            .then(|| classify::decoded_body(headers, body, max).ok())
-            .flatten();
-        let reply = self.policy_reply(&verdict, &exchange.id, &facts, decoded.as_deref());
-        exchange.facts = Some(facts);
+        log_policy(&verdict, &exchange.id);
         let mut metadata = vec![("decision", verdict.decision.name().to_string())];
         metadata.extend(policy_metadata(&verdict));
         if let Some(mask) = verdict.effects.mask_request {
             exchange.request_body.choice.mask &= mask;
         }
-        exchange.policy_decision = Some(verdict);
-        match reply {
-            Some(Verdict::Deny(reply)) | Some(Verdict::Hold(reply)) => {
+        let outcome = match verdict.decision {
+            Action::Deny => {
                 if let Some(decision) = exchange.decision.as_mut() {
                     decision.plan = PhasePlan::HEADERS_ONLY;
                 }
+                // The reply may echo the body (JSON-RPC ids, git capabilities): read it
+                // as the upstream would, decoded.
+                let decoded = classify::decoded_body(headers, body, max).ok();
                 Some(Outcome {
-                    step: Step::Reply(reply),
+                    step: Step::Reply(LocalReply::policy(
+                        &verdict,
+                        &exchange.id,
+                        &facts,
+                        decoded.as_deref(),
+                    )),
                     metadata,
                 })
             }
-            _ => {
-                // Allowed: the body phase goes on (masking) and carries this metadata.
+            action => {
+                if action == Action::Hold {
+                    // A push's ref updates already name its commits; its pack bytes
+                    // are not part of the operation. Any other body is, as decoded.
+                    let is_push = facts
+                        .git
+                        .as_ref()
+                        .is_some_and(|g| !g.ref_updates.is_empty());
+                    let decoded = classify::decoded_body(headers, body, max).ok();
+                    let bound = if is_push { None } else { decoded.as_deref() };
+                    let mut check = HoldCheck::new(
+                        &verdict,
+                        &facts,
+                        exchange.identity.as_ref(),
+                        bound,
+                        &exchange.id,
+                    );
+                    // The reply echoes the body (JSON-RPC ids, git capabilities).
+                    check.body = decoded.map(|b| b.into_owned());
+                    exchange.held = Some(Box::new(check));
+                }
+                // The body phase goes on (masking) and carries this metadata; a hold
+                // wraps that phase's outcome (see `on_body`).
                 exchange.pending_metadata = metadata;
                 None
             }
-        }
+        };
+        exchange.facts = Some(facts);
+        exchange.policy_decision = Some(verdict);
+        outcome
     }
 
     fn deny(&self, reply: LocalReply, request_body: BodyChoice) -> Decision {
@@ -839,8 +878,8 @@ impl Pipeline {
             .and_then(|d| d.effects.inject)
             .unwrap_or(true);
         let step = match &decision.verdict {
-            Verdict::Deny(reply) | Verdict::Hold(reply) => Step::Reply(reply.clone()),
-            Verdict::Allow => {
+            Verdict::Deny(reply) => Step::Reply(reply.clone()),
+            Verdict::Allow | Verdict::Hold(_) => {
                 let mut remove_headers = spoofed_warden_headers(&head);
                 if decision.request_body.drop_content_length {
                     remove_headers.push("content-length".into());
@@ -877,12 +916,19 @@ impl Pipeline {
                         set_headers.push((name, value));
                     }
                 }
-                Step::Continue(Mutation {
+                let mutation = Mutation {
                     set_headers,
                     remove_headers,
                     body: None,
                     plan: Some(decision.plan),
-                })
+                };
+                match &decision.verdict {
+                    Verdict::Hold(check) => Step::Hold(Box::new(Held {
+                        check: (**check).clone(),
+                        if_approved: mutation,
+                    })),
+                    _ => Step::Continue(mutation),
+                }
             }
         };
         if decision.request_body.passed_unread {
@@ -1016,15 +1062,27 @@ impl Pipeline {
             if let Some(refused) = self.decide_pending(exchange, &[]) {
                 return Ok(refused);
             }
-            return Ok(Outcome {
+            let outcome = Outcome {
                 step: Step::Continue(Mutation::default()),
                 metadata: std::mem::take(&mut exchange.pending_metadata),
-            });
+            };
+            return Ok(wrap_hold(exchange, outcome));
         }
         Ok(Outcome::pass())
     }
 
     fn on_body(
+        &self,
+        exchange: &mut Exchange,
+        direction: Direction,
+        chunk: &[u8],
+        end_of_stream: bool,
+    ) -> Result<Outcome, PipelineError> {
+        let outcome = self.on_body_decided(exchange, direction, chunk, end_of_stream)?;
+        Ok(wrap_hold(exchange, outcome))
+    }
+
+    fn on_body_decided(
         &self,
         exchange: &mut Exchange,
         direction: Direction,
@@ -1160,6 +1218,48 @@ impl Pipeline {
                 request_id,
             ),
         }
+    }
+}
+
+/// Logs a policy decision: observed matches, and any `deny`/`hold`.
+fn log_policy(decision: &PolicyDecision, request_id: &str) {
+    if !decision.observed.is_empty() {
+        tracing::info!(
+            request_id,
+            observed = ?decision.observed,
+            "policy (observe only): these rules matched and were not enforced"
+        );
+    }
+    if decision.decision != Action::Allow {
+        tracing::info!(
+            request_id,
+            decision = decision.decision.name(),
+            rule = decision.rule.as_deref().unwrap_or("default"),
+            reason = %decision.reason,
+            "policy"
+        );
+    }
+}
+
+/// Wraps a body phase's outcome in the hold decided during that phase, if any: the
+/// gate then chooses between the outcome and a hold reply.
+fn wrap_hold(exchange: &mut Exchange, outcome: Outcome) -> Outcome {
+    let Some(check) = exchange.held.take() else {
+        return outcome;
+    };
+    match outcome.step {
+        Step::Continue(mutation) => Outcome {
+            step: Step::Hold(Box::new(Held {
+                check: *check,
+                if_approved: mutation,
+            })),
+            metadata: outcome.metadata,
+        },
+        // A refusal (a body too large, unreadable) stands whatever an approver says.
+        other => Outcome {
+            step: other,
+            metadata: outcome.metadata,
+        },
     }
 }
 
@@ -1303,8 +1403,27 @@ mod tests {
                             .unwrap();
                         assert_eq!(later.step, Step::Continue(Mutation::default()));
                     }
-                    (false, Step::Reply(reply)) => {
+                    (false, Step::Hold(held)) => {
+                        assert_eq!(
+                            held.check.decision.rule.as_deref(),
+                            Some("git-push-protected")
+                        );
+                        // Approved, the held bytes are released as they would have been.
+                        assert_eq!(held.if_approved.body.as_deref(), Some(&body[..]));
+                        // The push is bound by its ref updates, not its pack bytes.
+                        assert!(held
+                            .check
+                            .hold
+                            .operation
+                            .summary
+                            .contains("refs/heads/main"));
                         // Refused in git's own reply shape: report-status with `ng`.
+                        let reply = LocalReply::policy(
+                            &held.check.decision,
+                            "git",
+                            &held.check.facts,
+                            held.check.body.as_deref(),
+                        );
                         assert_eq!(reply.status, 200);
                         let body = String::from_utf8_lossy(&reply.body);
                         assert!(
@@ -1364,6 +1483,7 @@ mod tests {
         match outcome.step {
             Step::Continue(m) => m,
             Step::Reply(r) => panic!("expected continue, got reply {r:?}"),
+            Step::Hold(h) => panic!("expected continue, got hold {:?}", h.check.decision),
         }
     }
 
@@ -1371,6 +1491,7 @@ mod tests {
         match outcome.step {
             Step::Reply(r) => r,
             Step::Continue(m) => panic!("expected reply, got continue {m:?}"),
+            Step::Hold(h) => panic!("expected reply, got hold {:?}", h.check.decision),
         }
     }
 

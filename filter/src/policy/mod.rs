@@ -118,7 +118,7 @@ pub struct HoldSpec {
 
 /// The longest a request may be kept waiting: Envoy's `max_message_timeout` in the
 /// configurations Warden ships is a little longer.
-pub const MAX_WAIT_SECONDS: u64 = 300;
+pub const MAX_WAIT_SECONDS: u64 = 290;
 
 /// Resolves a hold rule's approval settings (`spec` already merged with the defaults).
 fn hold_spec(rule_id: &str, spec: &ApprovalSpec) -> Result<HoldSpec, (String, String)> {
