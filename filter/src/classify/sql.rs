@@ -95,6 +95,11 @@
 //! `sqlparser` tokenizing and parsing is nearly all of the time (~0.1-0.4 ms
 //! per dialect for a 2 KB statement, depending on the machine), and it is paid
 //! once per dialect: pass only the backend's dialect when it is known.
+//! Plain read-only queries (no statement word other than `SELECT`/`WITH`
+//! anywhere, a common grammar subset) skip it: `sql_fast` recognises them by
+//! hand in ~15 µs per 2 KB and returns exactly the facts of the full path
+//! (differentially tested against [`classify_sql_full`]); anything else, or
+//! anything it is unsure of, takes the full path.
 //!
 //! [`looks_like_sql`] is a cheap word check for fields that may or may not hold
 //! SQL (a `query` field may be a search string or GraphQL).

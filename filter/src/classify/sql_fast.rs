@@ -13,15 +13,17 @@
 //! # Why it cannot weaken classification
 //!
 //! * **Screen.** Before any parsing, the raw text (strings, comments and quoted
-//!   identifiers included) is rejected when it holds a byte outside printable
-//!   ASCII plus space, tab and newline, or any character whose reading differs
-//!   between dialects or that the subset never needs (`\`, `$`, `#`, `?`, `@`,
-//!   `[`, `{`, `;` handling aside...), or when any *word* (ASCII
-//!   case-insensitive run of letters, digits and `_`) is one that starts or
-//!   implies a non-read statement ([`SCREEN_WORDS`], the statement words of the
-//!   full path's lexical reading, and the side-effect function names of the
-//!   full path). The recogniser below only knows read grammar anyway; the
-//!   screen makes a recogniser bug on such text impossible to matter.
+//!   identifiers included) is rejected when it holds any byte but letters,
+//!   digits, `_`, space, tab, newline and ``'"`(),.;*+-/%|=<>!:`` (so no
+//!   backslash, `$`, `#`, `?`, `@`, brackets, `\r`, controls or non-ASCII,
+//!   whose readings differ between dialects), or when any *word* (ASCII
+//!   case-insensitive run of letters, digits and `_`) starts or implies a
+//!   non-read statement: [`SCREEN_WORDS`] (the statement words of the full
+//!   path's lexical reading, plus `INTO`, `FOR`, `RETURNING`...) and the
+//!   function names the full path gives side effects (`set_config`, file,
+//!   admin and dynamic-SQL functions). The recogniser below only knows read
+//!   grammar anyway; the screen means a recogniser bug cannot turn a write
+//!   into a read.
 //! * **Recogniser.** A recursive-descent parser over a small grammar: `WITH`,
 //!   `SELECT [DISTINCT]` lists with aliases, `FROM` with table names, derived
 //!   tables and every join form, `WHERE`/`GROUP BY`/`HAVING`/`ORDER BY`/
@@ -1008,6 +1010,7 @@ impl Parser<'_> {
                 self.table_factor()?;
                 continue;
             }
+            let join_start = self.at;
             let natural = self.eat_kw(Keyword::NATURAL);
             if self.eat_kw(Keyword::LEFT)
                 || self.eat_kw(Keyword::RIGHT)
@@ -1018,21 +1021,8 @@ impl Parser<'_> {
                 let _ = self.eat_kw(Keyword::INNER);
             }
             if !self.eat_kw(Keyword::JOIN) {
-                // A join keyword without JOIN (or NATURAL alone) is malformed.
-                let previous = self.at.checked_sub(1).map(|at| self.tokens.get(at));
-                let consumed_join_word = previous.flatten().is_some_and(|&token| {
-                    [
-                        Keyword::NATURAL,
-                        Keyword::LEFT,
-                        Keyword::RIGHT,
-                        Keyword::FULL,
-                        Keyword::OUTER,
-                        Keyword::INNER,
-                    ]
-                    .into_iter()
-                    .any(|kw| self.is_kw(token, kw))
-                });
-                if natural || consumed_join_word {
+                // A join keyword without JOIN (`t LEFT u`) is malformed.
+                if self.at != join_start {
                     return None;
                 }
                 return Some(());
