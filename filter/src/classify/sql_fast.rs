@@ -446,7 +446,9 @@ impl Lexicon {
             slots: std::iter::repeat_with(|| None).take(Self::SLOTS).collect(),
         };
         for (word, keyword) in ALL_KEYWORDS.iter().zip(ALL_KEYWORDS_INDEX) {
-            lexicon.entry(word.as_bytes()).keyword = *keyword;
+            if let Some(entry) = lexicon.entry(word.as_bytes()) {
+                entry.keyword = *keyword;
+            }
         }
         let side_effect_functions = FILE_FUNCTIONS
             .iter()
@@ -454,57 +456,56 @@ impl Lexicon {
             .chain(DYNAMIC_SQL_FUNCTIONS)
             .chain(&["set_config"]);
         for word in SCREEN_WORDS.iter().chain(side_effect_functions) {
-            lexicon.entry(word.as_bytes()).flags |= SCREENED;
+            if let Some(entry) = lexicon.entry(word.as_bytes()) {
+                entry.flags |= SCREENED;
+            }
         }
         for word in NAME_KEYWORDS {
-            lexicon.entry(word.as_bytes()).flags |= NAME_KEYWORD;
+            if let Some(entry) = lexicon.entry(word.as_bytes()) {
+                entry.flags |= NAME_KEYWORD;
+            }
         }
         for word in FUNCTION_KEYWORDS {
-            lexicon.entry(word.as_bytes()).flags |= FUNCTION_KEYWORD;
+            if let Some(entry) = lexicon.entry(word.as_bytes()) {
+                entry.flags |= FUNCTION_KEYWORD;
+            }
         }
         lexicon
     }
 
     /// The entry for `word`, created if missing (only while building; the
-    /// table is sized far above the ~1100 words it holds).
-    fn entry(&mut self, word: &[u8]) -> &mut Entry {
+    /// table is sized far above the ~1100 words it holds, so it never fills).
+    fn entry(&mut self, word: &[u8]) -> Option<&mut Entry> {
         let mut index = Self::hash(word) % Self::SLOTS;
-        loop {
-            let found = match self.slots.get(index) {
-                Some(Some(entry)) => entry.word.eq_ignore_ascii_case(word),
-                Some(None) => {
-                    if let Some(slot) = self.slots.get_mut(index) {
-                        *slot = Some(Entry {
-                            word: word.to_ascii_uppercase().into_boxed_slice(),
-                            keyword: Keyword::NoKeyword,
-                            flags: 0,
-                        });
-                    }
-                    true
-                }
-                None => false,
-            };
-            if found {
+        let mut probes = 0;
+        while let Some(Some(entry)) = self.slots.get(index) {
+            if entry.word.eq_ignore_ascii_case(word) {
                 break;
+            }
+            probes += 1;
+            if probes == Self::SLOTS {
+                return None;
             }
             index = (index + 1) % Self::SLOTS;
         }
-        // The slot at `index` is filled just above.
-        match self.slots.get_mut(index) {
-            Some(Some(entry)) => entry,
-            _ => unreachable!("lexicon slot filled above"),
-        }
+        let slot = self.slots.get_mut(index)?;
+        Some(slot.get_or_insert_with(|| Entry {
+            word: word.to_ascii_uppercase().into_boxed_slice(),
+            keyword: Keyword::NoKeyword,
+            flags: 0,
+        }))
     }
 
     fn lookup(&self, word: &[u8]) -> Option<&Entry> {
         let mut index = Self::hash(word) % Self::SLOTS;
-        loop {
+        for _ in 0..Self::SLOTS {
             match self.slots.get(index)? {
                 Some(entry) if entry.word.eq_ignore_ascii_case(word) => return Some(entry),
                 Some(_) => index = (index + 1) % Self::SLOTS,
                 None => return None,
             }
         }
+        None
     }
 }
 

@@ -228,6 +228,39 @@ fn screen_words_are_sorted_lowercase_and_unique() {
 }
 
 #[test]
+fn lexicon_holds_every_word() {
+    let lexicon = lexicon();
+    for (word, keyword) in ALL_KEYWORDS.iter().zip(ALL_KEYWORDS_INDEX) {
+        let entry = lexicon.lookup(word.to_ascii_lowercase().as_bytes());
+        assert_eq!(entry.map(|e| e.keyword), Some(*keyword), "{word}");
+    }
+    for word in SCREEN_WORDS
+        .iter()
+        .chain(FILE_FUNCTIONS)
+        .chain(ADMIN_FUNCTIONS)
+    {
+        assert!(
+            screened_word(word.to_ascii_uppercase().as_bytes()),
+            "{word}"
+        );
+    }
+    for word in DYNAMIC_SQL_FUNCTIONS.iter().chain(&["set_config"]) {
+        assert!(screened_word(word.as_bytes()), "{word}");
+    }
+    for word in NAME_KEYWORDS {
+        assert!(lexicon
+            .lookup(word.as_bytes())
+            .is_some_and(|e| e.flags & NAME_KEYWORD != 0));
+    }
+    for word in FUNCTION_KEYWORDS {
+        assert!(lexicon
+            .lookup(word.as_bytes())
+            .is_some_and(|e| e.flags & FUNCTION_KEYWORD != 0));
+    }
+    assert!(lexicon.lookup(b"customer_id").is_none());
+}
+
+#[test]
 fn corpus_is_equal_on_the_fast_path() {
     let mut accepted = 0;
     for (text, expect) in CORPUS {
