@@ -2,13 +2,16 @@
 //! queries recognised without `sqlparser`.
 //!
 //! `sqlparser` costs ~0.1-0.4 ms per dialect for a 2 KB statement, nearly all of
-//! it tokenizer and parser allocations. Most SQL agents send is a `SELECT`, and
-//! for a `SELECT` the facts are simple: kind Select, nothing nested, bounded,
-//! plus the tables and functions it names. This module recognises a
-//! conservative subset of read-only SQL by hand and returns exactly the facts
-//! the full path would; on anything else it returns `None` and the caller runs
-//! the full path. It never decides that SQL is risky, it only skips work for
-//! SQL that is provably not.
+//! it tokenizer and parser allocations. Much of the SQL agents send is a
+//! `SELECT`, and for a `SELECT` the facts are simple: kind Select, nothing
+//! nested, bounded, plus the tables and functions it names. This module
+//! recognises a conservative subset of read-only SQL by hand and returns
+//! exactly the facts the full path would; on anything else it returns `None`
+//! and the caller runs the full path. It never decides anything the full path
+//! would not: it only skips `sqlparser` for text whose reading it knows.
+//! Texts over [`MAX_CHAIN_OPERATORS`] bytes (where the full path may count
+//! too many operators) and texts with MySQL executable comments (`/*!`, which
+//! the full path reports unparsed wherever they appear) always decline.
 //!
 //! # Why it cannot weaken classification
 //!
