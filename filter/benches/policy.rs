@@ -3,7 +3,9 @@
 //! * decision time for a header-only request against a 200-rule policy (classification
 //!   of the head + evaluation), p50/p99/max over many single decisions
 //!   (target: p99 <= 10 µs);
-//! * SQL classification of a ~2 KB statement (target: <= 50 µs);
+//! * SQL classification of a ~2 KB statement (target: <= 50 µs), with the
+//!   same classification forced through sqlparser and sqlparser's bare parse
+//!   for comparison;
 //! * a full body decision (MCP tool call with SQL arguments) for reference.
 //!
 //! Run: `cargo bench -p warden --bench policy`
@@ -168,6 +170,16 @@ fn main() {
         "SQL classification, ~2 KB statement (postgres+mysql+generic)",
         &samples,
         Some((50.0, "p50")),
+    );
+    // The same classification forced through sqlparser (no fast path): the
+    // "before" figure, measured in the same run.
+    let samples = time_each(20_000, || {
+        black_box(sql::classify_sql_full(black_box(&statement), &dialects));
+    });
+    report(
+        "  sqlparser path (fast path off, postgres+mysql+generic)",
+        &samples,
+        None,
     );
     // The floor: sqlparser's own parse of the same text, once, generic dialect.
     let samples = time_each(20_000, || {

@@ -18,6 +18,7 @@ pub mod llm;
 pub mod mcp;
 pub mod path;
 pub mod sql;
+mod sql_fast;
 
 use std::collections::BTreeSet;
 
