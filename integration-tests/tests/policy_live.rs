@@ -312,10 +312,12 @@ async fn a_real_git_push_through_envoy_prints_the_hold() -> anyhow::Result<()> {
         stack.logs()
     );
     ensure!(stderr.contains("git-push-protected"), "{stderr}");
+    // The rejected ref names the approval an approver decides.
     ensure!(
-        stderr.contains(" ! [remote rejected] main -> main (held for approval: "),
+        stderr.contains(" ! [remote rejected] main -> main (held for approval apr-"),
         "{stderr}"
     );
+    ensure!(stderr.contains("warden approvals approve apr-"), "{stderr}");
     ensure!(
         !stack
             .upstream

@@ -229,3 +229,245 @@ fn quoted_note(found: Option<Approval>, quoted: &str, subject: &str) -> String {
         Some(a) => format!("approval {quoted} is {}", a.status.name()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+    use crate::approval::{
+        ApprovalId, ApprovalRules, Approver, Fingerprint, NewHold, Operation, Requester, Verdict,
+    };
+    use crate::policy::{Action, HoldSpec, PolicyDecision};
+
+    fn check(
+        subject: &str,
+        fingerprint: &str,
+        rules: ApprovalRules,
+        grant: Option<u64>,
+    ) -> HoldCheck {
+        let spec = HoldSpec {
+            rules: rules.clone(),
+            scope: "hold-deletes".into(),
+            grant_seconds: grant,
+        };
+        HoldCheck {
+            decision: PolicyDecision {
+                decision: Action::Hold,
+                rule: Some("hold-deletes".into()),
+                reason: "deletes need a human".into(),
+                status: 403,
+                observed: Vec::new(),
+                effects: Default::default(),
+                policy_hash: "sha256:p".into(),
+                hold: Some(spec.clone()),
+            },
+            hold: NewHold {
+                requester: Requester {
+                    subject: subject.into(),
+                    issuer: "https://idp".into(),
+                    groups: vec!["agents".into()],
+                    kind: "agent".into(),
+                },
+                operation: Operation {
+                    method: "DELETE".into(),
+                    host: "api".into(),
+                    path: "/items/7".into(),
+                    summary: "DELETE api/items/7".into(),
+                    fingerprint: Fingerprint(fingerprint.into()),
+                },
+                scope: match grant {
+                    Some(duration_seconds) => Scope::Grant {
+                        scope: "hold-deletes".into(),
+                        duration_seconds,
+                    },
+                    None => Scope::Operation,
+                },
+                rule: "hold-deletes".into(),
+                reason: "deletes need a human".into(),
+                policy_hash: "sha256:p".into(),
+                rules,
+                request_id: "req".into(),
+            },
+            spec,
+            quoted_approval: None,
+            facts: Default::default(),
+            body: None,
+        }
+    }
+
+    fn alice() -> Approver {
+        Approver {
+            subject: "alice".into(),
+            issuer: String::new(),
+            groups: vec!["approvers".into()],
+        }
+    }
+
+    async fn gate() -> ApprovalGate {
+        let store = ApprovalStore::open("sqlite::memory:").await.unwrap();
+        ApprovalGate::new(store, Arc::new(Notifier::disabled()))
+    }
+
+    async fn no_extension(_: Duration) -> bool {
+        panic!("only wait mode extends the deadline")
+    }
+
+    async fn approve(gate: &ApprovalGate, id: &ApprovalId) {
+        gate.store()
+            .update(id, |a| {
+                a.vote(&alice(), Verdict::Approve, None, Timestamp::now())
+            })
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    fn held_id(resolution: &Resolution) -> ApprovalId {
+        match resolution {
+            Resolution::Held { approval, .. } => approval.id.clone(),
+            other => panic!("expected held, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_approval_lets_the_same_operation_pass_once() {
+        let gate = gate().await;
+        let held = check("agent-1", "sha256:a", ApprovalRules::default(), None);
+        let first = held_id(&gate.resolve(&held, &no_extension).await);
+        let again = held_id(&gate.resolve(&held, &no_extension).await);
+        assert_eq!(
+            first, again,
+            "one pending approval per identity and operation"
+        );
+
+        approve(&gate, &first).await;
+        let other_op = check("agent-1", "sha256:b", ApprovalRules::default(), None);
+        let other_id = held_id(&gate.resolve(&other_op, &no_extension).await);
+        assert_ne!(other_id, first, "another operation is not covered");
+        let other_agent = check("agent-2", "sha256:a", ApprovalRules::default(), None);
+        held_id(&gate.resolve(&other_agent, &no_extension).await);
+
+        match gate.resolve(&held, &no_extension).await {
+            Resolution::Pass(a) => assert_eq!(a.id, first),
+            other => panic!("expected pass, got {other:?}"),
+        }
+        let next = held_id(&gate.resolve(&held, &no_extension).await);
+        assert_ne!(next, first, "a second use is held again, as a new request");
+    }
+
+    #[tokio::test]
+    async fn a_quoted_approval_for_another_operation_is_explained() {
+        let gate = gate().await;
+        let first = check("agent-1", "sha256:a", ApprovalRules::default(), None);
+        let id = held_id(&gate.resolve(&first, &no_extension).await);
+        approve(&gate, &id).await;
+        let mut other = check("agent-1", "sha256:b", ApprovalRules::default(), None);
+        other.quoted_approval = Some(id.to_string());
+        match gate.resolve(&other, &no_extension).await {
+            Resolution::Held {
+                note: Some(note), ..
+            } => {
+                assert!(note.contains("different operation"), "{note}")
+            }
+            other => panic!("expected held with a note, got {other:?}"),
+        }
+        // The quoted approval was not used up by the mismatch.
+        let mut right = check("agent-1", "sha256:a", ApprovalRules::default(), None);
+        right.quoted_approval = Some(id.to_string());
+        assert!(matches!(
+            gate.resolve(&right, &no_extension).await,
+            Resolution::Pass(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_grant_lets_every_request_in_its_scope_pass_until_revoked() {
+        let gate = gate().await;
+        let held = check("agent-1", "sha256:a", ApprovalRules::default(), Some(1800));
+        let id = held_id(&gate.resolve(&held, &no_extension).await);
+        approve(&gate, &id).await;
+        let other_op = check(
+            "agent-1",
+            "sha256:other",
+            ApprovalRules::default(),
+            Some(1800),
+        );
+        for c in [&held, &other_op, &held] {
+            assert!(matches!(
+                gate.resolve(c, &no_extension).await,
+                Resolution::Pass(_)
+            ));
+        }
+        gate.store()
+            .update(&id, |a| a.revoke(&alice(), Some("done"), Timestamp::now()))
+            .await
+            .unwrap()
+            .unwrap();
+        held_id(&gate.resolve(&held, &no_extension).await);
+    }
+
+    #[tokio::test]
+    async fn wait_mode_continues_when_an_approver_decides() {
+        let gate = gate().await;
+        let rules = ApprovalRules {
+            wait_seconds: Some(60),
+            ..ApprovalRules::default()
+        };
+        let held = check("agent-1", "sha256:a", rules.clone(), None);
+        let extended = Arc::new(AtomicU32::new(0));
+        let mut changes = gate.store().subscribe();
+        let waiting = {
+            let gate = gate.clone();
+            let extended = Arc::clone(&extended);
+            tokio::spawn(async move {
+                let extend = |wait: Duration| {
+                    let extended = Arc::clone(&extended);
+                    async move {
+                        extended
+                            .store(u32::try_from(wait.as_secs()).unwrap_or(0), Ordering::SeqCst);
+                        true
+                    }
+                };
+                gate.resolve(&held, &extend).await
+            })
+        };
+        // The pending approval appears; an approver approves it.
+        let change = changes.recv().await.unwrap();
+        assert_eq!(change.status, Status::Pending);
+        approve(&gate, &change.id).await;
+        match waiting.await.unwrap() {
+            Resolution::Pass(a) => {
+                assert_eq!(a.id, change.id);
+                assert_eq!(a.status, Status::Used, "the paused request used it");
+            }
+            other => panic!("expected pass, got {other:?}"),
+        }
+        assert_eq!(
+            extended.load(Ordering::SeqCst),
+            62,
+            "Envoy asked to wait past the hold's wait"
+        );
+
+        // A denial ends the wait with a denial.
+        let held = check("agent-1", "sha256:b", rules, None);
+        let waiting = {
+            let gate = gate.clone();
+            tokio::spawn(async move { gate.resolve(&held, &|_| async { true }).await })
+        };
+        let change = loop {
+            let change = changes.recv().await.unwrap();
+            if change.status == Status::Pending {
+                break change;
+            }
+        };
+        gate.store()
+            .update(&change.id, |a| {
+                a.vote(&alice(), Verdict::Deny, Some("no"), Timestamp::now())
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(matches!(waiting.await.unwrap(), Resolution::Denied(_)));
+    }
+}
