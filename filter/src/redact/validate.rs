@@ -692,14 +692,45 @@ fn b64_decode_any(s: &[u8]) -> Option<Vec<u8>> {
         })
 }
 
+/// Longest header [`jwt_ok`] decodes on the stack.
+const SMALL_B64: usize = 96;
+
+/// [`b64_decode_any`] into `buf`, for `s` without `=` and at most [`SMALL_B64`] bytes (then
+/// nothing needs trimming and the output fits); `Err(())` for other inputs, which the caller
+/// decodes the allocating way. Why: JWT headers are short and every JWT of a dense body is
+/// checked; the two allocations per check cost more than the decoding.
+fn b64_decode_small<'a>(s: &[u8], buf: &'a mut [u8; SMALL_B64]) -> Result<Option<&'a [u8]>, ()> {
+    if s.len() > SMALL_B64 || s.contains(&b'=') {
+        return Err(());
+    }
+    let n = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode_slice(s, buf)
+        .ok()
+        .or_else(|| {
+            base64::engine::general_purpose::STANDARD_NO_PAD
+                .decode_slice(s, buf)
+                .ok()
+        });
+    Ok(n.map(|n| &buf[..n]))
+}
+
 /// A JWT's header segment must decode to a JSON object naming an algorithm or type.
 pub(crate) fn jwt_ok(v: &[u8]) -> bool {
     let Some(header) = v.split(|&b| b == b'.').next() else {
         return false;
     };
-    match b64_decode_any(header) {
+    let mut buf = [0u8; SMALL_B64];
+    let owned;
+    let decoded = match b64_decode_small(header, &mut buf) {
+        Ok(d) => d,
+        Err(()) => {
+            owned = b64_decode_any(header);
+            owned.as_deref()
+        }
+    };
+    match decoded {
         Some(h) => {
-            h.first() == Some(&b'{') && (contains_ci(&h, b"\"alg\"") || contains_ci(&h, b"\"typ\""))
+            h.first() == Some(&b'{') && (contains_ci(h, b"\"alg\"") || contains_ci(h, b"\"typ\""))
         }
         // Some emitters of test tokens mangle the header; the three-segment `eyJ` shape with
         // enough entropy is still a token worth masking.
@@ -952,5 +983,22 @@ mod tests {
             b"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxIn0.sig"
         ));
         assert!(!jwt_ok(b"eyJmb28iOiJiYXIifQ.eyJzdWIiOiIxIn0.sig"));
+        // The stack decode equals the allocating one (padded, long, standard alphabet,
+        // invalid).
+        let long = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9".repeat(3);
+        for h in [
+            "eyJhbGciOiJIUzI1NiJ9",
+            "eyJhbGciOiJIUzI1NiJ9==",
+            "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiIsImtpZCI6Ii8-PyJ9",
+            "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiIsImtpZCI6Ii8+PyJ9",
+            "eyJhbGciOiJIUzI1NiJ9$",
+            "e",
+            long.as_str(),
+        ] {
+            let mut buf = [0u8; SMALL_B64];
+            if let Ok(d) = b64_decode_small(h.as_bytes(), &mut buf) {
+                assert_eq!(d, b64_decode_any(h.as_bytes()).as_deref(), "{h}");
+            }
+        }
     }
 }
