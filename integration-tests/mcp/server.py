@@ -2,8 +2,9 @@
 
     python server.py PORT
 
-Tools: `list_items` (harmless) and `delete_repo(name)` (the default policy pack holds
-tools whose names say they destroy). Each `delete_repo` call that reaches the server is
+Stateful: each client gets its own session (`mcp-session-id`). Tools: `list_items`
+(harmless) and `delete_repo(name)` (the default policy pack holds tools whose names say
+they destroy). Each `delete_repo` call that reaches the server is
 counted, so the test can tell a held call (never arrives) from a passed one.
 """
 
@@ -12,7 +13,7 @@ import sys
 from mcp.server.fastmcp import FastMCP
 
 port = int(sys.argv[1])
-server = FastMCP("warden-e2e", host="127.0.0.1", port=port, stateless_http=True)
+server = FastMCP("warden-e2e", host="127.0.0.1", port=port)
 deleted: list[str] = []
 
 

@@ -381,20 +381,22 @@ struct ToolResult {
     text: String,
 }
 
-/// Calls `tool` with a new SDK client process (new session, new JSON-RPC ids).
+/// Calls `tool` with a new SDK client process (a new session), after `pings` pings (so
+/// the call's JSON-RPC id is `pings + 1`: the SDK numbers from 0 per session).
 async fn call_tool(
     python: &Path,
     url: &str,
     token: &str,
     tool: &str,
     arguments: &str,
+    pings: u32,
 ) -> anyhow::Result<ToolResult> {
     let script = paths::repo_root().join("integration-tests/mcp/client.py");
     let output = tokio::time::timeout(
         Duration::from_secs(60),
         tokio::process::Command::new(python)
             .arg(script)
-            .args([url, token, tool, arguments])
+            .args([url, token, tool, arguments, &pings.to_string()])
             .kill_on_drop(true)
             .output(),
     )
@@ -431,13 +433,13 @@ async fn mcp_tool_calls_from_the_python_sdk_are_held_and_approved_once() -> anyh
     }
     let h = Harness::start(SocketAddr::from(([127, 0, 0, 1], port))).await?;
     let url = h.envoy.url("/mcp");
-    let call = |tool: &'static str, arguments: &'static str| {
-        call_tool(&python, &url, &h.agent_token, tool, arguments)
+    let call = |tool: &'static str, arguments: &'static str, pings: u32| {
+        call_tool(&python, &url, &h.agent_token, tool, arguments, pings)
     };
     let context = |r: &ToolResult| format!("{r:?}\n{}\n{}", server.log_tail(), h.logs());
 
     // A harmless tool passes.
-    let listed = call("list_items", "{}").await?;
+    let listed = call("list_items", "{}", 0).await?;
     ensure!(
         !listed.is_error && listed.text.contains("items: alpha, beta"),
         "{}",
@@ -446,7 +448,7 @@ async fn mcp_tool_calls_from_the_python_sdk_are_held_and_approved_once() -> anyh
 
     // A destructive one is held: an error result naming the approval.
     let demo = r#"{"name": "demo"}"#;
-    let held = call("delete_repo", demo).await?;
+    let held = call("delete_repo", demo, 0).await?;
     ensure!(held.is_error, "not held: {}", context(&held));
     let id = approval_id(&held.text).with_context(|| context(&held))?;
     ensure!(
@@ -455,23 +457,24 @@ async fn mcp_tool_calls_from_the_python_sdk_are_held_and_approved_once() -> anyh
         context(&held)
     );
 
-    // Approved with the CLI, a new client's identical call passes — once.
+    // Approved with the CLI, a new client's identical call passes — once — although
+    // its session and JSON-RPC id differ.
     h.approvals(&["approve", &id, "--reason", "e2e"])?;
-    let passed = call("delete_repo", demo).await?;
+    let passed = call("delete_repo", demo, 3).await?;
     ensure!(
         !passed.is_error && passed.text == "deleted repo demo (call 1)",
         "the approved call did not reach the server: {}",
         context(&passed)
     );
     ensure!(h.status_of(&id)? == "used");
-    let again = call("delete_repo", demo).await?;
+    let again = call("delete_repo", demo, 1).await?;
     ensure!(again.is_error, "a second use passed: {}", context(&again));
     let id2 = approval_id(&again.text).with_context(|| context(&again))?;
     ensure!(id2 != id, "the repeat quoted the used approval {id}");
 
     // An approval covers its arguments only: another repository is held.
     h.approvals(&["approve", &id2])?;
-    let other = call("delete_repo", r#"{"name": "other"}"#).await?;
+    let other = call("delete_repo", r#"{"name": "other"}"#, 0).await?;
     ensure!(
         other.is_error,
         "other arguments passed: {}",
@@ -481,7 +484,7 @@ async fn mcp_tool_calls_from_the_python_sdk_are_held_and_approved_once() -> anyh
     ensure!(id3 != id2 && h.status_of(&id3)? == "pending");
     // ...and the approval for `demo` is still there for the call it was given for.
     ensure!(h.status_of(&id2)? == "approved");
-    let passed = call("delete_repo", demo).await?;
+    let passed = call("delete_repo", demo, 2).await?;
     ensure!(
         !passed.is_error && passed.text == "deleted repo demo (call 2)",
         "{}",
