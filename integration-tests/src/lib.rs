@@ -4,6 +4,7 @@
 //! Envoy config we ship) on free loopback ports, waits for each by polling, and stops
 //! them all when dropped — also when a test fails.
 
+pub mod git_http;
 pub mod paths;
 pub mod postgres;
 pub mod process;

@@ -797,15 +797,17 @@ pub(crate) fn merge(
     cands: &mut [Cand],
     from: usize,
     max_span: usize,
-    keys: &mut Vec<(u128, u32)>,
+    keys: &mut Vec<u128>,
     spans: &mut Vec<Span>,
 ) {
     // Why packed keys: dense bodies have tens of thousands of candidates and the four-field
     // comparator (with two enum matches) cost more than the whole rest of the merge. Same
-    // order; candidates with equal keys are equal in everything the merge reads.
+    // order; candidates with equal keys are equal in everything the merge reads. The
+    // candidate's index rides in the low 32 bits, so a key is 16 bytes (half the moves of a
+    // `(key, index)` pair) and keys are distinct.
     keys.clear();
     let packed = cands.iter().enumerate().try_for_each(|(i, c)| {
-        keys.push((sort_key(c)?, u32::try_from(i).ok()?));
+        keys.push(sort_key(c)? << 32 | u128::from(u32::try_from(i).ok()?));
         Some(())
     });
     if packed.is_none() {
@@ -817,11 +819,13 @@ pub(crate) fn merge(
                 .then(prio(a.source).cmp(&prio(b.source)))
                 .then(source_key(a.source).cmp(&source_key(b.source)))
         });
-        keys.extend((0..cands.len()).map(|i| (0, i as u32)));
+        keys.extend((0..cands.len()).map(|i| i as u128));
     } else {
         keys.sort_unstable();
     }
-    for &(_, i) in keys.iter() {
+    for &k in keys.iter() {
+        // The low 32 bits are the index (see above).
+        let i = k as u32;
         let c = &cands[i as usize];
         if c.end <= from {
             continue;
@@ -851,15 +855,16 @@ pub(crate) fn merge(
     }
 }
 
-/// `(start, end descending, prio, source)` packed into one integer, when the parts fit.
+/// `(start, end descending, prio, source)` packed into the low 96 bits of an integer, when
+/// the parts fit (positions below 4 GiB).
 fn sort_key(c: &Cand) -> Option<u128> {
-    const POS: usize = 1 << 48;
+    const POS: usize = 1 << 32;
     let k = source_key(c.source);
     if c.start >= POS || c.end >= POS || k >= 1 << 30 {
         return None;
     }
     Some(
-        (c.start as u128) << 80
+        (c.start as u128) << 64
             | ((POS - 1 - c.end) as u128) << 32
             | u128::from(prio(c.source)) << 30
             | u128::from(k),

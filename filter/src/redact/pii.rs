@@ -18,6 +18,10 @@ pub(crate) const MAX_LEN: usize = 64 + 1 + 253 + 2;
 /// Longest digit token (with separators) considered.
 const MAX_NUM: usize = 48;
 
+/// Fewest digits any number detector accepts (E.164 phone 8, SSN 9, North American phone
+/// 10, card 13; IBANs are anchored on their letters and checked apart).
+const MIN_DIGITS: usize = 8;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PiiKind {
     Email = 0,
@@ -145,20 +149,34 @@ fn numbers(cfg: &PiiConfig, hay: &[u8], start: usize, eof: bool, out: &mut Vec<C
     let n = hay.len();
     let mut i = start;
     let mut prev_digit = start > 0 && hay[start - 1].is_ascii_digit();
-    // Why 8 bytes at a time: this runs over every byte of every body, and most words hold no
-    // digit-run start; a word-wide digit test skips them in a handful of instructions.
-    while i + 8 <= n {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&hay[i..i + 8]);
-        let d = digit_bytes(u64::from_le_bytes(w));
-        let mut starts = d & !((d << 8) | if prev_digit { 0x80 } else { 0 });
-        prev_digit = d >> 63 != 0;
+    // Why 32 bytes at a time: this runs over every byte of every body (clean ones too) and
+    // most digit runs are short ids and counters no detector takes; a word-wide digit mask
+    // finds run starts and lengths without a byte loop or a call per run.
+    while i + 32 <= n {
+        let mut block = [0u8; 32];
+        block.copy_from_slice(&hay[i..i + 32]);
+        let d = digit_mask(&block);
+        let mut starts = d & !((d << 1) | u32::from(prev_digit));
+        prev_digit = d >> 31 != 0;
         while starts != 0 {
-            let k = (starts.trailing_zeros() / 8) as usize;
-            run_start(cfg, hay, i + k, eof, out);
+            let k = starts.trailing_zeros() as usize;
             starts &= starts - 1;
+            // Digits from `k` on, when the run ends inside this block.
+            let run = (!(d >> k)).trailing_zeros() as usize;
+            if k + run < 32 && run < MIN_DIGITS && !is_sep(block[k + run]) {
+                // A token of fewer than `MIN_DIGITS` digits that no separator extends
+                // (`"id":123,`, `ghp_Zq3v…`) is no number we detect; only an IBAN (two
+                // uppercase letters right before the digits, see `run_start`) needs a look.
+                let at = i + k;
+                let cc =
+                    at >= 2 && hay[at - 1].is_ascii_uppercase() && hay[at - 2].is_ascii_uppercase();
+                if !cc {
+                    continue;
+                }
+            }
+            run_start(cfg, hay, i + k, eof, out);
         }
-        i += 8;
+        i += 32;
     }
     while i < n {
         if hay[i].is_ascii_digit() && !prev_digit {
@@ -169,12 +187,27 @@ fn numbers(cfg: &PiiConfig, hay: &[u8], start: usize, eof: bool, out: &mut Vec<C
     }
 }
 
-/// Bit 7 of each byte of `x` (little-endian) set iff that byte is an ASCII digit. Exact per
-/// byte (no borrow between bytes): the classic "hasbetween" bit trick on 7-bit halves.
-fn digit_bytes(x: u64) -> u64 {
+/// Bit `k` set iff `block[k]` is an ASCII digit.
+///
+/// Per 8 bytes, exact per byte (no carry crosses a byte): `y = x ^ '0'` maps digits to
+/// 0..=9; adding 118 to `y`'s low 7 bits sets bit 7 exactly when they are 10 or more, and
+/// `y`'s own bit 7 marks bytes of 128 and up. One multiply then gathers the 8 flag bits into
+/// the top byte (byte `j` lands on bit `56 + j`; the partial products never overlap, so
+/// nothing carries).
+#[inline(always)]
+fn digit_mask(block: &[u8; 32]) -> u32 {
     const L: u64 = 0x0101_0101_0101_0101;
-    let t = x & (L * 127);
-    (L * (127 + u64::from(b'9' + 1)) - t) & !x & (t + L * (127 - u64::from(b'0' - 1))) & (L * 128)
+    let mut m = 0u32;
+    for (w, chunk) in block.chunks_exact(8).enumerate() {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(chunk);
+        let y = u64::from_le_bytes(b) ^ (L * u64::from(b'0'));
+        let not_digit = ((y & (L * 0x7f)) + L * 118) | y;
+        let flags = (!not_digit & (L * 0x80)) >> 7;
+        let bits = flags.wrapping_mul(0x0102_0408_1020_4080) >> 56;
+        m |= (bits as u32) << (8 * w);
+    }
+    m
 }
 
 /// Handles the first digit of a run at `i` (the byte before it is not a digit).
@@ -557,19 +590,42 @@ mod tests {
     }
 
     #[test]
-    fn digit_bytes_is_exact() {
+    fn digit_mask_is_exact() {
         for b in 0..=255u8 {
-            for pos in 0..8 {
-                let mut w = [b'a'; 8];
-                w[pos] = b;
-                let d = digit_bytes(u64::from_le_bytes(w));
-                let want = if b.is_ascii_digit() {
-                    0x80u64 << (8 * pos)
-                } else {
-                    0
-                };
-                assert_eq!(d, want, "byte {b} at {pos}");
+            for pos in 0..32 {
+                for fill in [b'_', b'5', 0xff] {
+                    let mut w = [fill; 32];
+                    w[pos] = b;
+                    let want: u32 = w
+                        .iter()
+                        .enumerate()
+                        .map(|(k, x)| u32::from(x.is_ascii_digit()) << k)
+                        .sum();
+                    assert_eq!(digit_mask(&w), want, "{b} at {pos} in {fill}");
+                }
             }
+        }
+    }
+
+    #[test]
+    fn digit_runs_across_blocks() {
+        // The 32-byte block path (texts this long), with runs straddling block ends, short
+        // runs that a separator extends, and an IBAN whose first digit run is short.
+        for pad in 0..70 {
+            let text = format!(
+                "{}x 4111 1111 1111 1111 a1 123-45-6789 v9 GB82WEST12345698765432 id 42,",
+                "-".repeat(pad)
+            );
+            let got = found(&text);
+            assert_eq!(
+                got,
+                vec![
+                    ("4111 1111 1111 1111".into(), "pii-card"),
+                    ("123-45-6789".into(), "pii-ssn"),
+                    ("GB82WEST12345698765432".into(), "pii-iban")
+                ],
+                "pad {pad}"
+            );
         }
     }
 

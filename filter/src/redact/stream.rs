@@ -50,7 +50,7 @@ pub struct RedactStream {
     cands: Vec<Cand>,
     spans: Vec<Span>,
     /// Sort keys for [`merge`], reused.
-    keys: Vec<(u128, u32)>,
+    keys: Vec<u128>,
     scratch: Scratch,
 }
 

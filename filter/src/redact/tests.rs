@@ -298,6 +298,32 @@ mod engine_work {
         out
     }
 
+    /// The bench's clean JSON (`benches/redact.rs`): ids, timestamps, prose, URLs, numbers.
+    pub(super) fn clean_json(target: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(target + 512);
+        out.push(b'[');
+        let mut i = 0u64;
+        while out.len() < target {
+            let rec = format!(
+                "{{\"id\":\"{:08x}-4a1b-4c2d-9e3f-{:012x}\",\"created_at\":\"2024-05-{:02}T10:{:02}:00Z\",\"type\":\"issue\",\"title\":\"Fix flaky retry in the upload worker #{i}\",\"body\":\"When the upstream returns 503 we retry with backoff; the counter was not reset between attempts so the third retry waited far too long.\",\"labels\":[\"bug\",\"worker\",\"p{}\"],\"url\":\"https://example.com/org/repo/issues/{i}\",\"comments\":{},\"score\":{}.{},\"author\":{{\"login\":\"dev{}\",\"site_admin\":false}}}},",
+                i * 2654435761 % 0xffff_ffff,
+                i * 40503,
+                i % 28 + 1,
+                i % 60,
+                i % 4,
+                i % 17,
+                i % 100,
+                i % 10,
+                i % 50
+            );
+            out.extend_from_slice(rec.as_bytes());
+            i += 1;
+        }
+        out.pop();
+        out.push(b']');
+        out
+    }
+
     fn texts() -> Vec<(String, String, Option<String>)> {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let mut out = Vec::new();
@@ -438,12 +464,22 @@ mod engine_work {
     #[test]
     #[ignore]
     fn time_dense() {
+        time_body(&dense_json(1 << 20));
+    }
+
+    /// [`time_dense`] on the bench's clean JSON (the prefilter path, no findings).
+    #[test]
+    #[ignore]
+    fn time_clean() {
+        time_body(&clean_json(1 << 20));
+    }
+
+    fn time_body(body: &[u8]) {
         let r = Redactor::with_defaults().expect("compiles");
-        let dense = dense_json(1 << 20);
         // Warm-up through the stream API (not `Redactor::redact`, which callgrind collects):
         // lazily built automata are then not counted.
         let mut s = r.stream(ContentKind::Json, Direction::Response);
-        s.push(&dense[..64 << 10]);
+        s.push(&body[..64 << 10]);
         s.finish();
         // `REDACT_ITERS=n` repeats the measured call (for `perf record`).
         let iters: usize = std::env::var("REDACT_ITERS")
@@ -451,14 +487,14 @@ mod engine_work {
             .and_then(|v| v.parse().ok())
             .unwrap_or(1);
         for _ in 1..iters {
-            r.redact(&dense, ContentKind::Json, Direction::Response);
+            r.redact(body, ContentKind::Json, Direction::Response);
         }
         let t = std::time::Instant::now();
-        let red = r.redact(&dense, ContentKind::Json, Direction::Response);
+        let red = r.redact(body, ContentKind::Json, Direction::Response);
         println!(
             "{} findings, {:.0} MB/s",
             red.findings.len(),
-            dense.len() as f64 / t.elapsed().as_secs_f64() / 1e6
+            body.len() as f64 / t.elapsed().as_secs_f64() / 1e6
         );
     }
 }

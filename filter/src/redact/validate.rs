@@ -108,6 +108,36 @@ pub(crate) fn entropy(v: &[u8]) -> f64 {
     entropy_uncached(v)
 }
 
+/// Values up to this long take their small counts' entropy terms from [`small_terms`].
+const TERM_TABLE_LEN: usize = 512;
+
+/// Counts below this have their entropy term tabulated (most bytes of a value occur once or
+/// twice).
+const TERM_TABLE_COUNTS: usize = 8;
+
+/// `term(c, n) = -(c/n) * log2(c/n)` for every `n <= TERM_TABLE_LEN` and
+/// `c < TERM_TABLE_COUNTS`, computed once by the very expression [`entropy_uncached`] uses,
+/// so a table entry has the same bits as a fresh computation. Why: the `log2` calls were
+/// most of the cost of a value's entropy, and a value's row is one cache line.
+fn small_terms() -> &'static [[f64; TERM_TABLE_COUNTS]] {
+    static TABLE: OnceLock<Vec<[f64; TERM_TABLE_COUNTS]>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        (0..=TERM_TABLE_LEN)
+            .map(|len| {
+                let n = len as f64;
+                std::array::from_fn(|c| term(c as u32, n))
+            })
+            .collect()
+    })
+}
+
+/// One byte's entropy term: its count `c` among `n` bytes.
+#[inline(always)]
+fn term(c: u32, n: f64) -> f64 {
+    let p = f64::from(c) / n;
+    -p * p.log2()
+}
+
 fn entropy_uncached(v: &[u8]) -> f64 {
     let mut counts = [0u32; 256];
     let mut seen = [0u64; 4];
@@ -118,27 +148,28 @@ fn entropy_uncached(v: &[u8]) -> f64 {
     let n = v.len() as f64;
     // Same terms summed in the same (byte) order as a plain walk over all 256 counts, but
     // only over bytes present: most values use a few dozen distinct bytes. A term depends on
-    // the count only and most bytes occur once or twice, so small counts' terms are computed
-    // once (the `log2` calls were most of the cost).
-    let mut memo = [f64::NAN; 8];
-    let term = |c: u32| {
-        let p = f64::from(c) / n;
-        -p * p.log2()
-    };
+    // the count (and the length) only and most bytes occur once or twice, so small counts'
+    // terms come from a table (or, for long values, are computed once per call).
+    let row = small_terms().get(v.len());
+    let mut memo = [f64::NAN; TERM_TABLE_COUNTS];
     let mut sum = 0.0;
     for (w, &bits) in seen.iter().enumerate() {
         let mut bits = bits;
         while bits != 0 {
             let b = w * 64 + bits.trailing_zeros() as usize;
             let c = counts[b];
-            sum += match memo.get_mut(c as usize) {
-                Some(m) => {
+            sum += match (
+                row.and_then(|r| r.get(c as usize)),
+                memo.get_mut(c as usize),
+            ) {
+                (Some(&t), _) => t,
+                (None, Some(m)) => {
                     if m.is_nan() {
-                        *m = term(c);
+                        *m = term(c, n);
                     }
                     *m
                 }
-                None => term(c),
+                (None, None) => term(c, n),
             };
             bits &= bits - 1;
         }
@@ -164,24 +195,73 @@ fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
     .any(|i| hay[i..i + needle.len()].eq_ignore_ascii_case(needle))
 }
 
+/// Byte classes for the value scans below (one table load per byte instead of a match).
+const FAKE_RUN: u8 = 1;
+const FAKE_LETTERS: u8 = 2;
+const MARKER: u8 = 4;
+
+/// Per byte, which scans a needle may start at it: the first bytes (either case) of the
+/// fake runs in [`fake_run_at`] and of the mask markers in [`is_placeholder`].
+static START: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 26 {
+        let lower = b'a' + i as u8;
+        let mut f = 0;
+        if matches!(lower, b'a' | b'g' | b'q' | b'u') {
+            f |= FAKE_RUN | FAKE_LETTERS;
+        }
+        if lower == b'c' {
+            f |= FAKE_RUN;
+        }
+        if lower == b'x' {
+            f |= MARKER;
+        }
+        t[lower as usize] |= f;
+        t[lower.to_ascii_uppercase() as usize] |= f;
+        i += 1;
+    }
+    t[b'2' as usize] |= FAKE_RUN;
+    t[b'*' as usize] |= MARKER;
+    t[b'#' as usize] |= MARKER;
+    t[b'.' as usize] |= MARKER;
+    t[b'E' as usize] |= MARKER;
+    t
+};
+
+/// Whether `v` starts, ASCII case-insensitively, with `needle`.
+fn starts_ci(v: &[u8], needle: &[u8]) -> bool {
+    v.get(..needle.len())
+        .is_some_and(|h| h.eq_ignore_ascii_case(needle))
+}
+
+/// Whether a fake run starts at `v[0]`: keyboard and alphabet runs (`letters`: only the
+/// letter ones, see [`fake_letters`]).
+///
+/// The needles, case-insensitive: `abcdefg`, `a1b2c3`, `c3b2a1`, `qwerty`, `ghijkl`,
+/// `uvwxyz`, `234567`; `1234567` and `0123456789` were needles too but every text holding
+/// them holds `234567`.
+fn fake_run_at(v: &[u8], letters: bool) -> bool {
+    match v[0].to_ascii_lowercase() {
+        b'a' => starts_ci(v, b"abcdefg") || (!letters && starts_ci(v, b"a1b2c3")),
+        b'c' => !letters && starts_ci(v, b"c3b2a1"),
+        b'q' => starts_ci(v, b"qwerty"),
+        b'g' => starts_ci(v, b"ghijkl"),
+        b'u' => starts_ci(v, b"uvwxyz"),
+        b'2' => !letters && v.starts_with(b"234567"),
+        _ => false,
+    }
+}
+
 /// Keyboard and alphabet runs and long constant runs: how people type fake keys. Used where
 /// the value alone decides (prefix tokens, generic secrets); provider-keyword rules skip it
 /// because vendor docs' sample keys (`12345678-ABCD-…`) sit exactly where real ones do.
 pub(crate) fn looks_fake(v: &[u8]) -> bool {
-    const RUNS: &[&[u8]] = &[
-        b"abcdefg",
-        b"1234567",
-        b"a1b2c3",
-        b"c3b2a1",
-        b"qwerty",
-        b"ghijkl",
-        b"234567",
-        b"uvwxyz",
-        b"0123456789",
-    ];
-    // `fake_letters`' needles are all among `RUNS`.
-    static AC: OnceLock<Option<AhoCorasick>> = OnceLock::new();
-    if any_ci(&AC, RUNS, v) {
+    // Why a table walk and not a multi-needle search: this runs on every prefix-token
+    // candidate of dense bodies, whose values are a few dozen bytes; an automaton's set-up
+    // per call cost more than the whole walk.
+    if (0..v.len()).any(|i| START[usize::from(v[i])] & FAKE_RUN != 0 && fake_run_at(&v[i..], false))
+    {
         return true;
     }
     // Three or more runs of 5+ identical characters (`5555555dAAAAA7777777…`).
@@ -204,8 +284,7 @@ pub(crate) fn looks_fake(v: &[u8]) -> bool {
 /// Alphabet and keyboard letter runs (`ABCDEFGHIJ`, `qwerty`): fake even where a provider key
 /// name vouches for the value; digit runs are not (vendor sample ids like `12345678-…`).
 pub(crate) fn fake_letters(v: &[u8]) -> bool {
-    static AC: OnceLock<Option<AhoCorasick>> = OnceLock::new();
-    any_ci(&AC, &[b"abcdefg", b"ghijkl", b"uvwxyz", b"qwerty"], v)
+    (0..v.len()).any(|i| START[usize::from(v[i])] & FAKE_LETTERS != 0 && fake_run_at(&v[i..], true))
 }
 
 /// Values that are obviously not real secrets: masks (`xxxx`, `****`), template and variable
@@ -215,17 +294,22 @@ pub(crate) fn is_placeholder(v: &[u8]) -> bool {
     if v.len() < 4 {
         return true;
     }
-    // One pass for all the mask markers (five scans before).
-    let marker = v.iter().enumerate().any(|(i, &b)| match b {
-        b'x' | b'X' => v
-            .get(i..i + 4)
-            .is_some_and(|w| w.eq_ignore_ascii_case(b"xxxx")),
-        b'*' => v.get(i..i + 4) == Some(b"****"),
-        b'#' => v.get(i..i + 4) == Some(b"####"),
-        b'.' => v.get(i..i + 3) == Some(b"..."),
-        b'E' => v.get(i..i + 7) == Some(b"EXAMPLE"),
-        _ => false,
-    });
+    // One pass for all the mask markers and the distinct-byte set.
+    let mut seen = [0u64; 4];
+    let mut marker = false;
+    for (i, &b) in v.iter().enumerate() {
+        seen[usize::from(b >> 6)] |= 1 << (b & 63);
+        if START[usize::from(b)] & MARKER != 0 {
+            marker = marker
+                || match b {
+                    b'x' | b'X' => starts_ci(&v[i..], b"xxxx"),
+                    b'*' => v[i..].starts_with(b"****"),
+                    b'#' => v[i..].starts_with(b"####"),
+                    b'.' => v[i..].starts_with(b"..."),
+                    _ => v[i..].starts_with(b"EXAMPLE"),
+                };
+        }
+    }
     if marker {
         return true;
     }
@@ -243,12 +327,7 @@ pub(crate) fn is_placeholder(v: &[u8]) -> bool {
     {
         return true;
     }
-    let distinct = {
-        let mut seen = [false; 256];
-        v.iter()
-            .filter(|&&b| !std::mem::replace(&mut seen[usize::from(b)], true))
-            .count()
-    };
+    let distinct: u32 = seen.iter().map(|w| w.count_ones()).sum();
     if distinct <= 4 && v.len() >= 8 {
         return true;
     }
@@ -613,14 +692,45 @@ fn b64_decode_any(s: &[u8]) -> Option<Vec<u8>> {
         })
 }
 
+/// Longest header [`jwt_ok`] decodes on the stack.
+const SMALL_B64: usize = 96;
+
+/// [`b64_decode_any`] into `buf`, for `s` without `=` and at most [`SMALL_B64`] bytes (then
+/// nothing needs trimming and the output fits); `Err(())` for other inputs, which the caller
+/// decodes the allocating way. Why: JWT headers are short and every JWT of a dense body is
+/// checked; the two allocations per check cost more than the decoding.
+fn b64_decode_small<'a>(s: &[u8], buf: &'a mut [u8; SMALL_B64]) -> Result<Option<&'a [u8]>, ()> {
+    if s.len() > SMALL_B64 || s.contains(&b'=') {
+        return Err(());
+    }
+    let n = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode_slice(s, buf)
+        .ok()
+        .or_else(|| {
+            base64::engine::general_purpose::STANDARD_NO_PAD
+                .decode_slice(s, buf)
+                .ok()
+        });
+    Ok(n.map(|n| &buf[..n]))
+}
+
 /// A JWT's header segment must decode to a JSON object naming an algorithm or type.
 pub(crate) fn jwt_ok(v: &[u8]) -> bool {
     let Some(header) = v.split(|&b| b == b'.').next() else {
         return false;
     };
-    match b64_decode_any(header) {
+    let mut buf = [0u8; SMALL_B64];
+    let owned;
+    let decoded = match b64_decode_small(header, &mut buf) {
+        Ok(d) => d,
+        Err(()) => {
+            owned = b64_decode_any(header);
+            owned.as_deref()
+        }
+    };
+    match decoded {
         Some(h) => {
-            h.first() == Some(&b'{') && (contains_ci(&h, b"\"alg\"") || contains_ci(&h, b"\"typ\""))
+            h.first() == Some(&b'{') && (contains_ci(h, b"\"alg\"") || contains_ci(h, b"\"typ\""))
         }
         // Some emitters of test tokens mangle the header; the three-segment `eyJ` shape with
         // enough entropy is still a token worth masking.
@@ -773,6 +883,98 @@ mod tests {
             entropy(b"abcabcabcabc").to_bits(),
             entropy_uncached(b"abcabcabcabc").to_bits()
         );
+        // Tabulated terms have the bits of a fresh computation, long values included.
+        let plain = |v: &[u8]| {
+            let mut counts = [0u32; 256];
+            for &b in v {
+                counts[usize::from(b)] += 1;
+            }
+            let n = v.len() as f64;
+            counts
+                .iter()
+                .filter(|&&c| c > 0)
+                .map(|&c| {
+                    let p = f64::from(c) / n;
+                    -p * p.log2()
+                })
+                .fold(0.0, |a, t| a + t)
+        };
+        for len in [1usize, 2, 7, 12, 40, 511, 512, 513, 900] {
+            let v: Vec<u8> = (0..len).map(|i| (i * i % 37) as u8 + b'0').collect();
+            assert_eq!(
+                entropy_uncached(&v).to_bits(),
+                plain(&v).to_bits(),
+                "len {len}"
+            );
+        }
+    }
+
+    #[test]
+    fn fake_runs_equal_the_needle_search() {
+        let runs: &[&[u8]] = &[
+            b"abcdefg",
+            b"1234567",
+            b"a1b2c3",
+            b"c3b2a1",
+            b"qwerty",
+            b"ghijkl",
+            b"234567",
+            b"uvwxyz",
+            b"0123456789",
+        ];
+        let letters: &[&[u8]] = &[b"abcdefg", b"ghijkl", b"uvwxyz", b"qwerty"];
+        let reference = |needles: &[&[u8]], v: &[u8]| needles.iter().any(|n| contains_ci(v, n));
+        let mut vals: Vec<Vec<u8>> = Vec::new();
+        for n in runs {
+            for cut in 0..=n.len() {
+                // Whole needles, cut ones, at the start, middle and end, in both cases.
+                let part = &n[..cut];
+                vals.push(part.to_vec());
+                vals.push([b"Zx9".as_slice(), part, b"9xZ"].concat());
+                vals.push([b"k3Y".as_slice(), &part.to_ascii_uppercase()].concat());
+                vals.push([part, &n[cut..].to_ascii_uppercase()].concat());
+            }
+        }
+        vals.push(b"ghp_Zq3vN8kLm2Pw5Rt7Yx1Cb4Df6Gh9Jk0Ls2Q".to_vec());
+        vals.push(b"a1b2c".to_vec());
+        vals.push(b"23456".to_vec());
+        for v in &vals {
+            let fake_runs = (0..v.len()).any(|i| fake_run_at(&v[i..], false));
+            assert_eq!(
+                fake_runs,
+                reference(runs, v),
+                "{}",
+                String::from_utf8_lossy(v)
+            );
+            assert_eq!(
+                fake_letters(v),
+                reference(letters, v),
+                "{}",
+                String::from_utf8_lossy(v)
+            );
+        }
+    }
+
+    #[test]
+    fn placeholder_markers() {
+        for p in [
+            &b"abXxXxcd"[..],
+            b"ab****cd",
+            b"ab####cd",
+            b"ab...cd",
+            b"keyEXAMPLEkey",
+        ] {
+            assert!(is_placeholder(p), "{}", String::from_utf8_lossy(p));
+        }
+        for p in [
+            &b"abXxXcdq9Z"[..],
+            b"ab***cdq9Z",
+            b"ab###cdq9Z",
+            b"ab..cdq9Z1",
+            b"keyEXAMPLkey",
+        ] {
+            assert!(!is_placeholder(p), "{}", String::from_utf8_lossy(p));
+        }
     }
 
     #[test]
@@ -781,5 +983,22 @@ mod tests {
             b"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxIn0.sig"
         ));
         assert!(!jwt_ok(b"eyJmb28iOiJiYXIifQ.eyJzdWIiOiIxIn0.sig"));
+        // The stack decode equals the allocating one (padded, long, standard alphabet,
+        // invalid).
+        let long = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9".repeat(3);
+        for h in [
+            "eyJhbGciOiJIUzI1NiJ9",
+            "eyJhbGciOiJIUzI1NiJ9==",
+            "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiIsImtpZCI6Ii8-PyJ9",
+            "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiIsImtpZCI6Ii8+PyJ9",
+            "eyJhbGciOiJIUzI1NiJ9$",
+            "e",
+            long.as_str(),
+        ] {
+            let mut buf = [0u8; SMALL_B64];
+            if let Ok(d) = b64_decode_small(h.as_bytes(), &mut buf) {
+                assert_eq!(d, b64_decode_any(h.as_bytes()).as_deref(), "{h}");
+            }
+        }
     }
 }
