@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Approval, HoldCheck, Scope, Status, Timestamp};
-use crate::store::{ApprovalStore, StoreError};
+use crate::store::{ApprovalStore, ListFilter, StoreError};
 use crate::webhook::{Event, Notifier};
 
 /// How long past a hold's wait Envoy is asked to wait for the reply, so the gate's
@@ -35,7 +35,8 @@ pub enum Resolution {
         /// Why the client's `x-warden-approval` did not let it pass, if it sent one.
         note: Option<String>,
     },
-    /// An approver denied it while it waited.
+    /// An approver denied it (while it waited, or recently enough that the denial
+    /// still stands).
     Denied(Approval),
     /// The approval store failed; the request is refused (fail closed).
     Unavailable(String),
@@ -131,6 +132,21 @@ impl ApprovalGate {
         {
             self.notifier.notify(Event::Used, &approval);
             return Ok(Resolution::Pass(approval));
+        }
+
+        // A denial stands for the rule's pending lifetime: retrying the same operation
+        // then is answered as denied instead of asking the approvers again.
+        let denials = ListFilter {
+            status: Some(Status::Denied),
+            subject: Some(subject.to_string()),
+            limit: Some(50),
+        };
+        if let Some(denied) = self.store.list(&denials).await?.into_iter().find(|a| {
+            &a.operation.fingerprint == fingerprint
+                && a.decided_at
+                    .is_some_and(|at| now < at.plus_seconds(a.rules.pending_seconds))
+        }) {
+            return Ok(Resolution::Denied(denied));
         }
 
         // Subscribe before opening, so a decision made right after cannot be missed.
@@ -469,5 +485,14 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(matches!(waiting.await.unwrap(), Resolution::Denied(_)));
+        // The denial stands: the same operation is answered as denied, at once.
+        let retry = check("agent-1", "sha256:b", ApprovalRules::default(), None);
+        match gate.resolve(&retry, &no_extension).await {
+            Resolution::Denied(a) => assert_eq!(a.id, change.id),
+            other => panic!("expected the standing denial, got {other:?}"),
+        }
+        // Another operation is not affected.
+        let other = check("agent-1", "sha256:c", ApprovalRules::default(), None);
+        held_id(&gate.resolve(&other, &no_extension).await);
     }
 }
