@@ -4,6 +4,8 @@
 //! Envoy config we ship) on free loopback ports, waits for each by polling, and stops
 //! them all when dropped — also when a test fails.
 
+pub mod issuer;
+pub mod k8s;
 pub mod paths;
 pub mod postgres;
 pub mod process;
