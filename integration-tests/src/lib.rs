@@ -5,6 +5,8 @@
 //! them all when dropped — also when a test fails.
 
 pub mod git_http;
+pub mod issuer;
+pub mod k8s;
 pub mod paths;
 pub mod postgres;
 pub mod process;

@@ -57,7 +57,8 @@ pub struct StackOptions {
     pub flavor: Flavor,
     /// Envoy → Warden transport.
     pub link: Link,
-    /// Extra Warden config sections (YAML), appended after `listen`.
+    /// Extra Warden config sections (YAML), appended after `listen`. Every
+    /// [`ADMIN_PORT`] in it is replaced by a free port, kept in [`Warden::admin_port`].
     pub warden_config: String,
 }
 
@@ -71,6 +72,10 @@ impl Default for StackOptions {
     }
 }
 
+/// Placeholder for the admin API's port in Warden's extra config, e.g.
+/// `approvals:\n  admin: {listen: '127.0.0.1:$ADMIN_PORT'}`.
+pub const ADMIN_PORT: &str = "$ADMIN_PORT";
+
 /// A running Warden.
 pub struct Warden {
     /// The process.
@@ -79,12 +84,23 @@ pub struct Warden {
     pub port: u16,
     /// gRPC Unix socket.
     pub socket: PathBuf,
+    /// The admin API's port, when the config asked for one with [`ADMIN_PORT`].
+    pub admin_port: Option<u16>,
 }
 
 impl Warden {
     /// Starts `warden serve` with `extra_config` and waits until health says SERVING.
     pub async fn start(dir: &Path, extra_config: &str) -> anyhow::Result<Warden> {
         let port = free_port()?;
+        let admin_port = if extra_config.contains(ADMIN_PORT) {
+            Some(free_port()?)
+        } else {
+            None
+        };
+        let extra_config = match admin_port {
+            Some(admin) => extra_config.replace(ADMIN_PORT, &admin.to_string()),
+            None => extra_config.to_string(),
+        };
         let socket = dir.join("warden.sock");
         // Approvals live in the test's directory unless the test chose a store.
         let store = if extra_config.contains("approvals:") {
@@ -119,11 +135,39 @@ impl Warden {
             process.ensure_running()?;
             return Err(e.context(process.log_tail()));
         }
+        if let Some(admin) = admin_port {
+            let client = http1_client();
+            let ready = poll_until("warden admin /healthz", READY_TIMEOUT, || {
+                let client = client.clone();
+                async move {
+                    let response = client
+                        .get(format!("http://127.0.0.1:{admin}/healthz"))
+                        .send()
+                        .await
+                        .ok()?;
+                    response.status().is_success().then_some(())
+                }
+            })
+            .await;
+            if let Err(e) = ready {
+                process.ensure_running()?;
+                return Err(e.context(process.log_tail()));
+            }
+        }
         Ok(Warden {
             process,
             port,
             socket,
+            admin_port,
         })
+    }
+
+    /// The admin API's base URL (`http://127.0.0.1:PORT`), when it has one.
+    pub fn admin_url(&self) -> anyhow::Result<String> {
+        let port = self.admin_port.ok_or_else(|| {
+            anyhow!("this Warden has no admin API ($ADMIN_PORT not in its config)")
+        })?;
+        Ok(format!("http://127.0.0.1:{port}"))
     }
 
     /// The request ids Warden logged a decision for.
@@ -180,6 +224,19 @@ impl Envoy {
         warden: WardenAddress<'_>,
         upstream: SocketAddr,
     ) -> anyhow::Result<Envoy> {
+        Envoy::start_with_tls(dir, flavor, warden, upstream, None).await
+    }
+
+    /// Like [`Envoy::start`], with TLS on the ingress listener when `tls` names a PEM
+    /// certificate chain and key (clients such as kubectl send bearer tokens over
+    /// https only).
+    pub async fn start_with_tls(
+        dir: &Path,
+        flavor: Flavor,
+        warden: WardenAddress<'_>,
+        upstream: SocketAddr,
+        tls: Option<(&Path, &Path)>,
+    ) -> anyhow::Result<Envoy> {
         let port = free_port()?;
         let admin_port = free_port()?;
         let shipped = paths::repo_root().join(flavor.config_file());
@@ -188,6 +245,24 @@ impl Envoy {
         let mut config: Value = serde_yaml_ng::from_str(&text)?;
         rewrite(&mut config, port, admin_port, warden, upstream)
             .with_context(|| format!("rewriting {}", shipped.display()))?;
+        if let Some((cert, key)) = tls {
+            let listener = named_mut(&mut config["static_resources"]["listeners"], "ingress")?;
+            let chain = &mut listener["filter_chains"][0];
+            anyhow::ensure!(
+                chain.is_mapping(),
+                "the ingress listener has no filter chain"
+            );
+            chain["transport_socket"] = serde_yaml_ng::from_str(&format!(
+                "name: envoy.transport_sockets.tls\n\
+                 typed_config:\n  \
+                 '@type': type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext\n  \
+                 common_tls_context:\n    tls_certificates:\n      \
+                 - certificate_chain: {{filename: '{}'}}\n        \
+                 private_key: {{filename: '{}'}}\n",
+                cert.display(),
+                key.display()
+            ))?;
+        }
         let config_path = dir.join("envoy.yaml");
         std::fs::write(&config_path, serde_yaml_ng::to_string(&config)?)?;
 

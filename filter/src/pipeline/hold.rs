@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::reply::{self, ApprovalNotice, Notice, NoticeKind};
 use super::{Exchange, LocalReply, Outcome, Pipeline, Step};
 use crate::approval::gate::{ApprovalGate, Resolution};
-use crate::approval::{Approval, HoldCheck, Scope, Timestamp};
+use crate::approval::{Approval, HoldCheck, Scope, Timestamp, Verdict};
 
 impl Pipeline {
     /// Adds the approval gate: held requests pass when an approval or grant covers
@@ -124,6 +124,25 @@ fn notice_reply(
     notice.decision = kind;
     if let Some(note) = note {
         notice.reason = format!("{} ({note})", notice.reason);
+    }
+    if kind == NoticeKind::Deny {
+        // Say who denied it and why, with the approval to quote.
+        if let Some(vote) = approval
+            .votes
+            .iter()
+            .rev()
+            .find(|v| v.verdict == Verdict::Deny)
+        {
+            let why = vote
+                .justification
+                .as_deref()
+                .map(|j| format!(": {j}"))
+                .unwrap_or_default();
+            notice.reason = format!(
+                "{} (approval {} was denied by {}{why})",
+                notice.reason, approval.id, vote.by.subject
+            );
+        }
     }
     notice.approval = Some(ApprovalNotice {
         id: approval.id.to_string(),
