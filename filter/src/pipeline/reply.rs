@@ -249,10 +249,11 @@ impl Notice {
             if let Some(operation) = &self.operation {
                 fields.insert("operation".into(), json!(operation));
             }
-            if self.decision == NoticeKind::Hold {
-                if self.approval.is_none() {
-                    fields.insert("instructions".into(), json!(self.instructions()));
-                }
+            if self.decision == NoticeKind::Hold && self.approval.is_none() {
+                fields.insert("instructions".into(), json!(self.instructions()));
+            }
+            // A hold quotes its approval; so does a denial an approver made.
+            {
                 if let Some(approval) = &self.approval {
                     let mut block = json!({
                         "id": approval.id,
@@ -287,9 +288,7 @@ impl Notice {
             (REQUEST_ID_HEADER.into(), header_value(&self.request_id)),
         ];
         if let Some(approval) = self.approval.as_ref() {
-            if self.decision == NoticeKind::Hold {
-                headers.push((APPROVAL_ID_HEADER.into(), header_value(&approval.id)));
-            }
+            headers.push((APPROVAL_ID_HEADER.into(), header_value(&approval.id)));
         }
         headers
     }
