@@ -1,7 +1,8 @@
 //! The gRPC approvals service (`warden.approvals.v1.Approvals`) on Warden's admin port,
 //! with a real Envoy in front of the held request: Watch sees the hold appear, List
 //! and Get show it, Approve (as an approver, never as the requester) lets the retry
-//! pass once, and every call needs a token from Warden's issuer.
+//! pass once, and every call needs a token from Warden's issuer. The hold and the
+//! decisions are announced on a signed JSON webhook.
 
 use std::path::Path;
 use std::time::Duration;
@@ -15,6 +16,55 @@ use warden_integration_tests::process::free_port;
 use warden_integration_tests::stack::{http1_client, Stack, StackOptions};
 
 const POLICY: &str = "rules:\n  - id: hold-deletes\n    when: { method: DELETE, path: /items/** }\n    action: hold\n    reason: deleting items needs a human\n";
+
+/// The HMAC key of the test's signed webhook (Warden reads it from this variable).
+const WEBHOOK_KEY_ENV: &str = "WARDEN_TEST_WEBHOOK_KEY";
+const WEBHOOK_KEY: &str = "webhook-key-for-the-approvals-test";
+
+/// A webhook receiver: every delivery's event name, whether its signature verified,
+/// and the approval id it carries.
+type Deliveries = std::sync::Arc<std::sync::Mutex<Vec<(String, bool, String)>>>;
+
+async fn start_receiver() -> anyhow::Result<(String, Deliveries)> {
+    use axum::http::HeaderMap;
+    let seen: Deliveries = Default::default();
+    let record = seen.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+            let record = record.clone();
+            async move {
+                let header = |name: &str| {
+                    headers
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_string()
+                };
+                let verified = warden::webhook::verify_signature(
+                    WEBHOOK_KEY.as_bytes(),
+                    &header(warden::webhook::TIMESTAMP_HEADER),
+                    &body,
+                    &header(warden::webhook::SIGNATURE_HEADER),
+                );
+                let id = serde_json::from_slice::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|v| v["approval"]["id"].as_str().map(str::to_string))
+                    .unwrap_or_default();
+                if let Ok(mut seen) = record.lock() {
+                    seen.push((header(warden::webhook::EVENT_HEADER), verified, id));
+                }
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/hook", listener.local_addr()?);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok((url, seen))
+}
 
 async fn start_issuer(key_dir: &Path) -> anyhow::Result<String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -43,11 +93,15 @@ async fn grpc_approvals_watch_list_get_and_approve_a_held_request() -> anyhow::R
     let policy = tempfile::tempdir()?;
     std::fs::write(policy.path().join("policy.yaml"), POLICY)?;
     let admin_port = free_port()?;
+    // Warden (a child process) inherits this environment variable.
+    std::env::set_var(WEBHOOK_KEY_ENV, WEBHOOK_KEY);
+    let (hook_url, deliveries) = start_receiver().await?;
     let stack = Stack::start(StackOptions {
         warden_config: format!(
             "identity:\n  required: true\n  issuers:\n    - issuer: {issuer}\n      audiences: [warden]\n      allow_http: true\n\
              policy:\n  dir: {}\n\
-             approvals:\n  store: sqlite://{}\n  admin:\n    listen: 127.0.0.1:{admin_port}\n",
+             approvals:\n  store: sqlite://{}\n  admin:\n    listen: 127.0.0.1:{admin_port}\n\
+             \x20 webhooks:\n    - url: {hook_url}\n      format: json\n      secret_env: {WEBHOOK_KEY_ENV}\n",
             policy.path().display(),
             policy.path().join("warden.db").display(),
         ),
@@ -184,5 +238,25 @@ async fn grpc_approvals_watch_list_get_and_approve_a_held_request() -> anyhow::R
         .filter(|s| s.method == "DELETE")
         .count();
     ensure!(deletes == 1, "the upstream saw {deletes} deletes");
+
+    // The hold, the approval and its use were announced, signed.
+    let announced = |event: &str| {
+        deliveries
+            .lock()
+            .map(|d| d.iter().any(|(e, ok, aid)| e == event && *ok && *aid == id))
+            .unwrap_or(false)
+    };
+    warden_integration_tests::process::poll_until(
+        "signed webhooks for the hold, the approval and its use",
+        Duration::from_secs(20),
+        || async {
+            (announced("hold.created")
+                && announced("approval.approved")
+                && announced("approval.used"))
+            .then_some(())
+        },
+    )
+    .await
+    .with_context(|| format!("{:?}", deliveries.lock().map(|d| d.clone())))?;
     Ok(())
 }
