@@ -432,17 +432,7 @@ impl Approval {
                 subject: by.subject.clone(),
             });
         }
-        if !by
-            .groups
-            .iter()
-            .any(|g| self.rules.approver_groups.contains(g))
-        {
-            return Err(ApprovalError::NotAnApprover {
-                id: self.id.clone(),
-                subject: by.subject.clone(),
-                groups: self.rules.approver_groups.join(", "),
-            });
-        }
+        self.check_approver(by)?;
         let justification = justification.map(str::trim).filter(|j| !j.is_empty());
         if self.rules.justification_required && justification.is_none() {
             return Err(ApprovalError::JustificationRequired(self.id.clone()));
@@ -484,6 +474,22 @@ impl Approval {
             Verdict::Approve => {}
         }
         Ok(())
+    }
+
+    /// Refuses an approver in none of the approver groups.
+    fn check_approver(&self, by: &Approver) -> Result<(), ApprovalError> {
+        if by
+            .groups
+            .iter()
+            .any(|g| self.rules.approver_groups.contains(g))
+        {
+            return Ok(());
+        }
+        Err(ApprovalError::NotAnApprover {
+            id: self.id.clone(),
+            subject: by.subject.clone(),
+            groups: self.rules.approver_groups.join(", "),
+        })
     }
 
     /// True when this approval lets `subject` perform the operation with `fingerprint`
@@ -538,17 +544,7 @@ impl Approval {
                 status: self.status.name(),
             });
         }
-        if !by
-            .groups
-            .iter()
-            .any(|g| self.rules.approver_groups.contains(g))
-        {
-            return Err(ApprovalError::NotAnApprover {
-                id: self.id.clone(),
-                subject: by.subject.clone(),
-                groups: self.rules.approver_groups.join(", "),
-            });
-        }
+        self.check_approver(by)?;
         self.status = Status::Revoked;
         self.revoked = Some(Vote {
             verdict: Verdict::Deny,
