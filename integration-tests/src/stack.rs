@@ -50,6 +50,25 @@ pub enum Link {
     Unix,
 }
 
+/// Polls `url` until it answers 2xx; fails with `process`'s log tail if the process
+/// dies or [`READY_TIMEOUT`] passes.
+async fn wait_http_ok(process: &mut ChildProcess, what: &str, url: &str) -> anyhow::Result<()> {
+    let client = http1_client();
+    let ready = poll_until(what, READY_TIMEOUT, || {
+        let request = client.get(url);
+        async move {
+            let response = request.send().await.ok()?;
+            response.status().is_success().then_some(())
+        }
+    })
+    .await;
+    if let Err(e) = ready {
+        process.ensure_running()?;
+        return Err(e.context(process.log_tail()));
+    }
+    Ok(())
+}
+
 /// What to start.
 #[derive(Clone, Debug)]
 pub struct StackOptions {
@@ -136,23 +155,8 @@ impl Warden {
             return Err(e.context(process.log_tail()));
         }
         if let Some(admin) = admin_port {
-            let client = http1_client();
-            let ready = poll_until("warden admin /healthz", READY_TIMEOUT, || {
-                let client = client.clone();
-                async move {
-                    let response = client
-                        .get(format!("http://127.0.0.1:{admin}/healthz"))
-                        .send()
-                        .await
-                        .ok()?;
-                    response.status().is_success().then_some(())
-                }
-            })
-            .await;
-            if let Err(e) = ready {
-                process.ensure_running()?;
-                return Err(e.context(process.log_tail()));
-            }
+            let url = format!("http://127.0.0.1:{admin}/healthz");
+            wait_http_ok(&mut process, "warden admin /healthz", &url).await?;
         }
         Ok(Warden {
             process,
@@ -274,23 +278,8 @@ impl Envoy {
             .args(["--disable-hot-restart", "--concurrency", "1"])
             .args(["--log-level", "warn"]);
         let mut process = ChildProcess::spawn("envoy", command, dir)?;
-        let client = http1_client();
-        let ready = poll_until("envoy /ready", READY_TIMEOUT, || {
-            let client = client.clone();
-            async move {
-                let response = client
-                    .get(format!("http://127.0.0.1:{admin_port}/ready"))
-                    .send()
-                    .await
-                    .ok()?;
-                response.status().is_success().then_some(())
-            }
-        })
-        .await;
-        if let Err(e) = ready {
-            process.ensure_running()?;
-            return Err(e.context(process.log_tail()));
-        }
+        let url = format!("http://127.0.0.1:{admin_port}/ready");
+        wait_http_ok(&mut process, "envoy /ready", &url).await?;
         Ok(Envoy {
             process,
             port,

@@ -634,14 +634,13 @@ impl Pipeline {
             if is_streamable_git_push(&facts, head) {
                 // A push carries its ref updates first and then a packfile of any size:
                 // stream it, holding the bytes back until the commands are read.
-                exchange.facts = Some(facts);
-                exchange.pending_policy = Some(policy);
-                let decision = self.decide(
-                    &exchange.id,
+                let decision = self.decide_after_body(
+                    exchange,
+                    facts,
+                    policy,
                     head,
                     end_of_stream,
-                    Some(BodyMode::Streamed),
-                    MaskOverride::default(),
+                    BodyMode::Streamed,
                 );
                 if !decision.request_body.mask && decision.request_body.mode == BodyMode::Streamed {
                     exchange.withheld = Some(Vec::new());
@@ -657,14 +656,13 @@ impl Pipeline {
                 );
             }
             if !self.binary_stream(head) {
-                exchange.facts = Some(facts);
-                exchange.pending_policy = Some(policy);
-                return self.decide(
-                    &exchange.id,
+                return self.decide_after_body(
+                    exchange,
+                    facts,
+                    policy,
                     head,
                     end_of_stream,
-                    Some(BodyMode::Buffered),
-                    MaskOverride::default(),
+                    BodyMode::Buffered,
                 );
             }
             // A binary body of unknown or excessive size (gRPC streams, large uploads)
@@ -697,14 +695,13 @@ impl Pipeline {
         if verdict.decision == Action::Hold && has_body && !self.binary_stream(head) {
             // An approval is bound to the body too: read it, then decide again, so the
             // fingerprint covers what the upstream would receive.
-            exchange.facts = Some(facts);
-            exchange.pending_policy = Some(policy);
-            return self.decide(
-                &exchange.id,
+            return self.decide_after_body(
+                exchange,
+                facts,
+                policy,
                 head,
                 end_of_stream,
-                Some(BodyMode::Buffered),
-                MaskOverride::default(),
+                BodyMode::Buffered,
             );
         }
         let mask = MaskOverride {
@@ -737,6 +734,28 @@ impl Pipeline {
         exchange.facts = Some(facts);
         exchange.policy_decision = Some(verdict);
         decision
+    }
+
+    /// Leaves the decision to the request body phase ([`Exchange::pending_policy`]):
+    /// the body is asked for in `mode`, and the policy decides once it is read.
+    fn decide_after_body(
+        &self,
+        exchange: &mut Exchange,
+        facts: RequestFacts,
+        policy: Arc<Policy>,
+        head: &RequestHead,
+        end_of_stream: bool,
+        mode: BodyMode,
+    ) -> Decision {
+        exchange.facts = Some(facts);
+        exchange.pending_policy = Some(policy);
+        self.decide(
+            &exchange.id,
+            head,
+            end_of_stream,
+            Some(mode),
+            MaskOverride::default(),
+        )
     }
 
     /// True when the request body is binary and cannot be buffered whole (no length,
