@@ -73,9 +73,183 @@ pub struct Config {
     /// Holds and approvals: where approvals live, the admin API, webhooks.
     #[serde(default)]
     pub approvals: ApprovalsConfig,
+    /// The audit trail: chained log, signed checkpoints, session recording, spans.
+    #[serde(default)]
+    pub audit: AuditConfig,
     /// Log output.
     #[serde(default)]
     pub log: LogConfig,
+}
+
+/// The audit trail (see `docs/audit-schema.md`).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// `false` turns the audit trail off (no records, no sessions, no spans).
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+    /// This Warden's name in the chain; each instance keeps its own chain. Defaults to
+    /// the `HOSTNAME` environment variable (the pod name in Kubernetes), else `warden`.
+    #[serde(default)]
+    pub instance: Option<String>,
+    /// Directory of the append-only audit log (JSON lines, one segment file per
+    /// `segment_max_bytes`).
+    #[serde(default = "default_audit_log_dir")]
+    pub log_dir: PathBuf,
+    /// A segment is closed (sealed with a signed checkpoint) and a new one begun past
+    /// this size.
+    #[serde(default = "default_segment_max_bytes")]
+    pub segment_max_bytes: u64,
+    /// Ed25519 private key (PKCS#8 PEM) that signs checkpoints. When absent Warden
+    /// creates `<log_dir>/checkpoint-key.pem` on first start (and the public key next
+    /// to it, `checkpoint-key.pub.pem`, for auditors).
+    #[serde(default)]
+    pub signing_key: Option<PathBuf>,
+    /// A signed checkpoint after this many records...
+    #[serde(default = "default_checkpoint_every_records")]
+    pub checkpoint_every_records: u64,
+    /// ...or this many seconds, whichever comes first (when records were added).
+    #[serde(default = "default_checkpoint_interval_seconds")]
+    pub checkpoint_interval_seconds: u64,
+    /// Records in flight or waiting for the writer.
+    #[serde(default = "default_queue_capacity")]
+    pub queue_capacity: usize,
+    /// When the queue is full: `fail_closed` (refuse new requests with 503, the
+    /// default) or `drop` (let them through unrecorded, counted in a metric).
+    #[serde(default)]
+    pub on_queue_full: crate::audit::QueueFullPolicy,
+    /// Session recording (in the `approvals.store` database).
+    #[serde(default)]
+    pub sessions: SessionsConfig,
+    /// OpenTelemetry export of one span per request. Off unless set.
+    #[serde(default)]
+    pub otlp: Option<OtlpConfig>,
+}
+
+/// Session recording.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsConfig {
+    /// Record exchanges (masked) per session.
+    #[serde(default = "enabled")]
+    pub record: bool,
+    /// Bytes of each masked body kept per exchange; the rest is counted, not kept.
+    #[serde(default = "default_session_body_bytes")]
+    pub max_body_bytes: usize,
+    /// Exchanges older than this many days are deleted (0: kept forever).
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u64,
+    /// Oldest exchanges are deleted while the recorded bytes exceed this (0: no limit).
+    #[serde(default)]
+    pub retention_max_bytes: u64,
+    /// How often retention runs.
+    #[serde(default = "default_retention_interval_seconds")]
+    pub retention_interval_seconds: u64,
+}
+
+/// Where spans go.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OtlpConfig {
+    /// Collector endpoint: `http://host:4317` for gRPC, `http://host:4318` for HTTP
+    /// (the `/v1/traces` path is added for HTTP).
+    pub endpoint: String,
+    /// `grpc` (the default) or `http` (protobuf over HTTP).
+    #[serde(default)]
+    pub protocol: OtlpProtocol,
+    /// `service.name` of the spans.
+    #[serde(default = "default_service_name")]
+    pub service_name: String,
+    /// Extra headers (e.g. an API key for a hosted collector).
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+}
+
+/// OTLP transport.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OtlpProtocol {
+    /// OTLP/gRPC.
+    #[default]
+    Grpc,
+    /// OTLP/HTTP with protobuf bodies.
+    Http,
+}
+
+fn default_audit_log_dir() -> PathBuf {
+    PathBuf::from("audit")
+}
+
+fn default_segment_max_bytes() -> u64 {
+    64 * 1024 * 1024
+}
+
+fn default_checkpoint_every_records() -> u64 {
+    1000
+}
+
+fn default_checkpoint_interval_seconds() -> u64 {
+    30
+}
+
+fn default_queue_capacity() -> usize {
+    10_000
+}
+
+fn default_session_body_bytes() -> usize {
+    64 * 1024
+}
+
+fn default_retention_days() -> u64 {
+    30
+}
+
+fn default_retention_interval_seconds() -> u64 {
+    300
+}
+
+fn default_service_name() -> String {
+    "warden".into()
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            enabled: true,
+            instance: None,
+            log_dir: default_audit_log_dir(),
+            segment_max_bytes: default_segment_max_bytes(),
+            signing_key: None,
+            checkpoint_every_records: default_checkpoint_every_records(),
+            checkpoint_interval_seconds: default_checkpoint_interval_seconds(),
+            queue_capacity: default_queue_capacity(),
+            on_queue_full: crate::audit::QueueFullPolicy::default(),
+            sessions: SessionsConfig::default(),
+            otlp: None,
+        }
+    }
+}
+
+impl Default for SessionsConfig {
+    fn default() -> Self {
+        SessionsConfig {
+            record: true,
+            max_body_bytes: default_session_body_bytes(),
+            retention_days: default_retention_days(),
+            retention_max_bytes: 0,
+            retention_interval_seconds: default_retention_interval_seconds(),
+        }
+    }
+}
+
+impl AuditConfig {
+    /// This instance's name in the chain.
+    pub fn instance_name(&self) -> String {
+        self.instance
+            .clone()
+            .or_else(|| std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()))
+            .unwrap_or_else(|| "warden".into())
+    }
 }
 
 /// Holds and approvals.

@@ -26,6 +26,7 @@ use tonic::{Request, Response, Status};
 
 pub use envoy_types::pb::envoy::service::auth::v3::authorization_server::AuthorizationServer;
 
+use crate::audit::RecordSource;
 use crate::extproc::{log_decision, string_struct};
 use crate::http::{Headers, RequestHead};
 use crate::identity::PeerAttributes;
@@ -58,9 +59,16 @@ impl Authorization for AuthzService {
         &self,
         request: Request<CheckRequest>,
     ) -> Result<Response<CheckResponse>, Status> {
+        let mut exchange = Exchange::new(uuid::Uuid::now_v7().to_string());
+        exchange.set_trace_parent(
+            request
+                .metadata()
+                .get("traceparent")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+        );
         let check_request = request.into_inner();
-        let id = uuid::Uuid::now_v7().to_string();
-        match AssertUnwindSafe(check(&self.pipeline, id, check_request))
+        match AssertUnwindSafe(check_exchange(&self.pipeline, exchange, check_request))
             .catch_unwind()
             .await
         {
@@ -81,6 +89,22 @@ pub async fn check(
     request_id: String,
     request: CheckRequest,
 ) -> Result<CheckResponse, Status> {
+    check_exchange(pipeline, Exchange::new(request_id), request).await
+}
+
+/// [`check`] for an exchange the caller opened (with its trace context). The
+/// exchange's audit record is sent when the check is decided.
+pub async fn check_exchange(
+    pipeline: &Pipeline,
+    mut exchange: Exchange,
+    request: CheckRequest,
+) -> Result<CheckResponse, Status> {
+    if let Err(reply) = pipeline.begin_audit(&mut exchange) {
+        return Ok(to_check_response(
+            Step::Reply(reply),
+            &[("request_id", exchange.id().to_string())],
+        ));
+    }
     // The mTLS peer's identity (SPIFFE id in a mesh), as Envoy saw the connection.
     let peer = PeerAttributes {
         uri_san_peer_certificate: request
@@ -140,7 +164,6 @@ pub async fn check(
     let partial = partial_header == Some(b"true".as_slice());
     let may_have_body = head.may_have_body();
 
-    let mut exchange = Exchange::new(request_id);
     let auth = pipeline.authenticate(&head, &peer).await;
     let outcome = pipeline
         .on_request_headers(&mut exchange, head, !may_have_body, auth)
@@ -209,8 +232,10 @@ pub async fn check(
     // a wait-mode hold. A rule that waits longer than that timeout fails closed at it
     // (raise the filter's `timeout` above the rule's `approval.wait`).
     let outcome = pipeline
-        .resolve_hold(&exchange, outcome, &|_| async { true })
+        .resolve_hold(&mut exchange, outcome, &|_| async { true })
         .await;
+    exchange.note_step(&outcome.step);
+    pipeline.finish_audit(&mut exchange, RecordSource::ExtAuthz);
     if let Some((_, decision)) = outcome.metadata.iter().find(|(k, _)| *k == "decision") {
         if let Some(entry) = metadata.iter_mut().find(|(k, _)| *k == "decision") {
             entry.1 = decision.clone();

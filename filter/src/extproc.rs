@@ -35,6 +35,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 pub use envoy_types::pb::envoy::service::ext_proc::v3::external_processor_server::ExternalProcessorServer;
 
+use crate::audit::RecordSource;
 use crate::http::{RequestHead, ResponseHead};
 use crate::pipeline::{
     BodyMode, Direction, Exchange, LocalReply, Mutation, Outcome, PhasePlan, Pipeline,
@@ -51,8 +52,14 @@ pub trait StreamHandler: Send + Sync + 'static {
     /// Per-stream state, created when the stream opens.
     type State: Send + 'static;
 
-    /// State for a new stream.
-    fn open(&self) -> Self::State;
+    /// State for a new stream. `metadata` is the gRPC metadata Envoy opened the
+    /// stream with (`traceparent` when Envoy traces).
+    fn open(&self, metadata: &tonic::metadata::MetadataMap) -> Self::State;
+
+    /// Called once when the stream is over (however it ended), with its state.
+    fn close(&self, state: Self::State) {
+        drop(state);
+    }
 
     /// The reply to one message. An error ends the stream with that status.
     /// `interim` sends messages ahead of the reply (a longer deadline while a hold
@@ -110,13 +117,13 @@ impl<H: StreamHandler> ExternalProcessor for ExtProcService<H> {
         &self,
         request: Request<Streaming<ProcessingRequest>>,
     ) -> Result<Response<Self::ProcessStream>, Status> {
+        let mut state = self.handler.open(request.metadata());
         let mut inbound = request.into_inner();
         let handler = Arc::clone(&self.handler);
         // One task per stream reads Envoy's messages and answers each in order; the
         // channel also carries interim messages sent while a reply is being worked out.
         let (sender, replies) = tokio::sync::mpsc::channel(4);
         tokio::spawn(async move {
-            let mut state = handler.open();
             let interim = Interim {
                 sender: sender.clone(),
             };
@@ -153,6 +160,7 @@ impl<H: StreamHandler> ExternalProcessor for ExtProcService<H> {
                     }
                 }
             }
+            handler.close(state);
         });
         let stream = tokio_stream::wrappers::ReceiverStream::new(replies);
         Ok(Response::new(Box::pin(stream)))
@@ -208,8 +216,18 @@ fn peer_attributes(
 impl StreamHandler for Pipeline {
     type State = Exchange;
 
-    fn open(&self) -> Exchange {
-        Exchange::new(uuid::Uuid::now_v7().to_string())
+    fn open(&self, metadata: &tonic::metadata::MetadataMap) -> Exchange {
+        let mut exchange = Exchange::new(uuid::Uuid::now_v7().to_string());
+        let trace_parent = metadata
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        exchange.set_trace_parent(trace_parent);
+        exchange
+    }
+
+    fn close(&self, mut exchange: Exchange) {
+        self.finish_audit(&mut exchange, RecordSource::ExtProc);
     }
 
     async fn handle(
@@ -224,6 +242,12 @@ impl StreamHandler for Pipeline {
         })?;
         let (outcome, kind) = match phase {
             In::RequestHeaders(h) => {
+                if let Err(reply) = self.begin_audit(exchange) {
+                    return Ok(to_processing_response(
+                        Kind::RequestHeaders,
+                        Outcome::reply(reply),
+                    ));
+                }
                 let head = RequestHead::from_header_list(header_list(h.headers.as_ref()));
                 let peer = peer_attributes(&message.attributes);
                 let auth = self.authenticate(&head, &peer).await;
@@ -280,7 +304,10 @@ impl StreamHandler for Pipeline {
                 log_decision(exchange, &outcome.step);
                 outcome
             }
-            _ => outcome,
+            _ => {
+                exchange.note_step(&outcome.step);
+                outcome
+            }
         };
         Ok(to_processing_response(kind, outcome))
     }
@@ -571,7 +598,7 @@ mod tests {
     #[tokio::test]
     async fn get_reply_sets_request_id_raw_value_metadata_and_mode_override() {
         let p = pipeline(BodyInspection::None);
-        let mut ex = p.open();
+        let mut ex = p.open(&tonic::metadata::MetadataMap::new());
         let reply = p
             .handle(
                 &mut ex,
@@ -637,7 +664,7 @@ mod tests {
     #[tokio::test]
     async fn message_without_phase_is_an_error() {
         let p = pipeline(BodyInspection::None);
-        let mut ex = p.open();
+        let mut ex = p.open(&tonic::metadata::MetadataMap::new());
         let err = p
             .handle(&mut ex, ProcessingRequest::default(), &detached())
             .await
@@ -650,7 +677,7 @@ mod tests {
 
     impl StreamHandler for PanicsOnBody {
         type State = u32;
-        fn open(&self) -> u32 {
+        fn open(&self, _metadata: &tonic::metadata::MetadataMap) -> u32 {
             0
         }
         async fn handle(

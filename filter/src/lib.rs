@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod approval;
+pub mod audit;
 pub mod classify;
 pub mod cli;
 pub mod config;

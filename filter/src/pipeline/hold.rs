@@ -9,6 +9,7 @@ use super::reply::{self, ApprovalNotice, Notice, NoticeKind};
 use super::{Exchange, LocalReply, Outcome, Pipeline, Step};
 use crate::approval::gate::{ApprovalGate, Resolution};
 use crate::approval::{Approval, HoldCheck, Scope, Timestamp, Verdict};
+use crate::audit::ApprovalRecord;
 
 impl Pipeline {
     /// Adds the approval gate: held requests pass when an approval or grant covers
@@ -23,7 +24,7 @@ impl Pipeline {
     /// are. `extend_deadline` asks Envoy to wait longer (wait mode).
     pub async fn resolve_hold<F, Fut>(
         &self,
-        exchange: &Exchange,
+        exchange: &mut Exchange,
         outcome: Outcome,
         extend_deadline: &F,
     ) -> Outcome
@@ -42,6 +43,9 @@ impl Pipeline {
                     .into(),
             ),
         };
+        if let Some(record) = approval_record(&resolution) {
+            exchange.note_approval(record);
+        }
         let step = match resolution {
             Resolution::Pass(approval) => {
                 tracing::info!(
@@ -89,8 +93,33 @@ impl Pipeline {
                 exchange.id(),
             )),
         };
+        exchange.note_step(&step);
         Outcome { step, metadata }
     }
+}
+
+/// The audit's view of the approval a resolution quotes.
+fn approval_record(resolution: &Resolution) -> Option<ApprovalRecord> {
+    let approval = match resolution {
+        Resolution::Pass(a) | Resolution::Held { approval: a, .. } | Resolution::Denied(a) => a,
+        Resolution::Unavailable(_) => return None,
+    };
+    Some(ApprovalRecord {
+        id: approval.id.to_string(),
+        status: approval.status.name().to_string(),
+        requested_by: approval.requester.subject.clone(),
+        approvers: approval
+            .votes
+            .iter()
+            .filter(|v| v.verdict == Verdict::Approve)
+            .map(|v| v.by.subject.clone())
+            .collect(),
+        denied_by: approval
+            .votes
+            .iter()
+            .find(|v| v.verdict == Verdict::Deny)
+            .map(|v| v.by.subject.clone()),
+    })
 }
 
 fn set_metadata(metadata: &mut Vec<(&'static str, String)>, key: &'static str, value: String) {

@@ -17,6 +17,7 @@
 //! identity and policy in [`Pipeline::decide`], holds as another [`Verdict`], audit from
 //! the finished exchange.
 
+mod audit;
 mod body;
 mod hold;
 pub mod reply;
@@ -28,6 +29,7 @@ pub use body::{BodyChoice, BodyProgress, FindingTally};
 
 use crate::approval::gate::ApprovalGate;
 use crate::approval::HoldCheck;
+use crate::audit::{ApprovalRecord, AuditSink, AuditSlot, ReplyNote};
 use crate::classify::{self, IdentityFacts, RequestFacts};
 use crate::config::{BodyInspection, Config};
 use crate::http::{RequestHead, ResponseHead};
@@ -272,6 +274,19 @@ pub struct Exchange {
     withheld: Option<Vec<u8>>,
     /// A hold decided in the request body phase, waiting to wrap that phase's outcome.
     held: Option<Box<HoldCheck>>,
+    /// Wall-clock time the exchange began (for the audit record).
+    started_at: time::OffsetDateTime,
+    /// Monotonic start, for the exchange's duration.
+    started: std::time::Instant,
+    /// The `traceparent` Envoy sent with the stream, when tracing is on.
+    trace_parent: Option<String>,
+    /// The reply Warden gave the client itself, once it gave one.
+    reply_note: Option<ReplyNote>,
+    /// The approval behind a hold, once the gate resolved it.
+    approval_note: Option<ApprovalRecord>,
+    /// The audit queue slot this exchange's record goes into (reserved when the
+    /// request headers arrive, so a record is never dropped for want of room).
+    audit_slot: Option<AuditSlot>,
 }
 
 impl Exchange {
@@ -291,7 +306,67 @@ impl Exchange {
             pending_metadata: Vec::new(),
             withheld: None,
             held: None,
+            started_at: time::OffsetDateTime::now_utc(),
+            started: std::time::Instant::now(),
+            trace_parent: None,
+            reply_note: None,
+            approval_note: None,
+            audit_slot: None,
         }
+    }
+
+    /// When the exchange began (wall clock, UTC).
+    pub fn started_at(&self) -> time::OffsetDateTime {
+        self.started_at
+    }
+
+    /// Microseconds since the exchange began.
+    pub fn elapsed_micros(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+
+    /// The `traceparent` Envoy sent with the stream, if any.
+    pub fn trace_parent(&self) -> Option<&str> {
+        self.trace_parent.as_deref()
+    }
+
+    /// Records the `traceparent` Envoy sent with the stream.
+    pub fn set_trace_parent(&mut self, value: Option<String>) {
+        self.trace_parent = value;
+    }
+
+    /// The reply Warden gave the client itself, if it gave one.
+    pub fn reply_note(&self) -> Option<&ReplyNote> {
+        self.reply_note.as_ref()
+    }
+
+    /// The approval behind a hold, once resolved.
+    pub fn approval_note(&self) -> Option<&ApprovalRecord> {
+        self.approval_note.as_ref()
+    }
+
+    /// Notes what a phase's final step means for the record: a reply Warden gave.
+    pub fn note_step(&mut self, step: &Step) {
+        if let Step::Reply(reply) = step {
+            if self.reply_note.is_none() {
+                self.reply_note = Some(ReplyNote::of(reply));
+            }
+        }
+    }
+
+    /// Notes the approval that decided a hold.
+    pub fn note_approval(&mut self, approval: ApprovalRecord) {
+        self.approval_note = Some(approval);
+    }
+
+    /// Keeps the audit queue slot for this exchange's record.
+    pub fn set_audit_slot(&mut self, slot: AuditSlot) {
+        self.audit_slot = Some(slot);
+    }
+
+    /// Takes the audit queue slot (once: the record is sent into it).
+    pub fn take_audit_slot(&mut self) -> Option<AuditSlot> {
+        self.audit_slot.take()
     }
 
     /// What the request does (its classified facts), once known.
@@ -439,6 +514,7 @@ pub struct Pipeline {
     injector: Option<Arc<CredentialInjector>>,
     policy: Option<Arc<PolicyStore>>,
     approvals: Option<Arc<ApprovalGate>>,
+    audit: Option<AuditSink>,
     /// Fingerprint of the injected credentials the masker knows, so a credential file
     /// that changed is masked from the first request that injects the new value.
     known_credentials: Arc<std::sync::Mutex<std::collections::HashMap<String, u64>>>,
@@ -455,6 +531,7 @@ impl Pipeline {
             injector: None,
             policy: None,
             approvals: None,
+            audit: None,
             known_credentials: Arc::default(),
         }
     }

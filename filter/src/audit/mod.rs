@@ -1,0 +1,250 @@
+//! The audit trail: one record per exchange, chained and signed, kept as a log, a
+//! replayable session and an OpenTelemetry span.
+//!
+//! ```text
+//! Exchange ─► AuditRecord::from_exchange ─► AuditSink (bounded queue, slot reserved
+//!   at the request headers) ─► writer task: chain (seq + hash) ─► log segment,
+//!   session store, OTLP span; signed checkpoints on a timer
+//! ```
+//!
+//! The data path only builds the record and puts it in a slot it reserved when the
+//! request began; everything else happens on the writer task. When the queue is full
+//! a new request is refused (fail closed, the default) or its record is dropped and
+//! counted — never silently.
+
+mod capture;
+mod record;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+pub use capture::ExchangeCapture;
+pub use record::{
+    facts_summary, parse_traceparent, rfc3339_micros, session_id, ApprovalRecord, AuditRecord,
+    DecisionRecord, IdentityRecord, MaskingRecord, RecordSource, ReplyNote, RequestRecord,
+    ResponseRecord, TraceRecord, RECORD_VERSION,
+};
+
+use crate::pipeline::{LocalReply, DECISION_HEADER};
+
+/// One exchange's audit output: its record and, when sessions are recorded, the
+/// masked capture the replay shows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditEntry {
+    /// The record (chained by the writer).
+    pub record: AuditRecord,
+    /// Masked headers and bodies, when session recording is on.
+    pub capture: Option<ExchangeCapture>,
+}
+
+/// What to do when the audit queue has no room for a new request's record.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueFullPolicy {
+    /// Refuse the request (503): nothing happens that is not recorded.
+    #[default]
+    FailClosed,
+    /// Let the request through without a record, and count it
+    /// (`warden_audit_records_dropped_total`).
+    Drop,
+}
+
+/// Counters the metrics endpoint reads.
+#[derive(Debug, Default)]
+pub struct AuditStats {
+    /// Requests refused because the queue was full (fail closed).
+    pub refused: AtomicU64,
+    /// Records dropped because the queue was full (`drop` policy).
+    pub dropped: AtomicU64,
+    /// Records handed to the writer.
+    pub queued: AtomicU64,
+}
+
+/// The data path's end of the audit queue.
+#[derive(Clone, Debug)]
+pub struct AuditSink {
+    sender: mpsc::Sender<AuditEntry>,
+    on_full: QueueFullPolicy,
+    stats: Arc<AuditStats>,
+    redactor: Option<Arc<crate::redact::Redactor>>,
+    capture: Option<capture::CaptureSettings>,
+}
+
+/// A reserved place in the audit queue for one exchange's record.
+pub struct AuditSlot {
+    permit: mpsc::OwnedPermit<AuditEntry>,
+    stats: Arc<AuditStats>,
+}
+
+impl std::fmt::Debug for AuditSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuditSlot")
+    }
+}
+
+impl AuditSlot {
+    /// Puts the entry in the queue (never waits: the room was reserved).
+    pub fn send(self, entry: AuditEntry) {
+        self.stats.queued.fetch_add(1, Ordering::Relaxed);
+        self.permit.send(entry);
+    }
+}
+
+/// Why no slot was given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoSlot {
+    /// The queue is full and the policy is to refuse the request.
+    Refuse,
+    /// The queue is full and the policy is to go on without a record (counted).
+    Dropped,
+    /// The writer has stopped (shutting down or crashed): refuse.
+    Closed,
+}
+
+impl AuditSink {
+    /// A sink with room for `capacity` records (in flight and queued), and the queue's
+    /// receiving end for the writer.
+    pub fn new(
+        capacity: usize,
+        on_full: QueueFullPolicy,
+        redactor: Option<Arc<crate::redact::Redactor>>,
+    ) -> (AuditSink, mpsc::Receiver<AuditEntry>) {
+        let (sender, receiver) = mpsc::channel(capacity.max(1));
+        let sink = AuditSink {
+            sender,
+            on_full,
+            stats: Arc::new(AuditStats::default()),
+            redactor,
+            capture: None,
+        };
+        (sink, receiver)
+    }
+
+    /// Also records masked headers and bodies (up to `max_body_bytes` each) for the
+    /// session replay.
+    pub fn with_capture(mut self, max_body_bytes: usize) -> AuditSink {
+        self.capture = Some(capture::CaptureSettings { max_body_bytes });
+        self
+    }
+
+    /// Reserves room for one record. Called when a request begins.
+    pub fn reserve(&self) -> Result<AuditSlot, NoSlot> {
+        match self.sender.clone().try_reserve_owned() {
+            Ok(permit) => Ok(AuditSlot {
+                permit,
+                stats: Arc::clone(&self.stats),
+            }),
+            Err(mpsc::error::TrySendError::Full(_)) => match self.on_full {
+                QueueFullPolicy::FailClosed => {
+                    self.stats.refused.fetch_add(1, Ordering::Relaxed);
+                    Err(NoSlot::Refuse)
+                }
+                QueueFullPolicy::Drop => {
+                    self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                    Err(NoSlot::Dropped)
+                }
+            },
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.stats.refused.fetch_add(1, Ordering::Relaxed);
+                Err(NoSlot::Closed)
+            }
+        }
+    }
+
+    /// Records waiting or reserved (the queue depth the metrics show).
+    pub fn depth(&self) -> usize {
+        self.sender.max_capacity() - self.sender.capacity()
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &Arc<AuditStats> {
+        &self.stats
+    }
+
+    /// The redactor used for query strings and captured headers.
+    pub fn redactor(&self) -> Option<&crate::redact::Redactor> {
+        self.redactor.as_deref()
+    }
+
+    /// Capture settings, when sessions record headers and bodies.
+    pub fn capture_settings(&self) -> Option<&capture::CaptureSettings> {
+        self.capture.as_ref()
+    }
+
+    /// The reply for a request refused because no record could be kept.
+    pub fn refusal(request_id: &str) -> LocalReply {
+        LocalReply::json_error(
+            503,
+            "audit_unavailable",
+            "Warden cannot record this request in the audit trail right now (its queue is \
+             full or its writer stopped), so it is refused. Retry later",
+            request_id,
+        )
+    }
+}
+
+impl ReplyNote {
+    /// What a reply Warden gave means for the record.
+    pub fn of(reply: &LocalReply) -> ReplyNote {
+        let decision = reply
+            .headers
+            .iter()
+            .find(|(name, _)| name == DECISION_HEADER)
+            .map(|(_, value)| value.as_str());
+        let outcome = match decision {
+            Some("hold") => "hold",
+            _ if reply.status >= 500 => "error",
+            _ => "deny",
+        };
+        ReplyNote {
+            status: reply.status,
+            outcome,
+            details: reply.details.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_queue_refuses_or_drops_as_configured() {
+        let (sink, _rx) = AuditSink::new(1, QueueFullPolicy::FailClosed, None);
+        let slot = sink.reserve().expect("room for one");
+        assert_eq!(sink.depth(), 1);
+        assert_eq!(sink.reserve().err(), Some(NoSlot::Refuse));
+        assert_eq!(sink.stats().refused.load(Ordering::Relaxed), 1);
+        drop(slot);
+        assert!(sink.reserve().is_ok(), "a released slot is free again");
+
+        let (sink, _rx) = AuditSink::new(1, QueueFullPolicy::Drop, None);
+        let _slot = sink.reserve().expect("room for one");
+        assert_eq!(sink.reserve().err(), Some(NoSlot::Dropped));
+        assert_eq!(sink.stats().dropped.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_stopped_writer_refuses() {
+        let (sink, rx) = AuditSink::new(4, QueueFullPolicy::Drop, None);
+        drop(rx);
+        assert_eq!(sink.reserve().err(), Some(NoSlot::Closed));
+    }
+
+    #[test]
+    fn reply_outcomes_follow_the_decision_header_and_status() {
+        let deny = LocalReply::json_error(403, "denied", "no", "r1");
+        assert_eq!(ReplyNote::of(&deny).outcome, "deny");
+        let unavailable = LocalReply::json_error(503, "x", "y", "r1");
+        assert_eq!(ReplyNote::of(&unavailable).outcome, "error");
+        let mut hold = LocalReply::json_error(403, "held", "wait", "r1");
+        for (name, value) in &mut hold.headers {
+            if name == DECISION_HEADER {
+                *value = "hold".into();
+            }
+        }
+        assert_eq!(ReplyNote::of(&hold).outcome, "hold");
+    }
+}
