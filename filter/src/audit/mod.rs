@@ -13,6 +13,8 @@
 //! counted — never silently.
 
 mod capture;
+mod chain;
+mod output;
 mod record;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +23,8 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 pub use capture::ExchangeCapture;
+pub use chain::{ChainedRecord, Checkpoint};
+pub use output::{AuditOutput, Chained, OutputError, OutputFuture};
 pub use record::{
     facts_summary, parse_traceparent, rfc3339_micros, session_id, ApprovalRecord, AuditRecord,
     DecisionRecord, IdentityRecord, MaskingRecord, RecordSource, ReplyNote, RequestRecord,
