@@ -504,6 +504,152 @@ fn serde_name<T: Serialize>(value: &T) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
+    use std::sync::Arc;
+
+    use crate::config::BodyInspection;
+    use crate::http::{Headers, RequestHead, ResponseHead};
+    use crate::pipeline::{MaskingSettings, Pipeline, PipelineSettings, Step};
+    use crate::policy::watch::PolicyStore;
+    use crate::policy::Policy;
+
+    const TOKEN: &str = "ghp_R2d2C3poX4wingY5tieZ6falconQ7sithK8";
+
+    fn pipeline() -> Pipeline {
+        let policy = Policy::from_sources(vec![(
+            PathBuf::from("p.yaml"),
+            "rules:\n  - id: no-admin\n    when: { path: \"/admin/**\" }\n    action: deny\n    reason: admin is off limits\n"
+                .to_string(),
+        )])
+        .unwrap();
+        let redactor = Arc::new(crate::redact::Redactor::with_defaults().unwrap());
+        Pipeline::new(
+            PipelineSettings {
+                request_body: BodyInspection::Streamed,
+                response_body: BodyInspection::Buffered,
+                max_buffered_body_bytes: 1 << 20,
+                masking: MaskingSettings {
+                    request: true,
+                    response: true,
+                    binary: crate::masking::BinaryPolicy::Pass,
+                },
+            },
+            Some(Arc::clone(&redactor)),
+        )
+        .with_policy(PolicyStore::fixed(policy))
+    }
+
+    fn head(method: &str, path: &str) -> RequestHead {
+        RequestHead {
+            method: method.into(),
+            scheme: "https".into(),
+            authority: "api.example.com".into(),
+            path: path.into(),
+            headers: [("authorization", format!("Bearer {TOKEN}"))]
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_denied_request_records_the_rule_reason_policy_and_reply() {
+        let pipeline = pipeline();
+        let mut exchange = Exchange::new("req-1");
+        let outcome = pipeline
+            .on_request_headers(&mut exchange, head("GET", "/admin/users"), true, Ok(None))
+            .unwrap();
+        assert!(matches!(outcome.step, Step::Reply(_)));
+        exchange.note_step(&outcome.step);
+        let record = AuditRecord::from_exchange(&exchange, RecordSource::ExtProc, None);
+        assert_eq!(record.request_id, "req-1");
+        assert_eq!(record.decision.outcome, "deny");
+        assert_eq!(record.decision.status, Some(403));
+        assert_eq!(record.decision.rule.as_deref(), Some("no-admin"));
+        assert!(record.decision.reason.contains("off limits"));
+        assert!(record.decision.policy_hash.starts_with("sha256:"));
+        let response = record.response.expect("warden answered");
+        assert!(response.from_warden);
+        assert!(record.identity.is_none());
+        assert!(record.session_id.starts_with("anonymous/"));
+    }
+
+    #[test]
+    fn an_allowed_masked_exchange_records_findings_but_no_secret() {
+        let pipeline = pipeline();
+        let mut exchange = Exchange::new("req-2");
+        exchange.set_trace_parent(Some(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into(),
+        ));
+        let path = format!("/repos?access_token={TOKEN}&page=2");
+        let outcome = pipeline
+            .on_request_headers(&mut exchange, head("GET", &path), true, Ok(None))
+            .unwrap();
+        assert!(matches!(outcome.step, Step::Continue(_)));
+        let body = format!("{{\"token\":\"{TOKEN}\",\"name\":\"ok\"}}");
+        let response = ResponseHead {
+            status: 200,
+            headers: [
+                ("content-type", "application/json".to_string()),
+                ("content-length", body.len().to_string()),
+            ]
+            .into_iter()
+            .collect::<Headers>(),
+        };
+        pipeline
+            .on_response_headers(&mut exchange, response, false)
+            .unwrap();
+        let outcome = pipeline
+            .on_response_body(&mut exchange, body.as_bytes(), true)
+            .unwrap();
+        exchange.note_step(&outcome.step);
+        let redactor = crate::redact::Redactor::with_defaults().unwrap();
+        let record = AuditRecord::from_exchange(&exchange, RecordSource::ExtProc, Some(&redactor));
+        assert_eq!(record.decision.outcome, "allow");
+        assert_eq!(record.decision.status, None);
+        let response = record.response.as_ref().expect("response seen");
+        assert_eq!((response.status, response.from_warden), (200, false));
+        assert_eq!(response.body_bytes, body.len() as u64);
+        assert!(record.masking.total() >= 1, "{:?}", record.masking);
+        let request = record.request.as_ref().unwrap();
+        assert_eq!(request.path, "/repos");
+        assert!(request.query.contains("page=2"), "{}", request.query);
+        assert_eq!(
+            record.trace.as_ref().map(|t| t.trace_id.as_str()),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+        let json = serde_json::to_string(&record).unwrap();
+        assert!(!json.contains(TOKEN), "{json}");
+        assert!(!json.contains("R2d2C3po"), "{json}");
+        // And it reads back as it was written.
+        let back: AuditRecord = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, record);
+    }
+
+    #[test]
+    fn without_a_redactor_the_query_is_not_recorded() {
+        let pipeline = pipeline();
+        let mut exchange = Exchange::new("req-3");
+        pipeline
+            .on_request_headers(
+                &mut exchange,
+                head("GET", &format!("/x?k={TOKEN}")),
+                true,
+                Ok(None),
+            )
+            .unwrap();
+        let record = AuditRecord::from_exchange(&exchange, RecordSource::ExtAuthz, None);
+        let json = serde_json::to_string(&record).unwrap();
+        assert!(!json.contains(TOKEN), "{json}");
+        assert_eq!(record.source, RecordSource::ExtAuthz);
+    }
+
+    #[test]
+    fn an_exchange_that_never_decided_is_incomplete() {
+        let exchange = Exchange::new("req-4");
+        let record = AuditRecord::from_exchange(&exchange, RecordSource::ExtProc, None);
+        assert_eq!(record.decision.outcome, "incomplete");
+        assert!(record.request.is_none());
+    }
 
     #[test]
     fn traceparent_is_parsed_and_bad_ones_are_ignored() {
