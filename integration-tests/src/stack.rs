@@ -130,8 +130,15 @@ impl Warden {
                 dir.join("warden.db").display()
             )
         };
+        // So does the audit log (the default `audit/` is relative to the working
+        // directory, which is the test runner's).
+        let audit = if extra_config.contains("audit:") {
+            String::new()
+        } else {
+            format!("audit:\n  log_dir: {}\n", dir.join("audit").display())
+        };
         let config = format!(
-            "listen:\n  tcp: 127.0.0.1:{port}\n  unix: {}\n{store}{extra_config}\n",
+            "listen:\n  tcp: 127.0.0.1:{port}\n  unix: {}\n{store}{audit}{extra_config}\n",
             socket.display()
         );
         let config_path = dir.join("warden.yaml");

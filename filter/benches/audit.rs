@@ -1,0 +1,227 @@
+//! Cost of auditing per request, printed in one run.
+//!
+//! One typical exchange through the pipeline — an identified agent's `GET` with a query,
+//! the default policy pack, a 2 KB JSON response with one secret masked — timed
+//! without auditing and with it (slot reserved at the request headers, record built and
+//! queued at the end, a thread draining the queue as the writer would). The two are
+//! run alternately in rounds, so load on the machine hits both alike; the figure is
+//! the median over rounds. Target: the data path's audit overhead ≤ 5% of the
+//! request's Warden time.
+//!
+//! Also printed, for sizing the writer: what the writer spends per record off the data
+//! path (record JSON + SHA-256), as a share of the request's Warden time.
+//!
+//! Run: `cargo bench -p warden --bench audit`
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+use warden::audit::{AuditSink, QueueFullPolicy, RecordSource};
+use warden::config::BodyInspection;
+use warden::http::{Headers, RequestHead, ResponseHead};
+use warden::identity::{Identity, IdentityKind, IdentitySource};
+use warden::masking::BinaryPolicy;
+use warden::pipeline::{Exchange, MaskingSettings, Pipeline, PipelineSettings};
+use warden::policy::watch::PolicyStore;
+use warden::policy::Policy;
+use warden::redact::Redactor;
+
+const ROUNDS: usize = 31;
+const PER_ROUND: usize = 2_000;
+
+fn pipeline(redactor: &Arc<Redactor>) -> Pipeline {
+    Pipeline::new(
+        PipelineSettings {
+            request_body: BodyInspection::Streamed,
+            response_body: BodyInspection::Buffered,
+            max_buffered_body_bytes: 1 << 20,
+            masking: MaskingSettings {
+                request: true,
+                response: true,
+                binary: BinaryPolicy::Pass,
+            },
+        },
+        Some(Arc::clone(redactor)),
+    )
+    .with_policy(PolicyStore::fixed(
+        Policy::builtin().expect("the default pack loads"),
+    ))
+}
+
+fn identity() -> Identity {
+    Identity {
+        subject: "agent-build-7".into(),
+        issuer: "https://issuer.example.com".into(),
+        groups: vec!["agents".into(), "ci".into()],
+        kind: IdentityKind::Agent,
+        session_id: Some("sess-4711".into()),
+        source: IdentitySource::Jwt,
+    }
+}
+
+fn request() -> RequestHead {
+    RequestHead {
+        method: "GET".into(),
+        scheme: "https".into(),
+        authority: "orders.internal".into(),
+        path: "/api/v2/orders?customer=c-1842&page=2&limit=50".into(),
+        headers: [
+            ("user-agent", "agent-sdk/1.4"),
+            ("accept", "application/json"),
+            ("x-agent-session", "sess-4711"),
+            ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        ]
+        .into_iter()
+        .collect(),
+    }
+}
+
+fn response_body() -> Vec<u8> {
+    let mut items = Vec::new();
+    for i in 0..14 {
+        items.push(format!(
+            "{{\"id\":\"ord-{i:05}\",\"status\":\"shipped\",\"total\":{}.{:02},\"sku\":\"SKU-{:06}\",\"note\":\"left at the door\"}}",
+            40 + i * 3,
+            i * 7 % 100,
+            i * 7919
+        ));
+    }
+    let body = format!(
+        "{{\"orders\":[{}],\"debug\":{{\"api_key\":\"sk_live_51HqX9bK2eZvKYlo2C8aTqFcV3xYzW0\"}}}}",
+        items.join(",")
+    );
+    body.into_bytes()
+}
+
+/// One exchange, start to end; with `audit`, the record is reserved and queued.
+fn exchange(pipeline: &Pipeline, body: &[u8], audited: bool) {
+    let mut exchange = Exchange::new("0192f0a4-7b1c-7d2e-9f00-1a2b3c4d5e6f");
+    exchange.set_trace_parent(Some(
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into(),
+    ));
+    if audited && pipeline.begin_audit(&mut exchange).is_err() {
+        panic!("the audit queue refused a request in the benchmark");
+    }
+    let outcome = pipeline
+        .on_request_headers(&mut exchange, request(), true, Ok(Some(identity())))
+        .expect("request headers");
+    exchange.note_step(&outcome.step);
+    let head = ResponseHead {
+        status: 200,
+        headers: [
+            ("content-type", "application/json".to_string()),
+            ("content-length", body.len().to_string()),
+        ]
+        .into_iter()
+        .collect::<Headers>(),
+    };
+    pipeline
+        .on_response_headers(&mut exchange, head, false)
+        .expect("response headers");
+    let outcome = pipeline
+        .on_response_body(&mut exchange, body, true)
+        .expect("response body");
+    black_box(&outcome);
+    if audited {
+        pipeline.finish_audit(&mut exchange, RecordSource::ExtProc);
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values[values.len() / 2]
+}
+
+fn main() {
+    let redactor = Arc::new(Redactor::with_defaults().expect("default rules compile"));
+    let plain = pipeline(&redactor);
+    let (sink, mut queue) = AuditSink::new(
+        PER_ROUND * 4,
+        QueueFullPolicy::FailClosed,
+        Some(Arc::clone(&redactor)),
+    );
+    let audited = pipeline(&redactor).with_audit(sink);
+    // The writer's stand-in: takes records off the queue as fast as they come.
+    let drain = std::thread::spawn(move || {
+        let mut taken = 0u64;
+        while let Some(entry) = queue.blocking_recv() {
+            black_box(&entry);
+            taken += 1;
+        }
+        taken
+    });
+    let body = response_body();
+
+    // Check the exchange does what it should before timing it.
+    {
+        let mut probe = Exchange::new("probe");
+        let outcome = plain
+            .on_request_headers(&mut probe, request(), true, Ok(Some(identity())))
+            .expect("request headers");
+        assert!(
+            matches!(outcome.step, warden::pipeline::Step::Continue(_)),
+            "the benchmark request must be allowed"
+        );
+    }
+
+    for _ in 0..PER_ROUND {
+        exchange(&plain, &body, false);
+        exchange(&audited, &body, true);
+    }
+    let mut without = Vec::new();
+    let mut with = Vec::new();
+    for _ in 0..ROUNDS {
+        let start = Instant::now();
+        for _ in 0..PER_ROUND {
+            exchange(&plain, &body, false);
+        }
+        without.push(start.elapsed().as_secs_f64() * 1e6 / PER_ROUND as f64);
+        let start = Instant::now();
+        for _ in 0..PER_ROUND {
+            exchange(&audited, &body, true);
+        }
+        with.push(start.elapsed().as_secs_f64() * 1e6 / PER_ROUND as f64);
+    }
+    let overhead: Vec<f64> = without
+        .iter()
+        .zip(&with)
+        .map(|(a, b)| (b - a) / a * 100.0)
+        .collect();
+    let base = median(without);
+    let audited_us = median(with);
+    let overhead = median(overhead);
+
+    // What the writer spends per record: the record as JSON and its SHA-256.
+    let mut probe = Exchange::new("0192f0a4-7b1c-7d2e-9f00-1a2b3c4d5e6f");
+    let outcome = plain
+        .on_request_headers(&mut probe, request(), true, Ok(Some(identity())))
+        .expect("request headers");
+    probe.note_step(&outcome.step);
+    let record = audited
+        .audit_entry(&probe, RecordSource::ExtProc)
+        .record;
+    let start = Instant::now();
+    let n = 20_000;
+    for _ in 0..n {
+        let json = serde_json::to_vec(black_box(&record)).expect("record serialises");
+        black_box(Sha256::digest(&json));
+    }
+    let writer_us = start.elapsed().as_secs_f64() * 1e6 / f64::from(n);
+
+    println!("exchange: GET with query, default policy pack, 2 KB JSON response (1 secret masked)");
+    println!("warden time per request, no audit:   {base:>7.2} µs (median of {ROUNDS} rounds x {PER_ROUND})");
+    println!("warden time per request, audited:    {audited_us:>7.2} µs");
+    println!(
+        "writer time per record (JSON + SHA-256, off the data path): {writer_us:.2} µs ({:.1}% of the request's Warden time)",
+        writer_us / base * 100.0
+    );
+    println!(
+        "SUMMARY audit overhead on the data path {overhead:.1}% (target <= 5%: {})",
+        if overhead <= 5.0 { "met" } else { "MISSED" }
+    );
+    drop(audited);
+    let taken = drain.join().expect("drain thread");
+    assert!(taken > 0, "the queue received records");
+}
