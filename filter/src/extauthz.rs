@@ -235,7 +235,6 @@ pub async fn check_exchange(
         .resolve_hold(&mut exchange, outcome, &|_| async { true })
         .await;
     exchange.note_step(&outcome.step);
-    pipeline.finish_audit(&mut exchange, RecordSource::ExtAuthz);
     if let Some((_, decision)) = outcome.metadata.iter().find(|(k, _)| *k == "decision") {
         if let Some(entry) = metadata.iter_mut().find(|(k, _)| *k == "decision") {
             entry.1 = decision.clone();
@@ -247,6 +246,7 @@ pub async fn check_exchange(
         }
     }
     log_decision(&exchange, &outcome.step);
+    pipeline.finish_audit(exchange, RecordSource::ExtAuthz);
     Ok(to_check_response(outcome.step, &metadata))
 }
 

@@ -226,8 +226,8 @@ impl StreamHandler for Pipeline {
         exchange
     }
 
-    fn close(&self, mut exchange: Exchange) {
-        self.finish_audit(&mut exchange, RecordSource::ExtProc);
+    fn close(&self, exchange: Exchange) {
+        self.finish_audit(exchange, RecordSource::ExtProc);
     }
 
     async fn handle(

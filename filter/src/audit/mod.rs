@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-pub use capture::ExchangeCapture;
+pub use capture::{CaptureSettings, ExchangeCapture};
 pub use chain::{ChainedRecord, Checkpoint};
 pub use output::{AuditOutput, Chained, OutputError, OutputFuture};
 pub use record::{
@@ -31,7 +31,7 @@ pub use record::{
     ResponseRecord, TraceRecord, RECORD_VERSION,
 };
 
-use crate::pipeline::{LocalReply, DECISION_HEADER};
+use crate::pipeline::{Exchange, LocalReply, DECISION_HEADER};
 
 /// One exchange's audit output: its record and, when sessions are recorded, the
 /// masked capture the replay shows.
@@ -69,17 +69,64 @@ pub struct AuditStats {
 /// The data path's end of the audit queue.
 #[derive(Clone, Debug)]
 pub struct AuditSink {
-    sender: mpsc::Sender<AuditEntry>,
+    sender: mpsc::Sender<PendingEntry>,
     on_full: QueueFullPolicy,
     stats: Arc<AuditStats>,
+    builder: Arc<EntryBuilder>,
+}
+
+/// A finished exchange waiting for the writer, which builds its [`AuditEntry`] off the
+/// data path (the record, and the masked capture, cost more than the request's own
+/// Warden time would allow; moving the exchange costs nothing).
+pub struct PendingEntry {
+    exchange: Box<Exchange>,
+    source: RecordSource,
+    builder: Arc<EntryBuilder>,
+}
+
+impl std::fmt::Debug for PendingEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingEntry")
+            .field("request_id", &self.exchange.id())
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl PendingEntry {
+    /// The exchange's record (and capture). Runs on the writer.
+    pub fn build(self) -> AuditEntry {
+        self.builder.build(&self.exchange, self.source)
+    }
+}
+
+/// What building an entry needs besides the exchange.
+#[derive(Debug)]
+pub struct EntryBuilder {
     redactor: Option<Arc<crate::redact::Redactor>>,
     capture: Option<capture::CaptureSettings>,
 }
 
+impl EntryBuilder {
+    /// The entry of an exchange as it stands.
+    pub fn build(&self, exchange: &Exchange, source: RecordSource) -> AuditEntry {
+        AuditEntry {
+            record: AuditRecord::from_exchange(exchange, source, self.redactor.as_deref()),
+            capture: None,
+        }
+    }
+
+    /// Capture settings, when sessions record headers and bodies.
+    pub fn capture_settings(&self) -> Option<&capture::CaptureSettings> {
+        self.capture.as_ref()
+    }
+}
+
 /// A reserved place in the audit queue for one exchange's record.
 pub struct AuditSlot {
-    permit: mpsc::OwnedPermit<AuditEntry>,
+    permit: mpsc::OwnedPermit<PendingEntry>,
     stats: Arc<AuditStats>,
+    builder: Arc<EntryBuilder>,
 }
 
 impl std::fmt::Debug for AuditSlot {
@@ -89,10 +136,14 @@ impl std::fmt::Debug for AuditSlot {
 }
 
 impl AuditSlot {
-    /// Puts the entry in the queue (never waits: the room was reserved).
-    pub fn send(self, entry: AuditEntry) {
+    /// Puts the finished exchange in the queue (never waits: the room was reserved).
+    pub fn send(self, exchange: Exchange, source: RecordSource) {
         self.stats.queued.fetch_add(1, Ordering::Relaxed);
-        self.permit.send(entry);
+        self.permit.send(PendingEntry {
+            exchange: Box::new(exchange),
+            source,
+            builder: self.builder,
+        });
     }
 }
 
@@ -114,22 +165,27 @@ impl AuditSink {
         capacity: usize,
         on_full: QueueFullPolicy,
         redactor: Option<Arc<crate::redact::Redactor>>,
-    ) -> (AuditSink, mpsc::Receiver<AuditEntry>) {
+    ) -> (AuditSink, mpsc::Receiver<PendingEntry>) {
         let (sender, receiver) = mpsc::channel(capacity.max(1));
         let sink = AuditSink {
             sender,
             on_full,
             stats: Arc::new(AuditStats::default()),
-            redactor,
-            capture: None,
+            builder: Arc::new(EntryBuilder {
+                redactor,
+                capture: None,
+            }),
         };
         (sink, receiver)
     }
 
     /// Also records masked headers and bodies (up to `max_body_bytes` each) for the
-    /// session replay.
+    /// session replay. Call before the sink is cloned or used.
     pub fn with_capture(mut self, max_body_bytes: usize) -> AuditSink {
-        self.capture = Some(capture::CaptureSettings { max_body_bytes });
+        self.builder = Arc::new(EntryBuilder {
+            redactor: self.builder.redactor.clone(),
+            capture: Some(capture::CaptureSettings { max_body_bytes }),
+        });
         self
     }
 
@@ -139,6 +195,7 @@ impl AuditSink {
             Ok(permit) => Ok(AuditSlot {
                 permit,
                 stats: Arc::clone(&self.stats),
+                builder: Arc::clone(&self.builder),
             }),
             Err(mpsc::error::TrySendError::Full(_)) => match self.on_full {
                 QueueFullPolicy::FailClosed => {
@@ -167,14 +224,14 @@ impl AuditSink {
         &self.stats
     }
 
-    /// The redactor used for query strings and captured headers.
-    pub fn redactor(&self) -> Option<&crate::redact::Redactor> {
-        self.redactor.as_deref()
+    /// How entries are built (redactor, capture settings).
+    pub fn builder(&self) -> &EntryBuilder {
+        &self.builder
     }
 
     /// Capture settings, when sessions record headers and bodies.
     pub fn capture_settings(&self) -> Option<&capture::CaptureSettings> {
-        self.capture.as_ref()
+        self.builder.capture_settings()
     }
 
     /// The reply for a request refused because no record could be kept.

@@ -46,20 +46,24 @@ impl Pipeline {
         }
     }
 
-    /// The audit entry of an exchange as it stands.
+    /// The audit entry of an exchange as it stands (what the writer builds from a
+    /// finished one).
     pub fn audit_entry(&self, exchange: &Exchange, source: RecordSource) -> AuditEntry {
-        let redactor = self.audit.as_ref().and_then(|sink| sink.redactor());
-        AuditEntry {
-            record: AuditRecord::from_exchange(exchange, source, redactor),
-            capture: None,
+        match &self.audit {
+            Some(sink) => sink.builder().build(exchange, source),
+            None => AuditEntry {
+                record: AuditRecord::from_exchange(exchange, source, None),
+                capture: None,
+            },
         }
     }
 
-    /// Sends the exchange's record into its reserved slot (once; later calls do
-    /// nothing).
-    pub fn finish_audit(&self, exchange: &mut Exchange, source: RecordSource) {
+    /// Hands the finished exchange to the audit writer through its reserved slot; the
+    /// record is built there, off the data path. Without a slot (auditing off, or the
+    /// record was dropped under `on_queue_full: drop`) the exchange is just dropped.
+    pub fn finish_audit(&self, mut exchange: Exchange, source: RecordSource) {
         if let Some(slot) = exchange.take_audit_slot() {
-            slot.send(self.audit_entry(exchange, source));
+            slot.send(exchange, source);
         }
     }
 }
