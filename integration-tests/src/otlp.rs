@@ -290,13 +290,15 @@ impl OtlpReceiver {
         within: Duration,
     ) -> anyhow::Result<Vec<ReceivedSpan>> {
         let mut seen = self.shared.spans.subscribe();
-        let waited = tokio::time::timeout(within, seen.wait_for(|n| *n >= count)).await;
+        let waited = tokio::time::timeout(within, seen.wait_for(|n| *n >= count))
+            .await
+            .map(|r| r.map(|_| ()));
         match waited {
-            Ok(Ok(_)) => Ok(self.spans()),
+            Ok(Ok(())) => Ok(self.spans()),
             Ok(Err(_)) => anyhow::bail!("the OTLP receiver stopped"),
             Err(_) => anyhow::bail!(
                 "{} span(s) received within {within:?}, {count} expected: {:#?}",
-                *seen.borrow(),
+                *self.shared.spans.borrow(),
                 self.spans()
                     .iter()
                     .map(|s| s.span.name.clone())
