@@ -344,6 +344,24 @@ async fn traceparent_reaches_the_server(flavor: Flavor) -> anyhow::Result<()> {
     let call = envoy_span(&receiver, &sent.span_id).await?;
     ensure!(call.trace_id() == sent.trace_id);
 
+    // 3. The client's trace is not sampled: Envoy keeps its trace id and its decision
+    // (flags 00, and no spans of its own), and still tells the server.
+    let response = client
+        .get(envoy.url("/echo"))
+        .header("traceparent", format!("00-{CLIENT_TRACE}-{CLIENT_SPAN}-00"))
+        .send()
+        .await?;
+    ensure!(response.status() == 200, "status {}", response.status());
+    let sent = calls
+        .traceparent(2)
+        .await?
+        .with_context(|| format!("{flavor:?}: no traceparent for an unsampled client trace"))?;
+    let sent = parse_traceparent(&sent)?;
+    ensure!(
+        sent.trace_id == CLIENT_TRACE && sent.flags == "00",
+        "{sent:?}"
+    );
+
     drop(envoy);
     server.abort();
     Ok(())
