@@ -248,6 +248,19 @@ impl Envoy {
         upstream: SocketAddr,
         tls: Option<(&Path, &Path)>,
     ) -> anyhow::Result<Envoy> {
+        Envoy::start_edited(dir, flavor, warden, upstream, tls, |_| Ok(())).await
+    }
+
+    /// Like [`Envoy::start_with_tls`], with `edit` applied to the rewritten config
+    /// before Envoy starts (a test adds tracing, say).
+    pub async fn start_edited(
+        dir: &Path,
+        flavor: Flavor,
+        warden: WardenAddress<'_>,
+        upstream: SocketAddr,
+        tls: Option<(&Path, &Path)>,
+        edit: impl FnOnce(&mut Value) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Envoy> {
         let port = free_port()?;
         let admin_port = free_port()?;
         let shipped = paths::repo_root().join(flavor.config_file());
@@ -274,6 +287,7 @@ impl Envoy {
                 key.display()
             ))?;
         }
+        edit(&mut config).with_context(|| format!("editing {}", shipped.display()))?;
         let config_path = dir.join("envoy.yaml");
         std::fs::write(&config_path, serde_yaml_ng::to_string(&config)?)?;
 
@@ -364,7 +378,8 @@ fn rewrite(
     Ok(())
 }
 
-fn named_mut<'a>(list: &'a mut Value, name: &str) -> anyhow::Result<&'a mut Value> {
+/// The entry named `name` in a YAML list of named items (listeners, clusters, filters).
+pub fn named_mut<'a>(list: &'a mut Value, name: &str) -> anyhow::Result<&'a mut Value> {
     list.as_sequence_mut()
         .ok_or_else(|| anyhow!("expected a list holding `{name}`"))?
         .iter_mut()

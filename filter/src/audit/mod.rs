@@ -14,6 +14,7 @@
 
 mod capture;
 mod chain;
+pub mod otel;
 mod output;
 mod record;
 
@@ -24,6 +25,7 @@ use tokio::sync::mpsc;
 
 pub use capture::{CaptureSettings, ExchangeCapture};
 pub use chain::{ChainedRecord, Checkpoint};
+pub use otel::{OtlpSetupError, SpanExporter};
 pub use output::{AuditOutput, Chained, OutputError, OutputFuture};
 pub use record::{
     facts_summary, parse_traceparent, rfc3339_micros, session_id, ApprovalRecord, AuditRecord,
