@@ -239,6 +239,8 @@ impl CheckpointReason {
 /// One line of the log.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+// Records are nearly every line: boxing them would cost an allocation each, for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum LogLine {
     /// A segment's header (its first line).
     Segment(SegmentHeader),

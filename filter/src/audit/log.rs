@@ -116,6 +116,8 @@ pub enum LogError {
 
 /// What can be appended to the chain.
 #[derive(Clone, Debug, PartialEq)]
+// Records are nearly every line: boxing them would cost an allocation each, for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Appendable {
     /// An exchange's record.
     Record(AuditRecord),
@@ -125,6 +127,8 @@ pub enum Appendable {
 
 /// A chained line as appended.
 #[derive(Clone, Debug, PartialEq)]
+// Records are nearly every line: boxing them would cost an allocation each, for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Appended {
     /// An exchange's record.
     Record(ChainedRecord),
@@ -349,6 +353,12 @@ impl AuditLog {
     /// The signing key's id.
     pub fn key_id(&self) -> String {
         key_id(&self.key.verifying_key())
+    }
+
+    /// Marks the log as failed, as a failed write would (tests of what follows).
+    #[cfg(test)]
+    pub(crate) fn poison_for_test(&mut self) {
+        self.poisoned = true;
     }
 
     fn usable(&self) -> Result<(), LogError> {
@@ -647,4 +657,179 @@ fn replace_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<
     drop(file);
     std::fs::rename(&temporary, path)?;
     std::fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::chain::tests::{sample_record, test_key};
+    use crate::audit::verify::{verify_paths, HeadStatus, VerifyOptions};
+
+    fn settings(dir: &Path, segment_max_bytes: u64) -> LogSettings {
+        LogSettings {
+            dir: dir.to_path_buf(),
+            instance: "w1".into(),
+            segment_max_bytes,
+        }
+    }
+
+    fn keys() -> KeyRing {
+        let mut keys = KeyRing::new();
+        keys.add(test_key(1).verifying_key());
+        keys
+    }
+
+    fn records(from: u64, to: u64) -> Vec<Appendable> {
+        (from..=to)
+            .map(|n| Appendable::Record(sample_record(n)))
+            .collect()
+    }
+
+    fn verify(dir: &Path) -> crate::audit::Report {
+        verify_paths(&[dir.to_path_buf()], &keys(), &VerifyOptions::default()).unwrap()
+    }
+
+    fn segment_files(dir: &Path) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+            .collect();
+        files.sort();
+        files
+    }
+
+    #[test]
+    fn a_reopened_log_continues_its_chain_in_the_same_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = AuditLog::open(settings(dir.path(), 1 << 20), test_key(1)).unwrap();
+        assert_eq!(log.resumed(), &Resumed::NewChain);
+        log.append(records(1, 3)).unwrap();
+        log.checkpoint(CheckpointReason::Shutdown).unwrap();
+        drop(log);
+
+        let mut log = AuditLog::open(settings(dir.path(), 1 << 20), test_key(1)).unwrap();
+        assert!(matches!(log.resumed(), Resumed::Continued { .. }));
+        assert_eq!(log.chain().seq(), 3);
+        assert_eq!(log.last_checkpoint().map(|c| c.seq), Some(3));
+        let appended = log.append(records(4, 4)).unwrap();
+        assert!(matches!(&appended[0], Appended::Record(r) if r.seq == 4));
+        log.checkpoint(CheckpointReason::Shutdown).unwrap();
+
+        assert_eq!(segment_files(dir.path()).len(), 1);
+        let report = verify(dir.path());
+        assert!(report.intact(), "{report}");
+        assert_eq!(report.chains[0].records, 4);
+        assert_eq!(report.chains[0].head, HeadStatus::Agrees);
+    }
+
+    #[test]
+    fn full_segments_are_sealed_and_the_next_continues_the_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = AuditLog::open(settings(dir.path(), 1500), test_key(1)).unwrap();
+        let mut seals = 0;
+        for n in 1..=10 {
+            log.append(records(n, n)).unwrap();
+            seals += usize::from(log.rotate_if_full().unwrap().is_some());
+        }
+        log.checkpoint(CheckpointReason::Shutdown).unwrap();
+        assert!(seals >= 2, "only {seals} seals");
+        assert_eq!(segment_files(dir.path()).len(), seals + 1);
+        let report = verify(dir.path());
+        assert!(report.intact(), "{report}");
+        assert_eq!(report.chains[0].segments as usize, seals + 1);
+        assert_eq!(report.chains[0].records, 10);
+    }
+
+    #[test]
+    fn a_torn_tail_is_kept_and_a_new_segment_records_the_break() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = AuditLog::open(settings(dir.path(), 1 << 20), test_key(1)).unwrap();
+        log.append(records(1, 2)).unwrap();
+        log.checkpoint(CheckpointReason::Count).unwrap();
+        let torn_path = log.segment_path().to_path_buf();
+        drop(log);
+        // A crash mid-write: half a line, no newline.
+        let mut torn = std::fs::read(&torn_path).unwrap();
+        torn.extend_from_slice(br#"{"type":"record","instance":"w1","seq":3,"prev"#);
+        std::fs::write(&torn_path, &torn).unwrap();
+
+        let mut log = AuditLog::open(settings(dir.path(), 1 << 20), test_key(1)).unwrap();
+        assert!(matches!(
+            log.resumed(),
+            Resumed::AfterTornTail {
+                line: 5,
+                discarded_bytes: 46,
+                ..
+            }
+        ));
+        assert_ne!(log.segment_path(), torn_path);
+        assert_eq!(log.chain().seq(), 2);
+        log.append(records(3, 3)).unwrap();
+        log.checkpoint(CheckpointReason::Shutdown).unwrap();
+        assert_eq!(
+            std::fs::read(&torn_path).unwrap(),
+            torn,
+            "history was rewritten"
+        );
+
+        let report = verify(dir.path());
+        assert!(report.intact(), "{report}");
+        assert_eq!(report.chains[0].breaks.len(), 1);
+        assert_eq!(report.chains[0].last_seq, 3);
+    }
+
+    #[test]
+    fn a_log_shorter_than_its_head_does_not_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = AuditLog::open(settings(dir.path(), 1 << 20), test_key(1)).unwrap();
+        log.append(records(1, 2)).unwrap();
+        let cut_here = std::fs::metadata(log.segment_path()).unwrap().len();
+        log.append(records(3, 4)).unwrap();
+        log.checkpoint(CheckpointReason::Count).unwrap();
+        let path = log.segment_path().to_path_buf();
+        drop(log);
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..cut_here as usize]).unwrap();
+
+        let error = AuditLog::open(settings(dir.path(), 1 << 20), test_key(1)).unwrap_err();
+        assert!(matches!(error, LogError::HeadDisagrees { .. }), "{error}");
+        assert!(error.to_string().contains("truncated"), "{error}");
+        let report = verify(dir.path());
+        assert!(report.first_broken().unwrap().problem.contains("truncated"));
+    }
+
+    #[test]
+    fn a_damaged_newest_segment_does_not_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = AuditLog::open(settings(dir.path(), 1 << 20), test_key(1)).unwrap();
+        log.append(records(1, 2)).unwrap();
+        let path = log.segment_path().to_path_buf();
+        drop(log);
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replacen("\"allow\"", "\"deny\"", 1)).unwrap();
+        let error = AuditLog::open(settings(dir.path(), 1 << 20), test_key(1)).unwrap_err();
+        assert!(matches!(error, LogError::Damaged { .. }), "{error}");
+        assert!(error.to_string().contains("line 2") || error.to_string().contains(":2"));
+    }
+
+    #[test]
+    fn an_unusable_directory_says_which_setting_to_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a-file");
+        std::fs::write(&file, b"").unwrap();
+        let error = prepare_dir(&file.join("audit")).unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("is not writable"), "{message}");
+        assert!(message.contains("change audit.log_dir"), "{message}");
+    }
+
+    #[test]
+    fn instance_names_that_cannot_name_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bad = settings(dir.path(), 1 << 20);
+        bad.instance = "../etc".into();
+        let error = AuditLog::open(bad, test_key(1)).unwrap_err();
+        assert!(matches!(error, LogError::InstanceName(_)));
+    }
 }

@@ -477,3 +477,227 @@ async fn deliver<'a>(
         delay = (delay * 2).min(settings.retry_max);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::chain::tests::{sample_record, test_key};
+    use crate::audit::log::LogSettings;
+    use crate::audit::verify::{verify_paths, VerifyOptions};
+    use crate::audit::{AuditSink, KeyRing, LogLine, PolicyFile, QueueFullPolicy};
+    use std::sync::Mutex;
+
+    /// An output that keeps what it gets, failing its first `fail_first` writes.
+    #[derive(Default)]
+    struct Recording {
+        fail_first: AtomicU64,
+        batches: Mutex<Vec<Vec<Chained>>>,
+        checkpoints: Mutex<Vec<Checkpoint>>,
+    }
+
+    impl AuditOutput for Recording {
+        fn name(&self) -> &'static str {
+            "recording"
+        }
+
+        fn write<'a>(&'a self, batch: &'a [Chained]) -> OutputFuture<'a> {
+            Box::pin(async move {
+                let failing = self
+                    .fail_first
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                    .is_ok();
+                if failing {
+                    return Err(super::super::OutputError {
+                        output: "recording",
+                        message: "down for the test".into(),
+                    });
+                }
+                self.batches.lock().unwrap().push(batch.to_vec());
+                Ok(())
+            })
+        }
+
+        fn checkpoint<'a>(&'a self, checkpoint: &'a Checkpoint) -> OutputFuture<'a> {
+            Box::pin(async move {
+                self.checkpoints.lock().unwrap().push(checkpoint.clone());
+                Ok(())
+            })
+        }
+    }
+
+    fn open(dir: &std::path::Path, segment_max_bytes: u64) -> AuditLog {
+        AuditLog::open(
+            LogSettings {
+                dir: dir.to_path_buf(),
+                instance: "w1".into(),
+                segment_max_bytes,
+            },
+            test_key(1),
+        )
+        .unwrap()
+    }
+
+    fn settings() -> WriterSettings {
+        WriterSettings {
+            checkpoint_every_records: 3,
+            checkpoint_interval: Duration::ZERO,
+            batch_max: 2,
+            retry_initial: Duration::from_millis(1),
+            retry_max: Duration::from_millis(4),
+            shutdown_attempts: 3,
+        }
+    }
+
+    fn policy() -> PolicyVersion {
+        let version = PolicyVersion {
+            policy_hash: String::new(),
+            source: "policies/a.yaml".into(),
+            loaded_at: "2026-11-30T08:00:00Z".into(),
+            files: vec![PolicyFile {
+                name: "a.yaml".into(),
+                sha256: sha256_hex(b"rules: []\n"),
+                content: "rules: []\n".into(),
+            }],
+        };
+        PolicyVersion {
+            policy_hash: version.recomputed_hash(),
+            ..version
+        }
+    }
+
+    fn lines(dir: &std::path::Path) -> Vec<LogLine> {
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .flat_map(|f| {
+                std::fs::read_to_string(f)
+                    .unwrap()
+                    .lines()
+                    .map(|l| LogLine::parse(l).unwrap())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn records_are_chained_logged_handed_on_and_signed_at_shutdown() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sink, receiver) = AuditSink::new(16, QueueFullPolicy::FailClosed, None);
+        let output = Arc::new(Recording::default());
+        output.fail_first.store(2, Ordering::Relaxed);
+        let outputs: Vec<Arc<dyn AuditOutput>> = vec![output.clone()];
+        let writer = spawn_writer(receiver, open(dir.path(), 1 << 20), settings(), outputs);
+        writer.policy_recorder().record(policy()).unwrap();
+        for n in 1..=7 {
+            let capture = (n == 2).then(|| ExchangeCapture {
+                request_headers: vec![("content-type".into(), "application/json".into())],
+                response_headers: Vec::new(),
+            });
+            sink.reserve().unwrap().send(AuditEntry {
+                record: sample_record(n),
+                capture,
+            });
+        }
+        let stats = writer.stats();
+        let summary = writer.shutdown().await.unwrap();
+        assert_eq!(summary.last_seq, 8, "a policy line and seven records");
+        assert_eq!(summary.records_written, 7);
+        assert_eq!(summary.shutdown_checkpoint.reason, "shutdown");
+
+        // The output got every record once, in order, with its capture.
+        let delivered: Vec<Chained> = output.batches.lock().unwrap().concat();
+        let seqs: Vec<u64> = delivered.iter().map(|c| c.record.seq).collect();
+        assert_eq!(seqs, (2..=8).collect::<Vec<_>>());
+        let with_capture = &delivered[1];
+        let expected = capture_sha256(with_capture.capture.as_ref().unwrap()).unwrap();
+        assert_eq!(
+            with_capture.record.record.capture_sha256.as_deref(),
+            Some(expected.as_str())
+        );
+        assert_eq!(stats.output_failures.load(Ordering::Relaxed), 2);
+        assert_eq!(stats.records_written.load(Ordering::Relaxed), 7);
+        assert_eq!(stats.policy_versions_written.load(Ordering::Relaxed), 1);
+        assert_eq!(stats.last_seq.load(Ordering::Relaxed), 8);
+        assert_eq!(stats.last_checkpoint_seq.load(Ordering::Relaxed), 8);
+        assert!(stats.stopped.load(Ordering::Relaxed));
+
+        // Policy first; a count checkpoint every 3 chained lines (batches of 2); the
+        // shutdown checkpoint last; outputs saw every checkpoint.
+        let reasons: Vec<String> = lines(dir.path())
+            .iter()
+            .filter_map(|l| match l {
+                LogLine::Checkpoint(c) => Some(format!("{}@{}", c.reason, c.seq)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(reasons, ["count@3", "count@7", "shutdown@8"]);
+        assert!(matches!(lines(dir.path())[1], LogLine::Policy(_)));
+        assert_eq!(output.checkpoints.lock().unwrap().len(), 3);
+
+        let mut keys = KeyRing::new();
+        keys.add(test_key(1).verifying_key());
+        let report = verify_paths(
+            &[dir.path().to_path_buf()],
+            &keys,
+            &VerifyOptions::default(),
+        )
+        .unwrap();
+        assert!(report.intact(), "{report}");
+        assert_eq!(report.chains[0].policy_versions, 1);
+        assert_eq!(report.chains[0].unsigned, 0);
+    }
+
+    #[tokio::test]
+    async fn the_writer_seals_full_segments_and_the_result_verifies() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sink, receiver) = AuditSink::new(64, QueueFullPolicy::FailClosed, None);
+        let writer = spawn_writer(receiver, open(dir.path(), 2000), settings(), Vec::new());
+        for n in 1..=20 {
+            sink.reserve().unwrap().send(AuditEntry {
+                record: sample_record(n),
+                capture: None,
+            });
+        }
+        writer.shutdown().await.unwrap();
+        let seals = lines(dir.path())
+            .iter()
+            .filter(|l| matches!(l, LogLine::Checkpoint(c) if c.reason == "seal"))
+            .count();
+        assert!(seals >= 2, "{seals} seals");
+        let mut keys = KeyRing::new();
+        keys.add(test_key(1).verifying_key());
+        let report = verify_paths(
+            &[dir.path().to_path_buf()],
+            &keys,
+            &VerifyOptions::default(),
+        )
+        .unwrap();
+        assert!(report.intact(), "{report}");
+        assert_eq!(report.chains[0].segments as usize, seals + 1);
+        assert_eq!(report.chains[0].records, 20);
+    }
+
+    #[tokio::test]
+    async fn a_failed_log_write_stops_the_writer_and_the_sink_refuses() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = open(dir.path(), 1 << 20);
+        log.poison_for_test();
+        let (sink, receiver) = AuditSink::new(4, QueueFullPolicy::Drop, None);
+        let writer = spawn_writer(receiver, log, settings(), Vec::new());
+        sink.reserve().unwrap().send(AuditEntry {
+            record: sample_record(1),
+            capture: None,
+        });
+        let error = writer.shutdown().await.unwrap_err();
+        assert!(
+            matches!(error, WriterError::Log(LogError::Poisoned)),
+            "{error}"
+        );
+        assert_eq!(sink.reserve().err(), Some(super::super::NoSlot::Closed));
+    }
+}
