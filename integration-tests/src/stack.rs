@@ -130,8 +130,14 @@ impl Warden {
                 dir.join("warden.db").display()
             )
         };
+        // The audit log too, unless the test configures it.
+        let audit = if extra_config.contains("audit:") {
+            String::new()
+        } else {
+            format!("audit:\n  log_dir: {}\n", dir.join("audit").display())
+        };
         let config = format!(
-            "listen:\n  tcp: 127.0.0.1:{port}\n  unix: {}\n{store}{extra_config}\n",
+            "listen:\n  tcp: 127.0.0.1:{port}\n  unix: {}\n{store}{audit}{extra_config}\n",
             socket.display()
         );
         let config_path = dir.join("warden.yaml");
