@@ -68,6 +68,12 @@ pub enum Command {
         #[arg(long)]
         request: bool,
     },
+    /// Verify the tamper-evident audit log; create checkpoint signing keys.
+    Audit {
+        /// What to do.
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Demo only: an OIDC issuer (discovery + JWKS) for a local key it creates.
     DevIssuer {
         /// Address to listen on; the issuer URL is `http://<this address>`.
@@ -199,5 +205,38 @@ pub enum PolicyCommand {
         /// The caller's kind: agent or human.
         #[arg(long, default_value = "agent")]
         kind: String,
+    },
+}
+
+/// `warden audit ...`
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify audit log segments: every line parses, hashes recompute, seqs are
+    /// contiguous, links hold across segments, checkpoints are signed and match, and the
+    /// log is not shorter than its head file. Exit 0 when intact; 1 naming the first
+    /// broken line; 2 when the log could not be read at all.
+    Verify {
+        /// Segment files (`*.jsonl`) or log directories (`audit.log_dir`).
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Public key(s) that sign checkpoints (PEM; repeat for rotated keys). Default:
+        /// `checkpoint-key.pub.pem` next to the (first) log path.
+        #[arg(long = "public-key", value_name = "FILE")]
+        public_keys: Vec<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Accept a range that starts mid-chain (an evidence bundle); trust is anchored
+        /// by the signed checkpoints inside the range.
+        #[arg(long)]
+        partial: bool,
+    },
+    /// Create an Ed25519 key pair for signing checkpoints: FILE (PKCS#8 PEM, mode 0600)
+    /// and the public key next to it (`FILE` with `.pub.pem`). Set `audit.signing_key`
+    /// to FILE and give the public key to auditors.
+    Keygen {
+        /// Where to write the private key (never overwritten).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
     },
 }

@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use warden::cli::{ApprovalsCommand, Cli, Command, PolicyCommand};
+use warden::cli::{ApprovalsCommand, AuditCommand, Cli, Command, PolicyCommand};
 use warden::config::{Config, LogFormat};
 
 fn main() -> anyhow::Result<()> {
@@ -32,6 +32,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Policy { command } => policy(command),
+        Command::Audit { command } => audit(command),
         Command::Approvals {
             admin_url,
             token,
@@ -83,6 +84,81 @@ fn main() -> anyhow::Result<()> {
             })
         }
     }
+}
+
+/// `warden audit ...`.
+fn audit(command: AuditCommand) -> anyhow::Result<()> {
+    match command {
+        AuditCommand::Keygen { out } => {
+            let key = warden::audit::generate_key_pair(&out)?;
+            println!("private key: {} (mode 0600)", out.display());
+            println!(
+                "public key:  {}",
+                warden::audit::public_key_path(&out).display()
+            );
+            println!(
+                "key id:      {}",
+                warden::audit::key_id(&key.verifying_key())
+            );
+            Ok(())
+        }
+        AuditCommand::Verify {
+            paths,
+            public_keys,
+            json,
+            partial,
+        } => match verify_audit(&paths, public_keys, json, partial) {
+            Ok(true) => Ok(()),
+            Ok(false) => std::process::exit(1),
+            Err(error) => {
+                eprintln!("warden audit verify: {error:#}");
+                std::process::exit(2);
+            }
+        },
+    }
+}
+
+/// Verifies and prints the report; `Ok(false)` when something is broken.
+fn verify_audit(
+    paths: &[std::path::PathBuf],
+    public_keys: Vec<std::path::PathBuf>,
+    json: bool,
+    partial: bool,
+) -> anyhow::Result<bool> {
+    let key_files = if public_keys.is_empty() {
+        let first = paths.first().context("no path given")?;
+        let dir = if first.is_dir() {
+            first.clone()
+        } else {
+            first
+                .parent()
+                .map_or_else(std::path::PathBuf::new, std::path::Path::to_path_buf)
+        };
+        let default = dir.join(warden::audit::DEFAULT_PUBLIC_KEY_FILE);
+        anyhow::ensure!(
+            default.is_file(),
+            "no public key to check checkpoints with: {} does not exist; pass --public-key \
+             FILE (the checkpoint-key.pub.pem of the Warden that wrote the log)",
+            default.display()
+        );
+        vec![default]
+    } else {
+        public_keys
+    };
+    let keys = warden::audit::load_key_ring(&key_files)?;
+    let mut options = warden::audit::VerifyOptions::default();
+    options.allow_partial_start = partial;
+    let report = warden::audit::verify_paths(paths, &keys, &options)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{report}");
+    }
+    if let Some(broken) = report.first_broken() {
+        eprintln!("audit log BROKEN: first broken line: {broken}");
+        return Ok(false);
+    }
+    Ok(true)
 }
 
 /// `warden redact`: stdin → masked stdout, findings as JSON lines on stderr.

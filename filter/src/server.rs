@@ -84,6 +84,12 @@ pub enum ServeError {
     /// The admin API failed while running.
     #[error("admin API failed: {0}")]
     Admin(std::io::Error),
+    /// The audit log could not be opened.
+    #[error("audit: {0}")]
+    Audit(#[from] crate::audit::AuditStartError),
+    /// The OTLP exporter could not be set up.
+    #[error("audit.otlp: {0}")]
+    Otlp(#[from] crate::audit::OtlpSetupError),
 }
 
 /// The addresses a started server listens on.
@@ -153,7 +159,8 @@ pub async fn serve(
         admin_authenticator = Some(Arc::new(authenticator.clone()));
         pipeline = pipeline.with_identity(authenticator, injector);
     }
-    if let Some(store) = open_policy(&config.policy)? {
+    let policy_store = open_policy(&config.policy)?;
+    if let Some(store) = &policy_store {
         let policy = store.current();
         tracing::info!(
             hash = policy.hash(),
@@ -163,10 +170,45 @@ pub async fn serve(
         );
         let interval = config.policy.reload_interval_seconds;
         if interval > 0 {
-            tokio::spawn(Arc::clone(&store).watch(std::time::Duration::from_secs(interval)));
+            tokio::spawn(Arc::clone(store).watch(std::time::Duration::from_secs(interval)));
         }
-        pipeline = pipeline.with_policy(store);
+        pipeline = pipeline.with_policy(Arc::clone(store));
     }
+    let audit_writer = if config.audit.enabled {
+        let log = crate::audit::open_log(&config.audit)?;
+        tracing::info!(
+            segment = %log.segment_path().display(),
+            seq = log.chain().seq(),
+            key_id = %log.key_id(),
+            "audit log open"
+        );
+        let (sink, receiver) = crate::audit::AuditSink::new(
+            config.audit.queue_capacity,
+            config.audit.on_queue_full,
+            redactor.clone(),
+        );
+        pipeline = pipeline.with_audit(sink);
+        // Outputs after the log, in order: the session store, then OTLP spans.
+        let mut outputs: Vec<Arc<dyn crate::audit::AuditOutput>> = Vec::new();
+        if let Some(otlp) = &config.audit.otlp {
+            let spans = crate::audit::SpanExporter::new(otlp, &config.audit.instance_name())?;
+            tracing::info!(endpoint = %otlp.endpoint, "audit spans go to an OTLP collector");
+            outputs.push(Arc::new(spans));
+        }
+        let writer = crate::audit::spawn_writer(
+            receiver,
+            log,
+            crate::audit::WriterSettings::from_config(&config.audit),
+            outputs,
+        );
+        if let Some(store) = &policy_store {
+            record_policy_versions(store, writer.policy_recorder());
+        }
+        Some(writer)
+    } else {
+        tracing::warn!("audit.enabled is false: exchanges are not recorded");
+        None
+    };
     let store = crate::store::ApprovalStore::open(&config.approvals.store).await?;
     tracing::info!(backend = store.backend(), "approval store open");
     let notifier = Arc::new(
@@ -275,6 +317,7 @@ pub async fn serve(
     if let Some(joined) = result {
         let _ = stop_tx.send(true);
         remove_socket(&bound);
+        stop_audit(audit_writer).await;
         return match joined {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(e),
@@ -303,6 +346,8 @@ pub async fn serve(
     })
     .await;
     remove_socket(&bound);
+    // No stream sends records any more: flush the queue and sign the shutdown checkpoint.
+    stop_audit(audit_writer).await;
     match drained {
         Ok(None) => {
             tracing::info!("all streams finished; stopped");
@@ -313,6 +358,46 @@ pub async fn serve(
             tracing::warn!("grace period over with streams still open; stopping anyway (Envoy fails them closed)");
             Ok(())
         }
+    }
+}
+
+/// Chains the policy in force now and every policy a reload puts in force later.
+fn record_policy_versions(
+    store: &Arc<crate::policy::watch::PolicyStore>,
+    recorder: crate::audit::PolicyRecorder,
+) {
+    use crate::audit::{rfc3339_micros, PolicyVersion};
+    let now = || rfc3339_micros(&time::OffsetDateTime::now_utc());
+    // Subscribe before reading the current policy, so no reload falls in between.
+    let mut changes = store.subscribe();
+    if recorder
+        .record(PolicyVersion::of(&store.current(), now()))
+        .is_err()
+    {
+        return;
+    }
+    tokio::spawn(async move {
+        while changes.changed().await.is_ok() {
+            let policy = Arc::clone(&changes.borrow_and_update());
+            if recorder.record(PolicyVersion::of(&policy, now())).is_err() {
+                break;
+            }
+        }
+    });
+}
+
+/// Stops the audit writer (flush, shutdown checkpoint) and logs how it ended.
+async fn stop_audit(writer: Option<crate::audit::WriterHandle>) {
+    let Some(writer) = writer else {
+        return;
+    };
+    match writer.shutdown().await {
+        Ok(summary) => tracing::info!(
+            seq = summary.last_seq,
+            records = summary.records_written,
+            "audit log flushed and signed"
+        ),
+        Err(error) => tracing::error!(%error, "audit writer ended with an error"),
     }
 }
 

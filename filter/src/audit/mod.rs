@@ -14,9 +14,13 @@
 
 mod capture;
 mod chain;
+mod keys;
+mod log;
 pub mod otel;
 mod output;
 mod record;
+mod verify;
+mod writer;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -24,7 +28,16 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 pub use capture::{CaptureSettings, ExchangeCapture};
-pub use chain::{ChainedRecord, Checkpoint};
+pub use chain::{
+    checkpoint_message, key_id, line_hash, sha256_hex, Chain, ChainBreak, ChainError,
+    ChainedPolicy, ChainedRecord, Checkpoint, CheckpointReason, KeyRing, Link, LogLine, PolicyFile,
+    PolicyVersion, SegmentHeader, GENESIS_HASH,
+};
+pub use keys::{
+    generate_key_pair, load_key_ring, load_or_create_signing_key, load_signing_key,
+    load_verifying_key, public_key_path, KeyError, DEFAULT_KEY_FILE, DEFAULT_PUBLIC_KEY_FILE,
+};
+pub use log::{Appendable, Appended, AuditLog, LogError, LogSettings, Resumed};
 pub use otel::{OtlpSetupError, SpanExporter};
 pub use output::{AuditOutput, Chained, OutputError, OutputFuture};
 pub use record::{
@@ -32,8 +45,41 @@ pub use record::{
     DecisionRecord, IdentityRecord, MaskingRecord, RecordSource, ReplyNote, RequestRecord,
     ResponseRecord, TraceRecord, RECORD_VERSION,
 };
+pub use verify::{
+    head_file_name, verify_paths, verify_segments, Broken, ChainReport, ChainVerifier, HeadStatus,
+    RecordedBreak, Report, SegmentInput, VerifyError, VerifyOptions,
+};
+pub use writer::{
+    capture_sha256, spawn_writer, IntoAuditEntry, PolicyRecorder, WriterError, WriterHandle,
+    WriterSettings, WriterStats, WriterStopped, WriterSummary,
+};
 
 use crate::pipeline::{Exchange, LocalReply, DECISION_HEADER};
+
+/// Why the audit trail could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditStartError {
+    /// The signing key could not be read or created.
+    #[error("audit.signing_key: {0}")]
+    Key(#[from] KeyError),
+    /// The log could not be opened.
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+/// Opens the log `config` describes: the directory (created, and checked writable),
+/// the signing key (`audit.signing_key`, else created in the directory), and the
+/// chain resumed from the newest segment.
+pub fn open_log(config: &crate::config::AuditConfig) -> Result<AuditLog, AuditStartError> {
+    log::prepare_dir(&config.log_dir)?;
+    let key = load_or_create_signing_key(config.signing_key.as_deref(), &config.log_dir)?;
+    let settings = LogSettings {
+        dir: config.log_dir.clone(),
+        instance: config.instance_name(),
+        segment_max_bytes: config.segment_max_bytes,
+    };
+    Ok(AuditLog::open(settings, key)?)
+}
 
 /// One exchange's audit output: its record and, when sessions are recorded, the
 /// masked capture the replay shows.

@@ -76,6 +76,8 @@ pub struct Policy {
     sql: SqlSettings,
     hash: String,
     source: String,
+    /// Every file's name (as the hash covers it) and text, kept for the audit chain.
+    files: Vec<(String, String)>,
     needs_body: bool,
     default_approval: ApprovalRules,
 }
@@ -328,6 +330,10 @@ impl Policy {
             sql: spec.sql.unwrap_or_default(),
             hash,
             source: names.join(", "),
+            files: sources
+                .iter()
+                .map(|(path, text)| (source_name(path), text.clone()))
+                .collect(),
             needs_body,
             default_approval: hold_spec("default", &approval_defaults)
                 .map(|h| h.rules)
@@ -365,10 +371,7 @@ pub fn read_sources(dir: &Path) -> Result<Vec<(PathBuf, String)>, PolicyError> {
 pub fn hash_sources(sources: &[(PathBuf, String)]) -> String {
     let mut hasher = Sha256::new();
     for (path, text) in sources {
-        let name = path.file_name().map_or_else(
-            || path.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        );
+        let name = source_name(path);
         hasher.update((name.len() as u64).to_be_bytes());
         hasher.update(name.as_bytes());
         hasher.update((text.len() as u64).to_be_bytes());
@@ -381,7 +384,22 @@ pub fn hash_sources(sources: &[(PathBuf, String)]) -> String {
     hash
 }
 
+/// The name of a policy file as [`hash_sources`] covers it: the file name.
+fn source_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
 impl Policy {
+    /// Every file's name and text, in load order (the audit chain records them).
+    pub fn files(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.files
+            .iter()
+            .map(|(name, text)| (name.as_str(), text.as_str()))
+    }
+
     /// Content hash over every file's name and text (`sha256:...`). Goes into each
     /// audit record, so a decision can be traced to the exact policy that made it.
     pub fn hash(&self) -> &str {

@@ -26,13 +26,17 @@ pub struct PolicyStore {
     reload_failures: AtomicU64,
     /// Hash of the last content that failed, so the same bad edit is reported once.
     last_failed: Mutex<Option<String>>,
+    /// Announces each policy put in force (the audit chain records it).
+    changes: tokio::sync::watch::Sender<Arc<Policy>>,
 }
 
 impl PolicyStore {
     /// A store for a policy that never changes (the built-in pack, tests).
     pub fn fixed(policy: Policy) -> Arc<PolicyStore> {
+        let policy = Arc::new(policy);
         Arc::new(PolicyStore {
-            current: RwLock::new(Arc::new(policy)),
+            changes: tokio::sync::watch::Sender::new(Arc::clone(&policy)),
+            current: RwLock::new(policy),
             dir: None,
             reloads: AtomicU64::new(0),
             reload_failures: AtomicU64::new(0),
@@ -42,9 +46,10 @@ impl PolicyStore {
 
     /// Loads the policy in `dir`; later [`PolicyStore::reload`]s re-read it.
     pub fn open(dir: PathBuf) -> Result<Arc<PolicyStore>, PolicyError> {
-        let policy = Policy::load_dir(&dir)?;
+        let policy = Arc::new(Policy::load_dir(&dir)?);
         Ok(Arc::new(PolicyStore {
-            current: RwLock::new(Arc::new(policy)),
+            changes: tokio::sync::watch::Sender::new(Arc::clone(&policy)),
+            current: RwLock::new(policy),
             dir: Some(dir),
             reloads: AtomicU64::new(0),
             reload_failures: AtomicU64::new(0),
@@ -59,6 +64,12 @@ impl PolicyStore {
             // A panic while swapping cannot leave a half-written Arc: use it.
             Err(poisoned) => Arc::clone(&poisoned.into_inner()),
         }
+    }
+
+    /// A receiver that sees each policy put in force from now on (the current one
+    /// counts as seen).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Arc<Policy>> {
+        self.changes.subscribe()
     }
 
     /// Successful reloads that changed the policy.
@@ -98,10 +109,12 @@ impl PolicyStore {
             files = policy.source(),
             "policy reloaded"
         );
+        let policy = Arc::new(policy);
         match self.current.write() {
-            Ok(mut guard) => *guard = Arc::new(policy),
-            Err(poisoned) => *poisoned.into_inner() = Arc::new(policy),
+            Ok(mut guard) => *guard = Arc::clone(&policy),
+            Err(poisoned) => *poisoned.into_inner() = Arc::clone(&policy),
         }
+        self.changes.send_replace(policy);
         if let Ok(mut last) = self.last_failed.lock() {
             *last = None;
         }
