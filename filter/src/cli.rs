@@ -74,6 +74,13 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Evidence bundles for auditors: export a period's records, policies and approvals
+    /// with a SOC 2 summary; verify a bundle offline.
+    Evidence {
+        /// What to do.
+        #[command(subcommand)]
+        command: EvidenceCommand,
+    },
     /// Demo only: an OIDC issuer (discovery + JWKS) for a local key it creates.
     DevIssuer {
         /// Address to listen on; the issuer URL is `http://<this address>`.
@@ -238,5 +245,53 @@ pub enum AuditCommand {
         /// Where to write the private key (never overwritten).
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+    },
+}
+
+/// `warden evidence ...`
+#[derive(Debug, Subcommand)]
+pub enum EvidenceCommand {
+    /// Write an auditor's bundle for a period: the records (as chained), the log
+    /// segments that anchor them, the chain check, the policy versions in force, the
+    /// approvals with their approvers, a SOC 2 summary, and a signed manifest.
+    Export {
+        /// Period start: RFC 3339 (`2026-11-01T00:00:00Z`) or a duration before now (`7d`).
+        #[arg(long)]
+        since: String,
+        /// Period end (exclusive), same forms; default now.
+        #[arg(long)]
+        until: Option<String>,
+        /// The new bundle directory (must not exist or be empty).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Warden's config: `audit.log_dir`, `audit.signing_key` and `approvals.store`
+        /// come from it unless given below.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// The audit log directory.
+        #[arg(long, value_name = "DIR")]
+        log_dir: Option<PathBuf>,
+        /// The approvals store URL (`sqlite://FILE`, `postgres://…`).
+        #[arg(long, value_name = "URL")]
+        store: Option<String>,
+        /// The checkpoint signing key (signs the manifest); default
+        /// `<log dir>/checkpoint-key.pem` when it exists.
+        #[arg(long, value_name = "FILE")]
+        signing_key: Option<PathBuf>,
+    },
+    /// Re-check a bundle offline: manifest hashes and signature, the chain, every record
+    /// against it, policy contents against their hashes, approvals, the summary. Exit 0
+    /// when everything holds, 1 naming what does not.
+    Verify {
+        /// The bundle directory.
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        /// The public key(s) you trust (the operator's `checkpoint-key.pub.pem`); without
+        /// it the bundle's own key is used and only internal consistency is shown.
+        #[arg(long = "public-key", value_name = "FILE")]
+        public_keys: Vec<PathBuf>,
+        /// Print the checks as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }

@@ -12,6 +12,7 @@ pub mod classify;
 pub mod cli;
 pub mod config;
 pub mod dev;
+pub mod evidence;
 pub mod extauthz;
 pub mod extproc;
 pub mod http;

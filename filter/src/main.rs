@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use warden::cli::{ApprovalsCommand, AuditCommand, Cli, Command, PolicyCommand};
+use warden::cli::{ApprovalsCommand, AuditCommand, Cli, Command, EvidenceCommand, PolicyCommand};
 use warden::config::{Config, LogFormat};
 
 fn main() -> anyhow::Result<()> {
@@ -33,6 +33,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Policy { command } => policy(command),
         Command::Audit { command } => audit(command),
+        Command::Evidence { command } => evidence(command),
         Command::Approvals {
             admin_url,
             token,
@@ -82,6 +83,113 @@ fn main() -> anyhow::Result<()> {
                     .await
                     .with_context(|| format!("dev-upstream on {listen} failed"))
             })
+        }
+    }
+}
+
+/// `warden evidence ...`.
+fn evidence(command: EvidenceCommand) -> anyhow::Result<()> {
+    match command {
+        EvidenceCommand::Export {
+            since,
+            until,
+            out,
+            config,
+            log_dir,
+            store,
+            signing_key,
+        } => {
+            let config = match config {
+                Some(path) => Some(
+                    Config::load(&path)
+                        .with_context(|| format!("reading the Warden config {}", path.display()))?,
+                ),
+                None => None,
+            };
+            let log_dir = log_dir
+                .or_else(|| config.as_ref().map(|c| c.audit.log_dir.clone()))
+                .context("where is the audit log? pass --log-dir DIR or --config FILE")?;
+            let store_url = store.or_else(|| config.as_ref().map(|c| c.approvals.store.clone()));
+            let signing_key = signing_key
+                .or_else(|| config.as_ref().and_then(|c| c.audit.signing_key.clone()))
+                .or_else(|| {
+                    let default = log_dir.join(warden::audit::DEFAULT_KEY_FILE);
+                    default.is_file().then_some(default)
+                });
+            let since = warden::evidence::parse_time(&since).map_err(anyhow::Error::msg)?;
+            let until = match until {
+                Some(until) => warden::evidence::parse_time(&until).map_err(anyhow::Error::msg)?,
+                None => warden::approval::Timestamp::now(),
+            };
+            let key = signing_key
+                .as_deref()
+                .map(warden::audit::load_signing_key)
+                .transpose()?;
+            let public_key_files: Vec<std::path::PathBuf> = match &signing_key {
+                Some(private) => vec![warden::audit::public_key_path(private)],
+                None => vec![log_dir.join(warden::audit::DEFAULT_PUBLIC_KEY_FILE)],
+            }
+            .into_iter()
+            .filter(|p| p.is_file())
+            .collect();
+            runtime()?.block_on(async {
+                let store = match &store_url {
+                    Some(url) => Some(warden::store::ApprovalStore::open(url).await?),
+                    None => None,
+                };
+                let exported = warden::evidence::export(warden::evidence::ExportRequest {
+                    since,
+                    until,
+                    log_dir,
+                    store,
+                    signing_key: key,
+                    public_key_files,
+                    out: out.clone(),
+                })
+                .await?;
+                println!(
+                    "evidence bundle {}: {} records, {} approvals, {} policy version(s); chain {}",
+                    out.display(),
+                    exported.summary.records,
+                    exported.summary.approvals.len(),
+                    exported.summary.policies.len(),
+                    if exported.summary.chain.intact {
+                        "intact"
+                    } else {
+                        "BROKEN"
+                    }
+                );
+                if exported.manifest.signed_by.is_none() {
+                    eprintln!(
+                        "warning: no signing key found, the manifest is not signed (pass --signing-key)"
+                    );
+                }
+                anyhow::Ok(())
+            })
+        }
+        EvidenceCommand::Verify {
+            dir,
+            public_keys,
+            json,
+        } => {
+            let report = match warden::evidence::verify(&dir, &public_keys) {
+                Ok(report) => report,
+                Err(error) => {
+                    eprintln!("warden evidence verify: {error}");
+                    std::process::exit(2);
+                }
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{report}");
+            }
+            if report.ok() {
+                Ok(())
+            } else {
+                eprintln!("evidence bundle {} does NOT verify", dir.display());
+                std::process::exit(1);
+            }
         }
     }
 }
