@@ -22,7 +22,11 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-pub use capture::ExchangeCapture;
+pub use capture::{
+    captured_headers, is_credential_header, sse_events, BodyCapture, BodyRecorder, CaptureSettings,
+    ChunkTiming, ExchangeCapture, ReplyCapture, SseEvent, CREDENTIAL_HEADERS,
+    UNMASKED_HEADER_VALUE,
+};
 pub use chain::{ChainedRecord, Checkpoint};
 pub use output::{AuditOutput, Chained, OutputError, OutputFuture};
 pub use record::{
@@ -73,7 +77,7 @@ pub struct AuditSink {
     on_full: QueueFullPolicy,
     stats: Arc<AuditStats>,
     redactor: Option<Arc<crate::redact::Redactor>>,
-    capture: Option<capture::CaptureSettings>,
+    capture: Option<CaptureSettings>,
 }
 
 /// A reserved place in the audit queue for one exchange's record.
@@ -129,7 +133,7 @@ impl AuditSink {
     /// Also records masked headers and bodies (up to `max_body_bytes` each) for the
     /// session replay.
     pub fn with_capture(mut self, max_body_bytes: usize) -> AuditSink {
-        self.capture = Some(capture::CaptureSettings { max_body_bytes });
+        self.capture = Some(CaptureSettings { max_body_bytes });
         self
     }
 
@@ -173,7 +177,7 @@ impl AuditSink {
     }
 
     /// Capture settings, when sessions record headers and bodies.
-    pub fn capture_settings(&self) -> Option<&capture::CaptureSettings> {
+    pub fn capture_settings(&self) -> Option<&CaptureSettings> {
         self.capture.as_ref()
     }
 

@@ -2,7 +2,7 @@
 //! record (and session capture) sent into it when the exchange ends.
 
 use super::{Exchange, LocalReply, Pipeline};
-use crate::audit::{AuditEntry, AuditRecord, AuditSink, NoSlot, RecordSource};
+use crate::audit::{AuditEntry, AuditRecord, AuditSink, ExchangeCapture, NoSlot, RecordSource};
 
 impl Pipeline {
     /// Adds the audit trail: every exchange's record goes to `sink`.
@@ -25,6 +25,9 @@ impl Pipeline {
         match sink.reserve() {
             Ok(slot) => {
                 exchange.set_audit_slot(slot);
+                if let Some(settings) = sink.capture_settings() {
+                    exchange.start_capture(settings);
+                }
                 Ok(())
             }
             Err(NoSlot::Dropped) => {
@@ -46,13 +49,15 @@ impl Pipeline {
         }
     }
 
-    /// The audit entry of an exchange as it stands.
+    /// The audit entry of an exchange as it stands: its record and, when sessions are
+    /// recorded, its masked capture (whose SHA-256 the record carries, so the chain
+    /// covers what the replay shows).
     pub fn audit_entry(&self, exchange: &Exchange, source: RecordSource) -> AuditEntry {
         let redactor = self.audit.as_ref().and_then(|sink| sink.redactor());
-        AuditEntry {
-            record: AuditRecord::from_exchange(exchange, source, redactor),
-            capture: None,
-        }
+        let mut record = AuditRecord::from_exchange(exchange, source, redactor);
+        let capture = self.capture_of(exchange);
+        record.capture_sha256 = capture.as_ref().map(ExchangeCapture::sha256);
+        AuditEntry { record, capture }
     }
 
     /// Sends the exchange's record into its reserved slot (once; later calls do
