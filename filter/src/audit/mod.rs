@@ -16,6 +16,7 @@ mod capture;
 mod chain;
 mod output;
 mod record;
+pub mod replay;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
