@@ -384,3 +384,4 @@ pub(crate) async fn decide_as(
 pub mod client;
 pub mod grpc;
 pub mod sessions;
+pub mod sessions_command;
