@@ -385,3 +385,6 @@ pub mod client;
 pub mod grpc;
 pub mod sessions;
 pub mod sessions_command;
+
+#[cfg(test)]
+mod sessions_tests;
