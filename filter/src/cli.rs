@@ -45,6 +45,23 @@ pub enum Command {
         #[command(subcommand)]
         command: ApprovalsCommand,
     },
+    /// List and replay recorded sessions (talks to the admin API).
+    Sessions {
+        /// The admin API (`approvals.admin.listen` of any Warden replica).
+        #[arg(
+            long,
+            env = "WARDEN_ADMIN_URL",
+            default_value = "http://127.0.0.1:9090"
+        )]
+        admin_url: String,
+        /// Your token from one of Warden's identity issuers (an auditor's, to read
+        /// others' sessions).
+        #[arg(long, env = "WARDEN_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// What to do.
+        #[command(subcommand)]
+        command: SessionsCommand,
+    },
     /// Check, test and evaluate policies.
     Policy {
         /// What to do.
@@ -162,6 +179,38 @@ pub enum ApprovalsCommand {
         /// Why.
         #[arg(long, short)]
         reason: Option<String>,
+    },
+}
+
+/// Subcommands of `warden sessions`.
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// List sessions, most recently active first.
+    List {
+        /// Only this identity's exchanges (token subject; `anonymous` for none).
+        #[arg(long)]
+        identity: Option<String>,
+        /// Only exchanges since this time: RFC 3339 or a duration back from now
+        /// (`2h`, `7d`).
+        #[arg(long, value_name = "T")]
+        since: Option<String>,
+        /// Only exchanges before this time: RFC 3339 or a duration back from now.
+        #[arg(long, value_name = "T")]
+        until: Option<String>,
+        /// At most this many sessions.
+        #[arg(long)]
+        limit: Option<u32>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replay one session: a timeline of its exchanges, masked.
+    Show {
+        /// The session id (from `warden sessions list`).
+        id: String,
+        /// Print the structured form (JSON) for tools.
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -145,6 +145,10 @@ pub struct SessionsConfig {
     /// How often retention runs.
     #[serde(default = "default_retention_interval_seconds")]
     pub retention_interval_seconds: u64,
+    /// Groups whose members may read every identity's sessions through the admin API
+    /// (everyone else sees only their own).
+    #[serde(default = "default_session_reader_groups")]
+    pub reader_groups: Vec<String>,
 }
 
 /// Where spans go.
@@ -204,6 +208,10 @@ fn default_retention_days() -> u64 {
     30
 }
 
+fn default_session_reader_groups() -> Vec<String> {
+    vec!["auditors".into()]
+}
+
 fn default_retention_interval_seconds() -> u64 {
     300
 }
@@ -238,6 +246,7 @@ impl Default for SessionsConfig {
             retention_days: default_retention_days(),
             retention_max_bytes: 0,
             retention_interval_seconds: default_retention_interval_seconds(),
+            reader_groups: default_session_reader_groups(),
         }
     }
 }

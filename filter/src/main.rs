@@ -3,7 +3,9 @@
 
 use anyhow::Context;
 use clap::Parser;
-use warden::cli::{ApprovalsCommand, AuditCommand, Cli, Command, EvidenceCommand, PolicyCommand};
+use warden::cli::{
+    ApprovalsCommand, AuditCommand, Cli, Command, EvidenceCommand, PolicyCommand, SessionsCommand,
+};
 use warden::config::{Config, LogFormat};
 
 fn main() -> anyhow::Result<()> {
@@ -39,6 +41,11 @@ fn main() -> anyhow::Result<()> {
             token,
             command,
         } => runtime()?.block_on(approvals(&admin_url, token, command)),
+        Command::Sessions {
+            admin_url,
+            token,
+            command,
+        } => runtime()?.block_on(sessions(&admin_url, token, command)),
         Command::Redact {
             content_type,
             findings,
@@ -433,6 +440,18 @@ fn policy(command: PolicyCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn sessions(
+    admin_url: &str,
+    token: Option<String>,
+    command: SessionsCommand,
+) -> anyhow::Result<()> {
+    let client = warden::admin::client::AdminClient::new(admin_url, token)?;
+    let now = warden::approval::Timestamp::now();
+    let text = warden::admin::sessions_command::run(&client, command, now).await?;
+    print!("{text}");
+    Ok(())
 }
 
 async fn approvals(

@@ -174,6 +174,9 @@ pub async fn serve(
         }
         pipeline = pipeline.with_policy(Arc::clone(store));
     }
+    let store = crate::store::ApprovalStore::open(&config.approvals.store).await?;
+    tracing::info!(backend = store.backend(), "approval store open");
+    let mut retention = None;
     let audit_writer = if config.audit.enabled {
         let log = crate::audit::open_log(&config.audit)?;
         tracing::info!(
@@ -182,14 +185,22 @@ pub async fn serve(
             key_id = %log.key_id(),
             "audit log open"
         );
-        let (sink, receiver) = crate::audit::AuditSink::new(
+        let (mut sink, receiver) = crate::audit::AuditSink::new(
             config.audit.queue_capacity,
             config.audit.on_queue_full,
             redactor.clone(),
         );
-        pipeline = pipeline.with_audit(sink);
         // Outputs after the log, in order: the session store, then OTLP spans.
         let mut outputs: Vec<Arc<dyn crate::audit::AuditOutput>> = Vec::new();
+        if config.audit.sessions.record {
+            sink = sink.with_capture(config.audit.sessions.max_body_bytes);
+            outputs.push(Arc::new(crate::store::SessionRecorder::new(store.clone())));
+            retention = Some(crate::store::spawn_retention(
+                store.clone(),
+                crate::store::RetentionSettings::from(&config.audit.sessions),
+            ));
+        }
+        pipeline = pipeline.with_audit(sink);
         if let Some(otlp) = &config.audit.otlp {
             let spans = crate::audit::SpanExporter::new(otlp, &config.audit.instance_name())?;
             tracing::info!(endpoint = %otlp.endpoint, "audit spans go to an OTLP collector");
@@ -209,8 +220,6 @@ pub async fn serve(
         tracing::warn!("audit.enabled is false: exchanges are not recorded");
         None
     };
-    let store = crate::store::ApprovalStore::open(&config.approvals.store).await?;
-    tracing::info!(backend = store.backend(), "approval store open");
     let notifier = Arc::new(
         crate::webhook::Notifier::new(config.approvals.webhooks.clone())
             .map_err(|e| ServeError::Webhook(e.to_string()))?,
@@ -314,6 +323,9 @@ pub async fn serve(
         () = shutdown => None,
     };
     sweeper.abort();
+    if let Some(retention) = &retention {
+        retention.abort();
+    }
     if let Some(joined) = result {
         let _ = stop_tx.send(true);
         remove_socket(&bound);

@@ -1,10 +1,12 @@
-//! A client for the admin API, used by `warden approvals`.
+//! A client for the admin API, used by `warden approvals` and `warden sessions`.
 
 use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::approval::Approval;
+use super::sessions::{SessionList, SessionView};
+use crate::approval::{Approval, Timestamp};
+use crate::store::SessionSummary;
 
 /// Why an admin API call failed, in words for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +58,19 @@ impl Decision {
             Decision::Revoke => "revoke",
         }
     }
+}
+
+/// Which sessions [`AdminClient::list_sessions`] asks for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionQuery {
+    /// Only this identity's exchanges (`anonymous` for requests without one).
+    pub identity: Option<String>,
+    /// Only exchanges that started at or after this time.
+    pub since: Option<Timestamp>,
+    /// Only exchanges that started before this time.
+    pub until: Option<Timestamp>,
+    /// At most this many sessions.
+    pub limit: Option<u32>,
 }
 
 /// The admin API at one URL, with the caller's token.
@@ -114,6 +129,41 @@ impl AdminClient {
         let request = self
             .http
             .get(format!("{}/v1/approvals/{}", self.base, encode(id)));
+        self.send(request).await
+    }
+
+    /// Recorded sessions the caller may read, most recently active first.
+    pub async fn list_sessions(
+        &self,
+        query: &SessionQuery,
+    ) -> Result<Vec<SessionSummary>, ClientError> {
+        let mut params = Vec::new();
+        if let Some(identity) = &query.identity {
+            params.push(format!("identity={}", encode(identity)));
+        }
+        if let Some(since) = query.since {
+            params.push(format!("since={}", encode(&since.rfc3339())));
+        }
+        if let Some(until) = query.until {
+            params.push(format!("until={}", encode(&until.rfc3339())));
+        }
+        if let Some(limit) = query.limit {
+            params.push(format!("limit={limit}"));
+        }
+        let mut url = format!("{}/v1/sessions", self.base);
+        if !params.is_empty() {
+            url.push('?');
+            url.push_str(&params.join("&"));
+        }
+        let listing: SessionList = self.send(self.http.get(url)).await?;
+        Ok(listing.sessions)
+    }
+
+    /// One session's exchanges (those the caller may read), in time order.
+    pub async fn show_session(&self, id: &str) -> Result<SessionView, ClientError> {
+        let request = self
+            .http
+            .get(format!("{}/v1/sessions/{}", self.base, encode(id)));
         self.send(request).await
     }
 

@@ -13,6 +13,8 @@
 //! | POST | `/v1/approvals/{id}/approve` | `{"justification": "..."}` | |
 //! | POST | `/v1/approvals/{id}/deny` | `{"justification": "..."}` | |
 //! | POST | `/v1/approvals/{id}/revoke` | `{"justification": "..."}` | grants, unused approvals |
+//! | GET | `/v1/sessions?identity=S&since=T&until=T&limit=N` | | recorded sessions ([`sessions`]) |
+//! | GET | `/v1/sessions/{id}` | | one session's exchanges, in time order |
 //! | GET | `/healthz` | | no token needed |
 //!
 //! Errors are `{"error": {"code": ..., "message": ...}}` with 401 (no or bad token),
@@ -40,6 +42,8 @@ pub struct AdminState {
     store: ApprovalStore,
     authenticator: Arc<Authenticator>,
     notifier: Arc<Notifier>,
+    /// Groups whose members read every identity's sessions.
+    session_readers: Vec<String>,
 }
 
 impl AdminState {
@@ -53,7 +57,15 @@ impl AdminState {
             store,
             authenticator,
             notifier,
+            session_readers: sessions::default_reader_groups(),
         }
+    }
+
+    /// Members of these groups may read every identity's recorded sessions
+    /// (`audit.sessions.reader_groups`; default `auditors`).
+    pub fn with_session_readers(mut self, groups: Vec<String>) -> AdminState {
+        self.session_readers = groups;
+        self
     }
 }
 
@@ -68,6 +80,8 @@ pub fn router(state: AdminState) -> Router {
         .route("/v1/approvals/{id}/approve", post(approve))
         .route("/v1/approvals/{id}/deny", post(deny))
         .route("/v1/approvals/{id}/revoke", post(revoke))
+        .route("/v1/sessions", get(sessions::list))
+        .route("/v1/sessions/{id}", get(sessions::show))
         .with_state(state)
         .merge(grpc)
 }
@@ -369,3 +383,8 @@ pub(crate) async fn decide_as(
 
 pub mod client;
 pub mod grpc;
+pub mod sessions;
+pub mod sessions_command;
+
+#[cfg(test)]
+mod sessions_tests;

@@ -19,6 +19,7 @@ mod log;
 pub mod otel;
 mod output;
 mod record;
+pub mod replay;
 mod verify;
 mod writer;
 
@@ -27,7 +28,11 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-pub use capture::{CaptureSettings, ExchangeCapture};
+pub use capture::{
+    captured_headers, is_credential_header, sse_events, BodyCapture, BodyRecorder, CaptureSettings,
+    ChunkTiming, ExchangeCapture, ReplyCapture, SseEvent, CREDENTIAL_HEADERS,
+    UNMASKED_HEADER_VALUE,
+};
 pub use chain::{
     checkpoint_message, key_id, line_hash, sha256_hex, Chain, ChainBreak, ChainError,
     ChainedPolicy, ChainedRecord, Checkpoint, CheckpointReason, KeyRing, Link, LogLine, PolicyFile,
@@ -148,25 +153,36 @@ impl PendingEntry {
     }
 }
 
-/// What building an entry needs besides the exchange.
+/// What building an entry needs besides the exchange: the redactor for query strings
+/// and captured header values, and the names of the headers that carry credentials
+/// (never captured).
 #[derive(Debug)]
 pub struct EntryBuilder {
     redactor: Option<Arc<crate::redact::Redactor>>,
-    capture: Option<capture::CaptureSettings>,
+    credentials: Arc<[String]>,
+    capture: Option<CaptureSettings>,
 }
 
 impl EntryBuilder {
-    /// The entry of an exchange as it stands.
+    /// The entry of an exchange as it stands: its record and, when sessions are
+    /// recorded, its masked capture (whose SHA-256 the record carries, so the chain
+    /// covers what the replay shows).
     pub fn build(&self, exchange: &Exchange, source: RecordSource) -> AuditEntry {
-        AuditEntry {
-            record: AuditRecord::from_exchange(exchange, source, self.redactor.as_deref()),
-            capture: None,
-        }
+        let redactor = self.redactor.as_deref();
+        let mut record = AuditRecord::from_exchange(exchange, source, redactor);
+        let capture = crate::pipeline::capture_of(exchange, redactor, &self.credentials);
+        record.capture_sha256 = capture.as_ref().map(ExchangeCapture::sha256);
+        AuditEntry { record, capture }
     }
 
     /// Capture settings, when sessions record headers and bodies.
-    pub fn capture_settings(&self) -> Option<&capture::CaptureSettings> {
+    pub fn capture_settings(&self) -> Option<&CaptureSettings> {
         self.capture.as_ref()
+    }
+
+    /// The redactor used for query strings and captured header values.
+    pub fn redactor(&self) -> Option<&crate::redact::Redactor> {
+        self.redactor.as_deref()
     }
 }
 
@@ -221,6 +237,7 @@ impl AuditSink {
             stats: Arc::new(AuditStats::default()),
             builder: Arc::new(EntryBuilder {
                 redactor,
+                credentials: Arc::from(Vec::new()),
                 capture: None,
             }),
         };
@@ -232,7 +249,8 @@ impl AuditSink {
     pub fn with_capture(mut self, max_body_bytes: usize) -> AuditSink {
         self.builder = Arc::new(EntryBuilder {
             redactor: self.builder.redactor.clone(),
-            capture: Some(capture::CaptureSettings { max_body_bytes }),
+            credentials: Arc::clone(&self.builder.credentials),
+            capture: Some(CaptureSettings { max_body_bytes }),
         });
         self
     }
@@ -277,8 +295,28 @@ impl AuditSink {
         &self.builder
     }
 
+    /// The redactor used for query strings and captured header values.
+    pub fn redactor(&self) -> Option<&crate::redact::Redactor> {
+        self.builder.redactor()
+    }
+
+    /// Tells the builder which headers carry credentials (never captured), and the
+    /// redactor to use when the sink has none. Call before the sink is cloned or used.
+    pub fn with_entry_context(
+        mut self,
+        credentials: Arc<[String]>,
+        fallback_redactor: Option<Arc<crate::redact::Redactor>>,
+    ) -> AuditSink {
+        self.builder = Arc::new(EntryBuilder {
+            redactor: self.builder.redactor.clone().or(fallback_redactor),
+            credentials,
+            capture: self.builder.capture.clone(),
+        });
+        self
+    }
+
     /// Capture settings, when sessions record headers and bodies.
-    pub fn capture_settings(&self) -> Option<&capture::CaptureSettings> {
+    pub fn capture_settings(&self) -> Option<&CaptureSettings> {
         self.builder.capture_settings()
     }
 

@@ -625,6 +625,7 @@ mod tests {
             let capture = (n == 2).then(|| ExchangeCapture {
                 request_headers: vec![("content-type".into(), "application/json".into())],
                 response_headers: Vec::new(),
+                ..ExchangeCapture::default()
             });
             sink.try_send(AuditEntry {
                 record: sample_record(n),

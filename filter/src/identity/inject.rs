@@ -356,6 +356,26 @@ impl CredentialInjector {
             .find(|r| rule_matches(r, head))
     }
 
+    /// Every header that carries a credential under these rules: the agent's token
+    /// header, each rule's injected header and the agent headers it removes. Session
+    /// captures never keep them.
+    pub fn credential_header_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = ALWAYS_REMOVED.iter().map(|n| n.to_string()).collect();
+        names.push(self.token_header.clone());
+        for (rule, _) in &self.rules {
+            match &rule.inject {
+                Injection::Bearer(_) | Injection::Basic { .. } => {
+                    names.push("authorization".into())
+                }
+                Injection::Header { name, .. } => names.push(name.clone()),
+            }
+            names.extend(rule.remove_headers.iter().cloned());
+        }
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// The header changes for this request, when a rule applies.
     pub fn apply(&self, head: &RequestHead) -> Option<Injected> {
         let (rule, cell) = self.rules.iter().find(|(r, _)| rule_matches(r, head))?;

@@ -8,7 +8,19 @@ impl Pipeline {
     /// Adds the audit trail: every exchange's record goes to `sink`.
     pub fn with_audit(mut self, sink: AuditSink) -> Pipeline {
         self.audit = Some(sink);
+        self.refresh_audit_context();
         self
+    }
+
+    /// Gives the audit sink what building entries needs from the pipeline (the
+    /// credential headers, the redactor); called again when identity changes them.
+    pub(crate) fn refresh_audit_context(&mut self) {
+        if let Some(sink) = self.audit.take() {
+            self.audit = Some(sink.with_entry_context(
+                std::sync::Arc::clone(&self.credential_headers),
+                self.redactor.clone(),
+            ));
+        }
     }
 
     /// The audit sink, when auditing is on.
@@ -25,6 +37,9 @@ impl Pipeline {
         match sink.reserve() {
             Ok(slot) => {
                 exchange.set_audit_slot(slot);
+                if let Some(settings) = sink.capture_settings() {
+                    exchange.start_capture(settings);
+                }
                 Ok(())
             }
             Err(NoSlot::Dropped) => {

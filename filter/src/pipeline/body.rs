@@ -14,6 +14,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::audit::BodyRecorder;
 use crate::http::Headers;
 use crate::masking::BinaryPolicy;
 use crate::redact::{decode_body, ContentKind, Direction, Finding, RedactStream, Redactor};
@@ -92,6 +93,9 @@ pub(crate) struct BodyState {
     pub(crate) choice: BodyChoice,
     pub(crate) stream: Option<RedactStream>,
     pub(crate) findings: FindingTally,
+    /// The masked body as passed on, kept for the session capture (only when sessions
+    /// are recorded).
+    pub(crate) capture: Option<BodyRecorder>,
 }
 
 impl Default for BodyState {
@@ -101,6 +105,7 @@ impl Default for BodyState {
             choice: BodyChoice::unmasked(BodyMode::Skip),
             stream: None,
             findings: FindingTally::default(),
+            capture: None,
         }
     }
 }
@@ -230,6 +235,10 @@ pub(crate) fn mask_whole(
     };
     let redacted = redactor.redact(plain, state.choice.kind, direction);
     state.findings.add(&redacted.findings);
+    if let Some(capture) = &mut state.capture {
+        // What goes on: the masked body, or (unchanged) the same text decoded.
+        capture.push(&redacted.body, None);
+    }
     if !redacted.changed() {
         // Unchanged: the original bytes (still compressed, if they were) go on.
         return Outcome::pass();
@@ -249,7 +258,8 @@ pub(crate) fn mask_whole(
 }
 
 /// Masks one chunk of a streamed body; the masker carries a tail between chunks so a
-/// secret split across them is still caught.
+/// secret split across them is still caught. `at_ms` (time since the exchange began)
+/// times the chunk in the session capture.
 pub(crate) fn mask_chunk(
     redactor: &Redactor,
     state: &mut BodyState,
@@ -257,6 +267,7 @@ pub(crate) fn mask_chunk(
     chunk: &[u8],
     end_of_stream: bool,
     request_id: &str,
+    at_ms: u64,
 ) -> Outcome {
     if let Some(encoding) = &state.choice.encoding {
         // Only reachable if Envoy streamed a body we asked to buffer.
@@ -280,6 +291,9 @@ pub(crate) fn mask_chunk(
             out.extend_from_slice(&end.tail);
             state.findings.add(&end.findings);
         }
+    }
+    if let Some(capture) = &mut state.capture {
+        capture.push(&out, Some(at_ms));
     }
     Outcome {
         step: Step::Continue(Mutation {

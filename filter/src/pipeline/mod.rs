@@ -19,6 +19,8 @@
 
 mod audit;
 mod body;
+mod capture;
+pub use capture::capture_of;
 mod hold;
 pub mod reply;
 
@@ -287,6 +289,9 @@ pub struct Exchange {
     /// The audit queue slot this exchange's record goes into (reserved when the
     /// request headers arrive, so a record is never dropped for want of room).
     audit_slot: Option<AuditSlot>,
+    /// What the session capture needs besides the heads and bodies (only when
+    /// sessions are recorded).
+    capture: Option<Box<capture::CaptureNotes>>,
 }
 
 impl Exchange {
@@ -312,6 +317,7 @@ impl Exchange {
             reply_note: None,
             approval_note: None,
             audit_slot: None,
+            capture: None,
         }
     }
 
@@ -323,6 +329,11 @@ impl Exchange {
     /// Microseconds since the exchange began.
     pub fn elapsed_micros(&self) -> u64 {
         u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+
+    /// Milliseconds since the exchange began.
+    pub fn elapsed_millis(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
     /// The `traceparent` Envoy sent with the stream, if any.
@@ -350,6 +361,9 @@ impl Exchange {
         if let Step::Reply(reply) = step {
             if self.reply_note.is_none() {
                 self.reply_note = Some(ReplyNote::of(reply));
+                if let Some(capture) = &mut self.capture {
+                    capture.note_reply(reply);
+                }
             }
         }
     }
@@ -518,6 +532,10 @@ pub struct Pipeline {
     /// Fingerprint of the injected credentials the masker knows, so a credential file
     /// that changed is masked from the first request that injects the new value.
     known_credentials: Arc<std::sync::Mutex<std::collections::HashMap<String, u64>>>,
+    /// Headers that carry credentials in this deployment besides the usual ones (the
+    /// token header, the headers upstream credentials are injected into): never
+    /// captured.
+    credential_headers: Arc<[String]>,
 }
 
 impl Pipeline {
@@ -533,6 +551,7 @@ impl Pipeline {
             approvals: None,
             audit: None,
             known_credentials: Arc::default(),
+            credential_headers: Arc::from(Vec::new()),
         }
     }
 
@@ -548,8 +567,16 @@ impl Pipeline {
         authenticator: Authenticator,
         injector: Option<Arc<CredentialInjector>>,
     ) -> Pipeline {
+        let mut credentials = vec![authenticator.config().token.header.clone()];
+        if let Some(injector) = &injector {
+            credentials.extend(injector.credential_header_names());
+        }
+        credentials.sort();
+        credentials.dedup();
+        self.credential_headers = Arc::from(credentials);
         self.identity = Some(authenticator);
         self.injector = injector;
+        self.refresh_audit_context();
         self
     }
 
@@ -1037,6 +1064,9 @@ impl Pipeline {
         if end_of_stream {
             exchange.request_body.progress.ended = true;
         }
+        if let Some(capture) = &mut exchange.capture {
+            capture.note_request_step(&step);
+        }
         exchange.request_body.choice = decision.request_body.clone();
         exchange.identity = identity;
         exchange.request = Some(head);
@@ -1123,6 +1153,9 @@ impl Pipeline {
         if bodiless {
             exchange.response_body.progress.ended = true;
         }
+        if let Some(capture) = &mut exchange.capture {
+            capture.note_response_removals(&mutation.remove_headers);
+        }
         exchange.response_body.choice = choice;
         exchange.response = Some(head);
         Ok(Outcome {
@@ -1190,6 +1223,10 @@ impl Pipeline {
         }
         let max = self.settings.max_buffered_body_bytes;
         let id = exchange.id.clone();
+        let at_ms = exchange
+            .capture
+            .as_ref()
+            .map_or(0, |_| exchange.elapsed_millis());
         let state = exchange.body_state_mut(direction);
         let progress = &mut state.progress;
         if progress.ended {
@@ -1270,7 +1307,7 @@ impl Pipeline {
                 usize::try_from(max.saturating_mul(MAX_DECODE_FACTOR)).unwrap_or(usize::MAX);
             body::mask_whole(redactor, state, direction, chunk, &id, max_decoded)
         } else {
-            body::mask_chunk(redactor, state, direction, chunk, end_of_stream, &id)
+            body::mask_chunk(redactor, state, direction, chunk, end_of_stream, &id, at_ms)
         };
         outcome.metadata.extend(decided_metadata);
         if state.progress.ended && state.findings.total > 0 {

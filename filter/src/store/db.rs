@@ -31,16 +31,19 @@ type RawRow = (String, String, String);
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Param<'a> {
     Text(&'a str),
+    OptText(Option<&'a str>),
     Int(i64),
     OptInt(Option<i64>),
 }
 
+/// Binds every parameter of `$params` to `$query`, in order.
 macro_rules! bind_all {
     ($query:expr, $params:expr) => {{
         let mut query = $query;
         for param in $params.iter() {
             query = match *param {
                 Param::Text(v) => query.bind(v),
+                Param::OptText(v) => query.bind(v),
                 Param::Int(v) => query.bind(v),
                 Param::OptInt(v) => query.bind(v),
             };
@@ -48,6 +51,8 @@ macro_rules! bind_all {
         query
     }};
 }
+
+pub(crate) use bind_all;
 
 /// A connection pool to one of the backends.
 #[derive(Debug)]
@@ -316,18 +321,32 @@ pub(crate) fn id_param(id: &ApprovalId) -> Param<'_> {
 type EmbeddedMigration = (i64, &'static str, &'static str);
 
 /// The SQLite migrations (`filter/migrations/sqlite/<version>_<description>.sql`).
-pub(crate) const SQLITE_MIGRATIONS: &[EmbeddedMigration] = &[(
-    1,
-    "approvals",
-    include_str!("../../migrations/sqlite/0001_approvals.sql"),
-)];
+pub(crate) const SQLITE_MIGRATIONS: &[EmbeddedMigration] = &[
+    (
+        1,
+        "approvals",
+        include_str!("../../migrations/sqlite/0001_approvals.sql"),
+    ),
+    (
+        2,
+        "sessions",
+        include_str!("../../migrations/sqlite/0002_sessions.sql"),
+    ),
+];
 
 /// The PostgreSQL migrations (`filter/migrations/postgres/<version>_<description>.sql`).
-pub(crate) const POSTGRES_MIGRATIONS: &[EmbeddedMigration] = &[(
-    1,
-    "approvals",
-    include_str!("../../migrations/postgres/0001_approvals.sql"),
-)];
+pub(crate) const POSTGRES_MIGRATIONS: &[EmbeddedMigration] = &[
+    (
+        1,
+        "approvals",
+        include_str!("../../migrations/postgres/0001_approvals.sql"),
+    ),
+    (
+        2,
+        "sessions",
+        include_str!("../../migrations/postgres/0002_sessions.sql"),
+    ),
+];
 
 /// Migrations embedded with `include_str!` (so the binary needs no migration files,
 /// and cargo rebuilds when one changes). Checksums are computed as sqlx computes

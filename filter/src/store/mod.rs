@@ -18,6 +18,13 @@
 
 mod db;
 mod listen;
+mod recorder;
+mod sessions;
+
+pub use recorder::{spawn_retention, RetentionSettings, SessionRecorder};
+pub use sessions::{
+    RetentionReport, SessionExchange, SessionFilter, SessionRetention, SessionSummary, ANONYMOUS,
+};
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -91,6 +98,18 @@ pub enum StoreError {
     Corrupt {
         /// The approval's id (the row's `id` column).
         id: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A recorded exchange or checkpoint cannot be written or read back.
+    #[error(
+        "recorded exchange {instance} #{seq} is unreadable: {reason}. Inspect its row in the          session_exchanges (or session_checkpoints) table; fix or delete it"
+    )]
+    CorruptSession {
+        /// The instance whose chain it belongs to.
+        instance: String,
+        /// Its place in that chain.
+        seq: u64,
         /// What is wrong with it.
         reason: String,
     },

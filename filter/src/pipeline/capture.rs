@@ -1,0 +1,532 @@
+//! The pipeline's session capture: what an exchange notes while it runs (header
+//! changes, Warden's own reply) and how its [`ExchangeCapture`] is assembled when it
+//! ends.
+//!
+//! Only exchanges of a pipeline whose audit sink records sessions carry notes
+//! ([`Exchange::start_capture`]); without them every hook is one `None` check. Bodies
+//! are kept by the body phases themselves, after masking ([`super::body`]).
+
+use super::{BodyMode, Exchange, LocalReply, Mutation, Pipeline, Step};
+use crate::audit::{
+    captured_headers, BodyCapture, BodyRecorder, CaptureSettings, ExchangeCapture, ReplyCapture,
+};
+use crate::http::Headers;
+use crate::redact::{ContentKind, Direction, Redactor};
+
+use super::body::BodyState;
+
+/// What an exchange notes for its session capture besides its heads and bodies.
+#[derive(Debug, Default)]
+pub(crate) struct CaptureNotes {
+    max_body_bytes: usize,
+    /// Request headers Warden removed and set (the changes it let through with).
+    request_removed: Vec<String>,
+    request_set: Vec<(String, String)>,
+    /// Response headers Warden removed.
+    response_removed: Vec<String>,
+    /// The reply Warden gave the client itself (masked when the capture is built).
+    reply: Option<LocalReply>,
+}
+
+impl CaptureNotes {
+    /// Notes the header changes of the request headers' step.
+    pub(crate) fn note_request_step(&mut self, step: &Step) {
+        let mutation: &Mutation = match step {
+            Step::Continue(mutation) => mutation,
+            Step::Hold(held) => &held.if_approved,
+            Step::Reply(_) => return,
+        };
+        self.request_removed.clone_from(&mutation.remove_headers);
+        self.request_set.clone_from(&mutation.set_headers);
+    }
+
+    /// Notes the response headers Warden removed.
+    pub(crate) fn note_response_removals(&mut self, removed: &[String]) {
+        self.response_removed = removed.to_vec();
+    }
+
+    /// Notes the reply Warden gave (the first one).
+    pub(crate) fn note_reply(&mut self, reply: &LocalReply) {
+        if self.reply.is_none() {
+            self.reply = Some(reply.clone());
+        }
+    }
+}
+
+impl Exchange {
+    /// Records this exchange for the session replay (masked headers and bodies, each
+    /// body up to `settings.max_body_bytes`).
+    pub fn start_capture(&mut self, settings: &CaptureSettings) {
+        self.capture = Some(Box::new(CaptureNotes {
+            max_body_bytes: settings.max_body_bytes,
+            ..CaptureNotes::default()
+        }));
+        self.request_body.capture = Some(BodyRecorder::new(settings.max_body_bytes));
+        self.response_body.capture = Some(BodyRecorder::new(settings.max_body_bytes));
+    }
+
+    /// True when this exchange is recorded for the session replay.
+    pub fn is_captured(&self) -> bool {
+        self.capture.is_some()
+    }
+}
+
+impl Pipeline {
+    /// The session capture of an exchange as it stands (`None` when it is not
+    /// recorded). Header values are masked with the audit sink's redactor (else the
+    /// pipeline's); without either they are not recorded.
+    pub fn capture_of(&self, exchange: &Exchange) -> Option<ExchangeCapture> {
+        let redactor = self
+            .audit
+            .as_ref()
+            .and_then(|sink| sink.redactor())
+            .or(self.redactor.as_deref());
+        capture_of(exchange, redactor, &self.credential_headers)
+    }
+}
+
+/// The session capture of an exchange as it stands (`None` when it is not recorded):
+/// header values masked with `redactor` (without one they are not recorded), the
+/// `credentials` headers left out. Runs on the audit writer, off the data path.
+pub fn capture_of(
+    exchange: &Exchange,
+    redactor: Option<&Redactor>,
+    credentials: &[String],
+) -> Option<ExchangeCapture> {
+    {
+        let notes = exchange.capture.as_deref()?;
+        let mut capture = ExchangeCapture::default();
+        if let Some(head) = exchange.request() {
+            let passed = changed_headers(&head.headers, &notes.request_removed, &notes.request_set);
+            capture.request_headers = captured_headers(
+                passed.iter().map(|(n, v)| (n.as_str(), v.as_slice())),
+                credentials,
+                redactor,
+                Direction::Request,
+            );
+            capture.request_body = body_capture(
+                &exchange.request_body,
+                head.headers.get_str("content-type").unwrap_or(""),
+                Direction::Request,
+            );
+        }
+        if let Some(head) = exchange.response() {
+            let passed = changed_headers(&head.headers, &notes.response_removed, &[]);
+            capture.response_headers = captured_headers(
+                passed.iter().map(|(n, v)| (n.as_str(), v.as_slice())),
+                credentials,
+                redactor,
+                Direction::Response,
+            );
+            capture.response_body = body_capture(
+                &exchange.response_body,
+                head.headers.get_str("content-type").unwrap_or(""),
+                Direction::Response,
+            );
+        } else {
+            capture.response_body = BodyCapture::not_captured("no response from the upstream");
+        }
+        capture.reply = notes
+            .reply
+            .as_ref()
+            .map(|reply| reply_capture(reply, credentials, redactor, notes.max_body_bytes));
+        Some(capture)
+    }
+}
+
+/// `headers` with `removed` taken out and `set` put in (replacing), as they went on.
+fn changed_headers(
+    headers: &Headers,
+    removed: &[String],
+    set: &[(String, String)],
+) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = headers
+        .iter()
+        .filter(|(name, _)| {
+            !removed.iter().any(|r| r.eq_ignore_ascii_case(name))
+                && !set.iter().any(|(s, _)| s.eq_ignore_ascii_case(name))
+        })
+        .map(|(name, value)| (name.to_string(), value.to_vec()))
+        .collect();
+    out.extend(
+        set.iter()
+            .map(|(name, value)| (name.clone(), value.as_bytes().to_vec())),
+    );
+    out
+}
+
+/// The capture of one body: what masking passed on, or why nothing is kept.
+fn body_capture(state: &BodyState, content_type: &str, direction: Direction) -> BodyCapture {
+    if let Some(recorder) = state.capture.as_ref().filter(|r| r.seen()) {
+        return recorder.finish(content_type);
+    }
+    let what = match direction {
+        Direction::Request => "request",
+        Direction::Response => "response",
+    };
+    if state.choice.passed_unread {
+        return BodyCapture::not_captured(
+            "binary body passed unread (masking.binary: pass), so it was not masked",
+        );
+    }
+    if state.progress.ended && state.progress.messages == 0 {
+        return BodyCapture::empty();
+    }
+    if !state.choice.mask {
+        return if state.choice.mode == BodyMode::Skip && state.progress.messages == 0 {
+            BodyCapture::not_captured("Warden did not read this body")
+        } else {
+            BodyCapture::not_captured(&format!(
+                "masking is off for {what} bodies here, and nothing unmasked is recorded"
+            ))
+        };
+    }
+    BodyCapture::not_captured(
+        "Warden did not pass this body on (it answered first, or the stream ended)",
+    )
+}
+
+/// The capture of a reply Warden gave: its body masked like a response body (it can
+/// quote the request), kept only when there is a redactor.
+fn reply_capture(
+    reply: &LocalReply,
+    credentials: &[String],
+    redactor: Option<&Redactor>,
+    max_body_bytes: usize,
+) -> ReplyCapture {
+    let content_type = reply
+        .headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+        .map(|(_, value)| value.as_str())
+        .unwrap_or("");
+    let headers = captured_headers(
+        reply
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_bytes())),
+        credentials,
+        redactor,
+        Direction::Response,
+    );
+    let body = match redactor {
+        _ if reply.body.is_empty() => BodyCapture::empty(),
+        _ if ContentKind::from_content_type(content_type) == ContentKind::Binary => {
+            BodyCapture::not_captured("the reply is binary and cannot be masked")
+        }
+        Some(redactor) => {
+            let kind = ContentKind::from_content_type(content_type);
+            let masked = redactor.redact(&reply.body, kind, Direction::Response);
+            let mut recorder = BodyRecorder::new(max_body_bytes);
+            recorder.push(&masked.body, None);
+            recorder.finish(content_type)
+        }
+        None => BodyCapture::not_captured("masking is off, and nothing unmasked is recorded"),
+    };
+    ReplyCapture {
+        status: reply.status,
+        headers,
+        body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::audit::{AuditSink, QueueFullPolicy, RecordSource};
+    use crate::config::BodyInspection;
+    use crate::http::{RequestHead, ResponseHead};
+    use crate::masking::BinaryPolicy;
+    use crate::pipeline::{MaskingSettings, Outcome, PipelineSettings};
+
+    /// A GitHub-token-shaped fake: the default pack masks it.
+    const TOKEN: &str = "ghp_9xQ2mK7vL4pR8sT1wY6zB3nC5dF0gH2jA4kE";
+
+    fn pipeline(mask: bool, binary: BinaryPolicy, max_body_bytes: Option<usize>) -> Pipeline {
+        let redactor = Arc::new(Redactor::with_defaults().expect("default pack compiles"));
+        let (sink, receiver) =
+            AuditSink::new(16, QueueFullPolicy::FailClosed, Some(Arc::clone(&redactor)));
+        // The receiver is not read: entries are built with `audit_entry`.
+        std::mem::forget(receiver);
+        let sink = match max_body_bytes {
+            Some(max) => sink.with_capture(max),
+            None => sink,
+        };
+        Pipeline::new(
+            PipelineSettings {
+                request_body: BodyInspection::Streamed,
+                response_body: BodyInspection::Streamed,
+                max_buffered_body_bytes: 1 << 20,
+                masking: MaskingSettings {
+                    request: mask,
+                    response: mask,
+                    binary,
+                },
+            },
+            Some(redactor),
+        )
+        .with_audit(sink)
+    }
+
+    fn request(method: &str, headers: &[(&str, &str)]) -> RequestHead {
+        RequestHead {
+            method: method.into(),
+            scheme: "http".into(),
+            authority: "api.test".into(),
+            path: "/x".into(),
+            headers: headers.iter().map(|(n, v)| (*n, *v)).collect(),
+        }
+    }
+
+    fn response(headers: &[(&str, &str)]) -> ResponseHead {
+        ResponseHead {
+            status: 200,
+            headers: headers.iter().map(|(n, v)| (*n, *v)).collect::<Headers>(),
+        }
+    }
+
+    fn continued(outcome: Outcome) -> Mutation {
+        match outcome.step {
+            Step::Continue(m) => m,
+            other => panic!("expected continue, got {other:?}"),
+        }
+    }
+
+    fn started(p: &Pipeline, head: RequestHead, end_of_stream: bool) -> (Exchange, Outcome) {
+        let mut ex = Exchange::new("cap");
+        p.begin_audit(&mut ex).expect("room in the queue");
+        let outcome = p
+            .on_request_headers(&mut ex, head, end_of_stream, Ok(None))
+            .unwrap();
+        (ex, outcome)
+    }
+
+    fn capture_json(p: &Pipeline, ex: &Exchange) -> (ExchangeCapture, String) {
+        let entry = p.audit_entry(ex, RecordSource::ExtProc);
+        let capture = entry.capture.expect("sessions are recorded");
+        let json = capture.to_json();
+        assert_eq!(entry.record.capture_sha256, Some(capture.sha256()));
+        (capture, json)
+    }
+
+    #[test]
+    fn json_bodies_and_headers_are_captured_masked() {
+        let p = pipeline(true, BinaryPolicy::Pass, Some(1 << 16));
+        let body = format!("{{\"prompt\": \"deploy with {TOKEN}\"}}");
+        let len = body.len().to_string();
+        let bearer = format!("Bearer {TOKEN}");
+        let note = format!("t={TOKEN}");
+        let (mut ex, outcome) = started(
+            &p,
+            request(
+                "POST",
+                &[
+                    ("content-type", "application/json"),
+                    ("content-length", &len),
+                    ("authorization", &bearer),
+                    ("cookie", "sid=1"),
+                    ("x-note", &note),
+                ],
+            ),
+            false,
+        );
+        continued(outcome);
+        let masked = continued(p.on_request_body(&mut ex, body.as_bytes(), true).unwrap());
+        let sent = String::from_utf8(masked.body.expect("masked")).unwrap();
+
+        let answer = format!("{{\"token\": \"{TOKEN}\", \"n\": 1}}");
+        let len = answer.len().to_string();
+        continued(
+            p.on_response_headers(
+                &mut ex,
+                response(&[
+                    ("content-type", "application/json"),
+                    ("content-length", &len),
+                    ("set-cookie", "sid=2"),
+                ]),
+                false,
+            )
+            .unwrap(),
+        );
+        continued(
+            p.on_response_body(&mut ex, answer.as_bytes(), true)
+                .unwrap(),
+        );
+
+        let (capture, json) = capture_json(&p, &ex);
+        assert!(
+            !json.contains(TOKEN) && !json.contains("ghp_9xQ2"),
+            "{json}"
+        );
+        assert_eq!(capture.request_body.text.as_deref(), Some(sent.as_str()));
+        assert!(capture.request_body.captured && !capture.request_body.truncated);
+        let response_text = capture.response_body.text.as_deref().unwrap();
+        assert!(response_text.contains("REDACTED"), "{response_text}");
+        serde_json::from_str::<serde_json::Value>(response_text).expect("still JSON");
+        let names = |headers: &[(String, String)]| -> Vec<String> {
+            headers.iter().map(|(n, _)| n.clone()).collect()
+        };
+        let request_names = names(&capture.request_headers);
+        assert!(!request_names.contains(&"authorization".to_string()));
+        assert!(!request_names.contains(&"cookie".to_string()));
+        assert!(request_names.contains(&"x-note".to_string()));
+        assert!(request_names.contains(&"x-warden-request-id".to_string()));
+        assert!(!names(&capture.response_headers).contains(&"set-cookie".to_string()));
+        assert_eq!(capture.reply, None);
+    }
+
+    #[test]
+    fn an_event_stream_split_mid_secret_replays_as_masked_events() {
+        let p = pipeline(true, BinaryPolicy::Pass, Some(1 << 16));
+        let (mut ex, _) = started(&p, request("GET", &[]), true);
+        continued(
+            p.on_response_headers(
+                &mut ex,
+                response(&[("content-type", "text/event-stream")]),
+                false,
+            )
+            .unwrap(),
+        );
+        let stream = format!(
+            "event: delta\ndata: {{\"text\": \"hello\"}}\n\ndata: {{\"text\": \"key {TOKEN}\"}}\n\ndata: [DONE]\n\n"
+        );
+        let cut = stream.find("ghp_").unwrap() + 7;
+        let (a, rest) = stream.split_at(cut);
+        let (b, c) = rest.split_at(10);
+        let mut passed = Vec::new();
+        for (chunk, end) in [(a, false), (b, false), (c, true)] {
+            let m = continued(p.on_response_body(&mut ex, chunk.as_bytes(), end).unwrap());
+            passed.extend(m.body.unwrap_or_default());
+        }
+        let (capture, json) = capture_json(&p, &ex);
+        assert!(
+            !json.contains(TOKEN) && !json.contains("ghp_9xQ2"),
+            "{json}"
+        );
+        let body = &capture.response_body;
+        assert_eq!(
+            body.text.as_deref().map(str::as_bytes),
+            Some(passed.as_slice())
+        );
+        assert!(!body.chunks.is_empty());
+        let data: Vec<&str> = body.events.iter().map(|e| e.data.as_str()).collect();
+        assert_eq!(data.len(), 3, "{data:?}");
+        assert_eq!(data[0], "{\"text\": \"hello\"}");
+        assert!(data[1].contains("REDACTED"), "{}", data[1]);
+        assert_eq!(data[2], "[DONE]");
+        assert_eq!(body.events[0].event.as_deref(), Some("delta"));
+        assert!(body.events.windows(2).all(|w| w[0].at_ms <= w[1].at_ms));
+        assert_eq!(capture.request_body, BodyCapture::empty());
+    }
+
+    #[test]
+    fn bodies_past_the_limit_are_counted_and_flagged() {
+        let p = pipeline(true, BinaryPolicy::Pass, Some(8));
+        let (mut ex, _) = started(&p, request("GET", &[]), true);
+        continued(
+            p.on_response_headers(&mut ex, response(&[("content-type", "text/plain")]), false)
+                .unwrap(),
+        );
+        for (chunk, end) in [("0123456789", false), ("abcdef", true)] {
+            continued(p.on_response_body(&mut ex, chunk.as_bytes(), end).unwrap());
+        }
+        let (capture, _) = capture_json(&p, &ex);
+        assert_eq!(capture.response_body.text.as_deref(), Some("01234567"));
+        assert_eq!(capture.response_body.bytes, 16);
+        assert!(capture.response_body.truncated);
+    }
+
+    #[test]
+    fn unmasked_bodies_are_not_captured_only_explained() {
+        // Binary passed unread.
+        let p = pipeline(true, BinaryPolicy::Pass, Some(1 << 16));
+        let (mut ex, _) = started(&p, request("GET", &[]), true);
+        continued(
+            p.on_response_headers(&mut ex, response(&[("content-type", "image/png")]), false)
+                .unwrap(),
+        );
+        continued(p.on_response_body(&mut ex, TOKEN.as_bytes(), true).unwrap());
+        let (capture, json) = capture_json(&p, &ex);
+        assert!(!json.contains(TOKEN), "{json}");
+        assert!(!capture.response_body.captured);
+        assert!(
+            capture
+                .response_body
+                .note
+                .starts_with("not captured: binary"),
+            "{}",
+            capture.response_body.note
+        );
+
+        // Masking off for both directions.
+        let p = pipeline(false, BinaryPolicy::Pass, Some(1 << 16));
+        let (mut ex, _) = started(
+            &p,
+            request(
+                "POST",
+                &[("content-type", "text/plain"), ("content-length", "40")],
+            ),
+            false,
+        );
+        continued(p.on_request_body(&mut ex, TOKEN.as_bytes(), true).unwrap());
+        continued(
+            p.on_response_headers(&mut ex, response(&[("content-type", "text/plain")]), false)
+                .unwrap(),
+        );
+        continued(p.on_response_body(&mut ex, TOKEN.as_bytes(), true).unwrap());
+        let (capture, json) = capture_json(&p, &ex);
+        assert!(!json.contains(TOKEN), "{json}");
+        for body in [&capture.request_body, &capture.response_body] {
+            assert!(!body.captured && body.text.is_none(), "{body:?}");
+            assert!(body.note.contains("masking is off"), "{}", body.note);
+        }
+    }
+
+    #[test]
+    fn replies_warden_gave_are_captured() {
+        let p = pipeline(true, BinaryPolicy::Block, Some(1 << 16));
+        let (mut ex, outcome) = started(
+            &p,
+            request(
+                "POST",
+                &[("content-type", "application/zip"), ("content-length", "4")],
+            ),
+            false,
+        );
+        assert!(matches!(outcome.step, Step::Reply(_)));
+        ex.note_step(&outcome.step);
+        let (capture, _) = capture_json(&p, &ex);
+        let reply = capture.reply.expect("the reply is captured");
+        assert_eq!(reply.status, 415);
+        assert!(reply
+            .headers
+            .iter()
+            .any(|(n, v)| n == "x-warden-decision" && v == "deny"));
+        let body: serde_json::Value =
+            serde_json::from_str(reply.body.text.as_deref().unwrap()).unwrap();
+        assert_eq!(body["error"]["code"], "binary_body_blocked");
+        // The request headers as received; no response came.
+        assert!(capture
+            .request_headers
+            .iter()
+            .any(|(n, v)| n == "content-type" && v == "application/zip"));
+        assert!(!capture.response_body.captured);
+    }
+
+    #[test]
+    fn without_session_recording_nothing_is_captured() {
+        let p = pipeline(true, BinaryPolicy::Pass, None);
+        let (mut ex, _) = started(&p, request("GET", &[]), true);
+        assert!(!ex.is_captured());
+        continued(
+            p.on_response_headers(&mut ex, response(&[("content-type", "text/plain")]), false)
+                .unwrap(),
+        );
+        continued(p.on_response_body(&mut ex, b"hello", true).unwrap());
+        let entry = p.audit_entry(&ex, RecordSource::ExtProc);
+        assert_eq!(entry.capture, None);
+        assert_eq!(entry.record.capture_sha256, None);
+    }
+}
