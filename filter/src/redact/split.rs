@@ -386,8 +386,10 @@ fn rev_starts(
 ) -> Option<()> {
     let input = Input::new(hay).span(s..e).anchored(Anchored::Yes);
     let mut sid = dfa.start_state_reverse(cache, &input).ok()?;
-    for at in (s..e).rev() {
-        sid = dfa.next_state(cache, sid, hay[at]).ok()?;
+    // Why the slice iterator and not `hay[at]`: no bounds check per byte.
+    for (k, &b) in hay[s..e].iter().enumerate().rev() {
+        let at = s + k;
+        sid = dfa.next_state(cache, sid, b).ok()?;
         if sid.is_tagged() && !step_ok(sid, || f(at + 1))? {
             return Some(());
         }
