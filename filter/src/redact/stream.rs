@@ -154,8 +154,8 @@ impl RedactStream {
     ///
     /// Why not push then finish: a fresh stream given a whole non-segmented body can scan it
     /// once, as the last step (`eof`). Pushing scans it all but the carried tail, then
-    /// `finish` scans the tail and its left context again (~8 anchor windows, ~70 KiB with
-    /// the default pack) after copying them into the carry buffer.
+    /// `finish` scans the tail and its left context again (eight anchor
+    /// windows, tens of KB with the default pack) after copying them into the carry buffer.
     pub(crate) fn whole_into(&mut self, body: &[u8], out: &mut Vec<u8>) -> Vec<Finding> {
         if self.scanned()
             && self.buf.is_empty()
