@@ -660,8 +660,18 @@ impl Engine {
     pub fn source_id(&self, src: Source, known: &KnownSet) -> Arc<str> {
         match src {
             Source::Rule(ix) => Arc::clone(&self.rules[ix as usize].id),
-            Source::Pii(k) => Arc::from(k.id()),
+            Source::Pii(k) => self.pii.id(k),
             Source::Known(i) => known.label(i),
+        }
+    }
+
+    /// [`Self::source_id`] borrowed: rendering a marker needs the text only, not a
+    /// reference-counted copy (two atomic operations per span, an allocation for PII).
+    fn source_name<'a>(&'a self, src: Source, known: &'a KnownSet) -> &'a str {
+        match src {
+            Source::Rule(ix) => &self.rules[ix as usize].id,
+            Source::Pii(k) => k.id(),
+            Source::Known(i) => known.label_str(i),
         }
     }
 
@@ -676,7 +686,7 @@ impl Engine {
     /// Writes the replacement for `span` (whose bytes are `value`).
     pub fn render(&self, span: &Span, value: &[u8], known: &KnownSet, out: &mut Vec<u8>) {
         let p = span.primary;
-        let id = self.source_id(p.source, known);
+        let id = self.source_name(p.source, known);
         let strategy = self.strategy_of(p.source, known);
         if p.drop && span.start == p.start && span.end == p.end {
             return;

@@ -80,6 +80,11 @@ impl KnownSet {
         self.strategy
     }
 
+    /// [`Self::label`] without the reference count (for rendering).
+    pub fn label_str(&self, i: u32) -> &str {
+        self.labels.get(i as usize).map_or("known", |l| l)
+    }
+
     pub fn label(&self, i: u32) -> Arc<str> {
         self.labels
             .get(i as usize)

@@ -306,8 +306,7 @@ impl Redactor {
         // Sized up front: masks are usually few, so the output is about the input's size
         // and is written once, without regrowing (and re-copying) a multi-MiB buffer.
         let mut out = Vec::with_capacity(body.len() + body.len() / 16 + 64);
-        s.push_into(body, &mut out);
-        let findings = s.finish_into(&mut out);
+        let findings = s.whole_into(body, &mut out);
         Redacted {
             body: out,
             findings,

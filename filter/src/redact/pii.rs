@@ -5,6 +5,8 @@
 //! left neighbour is not alphanumeric) and reads at most [`MAX_LEN`] bytes around it, which
 //! is what lets streaming reproduce one-shot results exactly.
 
+use std::sync::Arc;
+
 use super::engine::{Cand, Source};
 use super::rules::PiiSpec;
 use super::Strategy;
@@ -40,12 +42,23 @@ impl PiiKind {
 pub(crate) struct PiiConfig {
     spec: PiiSpec,
     strategies: [Strategy; 5],
+    /// [`IDS`] as shared strings, so a finding clones one instead of allocating its id.
+    ids: [Arc<str>; 5],
 }
 
 impl PiiConfig {
     pub fn new(spec: PiiSpec, strategy_for: impl Fn(&str) -> Strategy) -> Self {
         let strategies = IDS.map(&strategy_for);
-        Self { spec, strategies }
+        Self {
+            spec,
+            strategies,
+            ids: IDS.map(Arc::from),
+        }
+    }
+
+    /// The rule id of a PII kind, shared.
+    pub fn id(&self, k: PiiKind) -> Arc<str> {
+        Arc::clone(&self.ids[k as usize])
     }
 
     pub fn strategy(&self, k: PiiKind) -> Strategy {

@@ -53,21 +53,29 @@ impl Lazy {
     }
 }
 
-/// One way through the regex: `P (?P<group>S) Q`.
+/// One way through the regex: `P (?P<group>S) Q`. The pieces are indexes into
+/// [`Split::dfas`].
 struct Variant {
     /// Group `n`: a bare JSON number, masked as a string.
     quote: bool,
     /// `P`, forwards, every match end.
-    pre: Lazy,
+    pre: usize,
     /// `S Q`, reversed, every match start.
-    rest_rev: Lazy,
+    rest_rev: usize,
     /// `S` forwards and `Q` reversed, when `Q` is not empty.
-    tail: Option<(Lazy, Lazy)>,
+    tail: Option<(usize, usize)>,
 }
+
+type CachesFn = Box<dyn Fn() -> Vec<Cache> + Send + Sync + UnwindSafe + RefUnwindSafe>;
 
 /// The variants of one rule's regex.
 pub(crate) struct Split {
     variants: Vec<Variant>,
+    /// Every piece's lazy DFA.
+    dfas: Vec<DFA>,
+    /// One cache per DFA, pooled together: a resolve takes them with one pool access
+    /// instead of one per walk (two to five walks per match).
+    caches: Pool<Vec<Cache>, CachesFn>,
 }
 
 /// Per-stream scratch for [`Split::resolve`].
@@ -173,21 +181,31 @@ impl Split {
     /// then always uses the capture engine).
     pub fn new(hir: &Hir) -> Option<Self> {
         let mut variants = Vec::new();
+        let mut dfas = Vec::new();
+        let mut add = |h: &Hir, reverse: bool| -> Option<usize> {
+            dfas.push(dfa(h, reverse)?);
+            Some(dfas.len() - 1)
+        };
         for (p, s, q, name) in pieces(hir)? {
             let q_empty = matches!(q.kind(), HirKind::Empty);
             let sq = Hir::concat(vec![s.clone(), q.clone()]);
             variants.push(Variant {
                 quote: name == "n",
-                pre: Lazy::new(&p, false)?,
-                rest_rev: Lazy::new(&sq, true)?,
+                pre: add(&p, false)?,
+                rest_rev: add(&sq, true)?,
                 tail: if q_empty {
                     None
                 } else {
-                    Some((Lazy::new(&s, false)?, Lazy::new(&q, true)?))
+                    Some((add(&s, false)?, add(&q, true)?))
                 },
             });
         }
-        Some(Self { variants })
+        let d = dfas.clone();
+        Some(Self {
+            variants,
+            dfas,
+            caches: Pool::new(Box::new(move || d.iter().map(DFA::create_cache).collect())),
+        })
     }
 
     /// The group of the match `[ms, me)`, when exactly one split exists; `None` means "ask
@@ -204,6 +222,9 @@ impl Split {
         cache: &mut SplitCache,
     ) -> Option<Group> {
         let marks = &mut cache.marks;
+        let mut guard = self.caches.get();
+        let caches: &mut [Cache] = &mut guard;
+        let dfas = &self.dfas;
         let words = (me - ms + 1).div_ceil(64);
         marks.clear();
         marks.resize(words * self.variants.len(), 0);
@@ -212,7 +233,7 @@ impl Split {
         let mut only = (0usize, 0usize);
         for (vi, v) in self.variants.iter().enumerate() {
             let m = &mut marks[vi * words..(vi + 1) * words];
-            fwd_ends(&v.pre, hay, ms, me, |k| {
+            fwd_ends(&dfas[v.pre], &mut caches[v.pre], hay, ms, me, |k| {
                 mark_set(m, k - ms);
                 total += 1;
                 only = (vi, k);
@@ -229,7 +250,8 @@ impl Split {
                     if m.iter().all(|&w| w == 0) {
                         continue;
                     }
-                    rev_starts(&v.rest_rev, hay, ms, me, |k| {
+                    let r = v.rest_rev;
+                    rev_starts(&dfas[r], &mut caches[r], hay, ms, me, |k| {
                         if mark_get(m, k - ms) {
                             n += 1;
                             only = (vi, k);
@@ -246,12 +268,13 @@ impl Split {
         let end = match &v.tail {
             None => me,
             Some((s_fwd, q_rev)) => {
+                let (s_fwd, q_rev) = (*s_fwd, *q_rev);
                 // Stage 2: where `Q` can start, after `k1`.
                 let m = &mut marks[..words];
                 m.fill(0);
                 let mut nq = 0usize;
                 let mut k2 = 0usize;
-                rev_starts(q_rev, hay, k1, me, |k| {
+                rev_starts(&dfas[q_rev], &mut caches[q_rev], hay, k1, me, |k| {
                     mark_set(m, k - ms);
                     nq += 1;
                     k2 = k;
@@ -261,7 +284,7 @@ impl Split {
                     1 => k2,
                     _ => {
                         let mut n = 0usize;
-                        fwd_ends(s_fwd, hay, k1, me, |k| {
+                        fwd_ends(&dfas[s_fwd], &mut caches[s_fwd], hay, k1, me, |k| {
                             if mark_get(m, k - ms) {
                                 n += 1;
                                 k2 = k;
@@ -306,7 +329,8 @@ impl RevStart {
     /// when there is none or the lazy DFA gave up (the caller then searches).
     pub fn leftmost(&self, hay: &[u8], at: usize, end: usize) -> Option<usize> {
         let mut first = None;
-        rev_starts(&self.rev, hay, at, end, |k| first = Some(k))?;
+        let mut guard = self.rev.caches.get();
+        rev_starts(&self.rev.dfa, &mut guard, hay, at, end, |k| first = Some(k))?;
         first
     }
 }
@@ -323,10 +347,14 @@ fn mark_get(marks: &[u64], i: usize) -> bool {
 
 /// Calls `f(k)` for every `k` in `[s, e]` where `hay[s..k]` matches `dfa` (anchored at `s`,
 /// look-around against the whole haystack). `None` if the lazy DFA gave up.
-fn fwd_ends(lazy: &Lazy, hay: &[u8], s: usize, e: usize, mut f: impl FnMut(usize)) -> Option<()> {
-    let dfa = &lazy.dfa;
-    let mut guard = lazy.caches.get();
-    let cache: &mut Cache = &mut guard;
+fn fwd_ends(
+    dfa: &DFA,
+    cache: &mut Cache,
+    hay: &[u8],
+    s: usize,
+    e: usize,
+    mut f: impl FnMut(usize),
+) -> Option<()> {
     let input = Input::new(hay).span(s..e).anchored(Anchored::Yes);
     let mut sid = dfa.start_state_forward(cache, &input).ok()?;
     // Match states are delayed by one byte: the state after reading `hay[at]` says whether
@@ -348,14 +376,20 @@ fn fwd_ends(lazy: &Lazy, hay: &[u8], s: usize, e: usize, mut f: impl FnMut(usize
 }
 
 /// Calls `f(k)` for every `k` in `[s, e]` where `hay[k..e]` matches the reversed `dfa`.
-fn rev_starts(lazy: &Lazy, hay: &[u8], s: usize, e: usize, mut f: impl FnMut(usize)) -> Option<()> {
-    let dfa = &lazy.dfa;
-    let mut guard = lazy.caches.get();
-    let cache: &mut Cache = &mut guard;
+fn rev_starts(
+    dfa: &DFA,
+    cache: &mut Cache,
+    hay: &[u8],
+    s: usize,
+    e: usize,
+    mut f: impl FnMut(usize),
+) -> Option<()> {
     let input = Input::new(hay).span(s..e).anchored(Anchored::Yes);
     let mut sid = dfa.start_state_reverse(cache, &input).ok()?;
-    for at in (s..e).rev() {
-        sid = dfa.next_state(cache, sid, hay[at]).ok()?;
+    // Why the slice iterator and not `hay[at]`: no bounds check per byte.
+    for (k, &b) in hay[s..e].iter().enumerate().rev() {
+        let at = s + k;
+        sid = dfa.next_state(cache, sid, b).ok()?;
         if sid.is_tagged() && !step_ok(sid, || f(at + 1))? {
             return Some(());
         }

@@ -148,6 +148,28 @@ impl RedactStream {
         }
     }
 
+    /// A whole body in one call (what [`super::Redactor::redact`] runs): the same as
+    /// [`Self::push_into`] then [`Self::finish_into`], whose output does not depend on how the
+    /// body is cut.
+    ///
+    /// Why not push then finish: a fresh stream given a whole non-segmented body can scan it
+    /// once, as the last step (`eof`). Pushing scans it all but the carried tail, then
+    /// `finish` scans the tail and its left context again (eight anchor
+    /// windows, tens of KB with the default pack) after copying them into the carry buffer.
+    pub(crate) fn whole_into(&mut self, body: &[u8], out: &mut Vec<u8>) -> Vec<Finding> {
+        if self.scanned()
+            && self.buf.is_empty()
+            && self.emit == 0
+            && self.base == 0
+            && !matches!(self.content, ContentKind::Ndjson | ContentKind::EventStream)
+        {
+            self.process(body, body.len(), true, out);
+            return std::mem::take(&mut self.findings);
+        }
+        self.push_into(body, out);
+        self.finish_into(out)
+    }
+
     /// Findings committed so far (each is reported once).
     pub fn take_findings(&mut self) -> Vec<Finding> {
         std::mem::take(&mut self.findings)

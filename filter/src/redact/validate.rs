@@ -265,6 +265,12 @@ pub(crate) fn looks_fake(v: &[u8]) -> bool {
         return true;
     }
     // Three or more runs of 5+ identical characters (`5555555dAAAAA7777777…`).
+    // Such runs hold at least 3 × 4 places where a byte equals the one before it; counting
+    // those is a branch-free (vectorised) pass, and random values have a handful, so the
+    // run walk below only runs when it could succeed.
+    if v.len() < 15 || v.iter().zip(&v[1..]).filter(|(a, b)| a == b).count() < 12 {
+        return false;
+    }
     let mut runs = 0;
     let mut len = 0usize;
     let mut prev = None;
@@ -331,7 +337,19 @@ pub(crate) fn is_placeholder(v: &[u8]) -> bool {
     if distinct <= 4 && v.len() >= 8 {
         return true;
     }
-    v.len() >= 12 && entropy(v) < 2.0
+    v.len() >= 12 && !entropy_at_least_2(v.len(), distinct as usize) && entropy(v) < 2.0
+}
+
+/// Whether `n` bytes with `distinct` different values have a Shannon entropy above 2 bits
+/// whatever their counts, so `entropy(v) < 2.0` is false without computing it.
+///
+/// Why it holds: the most frequent byte occurs at most `n - distinct + 1` times, and the
+/// entropy is at least the min-entropy `-log2(max_count / n)`, which is above 2 when
+/// `4 * max_count < n`. The margin (at least `-log2(1 - 1/n)` ≈ `1.44 / n` bits) dwarfs the
+/// rounding of [`entropy`]'s sum. Random tokens (nearly all bytes distinct) pass this test,
+/// so `is_placeholder` skips their entropy count.
+fn entropy_at_least_2(n: usize, distinct: usize) -> bool {
+    distinct > 0 && 4 * (n - distinct + 1) < n
 }
 
 fn is_hex(v: &[u8]) -> bool {
