@@ -319,12 +319,15 @@ pub(crate) fn log_decision(exchange: &Exchange, step: &Step) {
     let Some(request) = exchange.request() else {
         return;
     };
+    // Never the query string: it can carry a secret (`?api_key=…`), and logs are not
+    // masked. The audit record has it, masked.
+    let path = request.path.split('?').next().unwrap_or_default();
     if let Step::Reply(reply) = step {
         tracing::info!(
             request_id = exchange.id(),
             method = %request.method,
             authority = %request.authority,
-            path = %request.path,
+            path = %path,
             status = reply.status,
             details = %reply.details,
             "request answered by warden"
@@ -334,7 +337,7 @@ pub(crate) fn log_decision(exchange: &Exchange, step: &Step) {
             request_id = exchange.id(),
             method = %request.method,
             authority = %request.authority,
-            path = %request.path,
+            path = %path,
             "request allowed"
         );
     }

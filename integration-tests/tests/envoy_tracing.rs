@@ -410,7 +410,6 @@ async fn without_tracing_envoy_sends_no_traceparent() -> anyhow::Result<()> {
 /// Real Warden with `audit.otlp`: its span for the request is the child of Envoy's
 /// ext_proc call span, in the client's trace.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "waits for the audit writer wiring in server.rs (SpanExporter as an audit output)"]
 async fn wardens_audit_span_joins_envoys_trace() -> anyhow::Result<()> {
     use warden_integration_tests::stack::Warden;
 
