@@ -18,6 +18,7 @@ pub mod extproc;
 pub mod http;
 pub mod identity;
 pub mod masking;
+pub mod metrics;
 pub mod pipeline;
 pub mod policy;
 pub mod redact;

@@ -177,6 +177,7 @@ pub async fn serve(
     let store = crate::store::ApprovalStore::open(&config.approvals.store).await?;
     tracing::info!(backend = store.backend(), "approval store open");
     let mut retention = None;
+    let mut audit_metrics = None;
     let audit_writer = if config.audit.enabled {
         let log = crate::audit::open_log(&config.audit)?;
         tracing::info!(
@@ -200,6 +201,7 @@ pub async fn serve(
                 crate::store::RetentionSettings::from(&config.audit.sessions),
             ));
         }
+        let metrics_sink = sink.clone();
         pipeline = pipeline.with_audit(sink);
         if let Some(otlp) = &config.audit.otlp {
             let spans = crate::audit::SpanExporter::new(otlp, &config.audit.instance_name())?;
@@ -215,6 +217,10 @@ pub async fn serve(
         if let Some(store) = &policy_store {
             record_policy_versions(store, writer.policy_recorder());
         }
+        audit_metrics = Some(crate::metrics::AuditMetrics::new(
+            metrics_sink,
+            writer.stats(),
+        ));
         Some(writer)
     } else {
         tracing::warn!("audit.enabled is false: exchanges are not recorded");
@@ -284,7 +290,9 @@ pub async fn serve(
                 .map_err(|source| ServeError::BindAdmin { addr, source })?,
         );
         let state =
-            crate::admin::AdminState::new(store.clone(), authenticator, Arc::clone(&notifier));
+            crate::admin::AdminState::new(store.clone(), authenticator, Arc::clone(&notifier))
+                .with_session_readers(config.audit.sessions.reader_groups.clone())
+                .with_metrics(Arc::new(crate::metrics::registry(audit_metrics.take())));
         let app = crate::admin::router(state);
         let stop = stopped(stop_rx.clone());
         servers.spawn(async move {

@@ -107,8 +107,8 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_scripted_agent_session_is_recorded_chained_exported_and_never_leaks() -> anyhow::Result<()>
-{
+async fn a_scripted_agent_session_is_recorded_chained_exported_and_never_leaks(
+) -> anyhow::Result<()> {
     let dir = tempfile::Builder::new()
         .prefix("warden-audit-trail-")
         .disable_cleanup(std::env::var_os("WARDEN_KEEP_TEST_DIRS").is_some())
@@ -144,10 +144,13 @@ async fn a_scripted_agent_session_is_recorded_chained_exported_and_never_leaks()
     };
 
     // 1. Allowed, with a secret in the query string and one in a header.
-    let allowed = send(reqwest::Method::GET, &format!("/echo?api_key={QUERY_SECRET}&page=2"))
-        .header("x-api-key", HEADER_SECRET)
-        .send()
-        .await?;
+    let allowed = send(
+        reqwest::Method::GET,
+        &format!("/echo?api_key={QUERY_SECRET}&page=2"),
+    )
+    .header("x-api-key", HEADER_SECRET)
+    .send()
+    .await?;
     ensure!(allowed.status() == 200, "allowed: {}", allowed.status());
     // 2. A secret in the request body: masked before the upstream sees it.
     let masked_request = send(reqwest::Method::POST, "/echo?find=ghp_")
@@ -227,8 +230,13 @@ async fn a_scripted_agent_session_is_recorded_chained_exported_and_never_leaks()
     );
 
     // The chain verifies, and every record is signed.
-    let verified = cli_ok(&["audit", "verify", audit_dir.to_str().unwrap_or_default(), "--json"])
-        .await?;
+    let verified = cli_ok(&[
+        "audit",
+        "verify",
+        audit_dir.to_str().unwrap_or_default(),
+        "--json",
+    ])
+    .await?;
     let report: Value = serde_json::from_str(&verified)?;
     let chain = &report["chains"][0];
     ensure!(
@@ -239,7 +247,14 @@ async fn a_scripted_agent_session_is_recorded_chained_exported_and_never_leaks()
     // The session replay: every step, in order, with masked bodies.
     let shown = poll_until("the session's exchanges", WAIT, || async {
         let out = cli_ok(&[
-            "sessions", "--admin-url", &admin, "--token", &alice, "show", SESSION, "--json",
+            "sessions",
+            "--admin-url",
+            &admin,
+            "--token",
+            &alice,
+            "show",
+            SESSION,
+            "--json",
         ])
         .await
         .ok()?;
@@ -252,7 +267,10 @@ async fn a_scripted_agent_session_is_recorded_chained_exported_and_never_leaks()
         .iter()
         .filter_map(|e| e["record"]["record"]["decision"]["outcome"].as_str())
         .collect();
-    ensure!(shown_outcomes == outcomes, "replay outcomes {shown_outcomes:?}");
+    ensure!(
+        shown_outcomes == outcomes,
+        "replay outcomes {shown_outcomes:?}"
+    );
     let masked_body = exchanges[1]["capture"]["request_body"]["text"]
         .as_str()
         .context("the masked request body is in the replay")?;
@@ -268,9 +286,17 @@ async fn a_scripted_agent_session_is_recorded_chained_exported_and_never_leaks()
     );
     ensure!(exchanges[3]["record"]["record"]["decision"]["rule"] == "no-admin");
     ensure!(exchanges[4]["record"]["record"]["approval"]["id"] == approval_id.as_str());
-    ensure!(exchanges[5]["record"]["record"]["approval"]["approvers"] == serde_json::json!(["alice"]));
+    ensure!(
+        exchanges[5]["record"]["record"]["approval"]["approvers"] == serde_json::json!(["alice"])
+    );
     let timeline = cli_ok(&[
-        "sessions", "--admin-url", &admin, "--token", &alice, "show", SESSION,
+        "sessions",
+        "--admin-url",
+        &admin,
+        "--token",
+        &alice,
+        "show",
+        SESSION,
     ])
     .await?;
     ensure!(
@@ -306,7 +332,10 @@ async fn a_scripted_agent_session_is_recorded_chained_exported_and_never_leaks()
     for criterion in ["CC6.1", "CC6.3", "CC7.2", "CC8.1"] {
         ensure!(summary.contains(criterion), "{summary}");
     }
-    ensure!(summary.contains(&approval_id) && summary.contains("alice"), "{summary}");
+    ensure!(
+        summary.contains(&approval_id) && summary.contains("alice"),
+        "{summary}"
+    );
     let tampered = dir.path().join("evidence-tampered");
     std::fs::create_dir(&tampered)?;
     for file in files_under(&bundle) {
@@ -349,7 +378,10 @@ async fn a_scripted_agent_session_is_recorded_chained_exported_and_never_leaks()
     let mut written = files_under(dir.path());
     written.extend(files_under(stack.dir.path()));
     for file in written {
-        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         // Envoy's own files (its access log shows the path as the agent sent it), the
         // tampered copy's twin and the test's own inputs are not Warden's output.
         if name.starts_with("envoy") || file.starts_with(&tampered) || name.ends_with(".pem") {

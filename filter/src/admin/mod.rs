@@ -44,6 +44,8 @@ pub struct AdminState {
     notifier: Arc<Notifier>,
     /// Groups whose members read every identity's sessions.
     session_readers: Vec<String>,
+    /// What `/metrics` serves.
+    metrics: Option<Arc<prometheus_client::registry::Registry>>,
 }
 
 impl AdminState {
@@ -58,7 +60,18 @@ impl AdminState {
             authenticator,
             notifier,
             session_readers: sessions::default_reader_groups(),
+            metrics: None,
         }
+    }
+
+    /// Serves `registry` on `GET /metrics` (Prometheus scrapes it without a token: it
+    /// holds counts, never identities or content).
+    pub fn with_metrics(
+        mut self,
+        registry: Arc<prometheus_client::registry::Registry>,
+    ) -> AdminState {
+        self.metrics = Some(registry);
+        self
     }
 
     /// Members of these groups may read every identity's recorded sessions
@@ -69,12 +82,40 @@ impl AdminState {
     }
 }
 
+/// `GET /metrics`: OpenMetrics text.
+async fn metrics(State(state): State<AdminState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let Some(registry) = &state.metrics else {
+        return (
+            axum::http::StatusCode::NOT_FOUND,
+            "no metrics are registered\n",
+        )
+            .into_response();
+    };
+    match crate::metrics::render(registry) {
+        Ok(text) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(_) => (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "metrics could not be encoded\n",
+        )
+            .into_response(),
+    }
+}
+
 /// The admin API's routes: the HTTP API and the gRPC approvals service
 /// (`warden.approvals.v1.Approvals`) on one port.
 pub fn router(state: AdminState) -> Router {
     let grpc = tonic::service::Routes::new(grpc::server(state.clone())).into_axum_router();
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
         .route("/v1/approvals", get(list))
         .route("/v1/approvals/{id}", get(show))
         .route("/v1/approvals/{id}/approve", post(approve))

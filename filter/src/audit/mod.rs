@@ -280,6 +280,11 @@ impl AuditSink {
         }
     }
 
+    /// Room in the queue (`audit.queue_capacity`).
+    pub fn capacity(&self) -> usize {
+        self.sender.max_capacity()
+    }
+
     /// Records waiting or reserved (the queue depth the metrics show).
     pub fn depth(&self) -> usize {
         self.sender.max_capacity() - self.sender.capacity()
