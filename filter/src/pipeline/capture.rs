@@ -11,6 +11,7 @@ use crate::audit::{
     captured_headers, BodyCapture, BodyRecorder, CaptureSettings, ExchangeCapture, ReplyCapture,
 };
 use crate::http::Headers;
+use crate::policy::RecordLevel;
 use crate::redact::{ContentKind, Direction, Redactor};
 
 use super::body::BodyState;
@@ -75,8 +76,31 @@ impl Pipeline {
     /// The session capture of an exchange as it stands (`None` when it is not
     /// recorded). Header values are masked with the audit sink's redactor (else the
     /// pipeline's); without either they are not recorded.
+    ///
+    /// The deciding policy rule's `record` level applies: `none` keeps no capture
+    /// (the audit record only), `metadata` keeps headers but no bodies.
     pub fn capture_of(&self, exchange: &Exchange) -> Option<ExchangeCapture> {
         let notes = exchange.capture.as_deref()?;
+        let level = exchange
+            .policy_decision()
+            .and_then(|decision| decision.effects.record)
+            .unwrap_or(RecordLevel::Full);
+        let mut capture = match level {
+            RecordLevel::None => return None,
+            RecordLevel::Metadata | RecordLevel::Full => self.full_capture(exchange, notes),
+        };
+        if level == RecordLevel::Metadata {
+            let why = "the policy rule records metadata only (record: metadata)";
+            capture.request_body = BodyCapture::not_captured(why);
+            capture.response_body = BodyCapture::not_captured(why);
+            if let Some(reply) = &mut capture.reply {
+                reply.body = BodyCapture::not_captured(why);
+            }
+        }
+        Some(capture)
+    }
+
+    fn full_capture(&self, exchange: &Exchange, notes: &CaptureNotes) -> ExchangeCapture {
         let redactor = self
             .audit
             .as_ref()
@@ -118,7 +142,7 @@ impl Pipeline {
             .reply
             .as_ref()
             .map(|reply| reply_capture(reply, credentials, redactor, notes.max_body_bytes));
-        Some(capture)
+        capture
     }
 }
 
@@ -232,12 +256,16 @@ mod tests {
     /// A GitHub-token-shaped fake: the default pack masks it.
     const TOKEN: &str = "ghp_9xQ2mK7vL4pR8sT1wY6zB3nC5dF0gH2jA4kE";
 
+    /// The queue's receiving end, kept open for the test's length (entries are built
+    /// with `audit_entry`, not read from it).
+    static RECEIVERS: std::sync::Mutex<Vec<tokio::sync::mpsc::Receiver<crate::audit::AuditEntry>>> =
+        std::sync::Mutex::new(Vec::new());
+
     fn pipeline(mask: bool, binary: BinaryPolicy, max_body_bytes: Option<usize>) -> Pipeline {
         let redactor = Arc::new(Redactor::with_defaults().expect("default pack compiles"));
         let (sink, receiver) =
             AuditSink::new(16, QueueFullPolicy::FailClosed, Some(Arc::clone(&redactor)));
-        // The receiver is not read: entries are built with `audit_entry`.
-        std::mem::forget(receiver);
+        RECEIVERS.lock().unwrap().push(receiver);
         let sink = match max_body_bytes {
             Some(max) => sink.with_capture(max),
             None => sink,
@@ -516,5 +544,91 @@ mod tests {
         let entry = p.audit_entry(&ex, RecordSource::ExtProc);
         assert_eq!(entry.capture, None);
         assert_eq!(entry.record.capture_sha256, None);
+    }
+}
+
+#[cfg(test)]
+mod record_level_tests {
+    use std::path::PathBuf;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::audit::{AuditSink, QueueFullPolicy, RecordSource};
+    use crate::config::BodyInspection;
+    use crate::http::{RequestHead, ResponseHead};
+    use crate::masking::BinaryPolicy;
+    use crate::pipeline::{MaskingSettings, PipelineSettings};
+    use crate::policy::watch::PolicyStore;
+    use crate::policy::Policy;
+
+    const POLICY: &str = r#"
+settings: { default: allow }
+rules:
+  - id: quiet
+    when: { path: "/quiet/**" }
+    action: allow
+    record: none
+  - id: heads-only
+    when: { path: "/heads/**" }
+    action: allow
+    record: metadata
+"#;
+
+    fn exchange_at(path: &str) -> Option<ExchangeCapture> {
+        let redactor = Arc::new(Redactor::with_defaults().unwrap());
+        let (sink, _receiver) =
+            AuditSink::new(4, QueueFullPolicy::FailClosed, Some(Arc::clone(&redactor)));
+        let policy =
+            Policy::from_sources(vec![(PathBuf::from("p.yaml"), POLICY.to_string())]).unwrap();
+        let p = Pipeline::new(
+            PipelineSettings {
+                request_body: BodyInspection::Streamed,
+                response_body: BodyInspection::Streamed,
+                max_buffered_body_bytes: 1 << 20,
+                masking: MaskingSettings {
+                    request: true,
+                    response: true,
+                    binary: BinaryPolicy::Pass,
+                },
+            },
+            Some(redactor),
+        )
+        .with_policy(PolicyStore::fixed(policy))
+        .with_audit(sink.with_capture(1024));
+        let mut ex = Exchange::new("lvl");
+        p.begin_audit(&mut ex).unwrap();
+        let head = RequestHead {
+            method: "GET".into(),
+            scheme: "http".into(),
+            authority: "api.test".into(),
+            path: path.into(),
+            headers: [("accept", "text/plain")].into_iter().collect(),
+        };
+        p.on_request_headers(&mut ex, head, true, Ok(None)).unwrap();
+        let response = ResponseHead {
+            status: 200,
+            headers: [("content-type", "text/plain")].into_iter().collect(),
+        };
+        p.on_response_headers(&mut ex, response, false).unwrap();
+        p.on_response_body(&mut ex, b"the answer", true).unwrap();
+        let entry = p.audit_entry(&ex, RecordSource::ExtProc);
+        assert_eq!(
+            entry.record.capture_sha256,
+            entry.capture.as_ref().map(ExchangeCapture::sha256)
+        );
+        entry.capture
+    }
+
+    #[test]
+    fn the_policy_record_level_limits_the_capture() {
+        let full = exchange_at("/other").expect("recorded");
+        assert_eq!(full.response_body.text.as_deref(), Some("the answer"));
+
+        let heads = exchange_at("/heads/x").expect("recorded");
+        assert!(heads.request_headers.iter().any(|(n, _)| n == "accept"));
+        assert!(!heads.response_body.captured);
+        assert!(heads.response_body.note.contains("metadata"), "{heads:?}");
+
+        assert_eq!(exchange_at("/quiet/x"), None);
     }
 }
