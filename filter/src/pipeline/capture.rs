@@ -632,3 +632,119 @@ rules:
         assert_eq!(exchange_at("/quiet/x"), None);
     }
 }
+
+#[cfg(test)]
+mod credential_tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::audit::{AuditSink, QueueFullPolicy, RecordSource};
+    use crate::config::BodyInspection;
+    use crate::http::RequestHead;
+    use crate::identity::{
+        Authenticator, CredentialInjector, CredentialRule, IdentityConfig, Injection,
+    };
+    use crate::masking::BinaryPolicy;
+    use crate::pipeline::{MaskingSettings, PipelineSettings};
+
+    #[test]
+    fn injected_and_agent_credential_headers_are_never_captured() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret_file = dir.path().join("upstream-key");
+        std::fs::write(&secret_file, "upstream-secret-value-123\n").unwrap();
+        let rules = vec![CredentialRule {
+            name: "upstream".into(),
+            hosts: vec!["api.test".into()],
+            path_prefix: None,
+            remove_headers: vec!["x-agent-key".into()],
+            inject: Injection::Header {
+                name: "x-upstream-key".into(),
+                value: crate::identity::SecretSource::File(secret_file),
+                prefix: String::new(),
+            },
+        }];
+        let injector = CredentialInjector::new(&rules, "x-agent-token", 0).unwrap();
+        assert_eq!(
+            injector.credential_header_names(),
+            vec![
+                "authorization",
+                "proxy-authorization",
+                "x-agent-key",
+                "x-agent-token",
+                "x-upstream-key"
+            ]
+        );
+        let mut config = IdentityConfig::default();
+        config.token.header = "x-agent-token".into();
+        config.required = false;
+        let authenticator = Authenticator::new(&config).unwrap();
+        let redactor = Arc::new(Redactor::with_defaults().unwrap());
+        let (sink, _receiver) =
+            AuditSink::new(4, QueueFullPolicy::FailClosed, Some(Arc::clone(&redactor)));
+        let p = Pipeline::new(
+            PipelineSettings {
+                request_body: BodyInspection::None,
+                response_body: BodyInspection::None,
+                max_buffered_body_bytes: 1 << 20,
+                masking: MaskingSettings {
+                    request: true,
+                    response: true,
+                    binary: BinaryPolicy::Pass,
+                },
+            },
+            Some(redactor),
+        )
+        .with_identity(authenticator, Some(Arc::new(injector)))
+        .with_audit(sink.with_capture(1024));
+        let mut ex = Exchange::new("cred");
+        p.begin_audit(&mut ex).unwrap();
+        let head = RequestHead {
+            method: "GET".into(),
+            scheme: "https".into(),
+            authority: "api.test".into(),
+            path: "/v1/items".into(),
+            headers: [
+                ("x-agent-token", "agent-token-value"),
+                ("x-agent-key", "agent-key-value"),
+                ("accept", "application/json"),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        let outcome = p.on_request_headers(&mut ex, head, true, Ok(None)).unwrap();
+        let Step::Continue(mutation) = outcome.step else {
+            panic!("allowed")
+        };
+        assert!(
+            mutation
+                .set_headers
+                .iter()
+                .any(|(n, _)| n == "x-upstream-key"),
+            "the credential was injected: {:?}",
+            mutation
+                .set_headers
+                .iter()
+                .map(|(n, _)| n)
+                .collect::<Vec<_>>()
+        );
+        let capture = p
+            .audit_entry(&ex, RecordSource::ExtProc)
+            .capture
+            .expect("recorded");
+        let json = capture.to_json();
+        for secret in [
+            "upstream-secret-value-123",
+            "agent-token-value",
+            "agent-key-value",
+        ] {
+            assert!(!json.contains(secret), "{secret} in {json}");
+        }
+        let names: Vec<&str> = capture
+            .request_headers
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect();
+        assert!(names.contains(&"accept"), "{names:?}");
+        assert!(!names.contains(&"x-upstream-key"), "{names:?}");
+    }
+}
