@@ -11,6 +11,7 @@ use crate::audit::{
     captured_headers, BodyCapture, BodyRecorder, CaptureSettings, ExchangeCapture, ReplyCapture,
 };
 use crate::http::Headers;
+use crate::policy::RecordLevel;
 use crate::redact::{ContentKind, Direction, Redactor};
 
 use super::body::BodyState;
@@ -88,50 +89,78 @@ impl Pipeline {
 /// The session capture of an exchange as it stands (`None` when it is not recorded):
 /// header values masked with `redactor` (without one they are not recorded), the
 /// `credentials` headers left out. Runs on the audit writer, off the data path.
+///
+/// The deciding policy rule's `record` level applies: `none` keeps no capture (the
+/// audit record only), `metadata` keeps headers but no bodies.
 pub fn capture_of(
     exchange: &Exchange,
     redactor: Option<&Redactor>,
     credentials: &[String],
 ) -> Option<ExchangeCapture> {
-    {
-        let notes = exchange.capture.as_deref()?;
-        let mut capture = ExchangeCapture::default();
-        if let Some(head) = exchange.request() {
-            let passed = changed_headers(&head.headers, &notes.request_removed, &notes.request_set);
-            capture.request_headers = captured_headers(
-                passed.iter().map(|(n, v)| (n.as_str(), v.as_slice())),
-                credentials,
-                redactor,
-                Direction::Request,
-            );
-            capture.request_body = body_capture(
-                &exchange.request_body,
-                head.headers.get_str("content-type").unwrap_or(""),
-                Direction::Request,
-            );
+    let notes = exchange.capture.as_deref()?;
+    let level = exchange
+        .policy_decision()
+        .and_then(|decision| decision.effects.record)
+        .unwrap_or(RecordLevel::Full);
+    let mut capture = match level {
+        RecordLevel::None => return None,
+        RecordLevel::Metadata | RecordLevel::Full => {
+            full_capture(exchange, notes, redactor, credentials)
         }
-        if let Some(head) = exchange.response() {
-            let passed = changed_headers(&head.headers, &notes.response_removed, &[]);
-            capture.response_headers = captured_headers(
-                passed.iter().map(|(n, v)| (n.as_str(), v.as_slice())),
-                credentials,
-                redactor,
-                Direction::Response,
-            );
-            capture.response_body = body_capture(
-                &exchange.response_body,
-                head.headers.get_str("content-type").unwrap_or(""),
-                Direction::Response,
-            );
-        } else {
-            capture.response_body = BodyCapture::not_captured("no response from the upstream");
+    };
+    if level == RecordLevel::Metadata {
+        let why = "the policy rule records metadata only (record: metadata)";
+        capture.request_body = BodyCapture::not_captured(why);
+        capture.response_body = BodyCapture::not_captured(why);
+        if let Some(reply) = &mut capture.reply {
+            reply.body = BodyCapture::not_captured(why);
         }
-        capture.reply = notes
-            .reply
-            .as_ref()
-            .map(|reply| reply_capture(reply, credentials, redactor, notes.max_body_bytes));
-        Some(capture)
     }
+    Some(capture)
+}
+
+fn full_capture(
+    exchange: &Exchange,
+    notes: &CaptureNotes,
+    redactor: Option<&Redactor>,
+    credentials: &[String],
+) -> ExchangeCapture {
+    let mut capture = ExchangeCapture::default();
+    if let Some(head) = exchange.request() {
+        let passed = changed_headers(&head.headers, &notes.request_removed, &notes.request_set);
+        capture.request_headers = captured_headers(
+            passed.iter().map(|(n, v)| (n.as_str(), v.as_slice())),
+            credentials,
+            redactor,
+            Direction::Request,
+        );
+        capture.request_body = body_capture(
+            &exchange.request_body,
+            head.headers.get_str("content-type").unwrap_or(""),
+            Direction::Request,
+        );
+    }
+    if let Some(head) = exchange.response() {
+        let passed = changed_headers(&head.headers, &notes.response_removed, &[]);
+        capture.response_headers = captured_headers(
+            passed.iter().map(|(n, v)| (n.as_str(), v.as_slice())),
+            credentials,
+            redactor,
+            Direction::Response,
+        );
+        capture.response_body = body_capture(
+            &exchange.response_body,
+            head.headers.get_str("content-type").unwrap_or(""),
+            Direction::Response,
+        );
+    } else {
+        capture.response_body = BodyCapture::not_captured("no response from the upstream");
+    }
+    capture.reply = notes
+        .reply
+        .as_ref()
+        .map(|reply| reply_capture(reply, credentials, redactor, notes.max_body_bytes));
+    capture
 }
 
 /// `headers` with `removed` taken out and `set` put in (replacing), as they went on.
@@ -244,12 +273,17 @@ mod tests {
     /// A GitHub-token-shaped fake: the default pack masks it.
     const TOKEN: &str = "ghp_9xQ2mK7vL4pR8sT1wY6zB3nC5dF0gH2jA4kE";
 
+    /// The queue's receiving end, kept open for the test's length (entries are built
+    /// with `audit_entry`, not read from it).
+    static RECEIVERS: std::sync::Mutex<
+        Vec<tokio::sync::mpsc::Receiver<crate::audit::PendingEntry>>,
+    > = std::sync::Mutex::new(Vec::new());
+
     fn pipeline(mask: bool, binary: BinaryPolicy, max_body_bytes: Option<usize>) -> Pipeline {
         let redactor = Arc::new(Redactor::with_defaults().expect("default pack compiles"));
         let (sink, receiver) =
             AuditSink::new(16, QueueFullPolicy::FailClosed, Some(Arc::clone(&redactor)));
-        // The receiver is not read: entries are built with `audit_entry`.
-        std::mem::forget(receiver);
+        RECEIVERS.lock().unwrap().push(receiver);
         let sink = match max_body_bytes {
             Some(max) => sink.with_capture(max),
             None => sink,
@@ -528,5 +562,207 @@ mod tests {
         let entry = p.audit_entry(&ex, RecordSource::ExtProc);
         assert_eq!(entry.capture, None);
         assert_eq!(entry.record.capture_sha256, None);
+    }
+}
+
+#[cfg(test)]
+mod record_level_tests {
+    use std::path::PathBuf;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::audit::{AuditSink, QueueFullPolicy, RecordSource};
+    use crate::config::BodyInspection;
+    use crate::http::{RequestHead, ResponseHead};
+    use crate::masking::BinaryPolicy;
+    use crate::pipeline::{MaskingSettings, PipelineSettings};
+    use crate::policy::watch::PolicyStore;
+    use crate::policy::Policy;
+
+    const POLICY: &str = r#"
+settings: { default: allow }
+rules:
+  - id: quiet
+    when: { path: "/quiet/**" }
+    action: allow
+    record: none
+  - id: heads-only
+    when: { path: "/heads/**" }
+    action: allow
+    record: metadata
+"#;
+
+    fn exchange_at(path: &str) -> Option<ExchangeCapture> {
+        let redactor = Arc::new(Redactor::with_defaults().unwrap());
+        let (sink, _receiver) =
+            AuditSink::new(4, QueueFullPolicy::FailClosed, Some(Arc::clone(&redactor)));
+        let policy =
+            Policy::from_sources(vec![(PathBuf::from("p.yaml"), POLICY.to_string())]).unwrap();
+        let p = Pipeline::new(
+            PipelineSettings {
+                request_body: BodyInspection::Streamed,
+                response_body: BodyInspection::Streamed,
+                max_buffered_body_bytes: 1 << 20,
+                masking: MaskingSettings {
+                    request: true,
+                    response: true,
+                    binary: BinaryPolicy::Pass,
+                },
+            },
+            Some(redactor),
+        )
+        .with_policy(PolicyStore::fixed(policy))
+        .with_audit(sink.with_capture(1024));
+        let mut ex = Exchange::new("lvl");
+        p.begin_audit(&mut ex).unwrap();
+        let head = RequestHead {
+            method: "GET".into(),
+            scheme: "http".into(),
+            authority: "api.test".into(),
+            path: path.into(),
+            headers: [("accept", "text/plain")].into_iter().collect(),
+        };
+        p.on_request_headers(&mut ex, head, true, Ok(None)).unwrap();
+        let response = ResponseHead {
+            status: 200,
+            headers: [("content-type", "text/plain")].into_iter().collect(),
+        };
+        p.on_response_headers(&mut ex, response, false).unwrap();
+        p.on_response_body(&mut ex, b"the answer", true).unwrap();
+        let entry = p.audit_entry(&ex, RecordSource::ExtProc);
+        assert_eq!(
+            entry.record.capture_sha256,
+            entry.capture.as_ref().map(ExchangeCapture::sha256)
+        );
+        entry.capture
+    }
+
+    #[test]
+    fn the_policy_record_level_limits_the_capture() {
+        let full = exchange_at("/other").expect("recorded");
+        assert_eq!(full.response_body.text.as_deref(), Some("the answer"));
+
+        let heads = exchange_at("/heads/x").expect("recorded");
+        assert!(heads.request_headers.iter().any(|(n, _)| n == "accept"));
+        assert!(!heads.response_body.captured);
+        assert!(heads.response_body.note.contains("metadata"), "{heads:?}");
+
+        assert_eq!(exchange_at("/quiet/x"), None);
+    }
+}
+
+#[cfg(test)]
+mod credential_tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::audit::{AuditSink, QueueFullPolicy, RecordSource};
+    use crate::config::BodyInspection;
+    use crate::http::RequestHead;
+    use crate::identity::{
+        Authenticator, CredentialInjector, CredentialRule, IdentityConfig, Injection,
+    };
+    use crate::masking::BinaryPolicy;
+    use crate::pipeline::{MaskingSettings, PipelineSettings};
+
+    #[test]
+    fn injected_and_agent_credential_headers_are_never_captured() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret_file = dir.path().join("upstream-key");
+        std::fs::write(&secret_file, "upstream-secret-value-123\n").unwrap();
+        let rules = vec![CredentialRule {
+            name: "upstream".into(),
+            hosts: vec!["api.test".into()],
+            path_prefix: None,
+            remove_headers: vec!["x-agent-key".into()],
+            inject: Injection::Header {
+                name: "x-upstream-key".into(),
+                value: crate::identity::SecretSource::File(secret_file),
+                prefix: String::new(),
+            },
+        }];
+        let injector = CredentialInjector::new(&rules, "x-agent-token", 0).unwrap();
+        assert_eq!(
+            injector.credential_header_names(),
+            vec![
+                "authorization",
+                "proxy-authorization",
+                "x-agent-key",
+                "x-agent-token",
+                "x-upstream-key"
+            ]
+        );
+        let mut config = IdentityConfig::default();
+        config.token.header = "x-agent-token".into();
+        config.required = false;
+        let authenticator = Authenticator::new(&config).unwrap();
+        let redactor = Arc::new(Redactor::with_defaults().unwrap());
+        let (sink, _receiver) =
+            AuditSink::new(4, QueueFullPolicy::FailClosed, Some(Arc::clone(&redactor)));
+        let p = Pipeline::new(
+            PipelineSettings {
+                request_body: BodyInspection::None,
+                response_body: BodyInspection::None,
+                max_buffered_body_bytes: 1 << 20,
+                masking: MaskingSettings {
+                    request: true,
+                    response: true,
+                    binary: BinaryPolicy::Pass,
+                },
+            },
+            Some(redactor),
+        )
+        .with_identity(authenticator, Some(Arc::new(injector)))
+        .with_audit(sink.with_capture(1024));
+        let mut ex = Exchange::new("cred");
+        p.begin_audit(&mut ex).unwrap();
+        let head = RequestHead {
+            method: "GET".into(),
+            scheme: "https".into(),
+            authority: "api.test".into(),
+            path: "/v1/items".into(),
+            headers: [
+                ("x-agent-token", "agent-token-value"),
+                ("x-agent-key", "agent-key-value"),
+                ("accept", "application/json"),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        let outcome = p.on_request_headers(&mut ex, head, true, Ok(None)).unwrap();
+        let Step::Continue(mutation) = outcome.step else {
+            panic!("allowed")
+        };
+        assert!(
+            mutation
+                .set_headers
+                .iter()
+                .any(|(n, _)| n == "x-upstream-key"),
+            "the credential was injected: {:?}",
+            mutation
+                .set_headers
+                .iter()
+                .map(|(n, _)| n)
+                .collect::<Vec<_>>()
+        );
+        let capture = p
+            .audit_entry(&ex, RecordSource::ExtProc)
+            .capture
+            .expect("recorded");
+        let json = capture.to_json();
+        for secret in [
+            "upstream-secret-value-123",
+            "agent-token-value",
+            "agent-key-value",
+        ] {
+            assert!(!json.contains(secret), "{secret} in {json}");
+        }
+        let names: Vec<&str> = capture
+            .request_headers
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect();
+        assert!(names.contains(&"accept"), "{names:?}");
+        assert!(!names.contains(&"x-upstream-key"), "{names:?}");
     }
 }

@@ -15,6 +15,10 @@
 //!
 //! Writes are announced as [`Change`]s: in-process to [`ApprovalStore::subscribe`]rs,
 //! and with PostgreSQL to the other replicas through `NOTIFY warden_approvals`.
+//!
+//! The same database keeps the recorded sessions (`sessions`: every audited
+//! exchange with its masked capture, and the chain's checkpoints), written by the
+//! audit writer through [`SessionRecorder`] and trimmed by [`spawn_retention`].
 
 mod db;
 mod listen;
