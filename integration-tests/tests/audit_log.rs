@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use anyhow::{anyhow, ensure, Context};
 use warden::audit::{
-    open_log, spawn_writer, AuditEntry, AuditRecord, AuditSink, DecisionRecord, LogLine,
-    MaskingRecord, PolicyVersion, RecordSource, WriterSettings, RECORD_VERSION,
+    open_log, spawn_writer, AuditEntry, AuditRecord, DecisionRecord, LogLine, MaskingRecord,
+    PolicyVersion, RecordSource, WriterSettings, RECORD_VERSION,
 };
 use warden::config::AuditConfig;
 use warden_integration_tests::paths;
@@ -91,7 +91,8 @@ async fn write_log(log_dir: &Path, records: u64) -> anyhow::Result<()> {
         ..AuditConfig::default()
     };
     let log = open_log(&config)?;
-    let (sink, receiver) = AuditSink::new(config.queue_capacity, config.on_queue_full, None);
+    // Records made here, not from exchanges: the writer takes plain entries too.
+    let (sink, receiver) = tokio::sync::mpsc::channel::<AuditEntry>(config.queue_capacity);
     let writer = spawn_writer(
         receiver,
         log,
@@ -103,12 +104,12 @@ async fn write_log(log_dir: &Path, records: u64) -> anyhow::Result<()> {
         .policy_recorder()
         .record(PolicyVersion::of(&policy, "2026-11-30T08:00:00Z".into()))?;
     for n in 1..=records {
-        sink.reserve()
-            .map_err(|e| anyhow!("no audit slot: {e:?}"))?
-            .send(AuditEntry {
-                record: record(n),
-                capture: None,
-            });
+        sink.send(AuditEntry {
+            record: record(n),
+            capture: None,
+        })
+        .await
+        .map_err(|e| anyhow!("the writer stopped: {e}"))?;
     }
     let summary = writer.shutdown().await?;
     ensure!(summary.last_seq == records + 1, "{summary:?}");

@@ -92,7 +92,8 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
             let path = entry.path();
             if path.is_dir() {
                 pending.push(path);
-            } else {
+            } else if path.is_file() {
+                // Regular files only (not Warden's Unix socket).
                 out.push(path);
             }
         }
@@ -201,14 +202,28 @@ async fn a_scripted_agent_session_is_recorded_chained_exported_and_never_leaks(
     let outcomes = ["allow", "allow", "allow", "deny", "hold", "allow"];
 
     // Spans: one per exchange, in chain order, and the checkpoints.
-    let spans = receiver
-        .wait_for_spans(outcomes.len() * 2, WAIT)
-        .await
-        .with_context(|| stack.logs())?;
-    let mut record_spans: Vec<_> = spans
-        .iter()
-        .filter(|s| s.str_attribute("warden.decision.outcome").is_some())
-        .collect();
+    // Checkpoints come per written batch, so their number varies: wait for the records'.
+    let is_record = |s: &&warden_integration_tests::otlp::ReceivedSpan| {
+        s.str_attribute("warden.decision.outcome").is_some()
+    };
+    let mut want = outcomes.len();
+    let spans = loop {
+        let spans = receiver
+            .wait_for_spans(want, WAIT)
+            .await
+            .with_context(|| stack.logs())?;
+        if spans.iter().filter(is_record).count() >= outcomes.len() {
+            break spans;
+        }
+        want = spans.len() + 1;
+    };
+    ensure!(
+        spans
+            .iter()
+            .any(|s| s.str_attribute("warden.checkpoint.signature").is_some()),
+        "signed checkpoints are exported too"
+    );
+    let mut record_spans: Vec<_> = spans.iter().filter(is_record).collect();
     record_spans.sort_by_key(|s| s.int_attribute("warden.audit.seq"));
     let span_outcomes: Vec<&str> = record_spans
         .iter()
