@@ -319,6 +319,25 @@ async fn a_scripted_agent_session_is_recorded_chained_exported_and_never_leaks(
         "{timeline}"
     );
 
+    // The admin port's metrics count what the writer wrote and show the queue.
+    let metrics = client
+        .get(format!("{admin}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let written = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("warden_audit_records_written_total "))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .context("warden_audit_records_written_total in /metrics")?;
+    ensure!(written == outcomes.len() as u64, "{metrics}");
+    ensure!(
+        metrics.contains("warden_audit_queue_depth ")
+            && metrics.contains("warden_audit_requests_refused_total 0"),
+        "{metrics}"
+    );
+
     // The evidence bundle verifies; a tampered copy does not.
     let bundle = dir.path().join("evidence");
     let config_path = stack.dir.path().join("warden.yaml");
