@@ -43,12 +43,9 @@ fn record(n: u64) -> AuditRecord {
         request: None,
         decision: DecisionRecord {
             outcome: "allow".into(),
-            status: None,
             rule: Some("allow-reads".into()),
-            reason: String::new(),
             policy_hash: "sha256:abc".into(),
-            observed: Vec::new(),
-            details: String::new(),
+            ..DecisionRecord::default()
         },
         approval: None,
         facts: BTreeMap::from([("http.method".to_string(), "GET".to_string())]),

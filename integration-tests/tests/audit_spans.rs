@@ -16,7 +16,6 @@ use warden::audit::otel::{record_span_id, CHECKPOINT_SPAN_NAME, SCOPE_NAME};
 use warden::audit::{
     AuditOutput, AuditRecord, Chained, ChainedRecord, Checkpoint, DecisionRecord, IdentityRecord,
     MaskingRecord, RecordSource, RequestRecord, ResponseRecord, SpanExporter, TraceRecord,
-    RECORD_VERSION,
 };
 use warden::config::{OtlpConfig, OtlpProtocol};
 use warden_integration_tests::otlp::{OtlpReceiver, Protocol, ReceivedSpan, Reply};
@@ -34,7 +33,6 @@ fn started(seq: u64) -> (String, SystemTime) {
 
 fn chained(seq: u64, traced: bool) -> Chained {
     let record = AuditRecord {
-        version: RECORD_VERSION,
         request_id: format!("req-{seq}"),
         session_id: "agent-7/2026-11-30".into(),
         source: RecordSource::ExtProc,
@@ -64,7 +62,6 @@ fn chained(seq: u64, traced: bool) -> Chained {
             observed: vec![],
             details: "warden_policy_deny".into(),
         },
-        approval: None,
         facts: BTreeMap::from([("protocols".to_string(), "http".to_string())]),
         masking: MaskingRecord {
             request: BTreeMap::from([("api_key".to_string(), 1)]),
@@ -81,6 +78,7 @@ fn chained(seq: u64, traced: bool) -> Chained {
             parent_span_id: PARENT.into(),
         }),
         capture_sha256: Some("sha256:capture".into()),
+        ..AuditRecord::default()
     };
     Chained {
         record: ChainedRecord {

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use warden::approval::Timestamp;
 use warden::audit::{
     AuditRecord, BodyCapture, Chained, ChainedRecord, Checkpoint, DecisionRecord, ExchangeCapture,
-    IdentityRecord, MaskingRecord, RecordSource, RECORD_VERSION,
+    IdentityRecord, RecordSource,
 };
 use warden::store::{
     ApprovalStore, SessionExchange, SessionFilter, SessionRetention, SessionSummary,
@@ -33,7 +33,6 @@ fn exchange(
     outcome: &str,
 ) -> Chained {
     let record = AuditRecord {
-        version: RECORD_VERSION,
         request_id: format!("req-{instance}-{seq}"),
         session_id: session.into(),
         source: RecordSource::ExtProc,
@@ -46,22 +45,13 @@ fn exchange(
             kind: "agent".into(),
             source: "jwt".into(),
         }),
-        request: None,
         decision: DecisionRecord {
             outcome: outcome.into(),
-            status: None,
             rule: (outcome != "allow").then(|| "prod-deletes".to_string()),
-            reason: String::new(),
-            policy_hash: String::new(),
-            observed: Vec::new(),
-            details: String::new(),
+            ..DecisionRecord::default()
         },
-        approval: None,
         facts: BTreeMap::new(),
-        masking: MaskingRecord::default(),
-        response: None,
-        trace: None,
-        capture_sha256: None,
+        ..AuditRecord::default()
     };
     let capture = ExchangeCapture {
         request_headers: vec![("accept".into(), "application/json".into())],

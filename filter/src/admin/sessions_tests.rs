@@ -20,7 +20,6 @@ const T0: Timestamp = Timestamp(1_796_000_000_000);
 
 fn exchange(seq: u64, session: &str, subject: &str, seconds: u64) -> Chained {
     let record = AuditRecord {
-        version: crate::audit::RECORD_VERSION,
         request_id: format!("req-{seq}"),
         session_id: session.into(),
         source: RecordSource::ExtProc,
@@ -33,22 +32,11 @@ fn exchange(seq: u64, session: &str, subject: &str, seconds: u64) -> Chained {
             kind: "agent".into(),
             source: "jwt".into(),
         }),
-        request: None,
         decision: DecisionRecord {
             outcome: "allow".into(),
-            status: None,
-            rule: None,
-            reason: String::new(),
-            policy_hash: String::new(),
-            observed: Vec::new(),
-            details: String::new(),
+            ..DecisionRecord::default()
         },
-        approval: None,
-        facts: Default::default(),
-        masking: Default::default(),
-        response: None,
-        trace: None,
-        capture_sha256: None,
+        ..AuditRecord::default()
     };
     Chained {
         record: ChainedRecord {

@@ -606,12 +606,9 @@ pub(crate) mod tests {
             request: None,
             decision: DecisionRecord {
                 outcome: "allow".into(),
-                status: None,
                 rule: Some("allow-reads".into()),
-                reason: String::new(),
                 policy_hash: "sha256:abc".into(),
-                observed: Vec::new(),
-                details: String::new(),
+                ..DecisionRecord::default()
             },
             approval: None,
             facts: BTreeMap::from([("http.method".into(), "GET".into())]),

@@ -18,10 +18,11 @@ use crate::redact::{ContentKind, Direction, Redactor};
 pub const RECORD_VERSION: u32 = 1;
 
 /// Where the exchange was seen.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RecordSource {
     /// An ext_proc stream (headers, bodies, response).
+    #[default]
     ExtProc,
     /// An ext_authz check (request head only).
     ExtAuthz,
@@ -71,6 +72,29 @@ pub struct AuditRecord {
     pub capture_sha256: Option<String>,
 }
 
+impl Default for AuditRecord {
+    /// An empty record of the current layout (for building records field by field).
+    fn default() -> Self {
+        AuditRecord {
+            version: RECORD_VERSION,
+            request_id: String::new(),
+            session_id: String::new(),
+            source: RecordSource::default(),
+            started_at: String::new(),
+            duration_us: 0,
+            identity: None,
+            request: None,
+            decision: DecisionRecord::default(),
+            approval: None,
+            facts: BTreeMap::new(),
+            masking: MaskingRecord::default(),
+            response: None,
+            trace: None,
+            capture_sha256: None,
+        }
+    }
+}
+
 /// The caller.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdentityRecord {
@@ -107,7 +131,7 @@ pub struct RequestRecord {
 }
 
 /// What Warden decided.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DecisionRecord {
     /// The outcome: `allow` (went upstream), `deny`, `hold` (answered as held),
     /// `error` (Warden failed closed) or `incomplete` (the stream ended before a

@@ -285,12 +285,9 @@ mod tests {
             }),
             decision: DecisionRecord {
                 outcome: "allow".into(),
-                status: None,
                 rule: Some("chat".into()),
                 reason: "approved chat".into(),
-                policy_hash: String::new(),
-                observed: Vec::new(),
-                details: String::new(),
+                ..DecisionRecord::default()
             },
             approval: Some(ApprovalRecord {
                 id: "apr-1".into(),
@@ -299,7 +296,6 @@ mod tests {
                 approvers: vec!["alice".into()],
                 denied_by: None,
             }),
-            facts: Default::default(),
             masking: MaskingRecord {
                 request: [("github-pat".to_string(), 1)].into(),
                 ..MaskingRecord::default()
@@ -309,8 +305,7 @@ mod tests {
                 body_bytes: 40,
                 from_warden: false,
             }),
-            trace: None,
-            capture_sha256: None,
+            ..AuditRecord::default()
         };
         let capture = ExchangeCapture {
             request_headers: vec![("content-type".into(), "application/json".into())],

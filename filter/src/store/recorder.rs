@@ -125,29 +125,16 @@ mod tests {
 
     fn chained(seq: u64) -> Chained {
         let record = AuditRecord {
-            version: crate::audit::RECORD_VERSION,
             request_id: format!("req-{seq}"),
             session_id: "s-1".into(),
             source: RecordSource::ExtAuthz,
             started_at: Timestamp(1_796_000_000_000 + seq as i64).rfc3339(),
             duration_us: 1,
-            identity: None,
-            request: None,
             decision: DecisionRecord {
                 outcome: "allow".into(),
-                status: None,
-                rule: None,
-                reason: String::new(),
-                policy_hash: String::new(),
-                observed: Vec::new(),
-                details: String::new(),
+                ..DecisionRecord::default()
             },
-            approval: None,
-            facts: Default::default(),
-            masking: Default::default(),
-            response: None,
-            trace: None,
-            capture_sha256: None,
+            ..AuditRecord::default()
         };
         Chained {
             record: ChainedRecord {

@@ -489,7 +489,7 @@ mod tests {
     use super::*;
     use crate::audit::{
         ApprovalRecord, DecisionRecord, IdentityRecord, MaskingRecord, RequestRecord,
-        ResponseRecord, TraceRecord, RECORD_VERSION,
+        ResponseRecord, TraceRecord,
     };
     use crate::redact::Direction;
 
@@ -500,7 +500,6 @@ mod tests {
             prev_hash: "sha256:prev".into(),
             hash: "sha256:this".into(),
             record: AuditRecord {
-                version: RECORD_VERSION,
                 request_id: "req-1".into(),
                 session_id: "sess-1".into(),
                 source: RecordSource::ExtProc,
@@ -556,6 +555,7 @@ mod tests {
                     parent_span_id: "00f067aa0ba902b7".into(),
                 }),
                 capture_sha256: Some("sha256:capturehash".into()),
+                ..AuditRecord::default()
             },
         }
     }
@@ -683,12 +683,8 @@ mod tests {
         r.masking = MaskingRecord::default();
         r.decision = DecisionRecord {
             outcome: "incomplete".into(),
-            status: None,
-            rule: None,
-            reason: String::new(),
-            policy_hash: String::new(),
             observed: vec![],
-            details: String::new(),
+            ..DecisionRecord::default()
         };
         let a = attrs(&chained);
         let keys: Vec<&str> = a.keys().map(String::as_str).collect();
