@@ -114,6 +114,12 @@ pub struct AuditConfig {
     /// Records in flight or waiting for the writer.
     #[serde(default = "default_queue_capacity")]
     pub queue_capacity: usize,
+    /// After writing a batch that did not fill up, the writer waits this long before
+    /// taking the next one, so requests do not wake it one by one (a wake-up is a
+    /// cross-thread signal on the data path). Records reach the log at most this much
+    /// later; 0 writes each record as soon as it arrives.
+    #[serde(default = "default_batch_linger_ms")]
+    pub batch_linger_ms: u64,
     /// When the queue is full: `fail_closed` (refuse new requests with 503, the
     /// default) or `drop` (let them through unrecorded, counted in a metric).
     #[serde(default)]
@@ -200,6 +206,10 @@ fn default_queue_capacity() -> usize {
     10_000
 }
 
+fn default_batch_linger_ms() -> u64 {
+    2
+}
+
 fn default_session_body_bytes() -> usize {
     64 * 1024
 }
@@ -231,6 +241,7 @@ impl Default for AuditConfig {
             checkpoint_every_records: default_checkpoint_every_records(),
             checkpoint_interval_seconds: default_checkpoint_interval_seconds(),
             queue_capacity: default_queue_capacity(),
+            batch_linger_ms: default_batch_linger_ms(),
             on_queue_full: crate::audit::QueueFullPolicy::default(),
             sessions: SessionsConfig::default(),
             otlp: None,

@@ -2,8 +2,8 @@
 //! replayable session and an OpenTelemetry span.
 //!
 //! ```text
-//! Exchange ─► AuditRecord::from_exchange ─► AuditSink (bounded queue, slot reserved
-//!   at the request headers) ─► writer task: chain (seq + hash) ─► log segment,
+//! Exchange ─► FinishedExchange ─► AuditSink (bounded queue, slot reserved at the
+//!   request headers) ─► writer task: AuditRecord::from_exchange, chain (seq + hash) ─► log segment,
 //!   session store, OTLP span; signed checkpoints on a timer
 //! ```
 //!
@@ -59,7 +59,7 @@ pub use writer::{
     WriterSettings, WriterStats, WriterStopped, WriterSummary,
 };
 
-use crate::pipeline::{Exchange, LocalReply, DECISION_HEADER};
+use crate::pipeline::{FinishedExchange, LocalReply, DECISION_HEADER};
 
 /// Why the audit trail could not start.
 #[derive(Debug, thiserror::Error)]
@@ -132,7 +132,7 @@ pub struct AuditSink {
 /// data path (the record, and the masked capture, cost more than the request's own
 /// Warden time would allow; moving the exchange costs nothing).
 pub struct PendingEntry {
-    exchange: Box<Exchange>,
+    exchange: Box<FinishedExchange>,
     source: RecordSource,
     builder: Arc<EntryBuilder>,
 }
@@ -167,7 +167,7 @@ impl EntryBuilder {
     /// The entry of an exchange as it stands: its record and, when sessions are
     /// recorded, its masked capture (whose SHA-256 the record carries, so the chain
     /// covers what the replay shows).
-    pub fn build(&self, exchange: &Exchange, source: RecordSource) -> AuditEntry {
+    pub fn build(&self, exchange: &FinishedExchange, source: RecordSource) -> AuditEntry {
         let redactor = self.redactor.as_deref();
         let mut record = AuditRecord::from_exchange(exchange, source, redactor);
         let capture = crate::pipeline::capture_of(exchange, redactor, &self.credentials);
@@ -201,7 +201,7 @@ impl std::fmt::Debug for AuditSlot {
 
 impl AuditSlot {
     /// Puts the finished exchange in the queue (never waits: the room was reserved).
-    pub fn send(self, exchange: Exchange, source: RecordSource) {
+    pub fn send(self, exchange: FinishedExchange, source: RecordSource) {
         self.stats.queued.fetch_add(1, Ordering::Relaxed);
         self.permit.send(PendingEntry {
             exchange: Box::new(exchange),

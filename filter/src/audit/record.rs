@@ -1,6 +1,6 @@
 //! The audit record of one exchange: who did what, what Warden decided and why.
 //!
-//! Built from a finished [`Exchange`] by a pure function ([`AuditRecord::from_exchange`]),
+//! Built from a [`FinishedExchange`] by a pure function ([`AuditRecord::from_exchange`]),
 //! so what goes into the record is tested without gRPC. A record never carries a
 //! secret: no header values, no bodies, the query string masked, classifier facts
 //! reduced to names (methods, resources, tables, tools — never literals or arguments),
@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::classify::RequestFacts;
-use crate::pipeline::{Exchange, FindingTally};
+use crate::pipeline::{FindingTally, FinishedExchange};
 use crate::redact::{ContentKind, Direction, Redactor};
 
 /// Version of the record layout; bumped when a field changes meaning.
@@ -232,7 +232,7 @@ pub struct ReplyNote {
 /// Where an exchange's session id comes from: the identity's session (the
 /// `x-agent-session` / `mcp-session-id` header, else the token's `jti`), else one
 /// session per subject per UTC day, else `anonymous/<day>`.
-pub fn session_id(exchange: &Exchange, started_at: &time::OffsetDateTime) -> String {
+pub fn session_id(exchange: &FinishedExchange, started_at: &time::OffsetDateTime) -> String {
     let day = format!(
         "{:04}-{:02}-{:02}",
         started_at.year(),
@@ -252,7 +252,7 @@ impl AuditRecord {
     /// The record of a finished (or abandoned) exchange. `redactor` masks the query
     /// string; without it the query is dropped rather than recorded unmasked.
     pub fn from_exchange(
-        exchange: &Exchange,
+        exchange: &FinishedExchange,
         source: RecordSource,
         redactor: Option<&Redactor>,
     ) -> AuditRecord {
@@ -276,15 +276,15 @@ impl AuditRecord {
                 authority: head.authority.clone(),
                 path,
                 query,
-                body_bytes: exchange.body(Direction::Request).bytes,
+                body_bytes: exchange.body(Direction::Request).progress.bytes,
             }
         });
         let policy = exchange.policy_decision();
         let reply = exchange.reply_note();
-        let outcome = match (reply, exchange.decision()) {
+        let outcome = match (reply, exchange.decided()) {
             (Some(reply), _) => reply.outcome.to_string(),
-            (None, Some(_)) => "allow".to_string(),
-            (None, None) => "incomplete".to_string(),
+            (None, true) => "allow".to_string(),
+            (None, false) => "incomplete".to_string(),
         };
         let decision = DecisionRecord {
             outcome,
@@ -310,14 +310,14 @@ impl AuditRecord {
             }),
             (None, Some(head)) => Some(ResponseRecord {
                 status: head.status,
-                body_bytes: exchange.body(Direction::Response).bytes,
+                body_bytes: exchange.body(Direction::Response).progress.bytes,
                 from_warden: false,
             }),
             (None, None) => None,
         };
         let mut passed_unread = Vec::new();
         for direction in [Direction::Request, Direction::Response] {
-            if exchange.body_choice(direction).passed_unread {
+            if exchange.body(direction).choice.passed_unread {
                 passed_unread.push(direction);
             }
         }
@@ -327,7 +327,7 @@ impl AuditRecord {
             session_id: session_id(exchange, &started),
             source,
             started_at,
-            duration_us: exchange.elapsed_micros(),
+            duration_us: exchange.duration_us(),
             identity,
             request,
             decision,
@@ -533,7 +533,7 @@ mod tests {
 
     use crate::config::BodyInspection;
     use crate::http::{Headers, RequestHead, ResponseHead};
-    use crate::pipeline::{MaskingSettings, Pipeline, PipelineSettings, Step};
+    use crate::pipeline::{Exchange, MaskingSettings, Pipeline, PipelineSettings, Step};
     use crate::policy::watch::PolicyStore;
     use crate::policy::Policy;
 
@@ -584,7 +584,8 @@ mod tests {
             .unwrap();
         assert!(matches!(outcome.step, Step::Reply(_)));
         exchange.note_step(&outcome.step);
-        let record = AuditRecord::from_exchange(&exchange, RecordSource::ExtProc, None);
+        let record =
+            AuditRecord::from_exchange(&exchange.into_finished(), RecordSource::ExtProc, None);
         assert_eq!(record.request_id, "req-1");
         assert_eq!(record.decision.outcome, "deny");
         assert_eq!(record.decision.status, Some(403));
@@ -627,7 +628,11 @@ mod tests {
             .unwrap();
         exchange.note_step(&outcome.step);
         let redactor = crate::redact::Redactor::with_defaults().unwrap();
-        let record = AuditRecord::from_exchange(&exchange, RecordSource::ExtProc, Some(&redactor));
+        let record = AuditRecord::from_exchange(
+            &exchange.into_finished(),
+            RecordSource::ExtProc,
+            Some(&redactor),
+        );
         assert_eq!(record.decision.outcome, "allow");
         assert_eq!(record.decision.status, None);
         let response = record.response.as_ref().expect("response seen");
@@ -661,7 +666,8 @@ mod tests {
                 Ok(None),
             )
             .unwrap();
-        let record = AuditRecord::from_exchange(&exchange, RecordSource::ExtAuthz, None);
+        let record =
+            AuditRecord::from_exchange(&exchange.into_finished(), RecordSource::ExtAuthz, None);
         let json = serde_json::to_string(&record).unwrap();
         assert!(!json.contains(TOKEN), "{json}");
         assert_eq!(record.source, RecordSource::ExtAuthz);
@@ -670,7 +676,8 @@ mod tests {
     #[test]
     fn an_exchange_that_never_decided_is_incomplete() {
         let exchange = Exchange::new("req-4");
-        let record = AuditRecord::from_exchange(&exchange, RecordSource::ExtProc, None);
+        let record =
+            AuditRecord::from_exchange(&exchange.into_finished(), RecordSource::ExtProc, None);
         assert_eq!(record.decision.outcome, "incomplete");
         assert!(record.request.is_none());
     }

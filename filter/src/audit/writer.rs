@@ -41,6 +41,11 @@ pub struct WriterSettings {
     pub checkpoint_interval: Duration,
     /// The most records written in one batch (one write, one sync).
     pub batch_max: usize,
+    /// After a batch smaller than `batch_max`, how long the writer waits before taking
+    /// the next one. While it waits it is not registered on the queue, so a request
+    /// handing over its exchange signals no one: the data path pays no wake-up, and
+    /// records are written in fewer, larger batches (fewer syncs).
+    pub batch_linger: Duration,
     /// First wait before retrying a failed output; doubles up to `retry_max`.
     pub retry_initial: Duration,
     /// Longest wait between retries.
@@ -56,6 +61,7 @@ impl WriterSettings {
         WriterSettings {
             checkpoint_every_records: config.checkpoint_every_records,
             checkpoint_interval: Duration::from_secs(config.checkpoint_interval_seconds),
+            batch_linger: Duration::from_millis(config.batch_linger_ms),
             ..WriterSettings::default()
         }
     }
@@ -67,6 +73,7 @@ impl Default for WriterSettings {
             checkpoint_every_records: 1000,
             checkpoint_interval: Duration::from_secs(30),
             batch_max: 512,
+            batch_linger: Duration::from_millis(2),
             retry_initial: Duration::from_millis(100),
             retry_max: Duration::from_secs(30),
             shutdown_attempts: 3,
@@ -238,6 +245,9 @@ impl Writer {
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut stop = self.stop.clone();
         let mut entries = Vec::with_capacity(self.settings.batch_max);
+        let linger = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(linger);
+        let mut lingering = false;
         let records_start = self.stats.records_written.load(Ordering::Relaxed);
         loop {
             tokio::select! {
@@ -250,12 +260,19 @@ impl Writer {
                     }
                     self.write_policies(versions).await?;
                 }
-                received = receiver.recv_many(&mut entries, self.settings.batch_max) => {
+                () = &mut linger, if lingering => lingering = false,
+                received = receiver.recv_many(&mut entries, self.settings.batch_max), if !lingering => {
                     if received == 0 {
                         // Every sink is gone: nothing more will come.
                         break;
                     }
                     self.write_records(std::mem::take(&mut entries)).await?;
+                    if received < self.settings.batch_max && !self.settings.batch_linger.is_zero() {
+                        linger
+                            .as_mut()
+                            .reset(tokio::time::Instant::now() + self.settings.batch_linger);
+                        lingering = true;
+                    }
                 }
                 _ = ticker.tick(), if timed => {
                     if self.since_checkpoint > 0 {
@@ -570,6 +587,7 @@ mod tests {
             checkpoint_every_records: 3,
             checkpoint_interval: Duration::ZERO,
             batch_max: 2,
+            batch_linger: Duration::ZERO,
             retry_initial: Duration::from_millis(1),
             retry_max: Duration::from_millis(4),
             shutdown_attempts: 3,
@@ -610,6 +628,65 @@ mod tests {
                     .collect::<Vec<_>>()
             })
             .collect()
+    }
+
+    /// Polls `done` until it holds, failing after ten seconds.
+    async fn eventually(what: &str, done: impl Fn() -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lingering_writer_batches_what_arrived_meanwhile_and_a_stop_cuts_the_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sink, receiver) = mpsc::channel::<AuditEntry>(16);
+        let output = Arc::new(Recording::default());
+        let outputs: Vec<Arc<dyn AuditOutput>> = vec![output.clone()];
+        let settings = WriterSettings {
+            batch_max: 64,
+            checkpoint_every_records: 0,
+            // Far longer than the test: only the stop can end this wait.
+            batch_linger: Duration::from_secs(3600),
+            ..settings()
+        };
+        let writer = spawn_writer(receiver, open(dir.path(), 1 << 20), settings, outputs);
+        let stats = writer.stats();
+        sink.try_send(AuditEntry {
+            record: sample_record(1),
+            capture: None,
+        })
+        .unwrap();
+        eventually("the first record is written", || {
+            stats.records_written.load(Ordering::Relaxed) == 1
+        })
+        .await;
+        for n in 2..=4 {
+            sink.try_send(AuditEntry {
+                record: sample_record(n),
+                capture: None,
+            })
+            .unwrap();
+        }
+        let summary = tokio::time::timeout(Duration::from_secs(10), writer.shutdown())
+            .await
+            .expect("a stop ends the linger at once")
+            .unwrap();
+        assert_eq!(summary.records_written, 4, "nothing queued is lost");
+        let batches: Vec<Vec<u64>> = output
+            .batches
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|batch| batch.iter().map(|c| c.record.seq).collect())
+            .collect();
+        assert_eq!(
+            batches,
+            [vec![1], vec![2, 3, 4]],
+            "records that arrived while the writer lingered went in one batch"
+        );
     }
 
     #[tokio::test]
@@ -721,7 +798,7 @@ mod tests {
         let (sink, receiver) = AuditSink::new(4, QueueFullPolicy::Drop, None);
         let writer = spawn_writer(receiver, log, settings(), Vec::new());
         sink.reserve().unwrap().send(
-            crate::pipeline::Exchange::new("req-1"),
+            crate::pipeline::Exchange::new("req-1").into_finished(),
             super::super::RecordSource::ExtProc,
         );
         let error = writer.shutdown().await.unwrap_err();

@@ -1,7 +1,7 @@
 //! The pipeline's audit hook: a queue slot reserved when a request begins, the
 //! record (and session capture) sent into it when the exchange ends.
 
-use super::{Exchange, LocalReply, Pipeline};
+use super::{Exchange, FinishedExchange, LocalReply, Pipeline};
 use crate::audit::{AuditEntry, AuditRecord, AuditSink, NoSlot, RecordSource};
 
 impl Pipeline {
@@ -61,9 +61,8 @@ impl Pipeline {
         }
     }
 
-    /// The audit entry of an exchange as it stands (what the writer builds from a
-    /// finished one).
-    pub fn audit_entry(&self, exchange: &Exchange, source: RecordSource) -> AuditEntry {
+    /// The audit entry of a finished exchange (what the writer builds).
+    pub fn audit_entry(&self, exchange: &FinishedExchange, source: RecordSource) -> AuditEntry {
         match &self.audit {
             Some(sink) => sink.builder().build(exchange, source),
             None => AuditEntry {
@@ -78,11 +77,10 @@ impl Pipeline {
     /// record was dropped under `on_queue_full: drop`) the exchange is just dropped.
     pub fn finish_audit(&self, mut exchange: Exchange, source: RecordSource) {
         if let Some(slot) = exchange.take_audit_slot() {
-            // What the record does not need is freed here, while it is hot in this
-            // core's cache and the allocator can hand it to the next request; only
-            // the small rest waits in the queue.
-            exchange.shed_for_audit();
-            slot.send(exchange, source);
+            // Only what the record and capture read waits in the queue; the rest is
+            // freed here, while it is hot in this core's cache and the allocator can
+            // hand it to the next request ([`FinishedExchange`]).
+            slot.send(exchange.into_finished(), source);
         }
     }
 }

@@ -6,6 +6,7 @@
 //! ([`Exchange::start_capture`]); without them every hook is one `None` check. Bodies
 //! are kept by the body phases themselves, after masking ([`super::body`]).
 
+use super::finished::{FinishedBody, FinishedExchange};
 use super::{BodyMode, Exchange, LocalReply, Mutation, Pipeline, Step};
 use crate::audit::{
     captured_headers, BodyCapture, BodyRecorder, CaptureSettings, ExchangeCapture, ReplyCapture,
@@ -13,8 +14,6 @@ use crate::audit::{
 use crate::http::Headers;
 use crate::policy::RecordLevel;
 use crate::redact::{ContentKind, Direction, Redactor};
-
-use super::body::BodyState;
 
 /// What an exchange notes for its session capture besides its heads and bodies.
 #[derive(Debug, Default)]
@@ -73,10 +72,10 @@ impl Exchange {
 }
 
 impl Pipeline {
-    /// The session capture of an exchange as it stands (`None` when it is not
-    /// recorded). Header values are masked with the audit sink's redactor (else the
-    /// pipeline's); without either they are not recorded.
-    pub fn capture_of(&self, exchange: &Exchange) -> Option<ExchangeCapture> {
+    /// The session capture of a finished exchange (`None` when it is not recorded).
+    /// Header values are masked with the audit sink's redactor (else the pipeline's);
+    /// without either they are not recorded.
+    pub fn capture_of(&self, exchange: &FinishedExchange) -> Option<ExchangeCapture> {
         let redactor = self
             .audit
             .as_ref()
@@ -86,14 +85,14 @@ impl Pipeline {
     }
 }
 
-/// The session capture of an exchange as it stands (`None` when it is not recorded):
+/// The session capture of a finished exchange (`None` when it is not recorded):
 /// header values masked with `redactor` (without one they are not recorded), the
 /// `credentials` headers left out. Runs on the audit writer, off the data path.
 ///
 /// The deciding policy rule's `record` level applies: `none` keeps no capture (the
 /// audit record only), `metadata` keeps headers but no bodies.
 pub fn capture_of(
-    exchange: &Exchange,
+    exchange: &FinishedExchange,
     redactor: Option<&Redactor>,
     credentials: &[String],
 ) -> Option<ExchangeCapture> {
@@ -120,7 +119,7 @@ pub fn capture_of(
 }
 
 fn full_capture(
-    exchange: &Exchange,
+    exchange: &FinishedExchange,
     notes: &CaptureNotes,
     redactor: Option<&Redactor>,
     credentials: &[String],
@@ -185,7 +184,7 @@ fn changed_headers(
 }
 
 /// The capture of one body: what masking passed on, or why nothing is kept.
-fn body_capture(state: &BodyState, content_type: &str, direction: Direction) -> BodyCapture {
+fn body_capture(state: &FinishedBody, content_type: &str, direction: Direction) -> BodyCapture {
     if let Some(recorder) = state.capture.as_ref().filter(|r| r.seen()) {
         return recorder.finish(content_type);
     }
@@ -337,8 +336,8 @@ mod tests {
         (ex, outcome)
     }
 
-    fn capture_json(p: &Pipeline, ex: &Exchange) -> (ExchangeCapture, String) {
-        let entry = p.audit_entry(ex, RecordSource::ExtProc);
+    fn capture_json(p: &Pipeline, ex: Exchange) -> (ExchangeCapture, String) {
+        let entry = p.audit_entry(&ex.into_finished(), RecordSource::ExtProc);
         let capture = entry.capture.expect("sessions are recorded");
         let json = capture.to_json();
         assert_eq!(entry.record.capture_sha256, Some(capture.sha256()));
@@ -389,7 +388,7 @@ mod tests {
                 .unwrap(),
         );
 
-        let (capture, json) = capture_json(&p, &ex);
+        let (capture, json) = capture_json(&p, ex);
         assert!(
             !json.contains(TOKEN) && !json.contains("ghp_9xQ2"),
             "{json}"
@@ -434,7 +433,7 @@ mod tests {
             let m = continued(p.on_response_body(&mut ex, chunk.as_bytes(), end).unwrap());
             passed.extend(m.body.unwrap_or_default());
         }
-        let (capture, json) = capture_json(&p, &ex);
+        let (capture, json) = capture_json(&p, ex);
         assert!(
             !json.contains(TOKEN) && !json.contains("ghp_9xQ2"),
             "{json}"
@@ -466,7 +465,7 @@ mod tests {
         for (chunk, end) in [("0123456789", false), ("abcdef", true)] {
             continued(p.on_response_body(&mut ex, chunk.as_bytes(), end).unwrap());
         }
-        let (capture, _) = capture_json(&p, &ex);
+        let (capture, _) = capture_json(&p, ex);
         assert_eq!(capture.response_body.text.as_deref(), Some("01234567"));
         assert_eq!(capture.response_body.bytes, 16);
         assert!(capture.response_body.truncated);
@@ -482,7 +481,7 @@ mod tests {
                 .unwrap(),
         );
         continued(p.on_response_body(&mut ex, TOKEN.as_bytes(), true).unwrap());
-        let (capture, json) = capture_json(&p, &ex);
+        let (capture, json) = capture_json(&p, ex);
         assert!(!json.contains(TOKEN), "{json}");
         assert!(!capture.response_body.captured);
         assert!(
@@ -510,7 +509,7 @@ mod tests {
                 .unwrap(),
         );
         continued(p.on_response_body(&mut ex, TOKEN.as_bytes(), true).unwrap());
-        let (capture, json) = capture_json(&p, &ex);
+        let (capture, json) = capture_json(&p, ex);
         assert!(!json.contains(TOKEN), "{json}");
         for body in [&capture.request_body, &capture.response_body] {
             assert!(!body.captured && body.text.is_none(), "{body:?}");
@@ -531,7 +530,7 @@ mod tests {
         );
         assert!(matches!(outcome.step, Step::Reply(_)));
         ex.note_step(&outcome.step);
-        let (capture, _) = capture_json(&p, &ex);
+        let (capture, _) = capture_json(&p, ex);
         let reply = capture.reply.expect("the reply is captured");
         assert_eq!(reply.status, 415);
         assert!(reply
@@ -559,7 +558,7 @@ mod tests {
                 .unwrap(),
         );
         continued(p.on_response_body(&mut ex, b"hello", true).unwrap());
-        let entry = p.audit_entry(&ex, RecordSource::ExtProc);
+        let entry = p.audit_entry(&ex.into_finished(), RecordSource::ExtProc);
         assert_eq!(entry.capture, None);
         assert_eq!(entry.record.capture_sha256, None);
     }
@@ -629,7 +628,7 @@ rules:
         };
         p.on_response_headers(&mut ex, response, false).unwrap();
         p.on_response_body(&mut ex, b"the answer", true).unwrap();
-        let entry = p.audit_entry(&ex, RecordSource::ExtProc);
+        let entry = p.audit_entry(&ex.into_finished(), RecordSource::ExtProc);
         assert_eq!(
             entry.record.capture_sha256,
             entry.capture.as_ref().map(ExchangeCapture::sha256)
@@ -746,7 +745,7 @@ mod credential_tests {
                 .collect::<Vec<_>>()
         );
         let capture = p
-            .audit_entry(&ex, RecordSource::ExtProc)
+            .audit_entry(&ex.into_finished(), RecordSource::ExtProc)
             .capture
             .expect("recorded");
         let json = capture.to_json();

@@ -21,6 +21,8 @@ mod audit;
 mod body;
 mod capture;
 pub use capture::capture_of;
+mod finished;
+pub use finished::FinishedExchange;
 mod hold;
 pub mod reply;
 
@@ -34,7 +36,7 @@ use crate::approval::HoldCheck;
 use crate::audit::{ApprovalRecord, AuditSink, AuditSlot, ReplyNote};
 use crate::classify::{self, IdentityFacts, RequestFacts};
 use crate::config::{BodyInspection, Config};
-use crate::http::{Headers, RequestHead, ResponseHead};
+use crate::http::{RequestHead, ResponseHead};
 use crate::identity::{AuthError, Authenticator, CredentialInjector, Identity, PeerAttributes};
 use crate::masking::BinaryPolicy;
 use crate::policy::watch::PolicyStore;
@@ -376,30 +378,6 @@ impl Exchange {
     /// Keeps the audit queue slot for this exchange's record.
     pub fn set_audit_slot(&mut self, slot: AuditSlot) {
         self.audit_slot = Some(slot);
-    }
-
-    /// Frees what neither the audit record nor the session capture reads (the
-    /// masking streams' state, held-back bytes, the pending policy) before the exchange
-    /// waits in the audit queue.
-    pub(crate) fn shed_for_audit(&mut self) {
-        self.request_body.stream = None;
-        self.response_body.stream = None;
-        self.withheld = None;
-        self.pending_policy = None;
-        self.pending_metadata = Vec::new();
-        self.held = None;
-        // Header values are read only by the session capture.
-        if self.capture.is_none() {
-            if let Some(request) = &mut self.request {
-                request.headers = Headers::default();
-            }
-            if let Some(response) = &mut self.response {
-                response.headers = Headers::default();
-            }
-        }
-        if let Some(facts) = &mut self.facts {
-            facts.headers = Headers::default();
-        }
     }
 
     /// Takes the audit queue slot (once: the record is sent into it).
