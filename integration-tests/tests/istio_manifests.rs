@@ -366,7 +366,7 @@ fn differences(a: &Value, b: &Value, at: &str) -> Vec<String> {
 
 /// Deserialises an Istio kind with its own (strict) struct.
 fn strict<T: DeserializeOwned>(value: &Value) -> Result<T, String> {
-    serde_path_to_error::deserialize(value.clone()).map_err(|e| format!("{}: {}", e.path(), e))
+    serde_path_to_error::deserialize(value.clone()).map_err(|e| e.to_string())
 }
 
 /// Parses one document by its `apiVersion` and `kind`.
