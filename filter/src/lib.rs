@@ -5,6 +5,15 @@
 //! gRPC shells ([`extproc`], [`extauthz`]) and the [`server`] stay thin. See
 //! `docs/architecture.md` for the flow of one request through these modules.
 
+/// mimalloc, for everything linking this crate (the binary, its benches and tests
+/// alike, so a benchmark measures what runs). Warden's data path allocates many small,
+/// short-lived objects per request, and the audit queue hands finished exchanges to
+/// the writer task, which frees them on another thread; mimalloc's per-page free lists
+/// make both cheap where the system allocator fragments and consolidates.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod admin;
 pub mod approval;
 pub mod audit;
