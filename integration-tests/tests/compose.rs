@@ -23,6 +23,7 @@ use serde::Deserialize;
 use serde_yaml_ng::Value;
 use warden_integration_tests::paths;
 use warden_integration_tests::process::{free_port, poll_until, ChildProcess};
+use warden_integration_tests::stack::http1_client;
 
 // ------------------------------------------------------------------ the compose file, typed
 
@@ -231,7 +232,10 @@ fn the_generated_configs_are_up_to_date() {
         .arg("--check")
         .status()
         .expect("run compose_generate --check");
-    assert!(check.success(), "compose/generate --check reports stale files");
+    assert!(
+        check.success(),
+        "compose/generate --check reports stale files"
+    );
 }
 
 #[test]
@@ -242,11 +246,14 @@ fn the_generated_envoy_config_keeps_the_local_demo_s_filters() {
     let local = yaml(&root.join("envoy/local-demo.yaml"));
     let compose = yaml(&compose_dir().join("envoy.yaml"));
     let filters = |config: &Value| {
-        config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
-            ["typed_config"]["http_filters"]
+        config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+            ["http_filters"]
             .clone()
     };
-    assert!(filters(&local).is_sequence(), "local-demo.yaml: no http_filters");
+    assert!(
+        filters(&local).is_sequence(),
+        "local-demo.yaml: no http_filters"
+    );
     assert_eq!(filters(&local), filters(&compose));
     let clusters = compose["static_resources"]["clusters"]
         .as_sequence()
@@ -304,16 +311,24 @@ fn the_compose_file_has_the_demo_services() {
         }
         if let Some(check) = &service.healthcheck {
             assert!(
-                matches!(check.test.first().map(String::as_str), Some("CMD" | "CMD-SHELL")),
+                matches!(
+                    check.test.first().map(String::as_str),
+                    Some("CMD" | "CMD-SHELL")
+                ),
                 "service {name}: healthcheck test must start with CMD or CMD-SHELL"
             );
             assert!(check.retries > 0, "service {name}: healthcheck retries 0");
-            for duration in [Some(&check.interval), Some(&check.timeout), check.start_period.as_ref()]
-                .into_iter()
-                .flatten()
+            for duration in [
+                Some(&check.interval),
+                Some(&check.timeout),
+                check.start_period.as_ref(),
+            ]
+            .into_iter()
+            .flatten()
             {
                 assert!(
-                    duration.ends_with('s') && duration.trim_end_matches('s').parse::<u32>().is_ok(),
+                    duration.ends_with('s')
+                        && duration.trim_end_matches('s').parse::<u32>().is_ok(),
                     "service {name}: healthcheck duration {duration:?} is not N s"
                 );
             }
@@ -324,7 +339,10 @@ fn the_compose_file_has_the_demo_services() {
             let [ip, _, container] = parts.as_slice() else {
                 panic!("service {name}: port {port:?} is not 127.0.0.1:HOST:CONTAINER");
             };
-            assert_eq!(*ip, "127.0.0.1", "service {name}: port {port} must bind loopback");
+            assert_eq!(
+                *ip, "127.0.0.1",
+                "service {name}: port {port} must bind loopback"
+            );
             let container: u16 = container
                 .parse()
                 .unwrap_or_else(|_| panic!("service {name}: port {port:?}"));
@@ -378,11 +396,17 @@ fn the_compose_file_has_the_demo_services() {
     let url = reqwest::Url::parse(&store).expect("approvals.store is a URL");
     assert_eq!(
         Some(url.username()),
-        postgres.environment.get("POSTGRES_USER").map(String::as_str)
+        postgres
+            .environment
+            .get("POSTGRES_USER")
+            .map(String::as_str)
     );
     assert_eq!(
         url.password(),
-        postgres.environment.get("POSTGRES_PASSWORD").map(String::as_str)
+        postgres
+            .environment
+            .get("POSTGRES_PASSWORD")
+            .map(String::as_str)
     );
     assert_eq!(
         Some(url.path().trim_start_matches('/')),
@@ -433,7 +457,11 @@ fn every_command_listens_where_its_service_exposes() {
                     .collect::<Vec<u16>>()
             })
             .collect();
-        assert_eq!(exposed, service.expose, "{}: EXPOSE vs compose", build.dockerfile);
+        assert_eq!(
+            exposed, service.expose,
+            "{}: EXPOSE vs compose",
+            build.dockerfile
+        );
     }
 }
 
@@ -459,7 +487,11 @@ fn every_mounted_and_copied_file_exists() {
         if let Some(build) = &service.build {
             let context = dir.join(&build.context);
             let dockerfile = context.join(&build.dockerfile);
-            assert!(dockerfile.is_file(), "service {name}: no {}", dockerfile.display());
+            assert!(
+                dockerfile.is_file(),
+                "service {name}: no {}",
+                dockerfile.display()
+            );
             for (op, args) in instructions(&read(&dockerfile)) {
                 if op != "COPY" || args.starts_with("--from=") {
                     continue;
@@ -523,7 +555,10 @@ fn envoy_points_at_compose_services() {
         }
     }
     for expected in ["warden", "upstream", "git", "mcp", "otel_collector"] {
-        assert!(names.contains(expected), "envoy.yaml has no cluster {expected}");
+        assert!(
+            names.contains(expected),
+            "envoy.yaml has no cluster {expected}"
+        );
     }
     // Every route goes to a defined cluster.
     let hcm = &config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]
@@ -533,7 +568,10 @@ fn envoy_points_at_compose_services() {
         .expect("routes");
     for route in routes {
         let cluster = route["route"]["cluster"].as_str().expect("route cluster");
-        assert!(names.contains(cluster), "a route goes to unknown cluster {cluster}");
+        assert!(
+            names.contains(cluster),
+            "a route goes to unknown cluster {cluster}"
+        );
     }
     assert_eq!(
         routes.last().map(|r| &r["match"]["prefix"]),
@@ -548,12 +586,22 @@ fn envoy_points_at_compose_services() {
     // The listener and admin listen where the envoy service exposes.
     let envoy = service(&compose, "envoy");
     for (what, socket) in [
-        ("listener", &config["static_resources"]["listeners"][0]["address"]["socket_address"]),
+        (
+            "listener",
+            &config["static_resources"]["listeners"][0]["address"]["socket_address"],
+        ),
         ("admin", &config["admin"]["address"]["socket_address"]),
     ] {
-        assert_eq!(socket["address"], Value::from("0.0.0.0"), "envoy {what} address");
+        assert_eq!(
+            socket["address"],
+            Value::from("0.0.0.0"),
+            "envoy {what} address"
+        );
         let port = u16::try_from(socket["port_value"].as_u64().expect("port")).expect("u16");
-        assert!(envoy.expose.contains(&port), "envoy {what} port {port} not exposed");
+        assert!(
+            envoy.expose.contains(&port),
+            "envoy {what} port {port} not exposed"
+        );
     }
     let mount = envoy
         .volumes
@@ -562,7 +610,10 @@ fn envoy_points_at_compose_services() {
         .find(|m| m.source == "./envoy.yaml")
         .expect("envoy mounts ./envoy.yaml");
     assert!(
-        envoy.command.windows(2).any(|w| w[0] == "-c" && w[1] == mount.target),
+        envoy
+            .command
+            .windows(2)
+            .any(|w| w[0] == "-c" && w[1] == mount.target),
         "envoy's command must load the mounted config {}",
         mount.target
     );
@@ -576,10 +627,10 @@ fn the_envoy_image_is_the_tested_version() {
         .output()
         .expect("envoy --version");
     let text = String::from_utf8_lossy(&output.stdout);
-    // "envoy  version: <sha>/1.40.0/Clean/RELEASE/BoringSSL"
+    // "<path>  version: <sha>/1.40.0/Clean/RELEASE/BoringSSL"
     let version = text
-        .split('/')
-        .nth(1)
+        .split_once("version:")
+        .and_then(|(_, build)| build.split('/').nth(1))
         .unwrap_or_else(|| panic!("cannot read a version from {text:?}"));
     let compose = compose_file();
     assert_eq!(
@@ -620,13 +671,22 @@ fn warden_points_at_compose_services() {
             .expect("approvals.admin.listen"),
     );
     for port in [grpc, admin] {
-        assert!(warden.expose.contains(&port), "warden listens on {port}, not exposed");
+        assert!(
+            warden.expose.contains(&port),
+            "warden listens on {port}, not exposed"
+        );
     }
     let mut urls = vec![
         ("approvals.store", config["approvals"]["store"].as_str()),
-        ("audit.otlp.endpoint", config["audit"]["otlp"]["endpoint"].as_str()),
+        (
+            "audit.otlp.endpoint",
+            config["audit"]["otlp"]["endpoint"].as_str(),
+        ),
     ];
-    for issuer in config["identity"]["issuers"].as_sequence().expect("issuers") {
+    for issuer in config["identity"]["issuers"]
+        .as_sequence()
+        .expect("issuers")
+    {
         urls.push(("identity.issuers[].issuer", issuer["issuer"].as_str()));
         urls.push(("identity.issuers[].jwks_uri", issuer["jwks_uri"].as_str()));
     }
@@ -656,9 +716,7 @@ fn visit_paths(value: &mut Value, visit: &mut dyn FnMut(&mut String)) {
         Value::Mapping(entries) => {
             for (key, v) in entries.iter_mut() {
                 match v {
-                    Value::String(text)
-                        if key.as_str().is_some_and(|k| PATH_KEYS.contains(&k)) =>
-                    {
+                    Value::String(text) if key.as_str().is_some_and(|k| PATH_KEYS.contains(&k)) => {
                         visit(text)
                     }
                     _ => visit_paths(v, visit),
@@ -731,15 +789,22 @@ fn the_compose_warden_config_passes_check_config() {
         problems.is_empty(),
         "compose/warden.yaml names paths missing in the container: {problems:?}"
     );
-    for expected in ["/etc/warden/policies", "/etc/warden/upstream-token", "/var/lib/warden/audit"] {
+    for expected in [
+        "/etc/warden/policies",
+        "/etc/warden/upstream-token",
+        "/var/lib/warden/audit",
+    ] {
         assert!(
             paths_seen.iter().any(|p| p == expected),
             "compose/warden.yaml does not use {expected} (paths: {paths_seen:?})"
         );
     }
     let mapped = mirror.path().join("warden.yaml");
-    std::fs::write(&mapped, serde_yaml_ng::to_string(&config).expect("print YAML"))
-        .expect("write the mapped config");
+    std::fs::write(
+        &mapped,
+        serde_yaml_ng::to_string(&config).expect("print YAML"),
+    )
+    .expect("write the mapped config");
     let bin = paths::warden_bin().unwrap_or_else(|e| panic!("{e}"));
     let output = Command::new(bin)
         .arg("check-config")
@@ -807,8 +872,8 @@ fn the_collector_sends_otlp_to_jaeger() {
         mount.target
     );
     let path = compose_dir().join("otel-collector.yaml");
-    let collector: Collector = serde_yaml_ng::from_str(&read(&path))
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let collector: Collector =
+        serde_yaml_ng::from_str(&read(&path)).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let traces = collector
         .service
         .pipelines
@@ -819,27 +884,46 @@ fn the_collector_sends_otlp_to_jaeger() {
         ("receiver", &traces.receivers, &collector.receivers),
         ("processor", &traces.processors, &collector.processors),
         ("exporter", &traces.exporters, &collector.exporters),
-        ("extension", &collector.service.extensions, &collector.extensions),
+        (
+            "extension",
+            &collector.service.extensions,
+            &collector.extensions,
+        ),
     ] {
         for name in names {
-            assert!(defined.contains_key(name), "{kind} {name} is used but not defined");
+            assert!(
+                defined.contains_key(name),
+                "{kind} {name} is used but not defined"
+            );
         }
     }
     // OTLP/gRPC in, on the port Warden and Envoy send to.
-    assert!(traces.receivers.iter().any(|r| r == "otlp"), "no otlp receiver in traces");
+    assert!(
+        traces.receivers.iter().any(|r| r == "otlp"),
+        "no otlp receiver in traces"
+    );
     let grpc = collector.receivers["otlp"]["protocols"]["grpc"]["endpoint"]
         .as_str()
         .expect("otlp grpc endpoint");
-    assert!(grpc.starts_with("0.0.0.0:"), "the OTLP receiver must listen on 0.0.0.0");
+    assert!(
+        grpc.starts_with("0.0.0.0:"),
+        "the OTLP receiver must listen on 0.0.0.0"
+    );
     let port = port_of(grpc);
-    assert!(collector_service.expose.contains(&port), "receiver port {port} not exposed");
+    assert!(
+        collector_service.expose.contains(&port),
+        "receiver port {port} not exposed"
+    );
     let warden = yaml(&compose_dir().join("warden.yaml"));
     let (_, warden_port) = url_host_port(
         warden["audit"]["otlp"]["endpoint"]
             .as_str()
             .expect("audit.otlp.endpoint"),
     );
-    assert_eq!(warden_port, port, "Warden sends OTLP to another port than the receiver's");
+    assert_eq!(
+        warden_port, port,
+        "Warden sends OTLP to another port than the receiver's"
+    );
     // OTLP out, to Jaeger's OTLP port.
     let jaeger_exporters: Vec<&String> = traces
         .exporters
@@ -857,10 +941,18 @@ fn the_collector_sends_otlp_to_jaeger() {
     let endpoint = collector.exporters[exporter.as_str()]["endpoint"]
         .as_str()
         .expect("endpoint");
-    assert_service_port(&compose, "the collector's Jaeger exporter", "jaeger", port_of(endpoint));
+    assert_service_port(
+        &compose,
+        "the collector's Jaeger exporter",
+        "jaeger",
+        port_of(endpoint),
+    );
     let jaeger = service(&compose, "jaeger");
     assert_eq!(
-        jaeger.environment.get("COLLECTOR_OTLP_ENABLED").map(String::as_str),
+        jaeger
+            .environment
+            .get("COLLECTOR_OTLP_ENABLED")
+            .map(String::as_str),
         Some("true")
     );
     assert!(
@@ -887,7 +979,9 @@ fn instructions(text: &str) -> Vec<(String, String)> {
             continue;
         }
         current.push_str(trimmed);
-        let (op, args) = current.split_once(char::is_whitespace).unwrap_or((&current, ""));
+        let (op, args) = current
+            .split_once(char::is_whitespace)
+            .unwrap_or((&current, ""));
         out.push((op.to_ascii_uppercase(), args.trim().to_owned()));
         current.clear();
     }
@@ -897,19 +991,26 @@ fn instructions(text: &str) -> Vec<(String, String)> {
 /// The instructions of the last stage (from its `FROM` on).
 fn final_stage(text: &str) -> Vec<(String, String)> {
     let all = instructions(text);
-    let start = all.iter().rposition(|(op, _)| op == "FROM").expect("a FROM");
+    let start = all
+        .iter()
+        .rposition(|(op, _)| op == "FROM")
+        .expect("a FROM");
     all[start..].to_vec()
 }
 
 /// Whether a stage runs as a non-root user: a `:nonroot` base, or a last `USER` that is
 /// neither root nor uid 0.
 fn runs_as_non_root(stage: &[(String, String)]) -> bool {
-    let base_nonroot = stage
-        .first()
-        .is_some_and(|(_, base)| base.split_whitespace().next().is_some_and(|b| b.ends_with(":nonroot")));
-    let user = stage.iter().rev().find(|(op, _)| op == "USER").map(|(_, u)| {
-        u.split(':').next().unwrap_or_default().to_owned()
+    let base_nonroot = stage.first().is_some_and(|(_, base)| {
+        base.split_whitespace()
+            .next()
+            .is_some_and(|b| b.ends_with(":nonroot"))
     });
+    let user = stage
+        .iter()
+        .rev()
+        .find(|(op, _)| op == "USER")
+        .map(|(_, u)| u.split(':').next().unwrap_or_default().to_owned());
     match user {
         Some(user) => user != "root" && user != "0",
         None => base_nonroot,
@@ -922,18 +1023,24 @@ fn the_warden_image_is_small_and_non_root() {
     let text = read(&path);
     let all = instructions(&text);
     assert!(
-        all.iter().any(|(op, args)| op == "RUN"
-            && args.contains("cargo build --release --locked -p warden")),
+        all.iter()
+            .any(|(op, args)| op == "RUN"
+                && args.contains("cargo build --release --locked -p warden")),
         "{}: the builder must run `cargo build --release --locked -p warden`",
         path.display()
     );
     assert!(
-        all.iter().any(|(op, args)| op == "RUN" && args.contains("cargo chef cook")),
+        all.iter()
+            .any(|(op, args)| op == "RUN" && args.contains("cargo chef cook")),
         "{}: the dependencies must be built in a layer of their own (cargo chef cook)",
         path.display()
     );
     let stage = final_stage(&text);
-    assert!(runs_as_non_root(&stage), "{}: the final stage runs as root", path.display());
+    assert!(
+        runs_as_non_root(&stage),
+        "{}: the final stage runs as root",
+        path.display()
+    );
     let copies: Vec<&String> = stage
         .iter()
         .filter(|(op, _)| op == "COPY" || op == "ADD")
@@ -968,7 +1075,9 @@ fn every_demo_image_runs_as_non_root() {
     let compose = compose_file();
     let mut checked = 0;
     for (name, service) in &compose.services {
-        let Some(build) = &service.build else { continue };
+        let Some(build) = &service.build else {
+            continue;
+        };
         let path = compose_dir().join(&build.context).join(&build.dockerfile);
         assert!(
             runs_as_non_root(&final_stage(&read(&path))),
@@ -989,7 +1098,7 @@ fn python() -> PathBuf {
 }
 
 async fn http_ok(url: &str) -> bool {
-    reqwest::Client::new()
+    http1_client()
         .get(url)
         .timeout(Duration::from_secs(2))
         .send()
@@ -999,7 +1108,12 @@ async fn http_ok(url: &str) -> bool {
 
 fn git(args: &[&str], dir: &Path) {
     let output = Command::new("git")
-        .args(["-c", "user.name=test", "-c", "user.email=test@example.invalid"])
+        .args([
+            "-c",
+            "user.name=test",
+            "-c",
+            "user.email=test@example.invalid",
+        ])
         .args(args)
         .current_dir(dir)
         .output()
@@ -1025,9 +1139,11 @@ async fn the_git_server_serves_clone_and_push() {
         .env("GIT_LISTEN_HOST", "127.0.0.1");
     let mut server = ChildProcess::spawn("git-server", command, root.path()).expect("start");
     let health = format!("http://127.0.0.1:{port}/healthz");
-    let ready = poll_until("the git server's /healthz", Duration::from_secs(30), || async {
-        http_ok(&health).await.then_some(())
-    })
+    let ready = poll_until(
+        "the git server's /healthz",
+        Duration::from_secs(30),
+        || async { http_ok(&health).await.then_some(()) },
+    )
     .await;
     if let Err(e) = ready {
         server.ensure_running().expect("git server running");
@@ -1036,9 +1152,18 @@ async fn the_git_server_serves_clone_and_push() {
     let url = format!("http://127.0.0.1:{port}/git/demo.git");
     git(&["clone", "--quiet", &url, "clone"], root.path());
     let clone = root.path().join("clone");
-    assert!(clone.join("README.md").is_file(), "the demo repository has no README.md on main");
-    git(&["commit", "--quiet", "--allow-empty", "-m", "change"], &clone);
-    git(&["push", "--quiet", "origin", "HEAD:refs/heads/feature"], &clone);
+    assert!(
+        clone.join("README.md").is_file(),
+        "the demo repository has no README.md on main"
+    );
+    git(
+        &["commit", "--quiet", "--allow-empty", "-m", "change"],
+        &clone,
+    );
+    git(
+        &["push", "--quiet", "origin", "HEAD:refs/heads/feature"],
+        &clone,
+    );
     let output = Command::new("git")
         .args(["ls-remote", &url])
         .output()
@@ -1060,7 +1185,10 @@ async fn the_mcp_server_answers_for_its_compose_host_name() {
         .arg(compose_dir().join("mcp/serve.py"))
         .arg(port.to_string())
         // In the image server.py sits next to serve.py; here it is the tests' copy.
-        .env("PYTHONPATH", paths::repo_root().join("integration-tests/mcp"))
+        .env(
+            "PYTHONPATH",
+            paths::repo_root().join("integration-tests/mcp"),
+        )
         .env("MCP_LISTEN_HOST", "127.0.0.1");
     let mut server = ChildProcess::spawn("mcp-server", command, dir.path()).expect("start");
     let url = format!("http://127.0.0.1:{port}/mcp");
@@ -1069,7 +1197,7 @@ async fn the_mcp_server_answers_for_its_compose_host_name() {
         "params": {"protocolVersion": "2025-03-26", "capabilities": {},
                    "clientInfo": {"name": "compose-test", "version": "1"}}
     });
-    let client = reqwest::Client::new();
+    let client = http1_client();
     let post = |host: String| {
         client
             .post(&url)
@@ -1091,7 +1219,11 @@ async fn the_mcp_server_answers_for_its_compose_host_name() {
             panic!("{e}\n{}", server.log_tail());
         }
     };
-    assert!(status.is_success(), "initialize as mcp:{port}: {status}\n{}", server.log_tail());
+    assert!(
+        status.is_success(),
+        "initialize as mcp:{port}: {status}\n{}",
+        server.log_tail()
+    );
     let foreign = post(format!("attacker.example:{port}"))
         .await
         .expect("request");

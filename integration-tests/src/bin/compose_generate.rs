@@ -272,7 +272,12 @@ fn envoy_config(root: &Path) -> Result<String> {
     }
 
     let clusters = seq_mut(resources, "clusters", SRC)?;
-    point_cluster(named(clusters, "warden", SRC)?, "warden", WARDEN_HOST, 50051)?;
+    point_cluster(
+        named(clusters, "warden", SRC)?,
+        "warden",
+        WARDEN_HOST,
+        50051,
+    )?;
     let upstream = named(clusters, "upstream", SRC)?;
     point_cluster(upstream, "upstream", UPSTREAM_HOST, 8080)?;
     let template = upstream.clone();
@@ -318,11 +323,7 @@ fn warden_config(root: &Path) -> Result<String> {
 
     let approvals = get_mut(&mut warden, "approvals", SRC)?;
     set(approvals, "store", POSTGRES_URL)?;
-    set(
-        get_mut(approvals, "admin", SRC)?,
-        "listen",
-        "0.0.0.0:9090",
-    )?;
+    set(get_mut(approvals, "admin", SRC)?, "listen", "0.0.0.0:9090")?;
 
     let audit = get_mut(&mut warden, "audit", SRC)?;
     set(audit, "log_dir", "/var/lib/warden/audit")?;
@@ -336,7 +337,9 @@ fn warden_config(root: &Path) -> Result<String> {
     let identity = get_mut(&mut warden, "identity", SRC)?;
     let issuers = seq_mut(identity, "issuers", SRC)?;
     let [issuer] = issuers.as_mut_slice() else {
-        return err(format!("{SRC}: expected one identity issuer (the demo issuer)"));
+        return err(format!(
+            "{SRC}: expected one identity issuer (the demo issuer)"
+        ));
     };
     set(issuer, "issuer", ISSUER_URL)?;
     set(issuer, "jwks_uri", format!("{ISSUER_URL}/jwks.json"))?;
