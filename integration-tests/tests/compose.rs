@@ -73,12 +73,15 @@ struct DependsOn {
     condition: Condition,
 }
 
+/// `depends_on.<service>.condition`: what the dependency must have reached.
 #[derive(Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
 enum Condition {
-    ServiceStarted,
-    ServiceHealthy,
-    ServiceCompletedSuccessfully,
+    #[serde(rename = "service_started")]
+    Started,
+    #[serde(rename = "service_healthy")]
+    Healthy,
+    #[serde(rename = "service_completed_successfully")]
+    CompletedSuccessfully,
 }
 
 #[derive(Debug, Deserialize)]
@@ -302,7 +305,7 @@ fn the_compose_file_has_the_demo_services() {
         );
         for (dependency, on) in &service.depends_on {
             let target = service_or_panic(&compose, name, dependency);
-            if on.condition == Condition::ServiceHealthy {
+            if on.condition == Condition::Healthy {
                 assert!(
                     target.healthcheck.is_some(),
                     "service {name} waits for {dependency} to be healthy, which has no healthcheck"
@@ -374,7 +377,7 @@ fn the_compose_file_has_the_demo_services() {
             envoy
                 .depends_on
                 .get(dependency)
-                .is_some_and(|d| d.condition == Condition::ServiceHealthy),
+                .is_some_and(|d| d.condition == Condition::Healthy),
             "envoy must wait for {dependency} to be healthy"
         );
     }
@@ -384,7 +387,7 @@ fn the_compose_file_has_the_demo_services() {
             warden
                 .depends_on
                 .get(dependency)
-                .is_some_and(|d| d.condition == Condition::ServiceHealthy),
+                .is_some_and(|d| d.condition == Condition::Healthy),
             "warden must wait for {dependency} to be healthy"
         );
     }
