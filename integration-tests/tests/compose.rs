@@ -45,6 +45,8 @@ struct Service {
     #[serde(default)]
     build: Option<Build>,
     #[serde(default)]
+    hostname: Option<String>,
+    #[serde(default)]
     command: Vec<String>,
     #[serde(default)]
     environment: BTreeMap<String, String>,
@@ -382,6 +384,11 @@ fn the_compose_file_has_the_demo_services() {
         );
     }
     let warden = service(&compose, "warden");
+    assert_eq!(
+        warden.hostname.as_deref(),
+        Some("warden"),
+        "warden's hostname names its audit chain: keep it stable"
+    );
     for dependency in ["postgres", "issuer"] {
         assert!(
             warden
