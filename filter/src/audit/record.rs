@@ -281,13 +281,8 @@ impl AuditRecord {
         });
         let policy = exchange.policy_decision();
         let reply = exchange.reply_note();
-        let outcome = match (reply, exchange.decision()) {
-            (Some(reply), _) => reply.outcome.to_string(),
-            (None, Some(_)) => "allow".to_string(),
-            (None, None) => "incomplete".to_string(),
-        };
         let decision = DecisionRecord {
-            outcome,
+            outcome: exchange.outcome().to_string(),
             status: reply.map(|r| r.status),
             rule: policy.and_then(|p| p.rule.clone()),
             reason: policy.map(|p| p.reason.clone()).unwrap_or_default(),
