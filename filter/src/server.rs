@@ -247,11 +247,14 @@ pub async fn serve(
         Arc::clone(&notifier),
         Duration::from_secs(config.approvals.sweep_interval_seconds),
     ));
-    let pending_holds = crate::metrics::spawn_pending_holds(
-        metrics.clone(),
-        store.clone(),
-        crate::metrics::PENDING_HOLDS_INTERVAL,
-    );
+    // Only worth a database read every few seconds when someone can scrape it.
+    let pending_holds = config.approvals.admin.is_some().then(|| {
+        crate::metrics::spawn_pending_holds(
+            metrics.clone(),
+            store.clone(),
+            crate::metrics::PENDING_HOLDS_INTERVAL,
+        )
+    });
     let pipeline = Arc::new(pipeline);
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     for name in HEALTH_SERVICES {
@@ -347,7 +350,9 @@ pub async fn serve(
         () = shutdown => None,
     };
     sweeper.abort();
-    pending_holds.abort();
+    if let Some(pending_holds) = &pending_holds {
+        pending_holds.abort();
+    }
     if let Some(retention) = &retention {
         retention.abort();
     }
