@@ -9,6 +9,7 @@
 //! `failure_mode_allow: false`) turns into a denial.
 
 use std::panic::AssertUnwindSafe;
+use std::time::Duration;
 
 use futures::FutureExt;
 use std::sync::Arc;
@@ -30,6 +31,7 @@ use crate::audit::RecordSource;
 use crate::extproc::{log_decision, string_struct};
 use crate::http::{Headers, RequestHead};
 use crate::identity::PeerAttributes;
+use crate::metrics::{Phase, Shell};
 use crate::pipeline::{BodyMode, Direction, Exchange, LocalReply, Outcome, Pipeline, Step};
 
 /// Header Envoy's ext_authz filter adds when it sends the request body: `true`
@@ -75,6 +77,12 @@ impl Authorization for AuthzService {
             Ok(result) => result.map(Response::new),
             Err(_) => {
                 tracing::error!("ext_authz check panicked; denying the request");
+                // The exchange went down with the panic; count the failure anyway.
+                let mut failed = Exchange::new(String::new());
+                failed.note_failure();
+                self.pipeline
+                    .metrics()
+                    .count_exchange(Shell::ExtAuthz, &failed);
                 Err(Status::internal(
                     "warden: internal error while checking the request",
                 ))
@@ -93,17 +101,59 @@ pub async fn check(
 }
 
 /// [`check`] for an exchange the caller opened (with its trace context). The
-/// exchange's audit record is sent when the check is decided.
+/// exchange's audit record is sent when the check is decided; it is counted in the
+/// metrics however the check ended.
 pub async fn check_exchange(
     pipeline: &Pipeline,
     mut exchange: Exchange,
     request: CheckRequest,
 ) -> Result<CheckResponse, Status> {
-    if let Err(reply) = pipeline.begin_audit(&mut exchange) {
-        return Ok(to_check_response(
-            Step::Reply(reply),
-            &[("request_id", exchange.id().to_string())],
-        ));
+    let started = std::time::Instant::now();
+    let result = decide_check(pipeline, &mut exchange, request).await;
+    let waited = match &result {
+        Ok(decided) => decided.waited,
+        Err(_) => Duration::ZERO,
+    };
+    pipeline
+        .metrics()
+        .observe_phase(Phase::Check, started.elapsed().saturating_sub(waited));
+    match result {
+        Ok(decided) => {
+            pipeline.finish_audit(exchange, RecordSource::ExtAuthz);
+            Ok(decided.response)
+        }
+        Err(status) => {
+            // Failed closed: counted, but (as before) not recorded, since no decision
+            // was answered.
+            exchange.note_failure();
+            pipeline
+                .metrics()
+                .count_exchange(Shell::ExtAuthz, &exchange);
+            Err(status)
+        }
+    }
+}
+
+/// A check's answer, and what the caller needs to finish the exchange.
+struct Decided {
+    response: CheckResponse,
+    /// Time the approval gate took on a held request.
+    waited: Duration,
+}
+
+async fn decide_check(
+    pipeline: &Pipeline,
+    exchange: &mut Exchange,
+    request: CheckRequest,
+) -> Result<Decided, Status> {
+    if let Err(reply) = pipeline.begin_audit(exchange) {
+        return Ok(Decided {
+            response: to_check_response(
+                Step::Reply(reply),
+                &[("request_id", exchange.id().to_string())],
+            ),
+            waited: Duration::ZERO,
+        });
     }
     // The mTLS peer's identity (SPIFFE id in a mesh), as Envoy saw the connection.
     let peer = PeerAttributes {
@@ -166,7 +216,7 @@ pub async fn check_exchange(
 
     let auth = pipeline.authenticate(&head, &peer).await;
     let outcome = pipeline
-        .on_request_headers(&mut exchange, head, !may_have_body, auth)
+        .on_request_headers(exchange, head, !may_have_body, auth)
         .map_err(|e| Status::failed_precondition(format!("warden: {e}")))?;
     let mut metadata = outcome.metadata.clone();
     let mut outcome = outcome;
@@ -193,7 +243,7 @@ pub async fn check_exchange(
             outcome.step = Step::Reply(reply);
         } else {
             let mut body_outcome = pipeline
-                .on_request_body(&mut exchange, &body, true)
+                .on_request_body(exchange, &body, true)
                 .map_err(|e| Status::failed_precondition(format!("warden: {e}")))?;
             let changes = match &body_outcome.step {
                 Step::Continue(mutation) => Some(mutation),
@@ -231,9 +281,20 @@ pub async fn check_exchange(
     // ext_authz has no per-message deadline to extend: Envoy's filter `timeout` bounds
     // a wait-mode hold. A rule that waits longer than that timeout fails closed at it
     // (raise the filter's `timeout` above the rule's `approval.wait`).
+    let held = matches!(outcome.step, Step::Hold(_));
+    let hold_started = std::time::Instant::now();
     let outcome = pipeline
-        .resolve_hold(&mut exchange, outcome, &|_| async { true })
+        .resolve_hold(exchange, outcome, &|_| async { true })
         .await;
+    let waited = if held {
+        let waited = hold_started.elapsed();
+        pipeline
+            .metrics()
+            .observe_hold_wait(Shell::ExtAuthz, waited);
+        waited
+    } else {
+        Duration::ZERO
+    };
     exchange.note_step(&outcome.step);
     if let Some((_, decision)) = outcome.metadata.iter().find(|(k, _)| *k == "decision") {
         if let Some(entry) = metadata.iter_mut().find(|(k, _)| *k == "decision") {
@@ -245,9 +306,11 @@ pub async fn check_exchange(
             metadata.push((key, value.clone()));
         }
     }
-    log_decision(&exchange, &outcome.step);
-    pipeline.finish_audit(exchange, RecordSource::ExtAuthz);
-    Ok(to_check_response(outcome.step, &metadata))
+    log_decision(exchange, &outcome.step);
+    Ok(Decided {
+        response: to_check_response(outcome.step, &metadata),
+        waited,
+    })
 }
 
 /// Headers from the header phase, then whatever the body phase says (a reply wins).

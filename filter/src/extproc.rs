@@ -37,6 +37,7 @@ pub use envoy_types::pb::envoy::service::ext_proc::v3::external_processor_server
 
 use crate::audit::RecordSource;
 use crate::http::{RequestHead, ResponseHead};
+use crate::metrics::{Phase, Shell};
 use crate::pipeline::{
     BodyMode, Direction, Exchange, LocalReply, Mutation, Outcome, PhasePlan, Pipeline,
     PipelineError, Step,
@@ -59,6 +60,12 @@ pub trait StreamHandler: Send + Sync + 'static {
     /// Called once when the stream is over (however it ended), with its state.
     fn close(&self, state: Self::State) {
         drop(state);
+    }
+
+    /// Called when handling a message failed (an error status or a panic): the
+    /// stream ends with that error, and Envoy fails the request closed.
+    fn fail(&self, state: &mut Self::State) {
+        let _ = state;
     }
 
     /// The reply to one message. An error ends the stream with that status.
@@ -138,6 +145,7 @@ impl<H: StreamHandler> ExternalProcessor for ExtProcService<H> {
                             }
                             // After an error nothing more is read or sent.
                             Err(status) => {
+                                handler.fail(&mut state);
                                 let _ = sender.send(Err(status)).await;
                                 break;
                             }
@@ -230,6 +238,10 @@ impl StreamHandler for Pipeline {
         self.finish_audit(exchange, RecordSource::ExtProc);
     }
 
+    fn fail(&self, exchange: &mut Exchange) {
+        exchange.note_failure();
+    }
+
     async fn handle(
         &self,
         exchange: &mut Exchange,
@@ -237,6 +249,7 @@ impl StreamHandler for Pipeline {
         interim: &Interim,
     ) -> Result<ProcessingResponse, Status> {
         use processing_request::Request as In;
+        let started = std::time::Instant::now();
         let phase = message.request.ok_or_else(|| {
             Status::invalid_argument("warden: ext_proc message carries no request phase")
         })?;
@@ -294,13 +307,17 @@ impl StreamHandler for Pipeline {
             ),
         };
         let outcome = outcome.map_err(|err| protocol_error(exchange, err))?;
+        let mut waited = std::time::Duration::ZERO;
         let outcome = match outcome.step {
             Step::Hold(_) => {
                 let extend = |wait: std::time::Duration| {
                     let interim = interim.clone();
                     async move { interim.extend_deadline(wait).await }
                 };
+                let hold_started = std::time::Instant::now();
                 let outcome = self.resolve_hold(exchange, outcome, &extend).await;
+                waited = hold_started.elapsed();
+                self.metrics().observe_hold_wait(Shell::ExtProc, waited);
                 log_decision(exchange, &outcome.step);
                 outcome
             }
@@ -309,6 +326,10 @@ impl StreamHandler for Pipeline {
                 outcome
             }
         };
+        // The hold's wait (a human's pace) has its own histogram: keep it out of the
+        // phase's, which shows Warden's own cost.
+        self.metrics()
+            .observe_phase(kind.phase(), started.elapsed().saturating_sub(waited));
         Ok(to_processing_response(kind, outcome))
     }
 }
@@ -357,6 +378,20 @@ enum Kind {
     ResponseBody,
     RequestTrailers,
     ResponseTrailers,
+}
+
+impl Kind {
+    /// The phase the metrics time this message under.
+    fn phase(self) -> Phase {
+        match self {
+            Kind::RequestHeaders => Phase::RequestHeaders,
+            Kind::RequestBody => Phase::RequestBody,
+            Kind::ResponseHeaders => Phase::ResponseHeaders,
+            Kind::ResponseBody => Phase::ResponseBody,
+            Kind::RequestTrailers => Phase::RequestTrailers,
+            Kind::ResponseTrailers => Phase::ResponseTrailers,
+        }
+    }
 }
 
 /// Envoy's header map as `(name, value)` pairs. Envoy sends values in `raw_value`;

@@ -131,11 +131,15 @@ pub async fn serve(
     } else {
         None
     };
-    let mut pipeline = Pipeline::new(PipelineSettings::from(&config), redactor.clone());
+    // One metrics handle for the whole server; what updates it gets a clone.
+    let metrics = crate::metrics::Metrics::new();
+    let mut pipeline = Pipeline::new(PipelineSettings::from(&config), redactor.clone())
+        .with_metrics(metrics.clone());
     let mut admin_authenticator = None;
     if let Some(identity) = &config.identity {
         let authenticator =
             Authenticator::new(identity).map_err(|e| ServeError::Identity(e.to_string()))?;
+        authenticator.set_metrics(metrics.clone());
         let injector = CredentialInjector::from_config(identity)
             .map_err(|e| ServeError::Identity(e.to_string()))?;
         let injector = (!injector.is_empty()).then(|| Arc::new(injector));
@@ -160,7 +164,9 @@ pub async fn serve(
         pipeline = pipeline.with_identity(authenticator, injector);
     }
     let policy_store = open_policy(&config.policy)?;
+    let mut policy_metrics = None;
     if let Some(store) = &policy_store {
+        policy_metrics = Some(crate::metrics::PolicyMetrics::start(Arc::clone(store)));
         let policy = store.current();
         tracing::info!(
             hash = policy.hash(),
@@ -228,7 +234,8 @@ pub async fn serve(
     };
     let notifier = Arc::new(
         crate::webhook::Notifier::new(config.approvals.webhooks.clone())
-            .map_err(|e| ServeError::Webhook(e.to_string()))?,
+            .map_err(|e| ServeError::Webhook(e.to_string()))?
+            .with_metrics(metrics.clone()),
     );
     let gate = Arc::new(crate::approval::gate::ApprovalGate::new(
         store.clone(),
@@ -240,6 +247,14 @@ pub async fn serve(
         Arc::clone(&notifier),
         Duration::from_secs(config.approvals.sweep_interval_seconds),
     ));
+    // Only worth a database read every few seconds when someone can scrape it.
+    let pending_holds = config.approvals.admin.is_some().then(|| {
+        crate::metrics::spawn_pending_holds(
+            metrics.clone(),
+            store.clone(),
+            crate::metrics::PENDING_HOLDS_INTERVAL,
+        )
+    });
     let pipeline = Arc::new(pipeline);
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     for name in HEALTH_SERVICES {
@@ -292,7 +307,11 @@ pub async fn serve(
         let state =
             crate::admin::AdminState::new(store.clone(), authenticator, Arc::clone(&notifier))
                 .with_session_readers(config.audit.sessions.reader_groups.clone())
-                .with_metrics(Arc::new(crate::metrics::registry(audit_metrics.take())));
+                .with_metrics(Arc::new(crate::metrics::registry(
+                    &metrics,
+                    audit_metrics.take(),
+                    policy_metrics.take(),
+                )));
         let app = crate::admin::router(state);
         let stop = stopped(stop_rx.clone());
         servers.spawn(async move {
@@ -331,6 +350,9 @@ pub async fn serve(
         () = shutdown => None,
     };
     sweeper.abort();
+    if let Some(pending_holds) = &pending_holds {
+        pending_holds.abort();
+    }
     if let Some(retention) = &retention {
         retention.abort();
     }

@@ -686,6 +686,8 @@ struct Inner {
 #[derive(Clone)]
 pub struct Notifier {
     inner: Option<Arc<Inner>>,
+    /// Counts every event, webhooks or not (`warden_approvals_total`).
+    metrics: Option<crate::metrics::Metrics>,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -748,12 +750,23 @@ impl Notifier {
                 queue,
                 shared,
             })),
+            metrics: None,
         })
     }
 
     /// A notifier that sends nothing.
     pub fn disabled() -> Notifier {
-        Notifier { inner: None }
+        Notifier {
+            inner: None,
+            metrics: None,
+        }
+    }
+
+    /// Also counts each event in `metrics`: every approval change passes through
+    /// here once, from whichever part of Warden made it.
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Notifier {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// True when there is at least one webhook.
@@ -764,6 +777,9 @@ impl Notifier {
     /// Queues `event` for `approval` to every webhook that wants it and returns at
     /// once. When the queue is full the event is dropped, counted and logged.
     pub fn notify(&self, event: Event, approval: &Approval) {
+        if let Some(metrics) = &self.metrics {
+            metrics.count_approval(event.into());
+        }
         let Some(inner) = &self.inner else {
             return;
         };

@@ -7,6 +7,7 @@
 pub mod git_http;
 pub mod issuer;
 pub mod k8s;
+pub mod metrics;
 pub mod otlp;
 pub mod paths;
 pub mod postgres;

@@ -281,13 +281,8 @@ impl AuditRecord {
         });
         let policy = exchange.policy_decision();
         let reply = exchange.reply_note();
-        let outcome = match (reply, exchange.decided()) {
-            (Some(reply), _) => reply.outcome.to_string(),
-            (None, true) => "allow".to_string(),
-            (None, false) => "incomplete".to_string(),
-        };
         let decision = DecisionRecord {
-            outcome,
+            outcome: exchange.outcome().to_string(),
             status: reply.map(|r| r.status),
             rule: policy.and_then(|p| p.rule.clone()),
             reason: policy.map(|p| p.reason.clone()).unwrap_or_default(),

@@ -151,6 +151,8 @@ struct Inner {
     keys: Cache<usize, Arc<KeyEntry>>,
     tokens: Option<Cache<[u8; 32], Arc<CachedToken>>>,
     jwks_fetches: AtomicU64,
+    /// Where JWKS refreshes are counted, once set ([`Authenticator::set_metrics`]).
+    metrics: std::sync::OnceLock<crate::metrics::Metrics>,
 }
 
 /// Authenticates requests: verified JWTs (several issuers) or mesh SPIFFE IDs.
@@ -270,6 +272,7 @@ impl Authenticator {
                 keys,
                 tokens,
                 jwks_fetches: AtomicU64::new(0),
+                metrics: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -277,6 +280,12 @@ impl Authenticator {
     /// The configuration in force.
     pub fn config(&self) -> &IdentityConfig {
         &self.inner.config
+    }
+
+    /// Counts JWKS refreshes in `metrics` from now on (for every clone). Set once; a
+    /// second call is ignored.
+    pub fn set_metrics(&self, metrics: crate::metrics::Metrics) {
+        let _ = self.inner.metrics.set(metrics);
     }
 
     /// How many JWKS documents were fetched successfully so far (all issuers).
@@ -512,7 +521,11 @@ impl Inner {
             return Err(FetchErrorShown("refresh rate-limited".into()));
         }
         state.last_attempt.store(now_ms + 1, Ordering::SeqCst);
-        match self.fetch_keys(state).await {
+        let fetched = self.fetch_keys(state).await;
+        if let Some(metrics) = self.metrics.get() {
+            metrics.count_jwks_refresh(&state.policy.issuer, fetched.is_ok());
+        }
+        match fetched {
             Ok((keys, ttl)) => {
                 let jwks = &self.config.jwks;
                 let fresh_until_ms = now_ms + ttl.as_millis() as u64;

@@ -75,7 +75,9 @@ impl Pipeline {
     /// Hands the finished exchange to the audit writer through its reserved slot; the
     /// record is built there, off the data path. Without a slot (auditing off, or the
     /// record was dropped under `on_queue_full: drop`) the exchange is just dropped.
+    /// Either way its decision and findings are counted in the metrics, here, once.
     pub fn finish_audit(&self, mut exchange: Exchange, source: RecordSource) {
+        self.metrics.count_exchange(source.into(), &exchange);
         if let Some(slot) = exchange.take_audit_slot() {
             // Only what the record and capture read waits in the queue; the rest is
             // freed here, while it is hot in this core's cache and the allocator can

@@ -45,8 +45,8 @@ pub struct FinishedExchange {
     pub(crate) id: String,
     pub(crate) identity: Option<Identity>,
     pub(crate) request: Option<RequestHead>,
-    /// Whether a decision was taken at the request headers.
-    pub(crate) decided: bool,
+    /// How it ended ([`Exchange::outcome`]).
+    pub(crate) outcome: &'static str,
     pub(crate) response: Option<ResponseHead>,
     pub(crate) request_body: FinishedBody,
     pub(crate) response_body: FinishedBody,
@@ -67,6 +67,7 @@ impl Exchange {
     /// is on (nothing else reads them).
     pub fn into_finished(self) -> FinishedExchange {
         let duration_us = self.elapsed_micros();
+        let outcome = self.outcome();
         let capturing = self.capture.is_some();
         let strip = |mut head: RequestHead| {
             if !capturing {
@@ -82,7 +83,7 @@ impl Exchange {
             id: self.id,
             identity: self.identity,
             request: self.request.map(strip),
-            decided: self.decision.is_some(),
+            outcome,
             response: self.response.map(|mut head| {
                 if !capturing {
                     head.headers = Headers::default();
@@ -119,9 +120,10 @@ impl FinishedExchange {
         self.request.as_ref()
     }
 
-    /// Whether a decision was taken at the request headers.
-    pub fn decided(&self) -> bool {
-        self.decided
+    /// How it ended: the reply Warden gave (deny, hold, ...), `error`, `allow` or
+    /// `incomplete` ([`Exchange::outcome`]).
+    pub fn outcome(&self) -> &'static str {
+        self.outcome
     }
 
     /// The response head, when one arrived.

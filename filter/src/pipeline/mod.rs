@@ -294,6 +294,9 @@ pub struct Exchange {
     /// What the session capture needs besides the heads and bodies (only when
     /// sessions are recorded).
     capture: Option<Box<capture::CaptureNotes>>,
+    /// Warden failed the stream closed with an error status (a protocol error, a
+    /// panic) instead of answering.
+    failed: bool,
 }
 
 impl Exchange {
@@ -320,6 +323,25 @@ impl Exchange {
             approval_note: None,
             audit_slot: None,
             capture: None,
+            failed: false,
+        }
+    }
+
+    /// Notes that Warden failed this exchange closed with an error status (Envoy
+    /// answers the client with a 5xx) rather than with a reply of its own.
+    pub fn note_failure(&mut self) {
+        self.failed = true;
+    }
+
+    /// How the exchange ended, as audit records and metrics name it: the reply Warden
+    /// gave (`deny`, `hold`, `error`), else `error` when Warden failed it closed, else
+    /// `allow` once decided (it went upstream), else `incomplete`.
+    pub fn outcome(&self) -> &'static str {
+        match (&self.reply_note, self.failed, &self.decision) {
+            (Some(reply), _, _) => reply.outcome,
+            (None, true, _) => "error",
+            (None, false, Some(_)) => "allow",
+            (None, false, None) => "incomplete",
         }
     }
 
@@ -538,6 +560,8 @@ pub struct Pipeline {
     /// token header, the headers upstream credentials are injected into): never
     /// captured.
     credential_headers: Arc<[String]>,
+    /// Counters and histograms of the data path.
+    metrics: crate::metrics::Metrics,
 }
 
 impl Pipeline {
@@ -554,7 +578,20 @@ impl Pipeline {
             audit: None,
             known_credentials: Arc::default(),
             credential_headers: Arc::from(Vec::new()),
+            metrics: crate::metrics::Metrics::new(),
         }
+    }
+
+    /// Counts into `metrics` (the handle the admin port's registry reads) instead of
+    /// metrics nobody reads.
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Pipeline {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The data path's metrics.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
     }
 
     /// Adds a policy: requests are classified and decided by it.

@@ -1,8 +1,7 @@
-//! Prometheus metrics, served on the admin port (`GET /metrics`, OpenMetrics text).
-//!
-//! The audit trail's own health is here: how full its queue is, what was refused or
-//! dropped for want of room (never silently), what the writer wrote and signed, and
-//! how often an output (session store, OTLP) failed.
+//! The audit trail's own health: how full its queue is, what was refused or dropped
+//! for want of room (never silently), what the writer wrote and signed, and how often
+//! an output (session store, OTLP) failed. Read from the trail's own counters at each
+//! scrape, so the data path pays nothing extra for them.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -11,7 +10,6 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
-use prometheus_client::registry::Registry;
 
 use crate::audit::{AuditSink, WriterStats};
 
@@ -29,7 +27,7 @@ impl AuditMetrics {
     }
 }
 
-fn counter(
+pub(super) fn counter(
     encoder: &mut DescriptorEncoder,
     name: &str,
     help: &str,
@@ -39,7 +37,7 @@ fn counter(
     metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
 }
 
-fn gauge(
+pub(super) fn gauge(
     encoder: &mut DescriptorEncoder,
     name: &str,
     help: &str,
@@ -111,26 +109,11 @@ impl Collector for AuditMetrics {
     }
 }
 
-/// The registry `/metrics` serves.
-pub fn registry(audit: Option<AuditMetrics>) -> Registry {
-    let mut registry = Registry::default();
-    if let Some(audit) = audit {
-        registry.register_collector(Box::new(audit));
-    }
-    registry
-}
-
-/// The registry as OpenMetrics text.
-pub fn render(registry: &Registry) -> Result<String, std::fmt::Error> {
-    let mut out = String::new();
-    prometheus_client::encoding::text::encode(&mut out, registry)?;
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::audit::QueueFullPolicy;
+    use crate::metrics::{registry, render, Metrics};
 
     #[test]
     fn the_audit_queue_and_refusals_are_reported() {
@@ -140,7 +123,12 @@ mod tests {
         let _one = sink.reserve().expect("room");
         let _two = sink.reserve().expect("room");
         assert!(sink.reserve().is_err(), "full");
-        let text = render(&registry(Some(AuditMetrics::new(sink, writer)))).unwrap();
+        let text = render(&registry(
+            &Metrics::new(),
+            Some(AuditMetrics::new(sink, writer)),
+            None,
+        ))
+        .unwrap();
         assert!(text.contains("warden_audit_queue_depth 2\n"), "{text}");
         assert!(text.contains("warden_audit_queue_capacity 2\n"), "{text}");
         assert!(
