@@ -20,6 +20,8 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
 const TIMEOUT = 20_000;
+// The pending holds' rows (the #holds section's second table, #decided, lists decided ones).
+const PENDING = '#holds table:not(#decided) tbody';
 
 function env(name) {
   const value = process.env[name];
@@ -44,6 +46,7 @@ async function signIn(browser, user) {
   const page = await context.newPage();
   page.setDefaultTimeout(TIMEOUT);
   page.on('console', (m) => { if (m.type() === 'error') console.error(`[browser ${user}] ${m.text()}`); });
+  page.on('pageerror', (e) => console.error(`[browser ${user}] uncaught: ${e.stack || e}`));
   await page.goto(env('CONSOLE_URL'));
   await page.click('#sign-in');
   // The issuer's page: one button per demo user.
@@ -54,14 +57,19 @@ async function signIn(browser, user) {
   return { context, page };
 }
 
+// A closed dialog is not visible, so wait for the property rather than a selector.
+async function dialogClosed(page) {
+  await page.waitForFunction(() => !document.querySelector('#decision-dialog').open);
+}
+
 async function openDecision(page, id, action) {
-  await page.click(`#holds tbody tr[data-id="${id}"] button.${action}, #grants tbody tr[data-id="${id}"] button.${action}`);
+  await page.click(`${PENDING} tr[data-id="${id}"] button.${action}, #grants tbody tr[data-id="${id}"] button.${action}`);
   await page.waitForSelector('#decision-dialog[open]');
 }
 
 async function decide() {
   const holdId = env('HOLD_ID');
-  const row = `#holds tbody tr[data-id="${holdId}"]`;
+  const row = `${PENDING} tr[data-id="${holdId}"]`;
   const browser = await launch();
   try {
     // The requester is in an approver group too, but may not decide its own hold.
@@ -88,7 +96,7 @@ async function decide() {
     await page.fill('#justification', 'ticket OPS-42: clean-up agreed with the owner');
     await screenshot(page, 'console-approve-dialog');
     await page.click('#decision-confirm');
-    await page.waitForSelector('#decision-dialog:not([open])');
+    await dialogClosed(page);
     await page.waitForSelector(row, { state: 'detached' });
     await page.waitForSelector(`#decided tbody tr[data-id="${holdId}"] .status-approved`);
 
@@ -100,7 +108,7 @@ async function decide() {
     });
     const secondId = second.headers.get('x-warden-approval-id');
     check(second.status === 403 && secondId, `the second request was not held: ${second.status}`);
-    await page.waitForSelector(`#holds tbody tr[data-id="${secondId}"]`);
+    await page.waitForSelector(`${PENDING} tr[data-id="${secondId}"]`);
     check(await page.evaluate(() => window.__sameDocument === true), 'the page reloaded');
     await screenshot(page, 'console-live-update');
 
@@ -109,7 +117,7 @@ async function decide() {
     await openDecision(page, grantId, 'approve');
     await page.fill('#justification', 'maintenance window');
     await page.click('#decision-confirm');
-    await page.waitForSelector('#decision-dialog:not([open])');
+    await dialogClosed(page);
     await page.click('#tabs button[data-tab=grants]');
     const grantRow = `#grants tbody tr[data-id="${grantId}"]`;
     await page.waitForSelector(grantRow);

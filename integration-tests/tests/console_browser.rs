@@ -179,7 +179,10 @@ async fn approvers_decide_in_the_console_and_replay_the_session() -> anyhow::Res
     let mut decide = common.to_vec();
     decide.extend([
         ("HOLD_RULE", "hold-item-delete".to_string()),
-        ("HOLD_REASON", "deleting items needs a human's approval".to_string()),
+        (
+            "HOLD_REASON",
+            "deleting items needs a human's approval".to_string(),
+        ),
         ("GRANT_ID", grant.clone()),
         ("ENVOY_URL", stack.envoy.url("")),
         ("AGENT_TOKEN", agent.clone()),
@@ -204,10 +207,16 @@ async fn approvers_decide_in_the_console_and_replay_the_session() -> anyhow::Res
         .count();
     ensure!(passed == 1, "the upstream saw the delete {passed} times");
     let (status, _) = agent_request(&item, reqwest::Method::DELETE, &agent).await?;
-    ensure!(status == 403, "a second retry must be held again, got {status}");
+    ensure!(
+        status == 403,
+        "a second retry must be held again, got {status}"
+    );
     // The grant was revoked in the browser: admin access is held again.
     let (status, _) = agent_request(&admin_path, reqwest::Method::POST, &agent).await?;
-    ensure!(status == 403, "the revoked grant still let a request pass ({status})");
+    ensure!(
+        status == 403,
+        "the revoked grant still let a request pass ({status})"
+    );
 
     // The session store has the approved retry once the writer handed it over.
     let client = http1_client();
