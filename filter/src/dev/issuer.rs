@@ -2,9 +2,10 @@
 //!
 //! **Demo only.** It serves a discovery document and a JWKS for one Ed25519 key that it
 //! creates on first run in a key directory (`ed25519.pem`, mode 0600), and mints tokens
-//! with that key. There is no login, no client authentication and no revocation: anyone
-//! who can read the key directory can mint any identity. Never point a production
-//! Warden at it.
+//! with that key. Its sign-in page (for the approver console) has no passwords: whoever
+//! reaches it can be any listed user. There is no client authentication and no
+//! revocation, and anyone who can read the key directory can mint any identity. Never
+//! point a production Warden at it.
 //!
 //! | method | path | response |
 //! | --- | --- | --- |
