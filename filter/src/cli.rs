@@ -106,6 +106,10 @@ pub enum Command {
         /// Where the signing key is kept (created on first use).
         #[arg(long, default_value = ".demo/issuer", value_name = "DIR")]
         key_dir: PathBuf,
+        /// A user offered on the sign-in page, `NAME:GROUP,GROUP` (repeat for several;
+        /// default alice:approvers,auditors, carol:approvers, bob:agents).
+        #[arg(long = "user", value_name = "NAME:GROUPS")]
+        users: Vec<crate::dev::login::DemoUser>,
     },
     /// Demo only: print a token signed by the `dev-issuer` key.
     DevToken {

@@ -299,6 +299,99 @@ pub struct ApprovalsConfig {
 pub struct AdminConfig {
     /// Address to listen on, e.g. `127.0.0.1:9090` (port 0: any free port).
     pub listen: SocketAddr,
+    /// The approver web console on the same port (`/console/`); off unless set.
+    #[serde(default)]
+    pub console: Option<ConsoleConfig>,
+}
+
+/// The approver web console: people sign in with OIDC (authorization code + PKCE).
+///
+/// ```yaml
+/// approvals:
+///   admin:
+///     listen: 127.0.0.1:9090
+///     console:
+///       issuer: https://idp.example/realms/staff   # one of identity.issuers
+///       client_id: warden-console                  # in that issuer's audiences
+///       redirect_url: https://warden-admin.example/console/callback
+///       cookie_secure: true
+/// ```
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// The OIDC issuer people sign in with. It must be one of `identity.issuers`, so
+    /// the id_token it returns is verified like any other token.
+    pub issuer: String,
+    /// The console's client id at the issuer (the id_token's audience).
+    pub client_id: String,
+    /// The public URL of `/console/callback`, as registered at the issuer.
+    pub redirect_url: String,
+    /// Mark cookies `Secure` (sent over https only). Turn off only for a plain-http
+    /// demo on loopback.
+    #[serde(default = "default_cookie_secure")]
+    pub cookie_secure: bool,
+}
+
+fn default_cookie_secure() -> bool {
+    true
+}
+
+impl ConsoleConfig {
+    /// Checks the console settings against the identity section; the message says
+    /// what to fix (the field is relative to `approvals.admin.console`).
+    pub fn validate(
+        &self,
+        identity: Option<&crate::identity::IdentityConfig>,
+    ) -> Result<(), (&'static str, String)> {
+        let same = |a: &str, b: &str| a.trim_end_matches('/') == b.trim_end_matches('/');
+        let issuers = identity.map(|i| i.issuers.as_slice()).unwrap_or_default();
+        let Some(issuer) = issuers.iter().find(|i| same(&i.issuer, &self.issuer)) else {
+            let known: Vec<&str> = issuers.iter().map(|i| i.issuer.as_str()).collect();
+            return Err((
+                "issuer",
+                format!(
+                    "{:?} is not one of identity.issuers ({}): add it there (the console's                      id_tokens are verified through it) or use one of those",
+                    self.issuer,
+                    known.join(", ")
+                ),
+            ));
+        };
+        if self.client_id.trim().is_empty() {
+            return Err((
+                "client_id",
+                "set the console's client id at the issuer".into(),
+            ));
+        }
+        if !issuer.audiences.is_empty() && !issuer.audiences.contains(&self.client_id) {
+            return Err((
+                "client_id",
+                format!(
+                    "{:?} is not in the audiences of identity issuer {}: add it to its                      `audiences` (id_tokens are issued for the client id)",
+                    self.client_id, issuer.issuer
+                ),
+            ));
+        }
+        let https = self.redirect_url.starts_with("https://");
+        if !(https || self.redirect_url.starts_with("http://"))
+            || !self.redirect_url.ends_with("/console/callback")
+        {
+            return Err((
+                "redirect_url",
+                format!(
+                    "{:?} must be the public http(s) URL of the console's callback, ending                      in /console/callback (e.g. https://warden-admin.example/console/callback)",
+                    self.redirect_url
+                ),
+            ));
+        }
+        if self.cookie_secure && !https {
+            return Err((
+                "cookie_secure",
+                "browsers keep Secure cookies for https only: serve the console over https                  (an https redirect_url), or set cookie_secure: false for a loopback demo"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 fn default_store() -> String {
@@ -551,6 +644,18 @@ impl Config {
                     .into(),
             ));
         }
+        if let Some(console) = self
+            .approvals
+            .admin
+            .as_ref()
+            .and_then(|a| a.console.as_ref())
+        {
+            console
+                .validate(self.identity.as_ref())
+                .map_err(|(field, message)| {
+                    invalid(&format!("approvals.admin.console.{field}"), message)
+                })?;
+        }
         for (i, webhook) in self.approvals.webhooks.iter().enumerate() {
             webhook
                 .validate()
@@ -647,6 +752,43 @@ mod tests {
         let e = error_of("listen: {tcp: 127.0.0.1:1}\nlimits: {max_buffered_body_bytes: 0}\n");
         assert!(
             e.contains("limits.max_buffered_body_bytes: 0 is out of range"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn console_settings_are_checked_against_the_identity_issuers() {
+        let config = |console: &str| {
+            format!(
+                "listen: {{tcp: 127.0.0.1:1}}\n\
+                 identity:\n  issuers:\n    - issuer: http://127.0.0.1:8081\n      audiences: [warden, warden-console]\n      allow_http: true\n\
+                 approvals:\n  admin:\n    listen: 127.0.0.1:9090\n    console: {console}\n"
+            )
+        };
+        let good = "{issuer: 'http://127.0.0.1:8081/', client_id: warden-console, redirect_url: 'http://127.0.0.1:9090/console/callback', cookie_secure: false}";
+        let parsed = parse(&config(good)).expect("valid");
+        let console = parsed
+            .approvals
+            .admin
+            .and_then(|a| a.console)
+            .expect("console");
+        assert_eq!(console.client_id, "warden-console");
+
+        let e = error_of(&config(&good.replace("8081/", "9999")));
+        assert!(e.contains("approvals.admin.console.issuer"), "{e}");
+        assert!(e.contains("not one of identity.issuers"), "{e}");
+        let e = error_of(&config(
+            &good.replace("client_id: warden-console", "client_id: other"),
+        ));
+        assert!(
+            e.contains("console.client_id") && e.contains("audiences"),
+            "{e}"
+        );
+        let e = error_of(&config(&good.replace("/console/callback", "/cb")));
+        assert!(e.contains("console.redirect_url"), "{e}");
+        let e = error_of(&config(&good.replace(", cookie_secure: false", "")));
+        assert!(
+            e.contains("console.cookie_secure") && e.contains("https"),
             "{e}"
         );
     }

@@ -52,10 +52,19 @@ fn main() -> anyhow::Result<()> {
             policy,
             request,
         } => redact(&content_type, findings, policy, request),
-        Command::DevIssuer { listen, key_dir } => {
+        Command::DevIssuer {
+            listen,
+            key_dir,
+            users,
+        } => {
             init_logging(LogFormat::Text);
+            let users = if users.is_empty() {
+                warden::dev::login::default_users()
+            } else {
+                users
+            };
             runtime()?.block_on(async {
-                warden::dev::issuer::run_issuer(listen, &key_dir)
+                warden::dev::issuer::run_issuer(listen, &key_dir, users)
                     .await
                     .with_context(|| format!("dev-issuer on {listen} failed"))
             })

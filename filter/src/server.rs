@@ -304,7 +304,7 @@ pub async fn serve(
                 .local_addr()
                 .map_err(|source| ServeError::BindAdmin { addr, source })?,
         );
-        let state =
+        let mut state =
             crate::admin::AdminState::new(store.clone(), authenticator, Arc::clone(&notifier))
                 .with_session_readers(config.audit.sessions.reader_groups.clone())
                 .with_metrics(Arc::new(crate::metrics::registry(
@@ -312,6 +312,24 @@ pub async fn serve(
                     audit_metrics.take(),
                     policy_metrics.take(),
                 )));
+        // The web console and its audit status (see admin::console).
+        if let Some(console) = &admin.console {
+            let header = config
+                .identity
+                .as_ref()
+                .map_or("authorization", |i| &i.token.header);
+            let console = crate::admin::console::Console::new(console.clone(), header)
+                .map_err(|e| ServeError::Identity(e.to_string()))?;
+            state = state.with_console(console);
+        }
+        if let Some(writer) = &audit_writer {
+            state = state.with_audit_status(
+                crate::admin::console::audit_status::AuditStatusSource::for_config(
+                    writer.stats(),
+                    &config.audit,
+                ),
+            );
+        }
         let app = crate::admin::router(state);
         let stop = stopped(stop_rx.clone());
         servers.spawn(async move {

@@ -23,6 +23,12 @@ pub struct DevIssuer {
 impl DevIssuer {
     /// Starts the issuer with its key in `dir/issuer` and waits for its discovery document.
     pub async fn start(dir: &Path) -> anyhow::Result<DevIssuer> {
+        Self::start_with_users(dir, &[]).await
+    }
+
+    /// [`DevIssuer::start`] with these sign-in page users (`NAME:GROUP,GROUP`; none:
+    /// the issuer's defaults).
+    pub async fn start_with_users(dir: &Path, users: &[&str]) -> anyhow::Result<DevIssuer> {
         let port = free_port()?;
         let key_dir = dir.join("issuer");
         let bin = paths::warden_bin().map_err(|e| anyhow!(e))?;
@@ -33,6 +39,9 @@ impl DevIssuer {
             .arg(format!("127.0.0.1:{port}"))
             .arg("--key-dir")
             .arg(&key_dir);
+        for user in users {
+            command.args(["--user", user]);
+        }
         let mut process = ChildProcess::spawn("dev-issuer", command, dir)?;
         let url = format!("http://127.0.0.1:{port}");
         let client = http1_client();

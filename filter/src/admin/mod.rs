@@ -16,6 +16,11 @@
 //! | GET | `/v1/sessions?identity=S&since=T&until=T&limit=N` | | recorded sessions ([`sessions`]) |
 //! | GET | `/v1/sessions/{id}` | | one session's exchanges, in time order |
 //! | GET | `/healthz` | | no token needed |
+//! | GET | `/console/` | | the approver web console, when configured ([`console`]) |
+//!
+//! With the console on, the session cookie it sets is accepted in place of the bearer
+//! token; a state-changing request with the cookie must also carry the console's
+//! header ([`console::auth::CSRF_HEADER`]).
 //!
 //! Errors are `{"error": {"code": ..., "message": ...}}` with 401 (no or bad token),
 //! 403 (not an approver, self-approval), 404 (unknown id), 409 (already decided,
@@ -46,6 +51,10 @@ pub struct AdminState {
     session_readers: Vec<String>,
     /// What `/metrics` serves.
     metrics: Option<Arc<prometheus_client::registry::Registry>>,
+    /// The web console, when configured.
+    console: Option<Arc<console::Console>>,
+    /// The audit writer's status, for the console.
+    audit_status: Option<Arc<console::audit_status::AuditStatusSource>>,
 }
 
 impl AdminState {
@@ -61,7 +70,24 @@ impl AdminState {
             notifier,
             session_readers: sessions::default_reader_groups(),
             metrics: None,
+            console: None,
+            audit_status: None,
         }
+    }
+
+    /// Serves the web console ([`console`]) and accepts its session cookie.
+    pub fn with_console(mut self, console: console::Console) -> AdminState {
+        self.console = Some(Arc::new(console));
+        self
+    }
+
+    /// Reports the audit writer's status on `/console/api/audit`.
+    pub fn with_audit_status(
+        mut self,
+        source: console::audit_status::AuditStatusSource,
+    ) -> AdminState {
+        self.audit_status = Some(Arc::new(source));
+        self
     }
 
     /// Serves `registry` on `GET /metrics` (Prometheus scrapes it without a token: it
@@ -113,7 +139,7 @@ async fn metrics(State(state): State<AdminState>) -> axum::response::Response {
 /// (`warden.approvals.v1.Approvals`) on one port.
 pub fn router(state: AdminState) -> Router {
     let grpc = tonic::service::Routes::new(grpc::server(state.clone())).into_axum_router();
-    Router::new()
+    let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
         .route("/v1/approvals", get(list))
@@ -122,9 +148,18 @@ pub fn router(state: AdminState) -> Router {
         .route("/v1/approvals/{id}/deny", post(deny))
         .route("/v1/approvals/{id}/revoke", post(revoke))
         .route("/v1/sessions", get(sessions::list))
-        .route("/v1/sessions/{id}", get(sessions::show))
-        .with_state(state)
-        .merge(grpc)
+        .route("/v1/sessions/{id}", get(sessions::show));
+    let app = if state.console.is_some() {
+        app.merge(console::routes())
+    } else {
+        app
+    };
+    app.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        console::cookie_auth,
+    ))
+    .with_state(state)
+    .merge(grpc)
 }
 
 /// An admin API error: a status and a message that says what to do.
@@ -423,6 +458,7 @@ pub(crate) async fn decide_as(
 }
 
 pub mod client;
+pub mod console;
 pub mod grpc;
 pub mod sessions;
 pub mod sessions_command;

@@ -75,7 +75,7 @@ pub fn parse_time_bound(text: &str, now: Timestamp) -> Result<Timestamp, String>
 }
 
 /// True when `identity` may read every identity's sessions.
-fn reads_all(state: &AdminState, identity: &Identity) -> bool {
+pub(crate) fn reads_all(state: &AdminState, identity: &Identity) -> bool {
     identity
         .groups
         .iter()

@@ -2,14 +2,17 @@
 //!
 //! **Demo only.** It serves a discovery document and a JWKS for one Ed25519 key that it
 //! creates on first run in a key directory (`ed25519.pem`, mode 0600), and mints tokens
-//! with that key. There is no login, no client authentication and no revocation: anyone
-//! who can read the key directory can mint any identity. Never point a production
-//! Warden at it.
+//! with that key. Its sign-in page (for the approver console) has no passwords: whoever
+//! reaches it can be any listed user. There is no client authentication and no
+//! revocation, and anyone who can read the key directory can mint any identity. Never
+//! point a production Warden at it.
 //!
 //! | method | path | response |
 //! | --- | --- | --- |
 //! | GET | `/.well-known/openid-configuration` | `{issuer, jwks_uri, ...}` |
 //! | GET | `/jwks.json` | `{"keys": [<the Ed25519 public key>]}` |
+//! | GET, POST | `/authorize` | demo sign-in page (authorization code + PKCE, see [`super::login`]) |
+//! | POST | `/token` | code → `id_token` |
 //!
 //! Tokens carry `iss`, `sub`, `aud` (`warden` unless given), `groups`, `iat`, `exp`,
 //! `jti` and any extra claims.
@@ -29,6 +32,8 @@ use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use ed25519_dalek::{Signer, SigningKey};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
+
+pub use super::login::{default_users, DemoUser};
 
 /// Audience of minted tokens unless the extra claims set `aud`.
 pub const DEFAULT_AUDIENCE: &str = "warden";
@@ -193,8 +198,12 @@ pub fn discovery_document(issuer: &str) -> Value {
     json!({
         "issuer": issuer,
         "jwks_uri": format!("{}/jwks.json", issuer.trim_end_matches('/')),
+        "authorization_endpoint": format!("{}/authorize", issuer.trim_end_matches('/')),
+        "token_endpoint": format!("{}/token", issuer.trim_end_matches('/')),
         "id_token_signing_alg_values_supported": ["EdDSA"],
-        "response_types_supported": ["token"],
+        "response_types_supported": ["code"],
+        "grant_types_supported": ["authorization_code"],
+        "code_challenge_methods_supported": ["S256"],
         "subject_types_supported": ["public"],
     })
 }
@@ -225,27 +234,45 @@ pub fn mint_token(
     Ok(DevKey::load_or_create(key_dir)?.mint(issuer, sub, groups, ttl, extra))
 }
 
-/// Serves discovery and JWKS on `listen` for the key in `key_dir` (created on first
-/// run), announcing issuer [`issuer_url_for`]`(listen)`. Runs until Ctrl-C. Demo only.
-pub async fn run_issuer(listen: SocketAddr, key_dir: &Path) -> std::io::Result<()> {
+/// Serves discovery, JWKS and the demo sign-in for `users` on `listen` for the key in
+/// `key_dir` (created on first run), announcing issuer [`issuer_url_for`]`(listen)`.
+/// Runs until Ctrl-C. Demo only.
+pub async fn run_issuer(
+    listen: SocketAddr,
+    key_dir: &Path,
+    users: Vec<DemoUser>,
+) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let issuer = issuer_url_for(listener.local_addr()?);
-    tracing::info!(%issuer, "dev issuer (demo only) listening");
-    serve_issuer(listener, key_dir, issuer, async {
+    tracing::info!(%issuer, users = users.len(), "dev issuer (demo only) listening");
+    serve_issuer_with_users(listener, key_dir, issuer, users, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await
 }
 
-/// Serves discovery and JWKS on a bound listener until `shutdown` completes.
+/// Serves discovery, JWKS and the sign-in for the [`default_users`] on a bound
+/// listener until `shutdown` completes.
 pub async fn serve_issuer(
     listener: tokio::net::TcpListener,
     key_dir: &Path,
     issuer: String,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_issuer_with_users(listener, key_dir, issuer, default_users(), shutdown).await
+}
+
+/// [`serve_issuer`] with the sign-in page offering `users`.
+pub async fn serve_issuer_with_users(
+    listener: tokio::net::TcpListener,
+    key_dir: &Path,
+    issuer: String,
+    users: Vec<DemoUser>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let key = DevKey::load_or_create(key_dir).map_err(|e| std::io::Error::other(e.to_string()))?;
     let jwks = Arc::new(jwks_document(&[&key]));
+    let login = super::login::router(issuer.clone(), Arc::new(key), users);
     let discovery = Arc::new(discovery_document(&issuer));
     let app = Router::new()
         .route(
@@ -267,7 +294,8 @@ pub async fn serve_issuer(
                         .into_response()
                 }
             }),
-        );
+        )
+        .merge(login);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
