@@ -103,6 +103,11 @@ pub enum Command {
         /// Address to listen on; the issuer URL is `http://<this address>`.
         #[arg(long, default_value = "127.0.0.1:8081")]
         listen: SocketAddr,
+        /// The issuer URL to name in discovery and tokens, when clients reach the issuer
+        /// under another name than its listen address (e.g. `http://issuer:8081` in
+        /// docker compose).
+        #[arg(long, value_name = "URL")]
+        issuer: Option<String>,
         /// Where the signing key is kept (created on first use).
         #[arg(long, default_value = ".demo/issuer", value_name = "DIR")]
         key_dir: PathBuf,

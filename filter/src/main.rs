@@ -54,6 +54,7 @@ fn main() -> anyhow::Result<()> {
         } => redact(&content_type, findings, policy, request),
         Command::DevIssuer {
             listen,
+            issuer,
             key_dir,
             users,
         } => {
@@ -64,7 +65,7 @@ fn main() -> anyhow::Result<()> {
                 users
             };
             runtime()?.block_on(async {
-                warden::dev::issuer::run_issuer(listen, &key_dir, users)
+                warden::dev::issuer::run_issuer(listen, issuer, &key_dir, users)
                     .await
                     .with_context(|| format!("dev-issuer on {listen} failed"))
             })

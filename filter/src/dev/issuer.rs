@@ -239,11 +239,15 @@ pub fn mint_token(
 /// Runs until Ctrl-C. Demo only.
 pub async fn run_issuer(
     listen: SocketAddr,
+    issuer: Option<String>,
     key_dir: &Path,
     users: Vec<DemoUser>,
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
-    let issuer = issuer_url_for(listener.local_addr()?);
+    let issuer = match issuer {
+        Some(url) => url.trim_end_matches('/').to_string(),
+        None => issuer_url_for(listener.local_addr()?),
+    };
     tracing::info!(%issuer, users = users.len(), "dev issuer (demo only) listening");
     serve_issuer_with_users(listener, key_dir, issuer, users, async {
         let _ = tokio::signal::ctrl_c().await;

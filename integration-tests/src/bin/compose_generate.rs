@@ -50,7 +50,7 @@ const WARDEN_CHANGES: &[&str] = &[
     "policy.dir /etc/warden/policies (the repo's policies/, mounted read-only)",
     "approvals.store PostgreSQL (service postgres); approvals.admin.listen 0.0.0.0:9090",
     "audit.log_dir /var/lib/warden/audit (volume); audit.otlp to otel-collector:4317",
-    "identity issuer http://issuer:8081 with jwks_uri (the dev issuer's discovery names 127.0.0.1)",
+    "identity issuer http://issuer:8081 with jwks_uri; approvals.admin.console.issuer the same (the browser reaches it through the published port 8081: add `127.0.0.1 issuer` to the host's /etc/hosts)",
     "credential files under /etc/warden/ (compose/upstream-token, mounted read-only)",
 ];
 
@@ -323,7 +323,11 @@ fn warden_config(root: &Path) -> Result<String> {
 
     let approvals = get_mut(&mut warden, "approvals", SRC)?;
     set(approvals, "store", POSTGRES_URL)?;
-    set(get_mut(approvals, "admin", SRC)?, "listen", "0.0.0.0:9090")?;
+    let admin = get_mut(approvals, "admin", SRC)?;
+    set(admin, "listen", "0.0.0.0:9090")?;
+    // The console's redirect URL stays http://127.0.0.1:9090/... (the published admin
+    // port); its issuer is the compose issuer, which the browser reaches by name.
+    set(get_mut(admin, "console", SRC)?, "issuer", ISSUER_URL)?;
 
     let audit = get_mut(&mut warden, "audit", SRC)?;
     set(audit, "log_dir", "/var/lib/warden/audit")?;
