@@ -3,14 +3,17 @@
 // it does the people's part, the Rust test does the agent's and checks the data path.
 //
 //   node console.mjs decide   sign in as the requester (refused: self-approval), then
-//                             as an approver: see the hold, approve it with a
+//                             as an approver: see the hold, open a held request's
+//                             body preview (masked: the planted secret never shows),
+//                             approve the first hold with a
 //                             justification, see a second hold appear live, approve
 //                             and revoke a grant
 //   node console.mjs replay   sign in as an auditor: the session replay shows the
 //                             approved retry; the audit status verifies
 //
 // Environment: CONSOLE_URL, APPROVER, REQUESTER, HOLD_ID, HOLD_RULE, HOLD_REASON,
-// GRANT_ID, ENVOY_URL, AGENT_TOKEN, SECOND_PATH (decide); SESSION_ID (replay);
+// GRANT_ID, ENVOY_URL, AGENT_TOKEN, SECOND_PATH, BODY_HOLD_ID, PLANTED_SECRET (decide);
+// SESSION_ID (replay);
 // WARDEN_SCREENSHOTS_DIR or SCREENSHOTS_DIR for the screenshots; CHROMIUM (default
 // /usr/bin/chromium). Prints `RESULT {json}` on success; exits non-zero with a reason.
 
@@ -91,6 +94,15 @@ async function decide() {
     for (const expected of [env('REQUESTER'), env('HOLD_RULE'), env('HOLD_REASON')]) {
       check(text.includes(expected), `the hold row lacks ${JSON.stringify(expected)}: ${text}`);
     }
+    // The held request's body, as recorded (masked). The record lands moments after
+    // the hold: the console asks again until it is there.
+    const bodyRow = `${PENDING} tr[data-id="${env('BODY_HOLD_ID')}"]`;
+    await page.click(`${bodyRow} button.preview-toggle`);
+    const previewText = await (await page.waitForSelector(`${bodyRow} .preview pre.preview-body`)).textContent();
+    const secret = env('PLANTED_SECRET');
+    check(previewText.includes('[REDACTED:'), `the preview is not masked: ${previewText}`);
+    const pageText = await page.evaluate(() => document.documentElement.outerHTML);
+    check(!previewText.includes(secret) && !pageText.includes(secret), 'the planted secret is on the page');
     await screenshot(page, 'console-holds');
     await openDecision(page, holdId, 'approve');
     await page.fill('#justification', 'ticket OPS-42: clean-up agreed with the owner');
@@ -126,7 +138,8 @@ async function decide() {
     await page.fill('#justification', 'window over');
     await page.click('#decision-confirm');
     await page.waitForSelector(grantRow, { state: 'detached' });
-    console.log(`RESULT ${JSON.stringify({ second: secondId, self_approval: refusalText })}`);
+    check(!(await page.evaluate(() => document.documentElement.outerHTML)).includes(secret), 'the planted secret is on the page');
+    console.log(`RESULT ${JSON.stringify({ second: secondId, self_approval: refusalText, preview: previewText })}`);
   } finally {
     await browser.close();
   }

@@ -8,7 +8,8 @@
 //! requester, in an approver group too, is refused its own hold with a visible message;
 //! an approver signs in with OIDC (code + PKCE), sees who/what/why, approves with a
 //! justification, sees a new hold appear live (SSE), approves and revokes a grant; an
-//! auditor replays the session and sees the audit log verify.
+//! auditor replays the session and sees the audit log verify. A held SQL request carries
+//! a GitHub token in its body: the approver's body preview shows it masked.
 //!
 //! Needs `node`, `/usr/bin/chromium` (or `CHROMIUM`) and `npm ci` in
 //! `integration-tests/browser` (`scripts/test` does both). Screenshots go to
@@ -33,7 +34,15 @@ const POLICY: &str = r#"rules:
     action: hold
     reason: admin access is granted for a maintenance window
     approval: { grant: 30m, scope: admin }
+  - id: hold-sql-drop
+    when: { method: POST, path: "/api/query", sql: { kind: [drop] } }
+    action: hold
+    reason: dropping a table needs a human's approval
 "#;
+
+/// A GitHub token (a generated sample of the gitleaks `github-pat` rule) planted in a
+/// held request's body: the console's body preview must show it masked, never as is.
+const PLANTED_TOKEN: &str = "ghp_g35tltzm995kln0gesn2k89lsfk1nwz8isyg";
 
 /// The agent, in an approver group too (so self-approval is tried for real).
 const AGENT: &str = "agent-1";
@@ -166,6 +175,29 @@ async fn approvers_decide_in_the_console_and_replay_the_session() -> anyhow::Res
         .filter(|_| status == 403)
         .ok_or_else(|| anyhow!("the admin call was not held ({status})\n{}", logs()))?;
 
+    // A held request with a body: its preview in the console is the masked record.
+    let query_body = serde_json::json!({
+        "sql": "DROP TABLE staging_events",
+        "github_token": PLANTED_TOKEN,
+    })
+    .to_string();
+    let response = http1_client()
+        .post(stack.envoy.url("/api/query"))
+        .bearer_auth(&agent)
+        .header("x-agent-session", SESSION)
+        .header("content-type", "application/json")
+        .body(query_body)
+        .send()
+        .await?;
+    let status = response.status().as_u16();
+    let body_hold = response
+        .headers()
+        .get("x-warden-approval-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .filter(|_| status == 403)
+        .ok_or_else(|| anyhow!("the DROP TABLE was not held ({status})\n{}", logs()))?;
+
     let screenshots = std::env::var("WARDEN_SCREENSHOTS_DIR")
         .map(|d| paths::repo_root().join(d))
         .unwrap_or_else(|_| dir.path().join("screenshots"));
@@ -187,8 +219,17 @@ async fn approvers_decide_in_the_console_and_replay_the_session() -> anyhow::Res
         ("ENVOY_URL", stack.envoy.url("")),
         ("AGENT_TOKEN", agent.clone()),
         ("SECOND_PATH", "/api/items/2".to_string()),
+        ("BODY_HOLD_ID", body_hold.clone()),
+        ("PLANTED_SECRET", PLANTED_TOKEN.to_string()),
     ]);
     let decided = browser(&browser_dir, "decide", &decide, logs).await?;
+    let preview = decided["preview"].as_str().unwrap_or_default();
+    ensure!(
+        preview.contains("DROP TABLE staging_events")
+            && preview.contains("[REDACTED:")
+            && !preview.contains(PLANTED_TOKEN),
+        "the body preview: {decided}"
+    );
     let second = decided["second"].as_str().unwrap_or_default().to_string();
     ensure!(
         second.starts_with("apr-") && second != hold,

@@ -95,6 +95,7 @@ async fn contract(store: &ApprovalStore) {
     writes_are_idempotent_per_instance_and_seq(store).await;
     sessions_are_listed_and_shown_in_time_order(store).await;
     checkpoints_are_kept_once(store).await;
+    an_exchange_is_found_by_its_request_id(store).await;
 }
 
 /// Separate store (retention deletes across the table).
@@ -126,6 +127,32 @@ async fn writes_are_idempotent_per_instance_and_seq(store: &ApprovalStore) {
             capture: e.capture.clone(),
         }
     });
+}
+
+async fn an_exchange_is_found_by_its_request_id(store: &ApprovalStore) {
+    let held = exchange("r-1", 7, "s-held", "agent-h", 700, "hold");
+    let metadata_only = Chained {
+        capture: None,
+        ..exchange("r-1", 8, "s-held", "agent-h", 701, "allow")
+    };
+    store
+        .record_exchanges(&[held.clone(), metadata_only.clone()])
+        .await
+        .unwrap();
+    let found = store.exchange_by_request_id("req-r-1-7").await.unwrap();
+    assert_eq!(
+        found,
+        Some(SessionExchange {
+            record: held.record.clone(),
+            capture: held.capture.clone(),
+        })
+    );
+    let bare = store.exchange_by_request_id("req-r-1-8").await.unwrap();
+    assert_eq!(bare.map(|e| (e.record.seq, e.capture)), Some((8, None)));
+    assert_eq!(
+        store.exchange_by_request_id("req-none").await.unwrap(),
+        None
+    );
 }
 
 async fn sessions_are_listed_and_shown_in_time_order(store: &ApprovalStore) {

@@ -332,6 +332,11 @@ pub(crate) const SQLITE_MIGRATIONS: &[EmbeddedMigration] = &[
         "sessions",
         include_str!("../../migrations/sqlite/0002_sessions.sql"),
     ),
+    (
+        3,
+        "exchange_request_id",
+        include_str!("../../migrations/sqlite/0003_exchange_request_id.sql"),
+    ),
 ];
 
 /// The PostgreSQL migrations (`filter/migrations/postgres/<version>_<description>.sql`).
@@ -345,6 +350,11 @@ pub(crate) const POSTGRES_MIGRATIONS: &[EmbeddedMigration] = &[
         2,
         "sessions",
         include_str!("../../migrations/postgres/0002_sessions.sql"),
+    ),
+    (
+        3,
+        "exchange_request_id",
+        include_str!("../../migrations/postgres/0003_exchange_request_id.sql"),
     ),
 ];
 

@@ -375,6 +375,22 @@ impl ApprovalStore {
         rows.into_iter().map(decode_exchange).collect()
     }
 
+    /// The recorded exchange of one request (by the request id Warden gave it, as an
+    /// approval's `request_id` names it), or `None` when none is recorded (yet). Should
+    /// two instances have recorded the same id, the latest is returned.
+    pub async fn exchange_by_request_id(
+        &self,
+        request_id: &str,
+    ) -> Result<Option<SessionExchange>, StoreError> {
+        let sql = format!(
+            "SELECT {EXCHANGE_COLUMNS} FROM session_exchanges WHERE request_id = $1 \
+             ORDER BY started_at DESC, instance DESC, seq DESC LIMIT 1"
+        );
+        let rows: Vec<ExchangeRow> =
+            fetch(&self.inner.db, &sql, &[Param::Text(request_id)]).await?;
+        rows.into_iter().next().map(decode_exchange).transpose()
+    }
+
     /// Every exchange that started at or after `since` and before `until`, in time
     /// order (for evidence exports).
     pub async fn exchanges_between(

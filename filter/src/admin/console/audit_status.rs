@@ -28,6 +28,8 @@ pub struct AuditStatusSource {
     stats: Arc<WriterStats>,
     log_dir: PathBuf,
     public_key: PathBuf,
+    /// Whether exchanges are recorded per session (`audit.sessions.record`).
+    sessions_recorded: bool,
     last: Mutex<Option<(Instant, Verification)>>,
 }
 
@@ -83,6 +85,7 @@ impl AuditStatusSource {
             stats,
             log_dir,
             public_key,
+            sessions_recorded: true,
             last: Mutex::new(None),
         }
     }
@@ -98,6 +101,19 @@ impl AuditStatusSource {
             None => config.log_dir.join(crate::audit::DEFAULT_PUBLIC_KEY_FILE),
         };
         AuditStatusSource::new(stats, config.log_dir.clone(), public_key)
+            .with_sessions_recorded(config.sessions.record)
+    }
+
+    /// Says whether exchanges are recorded per session (on unless told otherwise).
+    pub fn with_sessions_recorded(mut self, recorded: bool) -> AuditStatusSource {
+        self.sessions_recorded = recorded;
+        self
+    }
+
+    /// Whether exchanges are recorded per session, so a held request's masked body
+    /// can be previewed.
+    pub fn sessions_recorded(&self) -> bool {
+        self.sessions_recorded
     }
 
     /// The counters now, without a verification.

@@ -16,6 +16,7 @@
 //! | GET | `/console/api/me` | who is signed in |
 //! | GET | `/console/api/events` | server-sent events: the caller's approvals whenever they change ([`events`]) |
 //! | GET | `/console/api/audit` | the audit writer's counters and whether the local log verifies ([`audit_status`]) |
+//! | GET | `/console/api/holds/{id}/preview` | the held request's masked body, from its recorded exchange ([`preview`]) |
 //!
 //! Every console response forbids caching and framing, and carries
 //! `Content-Security-Policy: default-src 'self'` (no inline script).
@@ -23,6 +24,7 @@
 pub mod audit_status;
 pub mod auth;
 pub mod events;
+pub mod preview;
 
 use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -175,6 +177,7 @@ pub fn routes() -> Router<AdminState> {
         .route("/console/api/me", get(me))
         .route("/console/api/events", get(events::events))
         .route("/console/api/audit", get(audit_status::status))
+        .route("/console/api/holds/{id}/preview", get(preview::preview))
 }
 
 fn asset(content_type: &'static str, body: &'static str) -> Response {

@@ -380,3 +380,146 @@ async fn the_issuer_token_endpoint_refuses_a_wrong_verifier() {
     let body: serde_json::Value = password.json().await.unwrap();
     assert_eq!(body["error"], "unsupported_grant_type");
 }
+
+/// `GET` with a bearer token of `sub` in `groups`.
+fn bearer_get(h: &Harness, uri: &str, sub: &str, groups: &[&str]) -> Request<Body> {
+    Request::get(uri)
+        .header(
+            header::AUTHORIZATION,
+            format!("Bearer {}", h.token(sub, groups, "warden")),
+        )
+        .body(Body::empty())
+        .unwrap()
+}
+
+/// The recorded exchange of request `req-1` with `body` as its masked request body.
+fn recorded_exchange(body: crate::audit::BodyCapture) -> crate::audit::Chained {
+    use crate::audit::{AuditRecord, Chained, ChainedRecord, ExchangeCapture};
+    Chained {
+        record: ChainedRecord {
+            instance: "w-1".into(),
+            seq: 1,
+            prev_hash: "prev".into(),
+            hash: "hash".into(),
+            record: AuditRecord {
+                request_id: "req-1".into(),
+                session_id: "s-1".into(),
+                started_at: crate::approval::Timestamp::now().rfc3339(),
+                ..AuditRecord::default()
+            },
+        },
+        capture: Some(ExchangeCapture {
+            request_body: body,
+            ..ExchangeCapture::default()
+        }),
+    }
+}
+
+#[tokio::test]
+async fn a_hold_preview_shows_the_masked_body_to_whoever_may_see_the_hold() {
+    let mut h = Harness::start().await;
+    let id = h.hold_by("agent-7").await;
+    let uri = format!("/console/api/holds/{id}/preview");
+
+    // Audit off: no recording, and the answer says so.
+    let off = h.send(bearer_get(&h, &uri, "alice", &["approvers"])).await;
+    assert_eq!(off.status(), StatusCode::OK);
+    let off = json_of(off).await;
+    assert_eq!(off["state"], "recording_off");
+    assert!(off["note"]
+        .as_str()
+        .unwrap()
+        .contains("audit.sessions.record"));
+
+    // Recording on, not written yet.
+    let dir = tempfile::tempdir().unwrap();
+    h.state = h
+        .state
+        .clone()
+        .with_audit_status(super::audit_status::AuditStatusSource::new(
+            Arc::new(crate::audit::WriterStats::default()),
+            dir.path().to_path_buf(),
+            dir.path().join("key.pub"),
+        ));
+    let pending = json_of(h.send(bearer_get(&h, &uri, "alice", &["approvers"])).await).await;
+    assert_eq!(pending["state"], "not_recorded");
+    assert!(pending["note"]
+        .as_str()
+        .unwrap()
+        .contains("not recorded yet"));
+
+    // Recorded: the masked text, to the approver and to the requester.
+    let masked = format!(
+        "{{\"token\": \"[MASKED:github-token]\", \"pad\": \"{}\"}}",
+        "x".repeat(3000)
+    );
+    h.state
+        .store
+        .record_exchanges(&[recorded_exchange(crate::audit::BodyCapture {
+            captured: true,
+            content_type: "application/json".into(),
+            text: Some(masked.clone()),
+            bytes: masked.len() as u64,
+            ..crate::audit::BodyCapture::default()
+        })])
+        .await
+        .unwrap();
+    for (who, groups) in [("alice", &["approvers"][..]), ("agent-7", &["agents"][..])] {
+        let shown = h.send(bearer_get(&h, &uri, who, groups)).await;
+        assert_eq!(shown.status(), StatusCode::OK, "{who}");
+        assert_eq!(shown.headers()[header::CACHE_CONTROL], "no-store");
+        let shown = json_of(shown).await;
+        assert_eq!(shown["state"], "captured", "{who}");
+        assert_eq!(shown["request_id"], "req-1");
+        assert_eq!(shown["content_type"], "application/json");
+        let text = shown["text"].as_str().unwrap();
+        assert_eq!(text.len(), preview::PREVIEW_BYTES);
+        assert!(masked.starts_with(text));
+        assert_eq!(shown["truncated"], true);
+        assert_eq!(shown["bytes"], masked.len());
+    }
+
+    // Someone who may neither decide nor asked: as if it did not exist.
+    let stranger = h.send(bearer_get(&h, &uri, "mallory", &["agents"])).await;
+    assert_eq!(stranger.status(), StatusCode::NOT_FOUND);
+    let text = String::from_utf8(
+        axum::body::to_bytes(stranger.into_body(), 1 << 16)
+            .await
+            .unwrap()
+            .to_vec(),
+    )
+    .unwrap();
+    assert!(!text.contains("MASKED"), "{text}");
+    let unknown = h
+        .send(bearer_get(
+            &h,
+            "/console/api/holds/apr-nope/preview",
+            "alice",
+            &["approvers"],
+        ))
+        .await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    let anonymous = h.send(get(&uri, None)).await;
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_hold_preview_relays_why_a_body_was_not_captured() {
+    let h = Harness::start().await;
+    let id = h.hold_by("agent-7").await;
+    h.state
+        .store
+        .record_exchanges(&[recorded_exchange(crate::audit::BodyCapture::not_captured(
+            "masking is off, and nothing unmasked is recorded",
+        ))])
+        .await
+        .unwrap();
+    let uri = format!("/console/api/holds/{id}/preview");
+    let answer = json_of(h.send(bearer_get(&h, &uri, "alice", &["approvers"])).await).await;
+    assert_eq!(answer["state"], "not_captured");
+    assert_eq!(
+        answer["note"],
+        "not captured: masking is off, and nothing unmasked is recorded"
+    );
+    assert!(answer.get("text").is_none(), "{answer}");
+}

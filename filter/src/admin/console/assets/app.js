@@ -8,12 +8,15 @@ const $ = (sel) => document.querySelector(sel);
 let me = null;
 let approvals = [];
 let events = null;
+// Body previews the approver opened, by approval id: {loading} or the API's answer.
+// Kept across re-renders (every approvals event rebuilds the table).
+const previews = new Map();
 
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
     if (k === 'class') node.className = v;
-    else if (k.startsWith('data-')) node.setAttribute(k, v);
+    else if (k.startsWith('data-') || k.startsWith('aria-')) node.setAttribute(k, v);
     else if (k === 'onclick') node.addEventListener('click', v);
     else node[k] = v;
   }
@@ -127,11 +130,12 @@ function mayDecide(a) {
 function render() {
   const now = Date.now();
   const pending = approvals.filter((a) => a.status === 'pending');
+  for (const id of previews.keys()) if (!pending.some((a) => a.id === id)) previews.delete(id);
   const holds = $('#holds tbody');
   holds.replaceChildren(...pending.map((a) => el('tr', { 'data-id': a.id },
     el('td', {}, when(a.created_at), el('div', { class: 'mono hint' }, a.id)),
     el('td', {}, who(a.requester)),
-    el('td', {}, what(a)),
+    el('td', {}, what(a), previewToggle(a), previewBlock(a)),
     el('td', {}, why(a)),
     el('td', {}, `${approversOf(a).length} of ${a.rules.required}`),
     el('td', {}, when(a.expires_at)),
@@ -160,6 +164,64 @@ function render() {
     el('td', {}, mayDecide(a) ? el('button', { class: 'danger revoke', onclick: () => decide(a, 'revoke') }, 'Revoke') : null))));
   $('#grants-empty').hidden = grants.length > 0;
   $('#grants-count').textContent = grants.length;
+}
+
+// ------------------------------------------------------------------ body previews
+// The held request's body as recorded (masked) in its session; shown as text only.
+function previewToggle(a) {
+  const open = previews.has(a.id);
+  return el('button', {
+    class: 'preview-toggle', type: 'button', 'aria-expanded': String(open),
+    onclick: () => togglePreview(a.id),
+  }, open ? 'Hide body' : 'Body');
+}
+
+function previewBlock(a) {
+  if (!previews.has(a.id)) return null;
+  const p = previews.get(a.id);
+  const box = el('div', { class: 'preview', 'data-preview': a.id });
+  if (p.loading) {
+    box.append(el('div', { class: 'hint preview-note' }, 'loading…'));
+  } else if (p.error) {
+    box.append(el('div', { class: 'error preview-note' }, p.error));
+  } else if (p.state === 'captured') {
+    box.append(
+      el('div', { class: 'hint' }, `${p.content_type || 'body'}, ${p.bytes} bytes, masked${p.truncated ? ' (first 2 KB shown)' : ''}`),
+      el('pre', { class: 'preview-body' }, p.text));
+  } else {
+    box.setAttribute('data-state', p.state);
+    box.append(el('div', { class: 'hint preview-note' }, p.note || p.state));
+  }
+  return box;
+}
+
+function togglePreview(id) {
+  if (previews.has(id)) {
+    previews.delete(id);
+  } else {
+    previews.set(id, { loading: true });
+    loadPreview(id, 0);
+  }
+  render();
+}
+
+// The exchange is recorded moments after the hold: ask again while it is not there.
+async function loadPreview(id, attempt) {
+  let answer;
+  try {
+    answer = await api(`/console/api/holds/${encodeURIComponent(id)}/preview`);
+  } catch (err) {
+    answer = { error: err.message };
+  }
+  if (!previews.has(id)) return;
+  if (answer.state === 'not_recorded' && attempt < 20) {
+    previews.set(id, answer);
+    render();
+    setTimeout(() => { if (previews.has(id)) loadPreview(id, attempt + 1); }, 500);
+    return;
+  }
+  previews.set(id, answer);
+  render();
 }
 
 // ------------------------------------------------------------------ decisions
