@@ -11,30 +11,6 @@ use warden_integration_tests::paths;
 /// Directories (relative to the repo root) that hold Envoy configs.
 const CONFIG_DIRS: &[&str] = &["envoy", "compose"];
 
-/// All `*.yaml` / `*.yml` files under `dir`, recursively, sorted.
-fn yaml_files(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if path
-                .extension()
-                .is_some_and(|ext| ext == "yaml" || ext == "yml")
-            {
-                found.push(path);
-            }
-        }
-    }
-    found.sort();
-    found
-}
-
 /// Whether `path` is YAML with a top-level `static_resources` key (an Envoy bootstrap).
 fn is_envoy_bootstrap(path: &Path) -> Result<bool, String> {
     let text = std::fs::read_to_string(path)
@@ -57,7 +33,7 @@ fn envoy_configs() -> Result<Vec<PathBuf>, String> {
     let root = paths::repo_root();
     let mut configs = Vec::new();
     for dir in CONFIG_DIRS {
-        for file in yaml_files(&root.join(dir)) {
+        for file in paths::yaml_files(&root.join(dir)) {
             if is_envoy_bootstrap(&file)? {
                 configs.push(file);
             }

@@ -282,30 +282,6 @@ struct Document {
     manifest: Manifest,
 }
 
-/// All `*.yaml` / `*.yml` files under `dir`, recursively, sorted.
-fn yaml_files(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if path
-                .extension()
-                .is_some_and(|ext| ext == "yaml" || ext == "yml")
-            {
-                found.push(path);
-            }
-        }
-    }
-    found.sort();
-    found
-}
-
 /// Every non-empty YAML document of `text`, as JSON values. Comment-only documents (a
 /// file's header before its first `---`) are the only ones dropped.
 fn yaml_documents(text: &str) -> Result<Vec<Value>, String> {
@@ -407,7 +383,7 @@ fn read_manifests() -> (Vec<Document>, Vec<String>) {
     let root = paths::repo_root();
     let mut documents = Vec::new();
     let mut errors = Vec::new();
-    for file in yaml_files(&root.join(MANIFEST_DIR)) {
+    for file in paths::yaml_files(&root.join(MANIFEST_DIR)) {
         let name = file
             .strip_prefix(&root)
             .unwrap_or(&file)
