@@ -125,31 +125,36 @@ fn full_capture(
     credentials: &[String],
 ) -> ExchangeCapture {
     let mut capture = ExchangeCapture::default();
+    // Headers as they went on (Warden's changes applied), then the masked body.
+    let one_direction =
+        |headers: &Headers, removed: &[String], set: &[(String, String)], direction: Direction| {
+            let passed = changed_headers(headers, removed, set);
+            let captured = captured_headers(
+                passed.iter().map(|(n, v)| (n.as_str(), v.as_slice())),
+                credentials,
+                redactor,
+                direction,
+            );
+            let body = body_capture(
+                exchange.body(direction),
+                headers.get_str("content-type").unwrap_or(""),
+                direction,
+            );
+            (captured, body)
+        };
     if let Some(head) = exchange.request() {
-        let passed = changed_headers(&head.headers, &notes.request_removed, &notes.request_set);
-        capture.request_headers = captured_headers(
-            passed.iter().map(|(n, v)| (n.as_str(), v.as_slice())),
-            credentials,
-            redactor,
-            Direction::Request,
-        );
-        capture.request_body = body_capture(
-            &exchange.request_body,
-            head.headers.get_str("content-type").unwrap_or(""),
+        (capture.request_headers, capture.request_body) = one_direction(
+            &head.headers,
+            &notes.request_removed,
+            &notes.request_set,
             Direction::Request,
         );
     }
     if let Some(head) = exchange.response() {
-        let passed = changed_headers(&head.headers, &notes.response_removed, &[]);
-        capture.response_headers = captured_headers(
-            passed.iter().map(|(n, v)| (n.as_str(), v.as_slice())),
-            credentials,
-            redactor,
-            Direction::Response,
-        );
-        capture.response_body = body_capture(
-            &exchange.response_body,
-            head.headers.get_str("content-type").unwrap_or(""),
+        (capture.response_headers, capture.response_body) = one_direction(
+            &head.headers,
+            &notes.response_removed,
+            &[],
             Direction::Response,
         );
     } else {
