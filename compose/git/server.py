@@ -6,7 +6,7 @@ URLs are http://HOST:PORT/git/<repo>.git (Envoy routes the /git/ prefix here). P
 enabled (`http.receivepack`), so the demo can show Warden holding a push to main. On start
 it creates the bare repository `demo.git` with one commit on main if it does not exist.
 GET /healthz answers "ok" for the compose healthcheck. GIT_LISTEN_HOST overrides the
-interface (default 0.0.0.0; integration-tests/tests/compose.rs uses 127.0.0.1).
+interface (default 0.0.0.0; integration-tests/tests/e2e/compose.rs uses 127.0.0.1).
 
 Python's standard library only (cgi support left the standard library in 3.13, so the few
 lines of CGI are here): each request runs `git http-backend` with the CGI environment, the

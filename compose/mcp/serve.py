@@ -5,7 +5,7 @@
 The test server binds 127.0.0.1 and, being local, accepts only local Host headers. In a
 container it must listen on every interface, and Envoy reaches it as `mcp:PORT`, so this
 imports it unchanged and widens just those two settings before running it.
-MCP_LISTEN_HOST overrides the interface (integration-tests/tests/compose.rs uses 127.0.0.1).
+MCP_LISTEN_HOST overrides the interface (integration-tests/tests/e2e/compose.rs uses 127.0.0.1).
 """
 
 import os

@@ -1,5 +1,5 @@
 // Drives Warden's approver console in headless Chromium (playwright-core, the
-// Debian chromium at /usr/bin/chromium). Run by integration-tests/tests/console_browser.rs;
+// Debian chromium at /usr/bin/chromium). Run by integration-tests/tests/e2e/console_browser.rs;
 // it does the people's part, the Rust test does the agent's and checks the data path.
 //
 //   node console.mjs decide   sign in as the requester (refused: self-approval), then

@@ -79,6 +79,10 @@ pub struct StackOptions {
     /// Extra Warden config sections (YAML), appended after `listen`. Every
     /// [`ADMIN_PORT`] in it is replaced by a free port, kept in [`Warden::admin_port`].
     pub warden_config: String,
+    /// Environment variables for the Warden process (e.g. a webhook secret named by
+    /// `secret_env`). Set on the child, never on the test process: the tests share
+    /// one process and run in parallel.
+    pub warden_env: Vec<(String, String)>,
 }
 
 impl Default for StackOptions {
@@ -87,6 +91,7 @@ impl Default for StackOptions {
             flavor: Flavor::ExtProc,
             link: Link::Tcp,
             warden_config: String::new(),
+            warden_env: Vec::new(),
         }
     }
 }
@@ -110,6 +115,15 @@ pub struct Warden {
 impl Warden {
     /// Starts `warden serve` with `extra_config` and waits until health says SERVING.
     pub async fn start(dir: &Path, extra_config: &str) -> anyhow::Result<Warden> {
+        Warden::start_with_env(dir, extra_config, &[]).await
+    }
+
+    /// [`Warden::start`] with extra environment variables for the process.
+    pub async fn start_with_env(
+        dir: &Path,
+        extra_config: &str,
+        env: &[(String, String)],
+    ) -> anyhow::Result<Warden> {
         let port = free_port()?;
         let admin_port = if extra_config.contains(ADMIN_PORT) {
             Some(free_port()?)
@@ -149,7 +163,8 @@ impl Warden {
             .arg("serve")
             .arg("--config")
             .arg(&config_path)
-            .env("WARDEN_LOG", "warden=debug");
+            .env("WARDEN_LOG", "warden=debug")
+            .envs(env.iter().map(|(k, v)| (k, v)));
         let mut process = ChildProcess::spawn("warden", command, dir)?;
         let health = poll_until("warden health SERVING", READY_TIMEOUT, || async {
             health_status(port)
@@ -429,7 +444,8 @@ impl Stack {
             .disable_cleanup(std::env::var_os("WARDEN_KEEP_TEST_DIRS").is_some())
             .tempdir()?;
         let upstream = Upstream::start().await?;
-        let warden = Warden::start(dir.path(), &options.warden_config).await?;
+        let warden =
+            Warden::start_with_env(dir.path(), &options.warden_config, &options.warden_env).await?;
         let address = match options.link {
             Link::Tcp => WardenAddress::Tcp(warden.port),
             Link::Unix => WardenAddress::Unix(&warden.socket),

@@ -372,7 +372,7 @@ fn parse_manifest(value: &Value) -> Result<Manifest, String> {
         (api_version, kind) => {
             return Err(format!(
                 "unknown kind {kind:?} of apiVersion {api_version:?}: teach \
-                 integration-tests/tests/istio_manifests.rs about it (or fix the spelling)"
+                 integration-tests/tests/e2e/istio_manifests.rs about it (or fix the spelling)"
             ))
         }
     })

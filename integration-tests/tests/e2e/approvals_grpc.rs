@@ -93,8 +93,6 @@ async fn grpc_approvals_watch_list_get_and_approve_a_held_request() -> anyhow::R
     let policy = tempfile::tempdir()?;
     std::fs::write(policy.path().join("policy.yaml"), POLICY)?;
     let admin_port = free_port()?;
-    // Warden (a child process) inherits this environment variable.
-    std::env::set_var(WEBHOOK_KEY_ENV, WEBHOOK_KEY);
     let (hook_url, deliveries) = start_receiver().await?;
     let stack = Stack::start(StackOptions {
         warden_config: format!(
@@ -105,6 +103,7 @@ async fn grpc_approvals_watch_list_get_and_approve_a_held_request() -> anyhow::R
             policy.path().display(),
             policy.path().join("warden.db").display(),
         ),
+        warden_env: vec![(WEBHOOK_KEY_ENV.to_string(), WEBHOOK_KEY.to_string())],
         ..StackOptions::default()
     })
     .await?;
