@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -250,7 +250,7 @@ enum Manifest {
     ServiceAccount(Box<ServiceAccount>),
     ConfigMap(Box<ConfigMap>),
     Service(Box<Service>),
-    Deployment(Box<Deployment>),
+    StatefulSet(Box<StatefulSet>),
     PodDisruptionBudget(Box<PodDisruptionBudget>),
     EnvoyFilter(Box<EnvoyFilter>),
     AuthorizationPolicy(Box<AuthorizationPolicy>),
@@ -265,7 +265,7 @@ impl Manifest {
             Manifest::ServiceAccount(_) => "ServiceAccount",
             Manifest::ConfigMap(_) => "ConfigMap",
             Manifest::Service(_) => "Service",
-            Manifest::Deployment(_) => "Deployment",
+            Manifest::StatefulSet(_) => "StatefulSet",
             Manifest::PodDisruptionBudget(_) => "PodDisruptionBudget",
             Manifest::EnvoyFilter(_) => "EnvoyFilter",
             Manifest::AuthorizationPolicy(_) => "AuthorizationPolicy",
@@ -356,7 +356,9 @@ fn parse_manifest(value: &Value) -> Result<Manifest, String> {
         }
         (Some("v1"), Some("ConfigMap")) => Manifest::ConfigMap(Box::new(round_trip(value)?)),
         (Some("v1"), Some("Service")) => Manifest::Service(Box::new(round_trip(value)?)),
-        (Some("apps/v1"), Some("Deployment")) => Manifest::Deployment(Box::new(round_trip(value)?)),
+        (Some("apps/v1"), Some("StatefulSet")) => {
+            Manifest::StatefulSet(Box::new(round_trip(value)?))
+        }
         (Some("policy/v1"), Some("PodDisruptionBudget")) => {
             Manifest::PodDisruptionBudget(Box::new(round_trip(value)?))
         }
@@ -446,9 +448,9 @@ impl Manifests {
         all[0]
     }
 
-    fn deployment(&self) -> &Deployment {
-        self.one("Deployment", |m| match m {
-            Manifest::Deployment(d) => Some(d.as_ref()),
+    fn stateful_set(&self) -> &StatefulSet {
+        self.one("StatefulSet", |m| match m {
+            Manifest::StatefulSet(d) => Some(d.as_ref()),
             _ => None,
         })
     }
@@ -781,7 +783,7 @@ fn every_document_parses_and_has_a_known_kind() {
         ("ServiceAccount", 1),
         ("ConfigMap", 2),
         ("Service", 1),
-        ("Deployment", 1),
+        ("StatefulSet", 1),
         ("PodDisruptionBudget", 1),
         ("EnvoyFilter", 3),
         ("AuthorizationPolicy", 1),
@@ -804,13 +806,13 @@ fn misspelled_documents_are_rejected() {
     let err = parse_manifest(&unknown[0]).expect_err("an unknown kind was accepted");
     assert!(err.contains("unknown kind"), "{err}");
 
-    let deployment = yaml_documents(
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec:\n  replica: 2\n  \
+    let stateful_set = yaml_documents(
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: x}\nspec:\n  replica: 2\n  \
          selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n    \
          spec: {containers: [{name: c, image: i}]}\n",
     )
     .expect("YAML");
-    let err = parse_manifest(&deployment[0]).expect_err("`replica` was accepted");
+    let err = parse_manifest(&stateful_set[0]).expect_err("`replica` was accepted");
     assert!(err.contains(".spec.replica: dropped"), "{err}");
 
     let filter = yaml_documents(
@@ -828,13 +830,13 @@ fn misspelled_documents_are_rejected() {
 #[test]
 fn names_labels_and_selectors_agree() {
     let manifests = Manifests::load();
-    let deployment = manifests.deployment();
+    let stateful_set = manifests.stateful_set();
     let service = manifests.service();
-    let namespace = deployment
+    let namespace = stateful_set
         .metadata
         .namespace
         .as_deref()
-        .expect("the Deployment names its namespace");
+        .expect("the StatefulSet names its namespace");
 
     // Every Warden object lives in the Namespace the manifests create.
     let namespaces: Vec<&str> = manifests
@@ -864,7 +866,7 @@ fn names_labels_and_selectors_agree() {
                 istio_resource(&document.origin, &x.metadata.name, &x.metadata.namespace);
                 continue;
             }
-            Manifest::Namespace(_) | Manifest::Deployment(_) => continue,
+            Manifest::Namespace(_) | Manifest::StatefulSet(_) => continue,
         };
         assert_eq!(
             ns,
@@ -874,8 +876,8 @@ fn names_labels_and_selectors_agree() {
         );
     }
 
-    // The Deployment: two replicas, its selector matches its pods.
-    let spec = &deployment.spec;
+    // The StatefulSet: two replicas, its selector matches its pods.
+    let spec = &stateful_set.spec;
     assert_eq!(spec.replicas, Some(2), "Warden runs two replicas");
     let pod_labels = labels(
         spec.template
@@ -883,10 +885,10 @@ fn names_labels_and_selectors_agree() {
             .as_ref()
             .and_then(|m| m.labels.as_ref()),
     );
-    let deployment_selector = labels(spec.selector.match_labels.as_ref());
+    let set_selector = labels(spec.selector.match_labels.as_ref());
     assert!(
-        selects(&deployment_selector, &pod_labels),
-        "the Deployment's selector {deployment_selector:?} does not match its pods {pod_labels:?}"
+        selects(&set_selector, &pod_labels),
+        "the StatefulSet's selector {set_selector:?} does not match its pods {pod_labels:?}"
     );
 
     // The Service and the PodDisruptionBudget select Warden's pods.
@@ -1058,6 +1060,50 @@ fn names_labels_and_selectors_agree() {
             );
         }
     }
+    // The audit log outlives the pod: each replica's chain is named after its pod (no
+    // fixed `audit.instance`, which would make the replicas share one name) and
+    // `log_dir` is on the StatefulSet's claim, which deleting or scaling down keeps.
+    assert_eq!(
+        config.audit.instance, None,
+        "audit.instance must be left unset: each replica names its chain after its pod"
+    );
+    let log_dir = &config.audit.log_dir;
+    let audit_mount = container
+        .volume_mounts
+        .iter()
+        .flatten()
+        .filter(|m| log_dir.starts_with(&m.mount_path))
+        .max_by_key(|m| m.mount_path.len())
+        .unwrap_or_else(|| {
+            panic!(
+                "audit.log_dir {} is on no mounted volume",
+                log_dir.display()
+            )
+        });
+    let claims: Vec<&str> = spec
+        .volume_claim_templates
+        .iter()
+        .flatten()
+        .filter_map(|c| c.metadata.name.as_deref())
+        .collect();
+    assert!(
+        claims.contains(&audit_mount.name.as_str()),
+        "audit.log_dir {} is on volume {}, not on one of the StatefulSet's claims {claims:?}",
+        log_dir.display(),
+        audit_mount.name
+    );
+    assert!(
+        !volumes.iter().any(|v| v.name == audit_mount.name),
+        "pod volume {} (an emptyDir?) shadows the audit log's claim",
+        audit_mount.name
+    );
+    let retention = spec
+        .persistent_volume_claim_retention_policy
+        .as_ref()
+        .expect("persistentVolumeClaimRetentionPolicy");
+    assert_eq!(retention.when_deleted.as_deref(), Some("Retain"));
+    assert_eq!(retention.when_scaled.as_deref(), Some("Retain"));
+
     let policies_mount = mounted_maps
         .get("warden-policies")
         .expect("policies mounted");
@@ -1094,7 +1140,7 @@ fn names_labels_and_selectors_agree() {
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", readme_path.display()));
     assert!(
         !secret_names.is_empty(),
-        "the Deployment references no Secret"
+        "the StatefulSet references no Secret"
     );
     for (secret, key) in &secret_names {
         assert!(
