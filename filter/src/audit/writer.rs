@@ -689,6 +689,64 @@ mod tests {
         );
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_interval_checkpoint_follows_new_records_and_an_idle_chain_gets_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let (sink, receiver) = mpsc::channel::<AuditEntry>(16);
+        let output = Arc::new(Recording::default());
+        let outputs: Vec<Arc<dyn AuditOutput>> = vec![output.clone()];
+        let period = Duration::from_millis(20);
+        let settings = WriterSettings {
+            // Only the clock signs here: no count checkpoints.
+            checkpoint_every_records: 0,
+            checkpoint_interval: period,
+            ..settings()
+        };
+        let writer = spawn_writer(receiver, open(dir.path(), 1 << 20), settings, outputs);
+        let checkpoints = || -> Vec<String> {
+            output
+                .checkpoints
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|c| format!("{}@{}", c.reason, c.seq))
+                .collect()
+        };
+        for round in 1..=2u64 {
+            sink.try_send(AuditEntry {
+                record: sample_record(round),
+                capture: None,
+            })
+            .unwrap();
+            eventually("an interval checkpoint covers the new record", || {
+                checkpoints().last() == Some(&format!("interval@{round}"))
+            })
+            .await;
+            // Idle: five more periods pass with nothing to sign, and nothing is signed.
+            let idle = tokio::time::timeout(period * 5, async {
+                while checkpoints().len() == round as usize {
+                    tokio::task::yield_now().await;
+                }
+            })
+            .await;
+            assert!(
+                idle.is_err(),
+                "an idle chain was signed: {:?}",
+                checkpoints()
+            );
+        }
+        let summary = writer.shutdown().await.unwrap();
+        assert_eq!(summary.shutdown_checkpoint.reason, "shutdown");
+        let reasons: Vec<String> = lines(dir.path())
+            .iter()
+            .filter_map(|l| match l {
+                LogLine::Checkpoint(c) => Some(format!("{}@{}", c.reason, c.seq)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(reasons, ["interval@1", "interval@2", "shutdown@2"]);
+    }
+
     #[tokio::test]
     async fn records_are_chained_logged_handed_on_and_signed_at_shutdown() {
         let dir = tempfile::tempdir().unwrap();
