@@ -630,6 +630,17 @@ mod tests {
             .collect()
     }
 
+    /// The log's checkpoints as `reason@seq`, in order.
+    fn checkpoints_in_log(dir: &std::path::Path) -> Vec<String> {
+        lines(dir)
+            .iter()
+            .filter_map(|l| match l {
+                LogLine::Checkpoint(c) => Some(format!("{}@{}", c.reason, c.seq)),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Polls `done` until it holds, failing after ten seconds.
     async fn eventually(what: &str, done: impl Fn() -> bool) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -737,13 +748,7 @@ mod tests {
         }
         let summary = writer.shutdown().await.unwrap();
         assert_eq!(summary.shutdown_checkpoint.reason, "shutdown");
-        let reasons: Vec<String> = lines(dir.path())
-            .iter()
-            .filter_map(|l| match l {
-                LogLine::Checkpoint(c) => Some(format!("{}@{}", c.reason, c.seq)),
-                _ => None,
-            })
-            .collect();
+        let reasons = checkpoints_in_log(dir.path());
         assert_eq!(reasons, ["interval@1", "interval@2", "shutdown@2"]);
     }
 
@@ -793,13 +798,7 @@ mod tests {
 
         // Policy first; a count checkpoint every 3 chained lines (batches of 2); the
         // shutdown checkpoint last; outputs saw every checkpoint.
-        let reasons: Vec<String> = lines(dir.path())
-            .iter()
-            .filter_map(|l| match l {
-                LogLine::Checkpoint(c) => Some(format!("{}@{}", c.reason, c.seq)),
-                _ => None,
-            })
-            .collect();
+        let reasons = checkpoints_in_log(dir.path());
         assert_eq!(reasons, ["count@3", "count@7", "shutdown@8"]);
         assert!(matches!(lines(dir.path())[1], LogLine::Policy(_)));
         assert_eq!(output.checkpoints.lock().unwrap().len(), 3);

@@ -202,9 +202,28 @@ async fn a_scripted_agent_session_is_recorded_chained_exported_and_never_leaks(
     let outcomes = ["allow", "allow", "allow", "deny", "hold", "allow"];
 
     // Spans: one per exchange, in chain order, and the checkpoints.
-    // Checkpoints come per written batch, so their number varies: wait for the records'.
+    // Checkpoints come per written batch, so their number varies: wait for every
+    // record's span and for the checkpoint that signs the last of them (the writer
+    // exports a batch before it signs it, and the log holds a checkpoint before its
+    // span is sent, so after this the log is signed to the end).
     let is_record = |s: &&warden_integration_tests::otlp::ReceivedSpan| {
         s.str_attribute("warden.decision.outcome").is_some()
+    };
+    let is_checkpoint = |s: &&warden_integration_tests::otlp::ReceivedSpan| {
+        s.str_attribute("warden.checkpoint.signature").is_some()
+    };
+    let signed_to_the_end = |spans: &[warden_integration_tests::otlp::ReceivedSpan]| {
+        let last_record = spans
+            .iter()
+            .filter(is_record)
+            .filter_map(|s| s.int_attribute("warden.audit.seq"))
+            .max();
+        let last_signed = spans
+            .iter()
+            .filter(is_checkpoint)
+            .filter_map(|s| s.int_attribute("warden.audit.seq"))
+            .max();
+        spans.iter().filter(is_record).count() >= outcomes.len() && last_signed >= last_record
     };
     let mut want = outcomes.len();
     let spans = loop {
@@ -212,15 +231,13 @@ async fn a_scripted_agent_session_is_recorded_chained_exported_and_never_leaks(
             .wait_for_spans(want, WAIT)
             .await
             .with_context(|| stack.logs())?;
-        if spans.iter().filter(is_record).count() >= outcomes.len() {
+        if signed_to_the_end(&spans) {
             break spans;
         }
         want = spans.len() + 1;
     };
     ensure!(
-        spans
-            .iter()
-            .any(|s| s.str_attribute("warden.checkpoint.signature").is_some()),
+        spans.iter().any(|s| is_checkpoint(&s)),
         "signed checkpoints are exported too"
     );
     let mut record_spans: Vec<_> = spans.iter().filter(is_record).collect();
