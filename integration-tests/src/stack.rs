@@ -313,6 +313,11 @@ impl Envoy {
             .arg(&config_path)
             .args(["--disable-hot-restart", "--concurrency", "1"])
             .args(["--log-level", "warn"]);
+        // For debugging a test: e.g. `WARDEN_E2E_ENVOY_COMPONENT_LOG=ext_proc:debug` (with
+        // `WARDEN_KEEP_TEST_DIRS=1` to keep the log) shows every ext_proc message's timing.
+        if let Ok(levels) = std::env::var("WARDEN_E2E_ENVOY_COMPONENT_LOG") {
+            command.args(["--component-log-level", &levels]);
+        }
         let mut process = ChildProcess::spawn("envoy", command, dir)?;
         let url = format!("http://127.0.0.1:{admin_port}/ready");
         wait_http_ok(&mut process, "envoy /ready", &url).await?;

@@ -202,7 +202,14 @@ async fn request_bodies_are_masked_before_the_upstream_sees_them() -> anyhow::Re
     // Small JSON prompt (buffered), and 10 MiB with the secret at the very end, both
     // with a length (streamed: over the buffered limit) and chunked.
     let prompt = format!("{{\"prompt\": \"use {GITHUB} to push\"}}");
-    let mut big = vec![b'a'; 10 * 1024 * 1024];
+    // Text filler: 10 MiB of one repeated letter is a pathological input of its own
+    // (a rule's literal occurs at every offset) that this test is not about.
+    let mut big: Vec<u8> = b"The quick brown fox jumps over the lazy dog 0123456789. "
+        .iter()
+        .copied()
+        .cycle()
+        .take(10 * 1024 * 1024)
+        .collect();
     big.extend_from_slice(format!("\ntoken={GITHUB}\n").as_bytes());
     let cases: Vec<(Vec<u8>, bool)> = vec![
         (prompt.into_bytes(), false),
