@@ -504,16 +504,50 @@ pub struct LimitsConfig {
     /// refused with 413 (requests) or 502 (responses), never passed uninspected.
     #[serde(default = "default_max_buffered_body_bytes")]
     pub max_buffered_body_bytes: u64,
+    /// Envoy's ext_proc `message_timeout` (keep the two equal): work on one body
+    /// message stops when it passes and the request fails closed, instead of burning
+    /// CPU on a request Envoy has already failed.
+    #[serde(default = "default_message_timeout_ms")]
+    pub message_timeout_ms: u64,
+    /// Most time one request may spend on body work (decoding, classifying, masking)
+    /// over all its messages; past it the request fails closed.
+    #[serde(default = "default_body_work_per_request_ms")]
+    pub body_work_per_request_ms: u64,
+    /// Threads for large body messages, at a lower CPU priority than the threads that
+    /// serve everything else (0: one per CPU).
+    #[serde(default)]
+    pub body_workers: usize,
 }
 
 fn default_max_buffered_body_bytes() -> u64 {
     8 * 1024 * 1024
 }
 
+fn default_message_timeout_ms() -> u64 {
+    2000
+}
+
+fn default_body_work_per_request_ms() -> u64 {
+    30_000
+}
+
 impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
             max_buffered_body_bytes: default_max_buffered_body_bytes(),
+            message_timeout_ms: default_message_timeout_ms(),
+            body_work_per_request_ms: default_body_work_per_request_ms(),
+            body_workers: 0,
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// The time limits on body work.
+    pub fn body_work(&self) -> crate::pipeline::BodyWorkLimits {
+        crate::pipeline::BodyWorkLimits {
+            message_timeout: std::time::Duration::from_millis(self.message_timeout_ms),
+            per_exchange: std::time::Duration::from_millis(self.body_work_per_request_ms),
         }
     }
 }
@@ -664,6 +698,18 @@ impl Config {
         if self.approvals.sweep_interval_seconds == 0 {
             return Err(invalid(
                 "approvals.sweep_interval_seconds",
+                "must be at least 1".into(),
+            ));
+        }
+        if self.limits.message_timeout_ms == 0 {
+            return Err(invalid(
+                "limits.message_timeout_ms",
+                "must be at least 1 (set it to the ext_proc filter's message_timeout)".into(),
+            ));
+        }
+        if self.limits.body_work_per_request_ms == 0 {
+            return Err(invalid(
+                "limits.body_work_per_request_ms",
                 "must be at least 1".into(),
             ));
         }

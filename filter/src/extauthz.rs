@@ -242,9 +242,10 @@ async fn decide_check(
             ];
             outcome.step = Step::Reply(reply);
         } else {
-            let mut body_outcome = pipeline
-                .on_request_body(exchange, &body, true)
-                .map_err(|e| Status::failed_precondition(format!("warden: {e}")))?;
+            let mut body_outcome =
+                crate::extproc::body_phase(pipeline, exchange, Direction::Request, body, true)
+                    .await
+                    .map_err(|e| Status::failed_precondition(format!("warden: {e}")))?;
             let changes = match &body_outcome.step {
                 Step::Continue(mutation) => Some(mutation),
                 Step::Hold(held) => Some(&held.if_approved),

@@ -17,6 +17,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub mod admin;
 pub mod approval;
 pub mod audit;
+pub mod body_workers;
 pub mod classify;
 pub mod cli;
 pub mod config;

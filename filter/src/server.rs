@@ -61,6 +61,9 @@ pub enum ServeError {
     /// The identity section could not be put into service.
     #[error("identity: {0}")]
     Identity(String),
+    /// The body worker threads could not be started.
+    #[error("cannot start the body worker threads: {0} (lower limits.body_workers)")]
+    BodyWorkers(std::io::Error),
     /// The policy could not be loaded.
     #[error("policy: {0}")]
     Policy(#[from] crate::policy::PolicyError),
@@ -133,8 +136,11 @@ pub async fn serve(
     };
     // One metrics handle for the whole server; what updates it gets a clone.
     let metrics = crate::metrics::Metrics::new();
+    let body_workers = crate::body_workers::BodyWorkers::start(config.limits.body_workers)
+        .map_err(ServeError::BodyWorkers)?;
     let mut pipeline = Pipeline::new(PipelineSettings::from(&config), redactor.clone())
-        .with_metrics(metrics.clone());
+        .with_metrics(metrics.clone())
+        .with_body_work(config.limits.body_work(), Some(body_workers));
     let mut admin_authenticator = None;
     if let Some(identity) = &config.identity {
         let authenticator =

@@ -136,6 +136,10 @@ pub struct RequestFacts {
     pub method_overrides: Vec<String>,
     /// `:authority` without port, lowercase.
     pub host: String,
+    /// The port `:authority` names, when it names one other than the scheme's default
+    /// (an approval binds it: the same host on another port is another service).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
     /// The normalised path (see [`path`]).
     pub path: String,
     /// The query string as sent.
@@ -233,6 +237,7 @@ pub fn classify_head(
         method,
         method_overrides,
         host: head.host(),
+        port: authority_port(&head.authority, &head.scheme),
         path,
         query: query.to_string(),
         protocols: BTreeSet::from([Protocol::Http]),
@@ -273,6 +278,29 @@ pub fn classify_head(
         facts.protocols.insert(Protocol::Sql);
     }
     facts
+}
+
+/// The port an `:authority` names, unless it is the scheme's default. A port that is
+/// not a number is kept as 0, so it still differs from none.
+fn authority_port(authority: &str, scheme: &str) -> Option<u16> {
+    let after_host = match authority.strip_prefix('[') {
+        Some(rest) => rest.split_once(']').map(|(_, tail)| tail)?,
+        None => authority,
+    };
+    let (_, port) = after_host.rsplit_once(':')?;
+    if authority.starts_with('[') && !after_host.starts_with(':') {
+        return None;
+    }
+    let port = port.trim();
+    if port.is_empty() {
+        return None;
+    }
+    let number = port.parse::<u16>().unwrap_or(0);
+    let default = match scheme.to_ascii_lowercase().as_str() {
+        "https" | "wss" => 443,
+        _ => 80,
+    };
+    (number != default).then_some(number)
 }
 
 /// Most a compressed request body may grow to when decoded for classification.

@@ -96,6 +96,9 @@ pub(crate) struct BodyState {
     /// The masked body as passed on, kept for the session capture (only when sessions
     /// are recorded).
     pub(crate) capture: Option<BodyRecorder>,
+    /// When masking the current message must give up (its share of Envoy's message
+    /// timeout and of the exchange's CPU budget).
+    pub(crate) deadline: Option<std::time::Instant>,
 }
 
 impl Default for BodyState {
@@ -106,6 +109,7 @@ impl Default for BodyState {
             stream: None,
             findings: FindingTally::default(),
             capture: None,
+            deadline: None,
         }
     }
 }
@@ -233,7 +237,11 @@ pub(crate) fn mask_whole(
         },
         None => body,
     };
-    let redacted = redactor.redact(plain, state.choice.kind, direction);
+    let redacted = match redactor.redact_within(plain, state.choice.kind, direction, state.deadline)
+    {
+        Ok(redacted) => redacted,
+        Err(_) => return out_of_time(direction, request_id),
+    };
     state.findings.add(&redacted.findings);
     if let Some(capture) = &mut state.capture {
         // What goes on: the masked body, or (unchanged) the same text decoded.
@@ -282,15 +290,20 @@ pub(crate) fn mask_chunk(
     let stream = state
         .stream
         .get_or_insert_with(|| redactor.stream(kind, direction));
+    stream.set_deadline(state.deadline);
     let mut out = stream.push(chunk);
     let findings = stream.take_findings();
     state.findings.add(&findings);
     if end_of_stream {
-        if let Some(stream) = state.stream.take() {
-            let end = stream.finish();
-            out.extend_from_slice(&end.tail);
-            state.findings.add(&end.findings);
+        if let Some(mut stream) = state.stream.take() {
+            let findings = stream.finish_into(&mut out);
+            if stream.deadline_passed() {
+                return out_of_time(direction, request_id);
+            }
+            state.findings.add(&findings);
         }
+    } else if stream.deadline_passed() {
+        return out_of_time(direction, request_id);
     }
     if let Some(capture) = &mut state.capture {
         capture.push(&out, Some(at_ms));
@@ -302,6 +315,30 @@ pub(crate) fn mask_chunk(
         }),
         metadata: Vec::new(),
     }
+}
+
+/// The reply when a body could not be masked before its deadline: fail closed, and say
+/// why (Envoy may already have answered the client itself, when its own message timeout
+/// fired first).
+pub(crate) fn out_of_time(direction: Direction, request_id: &str) -> Outcome {
+    tracing::warn!(
+        request_id,
+        ?direction,
+        "body inspection ran out of time (message timeout or CPU budget); failing closed"
+    );
+    let (status, what) = match direction {
+        Direction::Request => (503, "request"),
+        Direction::Response => (502, "response"),
+    };
+    Outcome::reply(LocalReply::json_error(
+        status,
+        "inspection_timeout",
+        &format!(
+            "Warden could not inspect the {what} body within its time budget, so it was not \
+             passed on; send a smaller or simpler body"
+        ),
+        request_id,
+    ))
 }
 
 fn undecodable(direction: Direction, encoding: &str, why: &str, request_id: &str) -> Outcome {

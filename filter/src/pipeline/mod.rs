@@ -246,6 +246,9 @@ pub enum PipelineError {
     /// A body chunk arrived after that body had ended.
     #[error("{0} chunk arrived after the body ended")]
     AfterEndOfBody(&'static str),
+    /// Something the phase needs is gone (Warden is shutting down).
+    #[error("{0} is unavailable")]
+    Unavailable(&'static str),
 }
 
 fn body_phase(direction: Direction) -> &'static str {
@@ -297,6 +300,11 @@ pub struct Exchange {
     /// Warden failed the stream closed with an error status (a protocol error, a
     /// panic) instead of answering.
     failed: bool,
+    /// When work on the current message must give up (set by the shell from Envoy's
+    /// message timeout and the exchange's CPU budget; `None`: no limit).
+    deadline: Option<std::time::Instant>,
+    /// Time spent on this exchange's body work so far (for its CPU budget).
+    body_work: std::time::Duration,
 }
 
 impl Exchange {
@@ -324,7 +332,32 @@ impl Exchange {
             audit_slot: None,
             capture: None,
             failed: false,
+            deadline: None,
+            body_work: std::time::Duration::ZERO,
         }
+    }
+
+    /// Sets when work on the next message must give up (`None`: no limit). Masking
+    /// stops at it and the message is refused (fail closed).
+    pub fn set_deadline(&mut self, deadline: Option<std::time::Instant>) {
+        self.deadline = deadline;
+    }
+
+    /// Adds time spent on this exchange's body work (its CPU budget).
+    pub fn add_body_work(&mut self, spent: std::time::Duration) {
+        self.body_work = self.body_work.saturating_add(spent);
+    }
+
+    /// Time spent on this exchange's body work so far.
+    pub fn body_work(&self) -> std::time::Duration {
+        self.body_work
+    }
+
+    /// True when a body message in `direction` costs more than passing it on: it is
+    /// masked, or (request) the policy decision waits to classify it.
+    pub fn body_needs_work(&self, direction: Direction) -> bool {
+        self.body_state(direction).choice.mask
+            || (direction == Direction::Request && self.pending_policy.is_some())
     }
 
     /// Notes that Warden failed this exchange closed with an error status (Envoy
@@ -562,6 +595,29 @@ pub struct Pipeline {
     credential_headers: Arc<[String]>,
     /// Counters and histograms of the data path.
     metrics: crate::metrics::Metrics,
+    /// Time limits on body work.
+    body_limits: BodyWorkLimits,
+    /// Where large body messages are worked on (`None`: inline, on the caller's thread).
+    body_workers: Option<Arc<crate::body_workers::BodyWorkers>>,
+}
+
+/// Time limits on the work one body costs (decoding, classifying, masking).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BodyWorkLimits {
+    /// Envoy's ext_proc `message_timeout`: work on one message stops when it passes
+    /// (Envoy has failed the request by then).
+    pub message_timeout: std::time::Duration,
+    /// Most time one exchange may spend on body work over all its messages.
+    pub per_exchange: std::time::Duration,
+}
+
+impl Default for BodyWorkLimits {
+    fn default() -> Self {
+        BodyWorkLimits {
+            message_timeout: std::time::Duration::from_secs(2),
+            per_exchange: std::time::Duration::from_secs(30),
+        }
+    }
 }
 
 impl Pipeline {
@@ -579,7 +635,30 @@ impl Pipeline {
             known_credentials: Arc::default(),
             credential_headers: Arc::from(Vec::new()),
             metrics: crate::metrics::Metrics::new(),
+            body_limits: BodyWorkLimits::default(),
+            body_workers: None,
         }
+    }
+
+    /// Sets the time limits on body work and the pool large body messages run on.
+    pub fn with_body_work(
+        mut self,
+        limits: BodyWorkLimits,
+        workers: Option<Arc<crate::body_workers::BodyWorkers>>,
+    ) -> Pipeline {
+        self.body_limits = limits;
+        self.body_workers = workers;
+        self
+    }
+
+    /// The time limits on body work.
+    pub fn body_limits(&self) -> BodyWorkLimits {
+        self.body_limits
+    }
+
+    /// The pool large body messages run on, if any.
+    pub fn body_workers(&self) -> Option<&Arc<crate::body_workers::BodyWorkers>> {
+        self.body_workers.as_ref()
     }
 
     /// Counts into `metrics` (the handle the admin port's registry reads) instead of
@@ -1021,6 +1100,31 @@ impl Pipeline {
                 (self.deny(reply, BodyChoice::unmasked(BodyMode::Skip)), None)
             }
         };
+        let inject = exchange
+            .policy_decision
+            .as_ref()
+            .and_then(|d| d.effects.inject)
+            .unwrap_or(true);
+        let mut decision = decision;
+        let mut injected = None;
+        if let (Some(injector), false) = (
+            self.injector.as_deref().filter(|_| inject),
+            matches!(decision.verdict, Verdict::Deny(_)),
+        ) {
+            match injector.apply(&head) {
+                Ok(found) => injected = found,
+                Err(ambiguous) => {
+                    tracing::info!(request_id = %exchange.id, rule = %ambiguous.rule, "ambiguous path refused");
+                    let reply = LocalReply::json_error(
+                        400,
+                        "ambiguous_path",
+                        &ambiguous.to_string(),
+                        &exchange.id,
+                    );
+                    decision = self.deny(reply, BodyChoice::unmasked(BodyMode::Skip));
+                }
+            }
+        }
         let mut metadata = vec![
             ("request_id", exchange.id.clone()),
             ("decision", decision.verdict.name().to_string()),
@@ -1034,11 +1138,6 @@ impl Pipeline {
             // Decided once the body is read; until then nothing has been allowed.
             metadata[1].1 = "pending".into();
         }
-        let inject = exchange
-            .policy_decision
-            .as_ref()
-            .and_then(|d| d.effects.inject)
-            .unwrap_or(true);
         let step = match &decision.verdict {
             Verdict::Deny(reply) => Step::Reply(reply.clone()),
             Verdict::Allow | Verdict::Hold(_) => {
@@ -1060,8 +1159,7 @@ impl Pipeline {
                     // Also strips identity headers a client forged.
                     changes.push(authenticator.upstream_headers(identity.as_ref()));
                 }
-                let injector = self.injector.as_deref().filter(|_| inject);
-                if let Some(injected) = injector.and_then(|i| i.apply(&head)) {
+                if let Some(injected) = injected {
                     tracing::debug!(request_id = %exchange.id, rule = %injected.rule, "credential injected");
                     self.remember_injected(&injected.rule, &injected.secrets);
                     changes.push(injected.changes);
@@ -1077,6 +1175,14 @@ impl Pipeline {
                         set_headers.retain(|(n, _)| *n != name);
                         set_headers.push((name, value));
                     }
+                }
+                for name in folded_spellings(
+                    &head,
+                    &set_headers,
+                    &remove_headers,
+                    &self.credential_headers,
+                ) {
+                    remove_headers.push(name);
                 }
                 let mutation = Mutation {
                     set_headers,
@@ -1260,6 +1366,12 @@ impl Pipeline {
         if exchange.decision.is_none() {
             return Err(PipelineError::BeforeRequestHeaders(body_phase(direction)));
         }
+        let deadline = exchange.deadline;
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            // It waited for a worker past its deadline: Envoy has given up on it.
+            return Ok(body::out_of_time(direction, &exchange.id));
+        }
+        exchange.body_state_mut(direction).deadline = deadline;
         let max = self.settings.max_buffered_body_bytes;
         let id = exchange.id.clone();
         let at_ms = exchange
@@ -1473,6 +1585,55 @@ fn body_mode(inspection: BodyInspection) -> BodyMode {
 
 fn content_length(head: &RequestHead) -> Option<u64> {
     head.headers.get_str("content-length")?.trim().parse().ok()
+}
+
+/// A header name as servers that fold spellings read it: lowercase, with every
+/// character other than a letter or digit read as `-`. CGI, WSGI, PHP and Rack map
+/// `x-warden-subject` and `x_warden_subject` to the same `HTTP_X_WARDEN_SUBJECT`.
+fn folded_header_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+/// Client headers that are another spelling of a header Warden manages: its own
+/// (`x-warden-*`), the ones it sets or removes on this request (identity, injected
+/// credentials), and every credential header of the deployment. An upstream that folds
+/// `_` and `-` would otherwise read the client's `x_warden_subject: alice` as Warden's
+/// `x-warden-subject`, or a client's `x_api_key` next to the injected `x-api-key`.
+fn folded_spellings(
+    head: &RequestHead,
+    set_headers: &[(String, String)],
+    remove_headers: &[String],
+    credential_headers: &[String],
+) -> Vec<String> {
+    let managed: Vec<String> = set_headers
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .chain(remove_headers.iter().map(String::as_str))
+        .chain(credential_headers.iter().map(String::as_str))
+        .map(folded_header_name)
+        .collect();
+    let warden_prefix = folded_header_name(WARDEN_HEADER_PREFIX);
+    let mut out: Vec<String> = Vec::new();
+    for (name, _) in head.headers.iter() {
+        let exact =
+            set_headers.iter().any(|(n, _)| n == name) || remove_headers.iter().any(|n| n == name);
+        if exact || out.iter().any(|n| n == name) {
+            continue;
+        }
+        let folded = folded_header_name(name);
+        if folded.starts_with(&warden_prefix) || managed.contains(&folded) {
+            out.push(name.to_string());
+        }
+    }
+    out
 }
 
 /// Names of `x-warden-*` headers the client sent: only Warden may set those, so a

@@ -139,7 +139,15 @@ pub(crate) struct Scratch {
     last: Vec<usize>,
     caps: Vec<Option<Captures>>,
     split: SplitCache,
+    /// When detection must give up (the caller's time budget for this body).
+    pub(crate) deadline: Option<std::time::Instant>,
+    /// Set when detection gave up at `deadline`: its candidates are incomplete.
+    pub(crate) expired: bool,
 }
+
+/// Anchors checked between two looks at the clock: a few microseconds of work at most,
+/// so a deadline is kept to well under a millisecond and costs nothing measurable.
+const HITS_PER_DEADLINE_CHECK: usize = 256;
 
 pub(crate) struct Engine {
     rules: Vec<CompiledRule>,
@@ -416,7 +424,15 @@ impl Engine {
             last,
             caps,
             split,
+            deadline,
+            expired,
         } = scratch;
+        if *expired {
+            return;
+        }
+        let passed = |deadline: &Option<std::time::Instant>| {
+            deadline.is_some_and(|d| std::time::Instant::now() >= d)
+        };
         hits.clear();
         self.prefilter.find_all(hay, scan_from, hits);
         last.clear();
@@ -425,7 +441,14 @@ impl Engine {
             caps.clear();
             caps.resize_with(self.rules.len(), || None);
         }
-        for hit in hits.iter() {
+        for (n, hit) in hits.iter().enumerate() {
+            if n % HITS_PER_DEADLINE_CHECK == 0 && passed(deadline) {
+                // Out of time: what was found so far is incomplete, so nothing of this
+                // body may be emitted (the caller fails it closed).
+                *expired = true;
+                out.clear();
+                return;
+            }
             for &ix in &self.pat_rules[hit.pattern as usize] {
                 let rule = &self.rules[ix as usize];
                 if (rule.json_only && !jsonish) || (rule.form_only && !form) {

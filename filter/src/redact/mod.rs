@@ -140,6 +140,12 @@ impl ContentKind {
     }
 }
 
+/// Masking gave up because its deadline passed ([`Redactor::redact_within`],
+/// [`RedactStream::set_deadline`]); the body was not masked and must not be passed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("masking did not finish before its deadline")]
+pub struct DeadlinePassed;
+
 /// What a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -312,6 +318,29 @@ impl Redactor {
             findings,
             scanned: content != ContentKind::Binary,
         }
+    }
+
+    /// [`Redactor::redact`], giving up when `deadline` passes: a body that cannot be
+    /// masked in time is an error, never a partly masked body.
+    pub fn redact_within(
+        &self,
+        body: &[u8],
+        content: ContentKind,
+        direction: Direction,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<Redacted, DeadlinePassed> {
+        let mut s = self.stream(content, direction);
+        s.set_deadline(deadline);
+        let mut out = Vec::with_capacity(body.len() + body.len() / 16 + 64);
+        let findings = s.whole_into(body, &mut out);
+        if s.deadline_passed() {
+            return Err(DeadlinePassed);
+        }
+        Ok(Redacted {
+            body: out,
+            findings,
+            scanned: content != ContentKind::Binary,
+        })
     }
 
     /// Starts masking a body that arrives in chunks. See [`RedactStream`].

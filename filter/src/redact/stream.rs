@@ -105,6 +105,19 @@ impl RedactStream {
         self.buf.len()
     }
 
+    /// Sets when masking must give up: after it, [`Self::deadline_passed`] turns true
+    /// and nothing more is emitted. `None`: no limit.
+    pub fn set_deadline(&mut self, deadline: Option<std::time::Instant>) {
+        self.scratch.deadline = deadline;
+    }
+
+    /// True once masking gave up at its deadline ([`Self::set_deadline`]). The output of
+    /// the call that gave up, and of every later one, is incomplete: the caller must not
+    /// pass it on.
+    pub fn deadline_passed(&self) -> bool {
+        self.scratch.expired
+    }
+
     /// Feeds the next chunk; returns the masked bytes that are now safe to emit (possibly
     /// none).
     pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
@@ -274,6 +287,9 @@ impl RedactStream {
             &mut self.scratch,
             &mut self.cands,
         );
+        if self.scratch.expired {
+            return;
+        }
         merge(
             &mut self.cands,
             from,

@@ -89,7 +89,10 @@ impl Fixture {
         let issuer = DevIssuer::start(dir.path()).await?;
         let tokens = Tokens::mint(&issuer)?;
         std::fs::create_dir(dir.path().join("policy"))?;
-        std::fs::write(dir.path().join("policy/policy.yaml"), POLICY)?;
+        std::fs::write(
+            dir.path().join("policy/policy.yaml"),
+            format!("{POLICY}{QUERY_POLICY}"),
+        )?;
         Ok(Fixture {
             issuer,
             tokens,
@@ -131,6 +134,13 @@ impl Fixture {
     }
 }
 
+/// The hold rule the binding test uses: any POST to /api/query.
+const QUERY_POLICY: &str = r#"  - id: hold-query
+    when: { method: POST, path: "/api/query" }
+    action: hold
+    reason: queries need a human's approval
+"#;
+
 /// What curl got back.
 #[derive(Debug)]
 struct Reply {
@@ -169,10 +179,16 @@ impl Reply {
 
 /// Runs the real `curl`: `METHOD url` with the bearer `token`.
 async fn curl(method: &str, url: &str, token: &str) -> anyhow::Result<Reply> {
+    curl_with(method, url, token, &[]).await
+}
+
+/// [`curl`] with extra `curl` arguments (headers, a body).
+async fn curl_with(method: &str, url: &str, token: &str, extra: &[&str]) -> anyhow::Result<Reply> {
     let output = Command::new("curl")
         .args(["-sS", "-i", "--max-time", "60", "-X", method])
         .arg("-H")
         .arg(format!("authorization: Bearer {token}"))
+        .args(extra)
         .arg(url)
         .output()
         .await
@@ -660,5 +676,90 @@ async fn the_admin_api_needs_a_token() -> anyhow::Result<()> {
         .send()
         .await?;
     ensure!(response.status() == 401, "{}", response.status());
+    Ok(())
+}
+
+/// An approval binds the whole operation: the port of the authority, the headers that
+/// choose what it acts on (in any spelling), and the person an agent acts for may not
+/// approve it. Each of these passed before (an approval on :P covered :P+1, one for
+/// `x-database: staging` covered `prod`, alice approved the agent acting for her).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approvals_bind_the_port_the_bound_headers_and_the_person_acted_for() -> anyhow::Result<()>
+{
+    let fixture = Fixture::start().await?;
+    let stack = fixture.stack(Flavor::ExtProc, None).await?;
+    let admin = stack.warden.admin_url()?;
+    let t = &fixture.tokens;
+    let url = stack.envoy.url("/api/query");
+    let port = stack.envoy.port;
+    let body = r#"{"sql":"SELECT 1"}"#;
+    let query = |headers: Vec<String>| {
+        let url = url.clone();
+        let token = t.agent.clone();
+        async move {
+            let mut extra: Vec<&str> = vec!["-H", "content-type: application/json", "--data", body];
+            for header in &headers {
+                extra.push("-H");
+                extra.push(header);
+            }
+            curl_with("POST", &url, &token, &extra).await
+        }
+    };
+    let queries_seen = || upstream_count(&stack, "POST", "/api/query");
+
+    // Port: approved for 127.0.0.1:P, retried as 127.0.0.1:P+1 -> held again.
+    let id = query(vec!["x-database: staging".into()])
+        .await?
+        .held()
+        .with_context(|| stack.logs())?;
+    cli_ok(&admin, &t.alice, &["approve", &id, "--reason", "ok"]).await?;
+    let other_port = query(vec![
+        "x-database: staging".into(),
+        format!("host: 127.0.0.1:{}", port + 1),
+    ])
+    .await?;
+    other_port
+        .held()
+        .context("an approval for one port covered another")?;
+    // Header: the same request for another database -> held again; in the folded
+    // spelling too.
+    for header in ["x-database: prod", "x_database: prod", "X-Database: prod"] {
+        let retry = query(vec![header.into()]).await?;
+        retry
+            .held()
+            .with_context(|| format!("approved for staging, passed with {header}"))?;
+    }
+    let missing = query(vec![]).await?;
+    missing
+        .held()
+        .context("approved with x-database, passed without it")?;
+    ensure!(
+        queries_seen() == 0,
+        "a retry outside the approval reached the upstream"
+    );
+    // The approved operation itself still passes, once.
+    let approved = query(vec!["x-database: staging".into()]).await?;
+    ensure!(approved.status == 200, "the approved retry: {approved:#?}");
+    ensure!(queries_seen() == 1);
+
+    // Separation of duties: an agent acting for alice is alice's request.
+    let delegated = fixture
+        .issuer
+        .token_acting_for("agent-9", &["agents"], "alice")?;
+    let held = curl_with(
+        "POST",
+        &url,
+        &delegated,
+        &["-H", "content-type: application/json", "--data", body],
+    )
+    .await?;
+    let id = held.held()?;
+    let refused = cli_refused(&admin, &t.alice, &["approve", &id, "--reason", "mine"]).await?;
+    ensure!(
+        refused.contains("cannot decide"),
+        "alice approving the agent acting for her: {refused}"
+    );
+    // Someone else may.
+    cli_ok(&admin, &t.bob, &["approve", &id, "--reason", "ok"]).await?;
     Ok(())
 }

@@ -456,3 +456,186 @@ async fn identity_reaches_the_upstream_and_credentials_are_swapped() -> anyhow::
     ensure!(line["warden_subject"] == "alice", "{line}");
     Ok(())
 }
+
+/// Sends one HTTP/1.1 request to `port` exactly as written (no client-side path
+/// normalisation or header-name checks) and returns the status code.
+async fn send_raw(port: u16, request: &str) -> anyhow::Result<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    stream.write_all(request.as_bytes()).await?;
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut raw))
+        .await
+        .context("response timed out")??;
+    let text = String::from_utf8_lossy(&raw);
+    text.lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .with_context(|| format!("no status line in {text:?}"))
+}
+
+/// Identity and credential headers are Warden's in every spelling an upstream might
+/// fold onto them (`x_warden_subject`, `X.Warden.Subject`, `x_api_key`): none of the
+/// client's reaches the upstream. Before, `x_warden_subject: admin` passed and a
+/// WSGI/CGI upstream read it as Warden's `x-warden-subject`. Credentials are injected
+/// on the path policy reads (normalised), and a path that reads differently raw and
+/// normalised is refused rather than given a credential (`/headers/../../admin` got
+/// the credential configured for `/headers`). The access log never carries the query.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn managed_headers_in_any_spelling_and_ambiguous_credential_paths() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let issuer = start_issuer(dir.path()).await?;
+    let secret = dir.path().join("upstream-token");
+    std::fs::write(&secret, INJECTED)?;
+    let key = dir.path().join("api-key");
+    let api_key = "injected-api-key-58c2e09d71b4a6f3";
+    std::fs::write(&key, api_key)?;
+    let token = mint_token(
+        dir.path(),
+        &issuer,
+        "alice",
+        &["agents".into()],
+        Duration::from_secs(600),
+        &Map::new(),
+    )?;
+    let stack = Stack::start(StackOptions {
+        warden_config: format!(
+            "identity:\n  required: true\n  issuers:\n    - issuer: {issuer}\n      audiences: [warden]\n      allow_http: true\n\
+             \x20 upstream_headers: {{subject: x-warden-subject, groups: x-warden-groups}}\n\
+             \x20 credentials:\n    - name: upstream-api\n      hosts: ['127.0.0.1']\n      path_prefix: /headers\n      inject: {{bearer: {{file: {}}}}}\n\
+             \x20   - name: keyed-api\n      hosts: ['127.0.0.1']\n      path_prefix: /keyed\n      inject: {{header: {{name: x-api-key, value: {{file: {}}}}}}}\n",
+            secret.display(),
+            key.display()
+        ),
+        ..StackOptions::default()
+    })
+    .await?;
+    let port = stack.envoy.port;
+    let request = |target: &str, extra: &str| {
+        format!(
+            "GET {target} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\nauthorization: Bearer {token}\r\n{extra}connection: close\r\n\r\n"
+        )
+    };
+
+    // Forged identity and credential headers, spelled every way a server folds.
+    let forged = "x_warden_subject: forged-admin\r\nX_WARDEN_GROUPS: admins\r\nx-warden_subject: forged-2\r\n\
+                  x.warden.subject: forged-3\r\nx_api_key: agent-chosen-key\r\nX_Api_Key: agent-key-2\r\n";
+    let status = send_raw(port, &request("/keyed/spellings", forged)).await?;
+    ensure!(status == 200, "status {status}\n{}", stack.logs());
+    let seen = stack.upstream.seen();
+    let got = seen
+        .iter()
+        .find(|r| r.path == "/keyed/spellings")
+        .context("upstream not reached")?;
+    let leaked: Vec<&(String, String)> = got
+        .headers
+        .iter()
+        .filter(|(name, value)| {
+            let folded: String = name
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_lowercase()
+                    } else {
+                        '-'
+                    }
+                })
+                .collect();
+            (folded.starts_with("x-warden-")
+                && name != "x-warden-subject"
+                && name != "x-warden-groups"
+                && name != "x-warden-request-id")
+                || value.contains("forged")
+                || value.contains("admins")
+                || (folded == "x-api-key" && value != api_key)
+        })
+        .collect();
+    ensure!(
+        leaked.is_empty(),
+        "client spellings reached the upstream: {leaked:?}"
+    );
+    let subject: Vec<&str> = got
+        .headers
+        .iter()
+        .filter(|(n, _)| n == "x-warden-subject")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    ensure!(subject == vec!["alice"], "subject headers: {subject:?}");
+    ensure!(
+        got.headers
+            .iter()
+            .any(|(n, v)| n == "x-api-key" && v == api_key),
+        "the injected key is missing: {:?}",
+        got.headers
+    );
+
+    // Credentials follow the normalised path; ambiguous paths are refused.
+    for target in [
+        "/headers/../../admin/x",
+        "/headers/%2e%2e/admin",
+        "/x/../headers/y",
+        "/%68eaders/y",
+        "/headers%2Fy",
+    ] {
+        let status = send_raw(port, &request(target, "")).await?;
+        ensure!(
+            status == 400,
+            "{target}: status {status} (want 400 ambiguous_path)"
+        );
+    }
+    let ambiguous_reached = stack
+        .upstream
+        .seen()
+        .iter()
+        .filter(|r| r.path.contains("admin") || r.path.contains("%") || r.path.starts_with("/x/"))
+        .count();
+    ensure!(
+        ambiguous_reached == 0,
+        "an ambiguous path reached the upstream"
+    );
+    // Not under the prefix either way: passes, without the credential.
+    let status = send_raw(port, &request("/admin/x", "")).await?;
+    ensure!(status == 200, "/admin/x: {status}");
+    let admin = stack.upstream.seen();
+    let admin = admin
+        .iter()
+        .find(|r| r.path == "/admin/x")
+        .context("/admin/x not reached")?;
+    ensure!(
+        !admin.headers.iter().any(|(_, v)| v.contains(INJECTED)),
+        "/admin/x got the credential configured for /headers"
+    );
+
+    // The access log shows paths without their query strings.
+    let status = send_raw(
+        port,
+        &request(
+            "/echo?api_key=query-secret-77f1&email=pat%40example.com",
+            "",
+        ),
+    )
+    .await?;
+    ensure!(status == 200, "/echo: {status}");
+    let line = warden_integration_tests::process::poll_until(
+        "access log line for /echo",
+        Duration::from_secs(30),
+        || {
+            let lines = stack.envoy.access_log();
+            async move { lines.into_iter().find(|l| l["path"] == "/echo") }
+        },
+    )
+    .await?;
+    let all = stack
+        .envoy
+        .access_log()
+        .iter()
+        .map(|l| l.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    ensure!(
+        !all.contains("query-secret-77f1") && !all.contains("example.com"),
+        "the access log carries a query string: {line}"
+    );
+    Ok(())
+}
