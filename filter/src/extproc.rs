@@ -373,7 +373,10 @@ pub(crate) async fn body_phase(
                 }));
                 (moved, result)
             };
-            match workers.run(job).await {
+            pipeline.metrics().body_job(true);
+            let ran = workers.run(job).await;
+            pipeline.metrics().body_job(false);
+            match ran {
                 Ok((back, result)) => {
                     *exchange = back;
                     match result {
@@ -392,6 +395,15 @@ pub(crate) async fn body_phase(
     };
     exchange.add_body_work(started.elapsed());
     exchange.set_deadline(None);
+    if let Ok(Outcome {
+        step: Step::Reply(reply),
+        ..
+    }) = &result
+    {
+        if reply.details == crate::pipeline::INSPECTION_TIMEOUT_DETAILS {
+            pipeline.metrics().count_body_timeout();
+        }
+    }
     result
 }
 

@@ -11,6 +11,8 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context};
+use warden_integration_tests::issuer::DevIssuer;
+use warden_integration_tests::metrics::Scrape;
 use warden_integration_tests::process::poll_until;
 use warden_integration_tests::stack::{http1_client, Stack, StackOptions};
 
@@ -44,6 +46,17 @@ async fn probe(stack: &Stack) -> anyhow::Result<Vec<Duration>> {
     Ok(latencies)
 }
 
+/// Warden's metrics, from its admin port.
+async fn scrape(stack: &Stack) -> anyhow::Result<Scrape> {
+    let text = http1_client()
+        .get(format!("{}/metrics", stack.warden.admin_url()?))
+        .send()
+        .await?
+        .text()
+        .await?;
+    Scrape::parse(&text)
+}
+
 fn p99(latencies: &[Duration]) -> Duration {
     let mut sorted = latencies.to_vec();
     sorted.sort();
@@ -52,7 +65,20 @@ fn p99(latencies: &[Duration]) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_bodies_do_not_starve_small_requests() -> anyhow::Result<()> {
-    let stack = Stack::start(StackOptions::default()).await?;
+    // The admin port (for /metrics) needs an identity issuer; requests need no token.
+    let dir = tempfile::tempdir()?;
+    let issuer = DevIssuer::start(dir.path()).await?;
+    let identity = issuer
+        .identity_config()
+        .replace("required: true", "required: false");
+    let stack = Stack::start(StackOptions {
+        warden_config: format!(
+            "{identity}approvals:\n  store: sqlite://{}\n  admin: {{listen: '127.0.0.1:$ADMIN_PORT'}}\n",
+            dir.path().join("warden.db").display()
+        ),
+        ..StackOptions::default()
+    })
+    .await?;
 
     // Warm up, then the unloaded baseline.
     probe(&stack).await?;
@@ -85,17 +111,16 @@ async fn slow_bodies_do_not_starve_small_requests() -> anyhow::Result<()> {
             answers
         }));
     }
-    // The load is on once Envoy has both slow requests in flight.
+    // The load is on once Warden is masking both slow bodies.
     poll_until(
-        "two slow requests in flight",
+        "two slow bodies on the body worker pool",
         Duration::from_secs(30),
         || async {
-            stack
-                .envoy
-                .stat("http.ingress.downstream_rq_active")
-                .await
+            let scrape = scrape(&stack).await.ok()?;
+            scrape
+                .value("warden_body_jobs", &[])
                 .ok()
-                .filter(|active| *active >= 2)
+                .filter(|jobs| *jobs >= 2.0)
         },
     )
     .await?;
@@ -120,6 +145,23 @@ async fn slow_bodies_do_not_starve_small_requests() -> anyhow::Result<()> {
             "a slow request took {took:?}: {answers:?}"
         );
     }
+    // Warden stopped masking them at its deadline (a little after Envoy's, which starts
+    // when Envoy sends the message): the refusals are counted.
+    poll_until(
+        "the slow bodies' inspections to time out",
+        Duration::from_secs(10),
+        || async {
+            let scrape = scrape(&stack).await.ok()?;
+            scrape
+                .value("warden_body_inspection_timeouts_total", &[])
+                .ok()
+                .filter(|timeouts| *timeouts >= 1.0)
+        },
+    )
+    .await?;
+    eprintln!(
+        "small requests p99: unloaded {unloaded:?}, loaded {loaded:?}; slow requests: {answers:?}"
+    );
     // Small requests kept their latency. A 1 ms floor keeps a sub-millisecond
     // baseline's jitter from deciding the test.
     let limit = 3 * unloaded.max(Duration::from_millis(1));

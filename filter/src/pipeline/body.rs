@@ -320,6 +320,9 @@ pub(crate) fn mask_chunk(
 /// The reply when a body could not be masked before its deadline: fail closed, and say
 /// why (Envoy may already have answered the client itself, when its own message timeout
 /// fired first).
+/// The error code of a body refused for running out of time.
+pub(crate) const INSPECTION_TIMEOUT_CODE: &str = "inspection_timeout";
+
 pub(crate) fn out_of_time(direction: Direction, request_id: &str) -> Outcome {
     tracing::warn!(
         request_id,
@@ -332,7 +335,7 @@ pub(crate) fn out_of_time(direction: Direction, request_id: &str) -> Outcome {
     };
     Outcome::reply(LocalReply::json_error(
         status,
-        "inspection_timeout",
+        INSPECTION_TIMEOUT_CODE,
         &format!(
             "Warden could not inspect the {what} body within its time budget, so it was not \
              passed on; send a smaller or simpler body"

@@ -31,6 +31,9 @@ use std::sync::Arc;
 pub use crate::redact::Direction;
 pub use body::{BodyChoice, BodyProgress, FindingTally};
 
+/// Envoy `details` of a body refused because its inspection ran out of time.
+pub const INSPECTION_TIMEOUT_DETAILS: &str = "warden_inspection_timeout";
+
 use crate::approval::gate::ApprovalGate;
 use crate::approval::HoldCheck;
 use crate::audit::{ApprovalRecord, AuditSink, AuditSlot, ReplyNote};
