@@ -6,8 +6,9 @@
 //! messages over [`OFFLOAD_MIN_BYTES`] therefore run on this small pool of dedicated
 //! threads instead:
 //!
-//! - as many threads as CPUs, so big bodies compete with each other, not with the
-//!   runtime; a job waits its turn in a queue (no unbounded fan-out of threads);
+//! - one thread per CPU but one (at least one), so big bodies compete with each other
+//!   and one CPU is always left to the runtime; a job waits its turn in a queue (no
+//!   unbounded fan-out of threads), and one that waited past its deadline is refused;
 //! - at a lower scheduling priority (nice [`WORKER_NICE`] on Linux), so the runtime's
 //!   threads — small requests, identity, replies — and Envoy keep their latency while the
 //!   CPU is saturated by big bodies;
@@ -48,10 +49,12 @@ pub struct BodyWorkers {
 }
 
 impl BodyWorkers {
-    /// Starts `threads` worker threads (0: one per available CPU).
+    /// Starts `threads` worker threads (0: one per available CPU but one, at least one).
     pub fn start(threads: usize) -> std::io::Result<Arc<BodyWorkers>> {
         let threads = if threads == 0 {
-            std::thread::available_parallelism().map_or(2, usize::from)
+            std::thread::available_parallelism()
+                .map_or(1, |cpus| usize::from(cpus).saturating_sub(1))
+                .max(1)
         } else {
             threads
         };

@@ -514,7 +514,7 @@ pub struct LimitsConfig {
     #[serde(default = "default_body_work_per_request_ms")]
     pub body_work_per_request_ms: u64,
     /// Threads for large body messages, at a lower CPU priority than the threads that
-    /// serve everything else (0: one per CPU).
+    /// serve everything else (0: one per CPU but one, at least one).
     #[serde(default)]
     pub body_workers: usize,
 }

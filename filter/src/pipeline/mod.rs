@@ -2080,6 +2080,30 @@ mod tests {
         }
 
         #[test]
+        fn a_body_whose_deadline_passed_is_refused_not_passed() {
+            let p = masking_pipeline(BinaryPolicy::Pass);
+            let (mut ex, _) = started(&p, &[]);
+            let body = format!("{{\"token\": \"{TOKEN}\", \"n\": 1}}");
+            let len = body.len().to_string();
+            p.on_response_headers(
+                &mut ex,
+                response(&[
+                    ("content-type", "application/json"),
+                    ("content-length", &len),
+                ]),
+                false,
+            )
+            .unwrap();
+            ex.set_deadline(Some(std::time::Instant::now()));
+            let out = p.on_response_body(&mut ex, body.as_bytes(), true).unwrap();
+            let Step::Reply(reply) = out.step else {
+                panic!("passed a body that was not inspected in time: {out:?}");
+            };
+            assert_eq!(reply.status, 502);
+            assert_eq!(reply.details, INSPECTION_TIMEOUT_DETAILS);
+        }
+
+        #[test]
         fn a_buffered_json_response_is_masked_and_its_length_fixed() {
             let p = masking_pipeline(BinaryPolicy::Pass);
             let (mut ex, _) = started(&p, &[]);
