@@ -20,6 +20,7 @@ pub mod audit;
 pub mod classify;
 pub mod cli;
 pub mod config;
+pub mod content;
 pub mod dev;
 pub mod evidence;
 pub mod extauthz;
