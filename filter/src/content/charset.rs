@@ -332,10 +332,7 @@ mod tests {
             decode_all(Encoding::Utf16Le, &[0x00, 0xd8]),
             "\u{fffd}".as_bytes()
         );
-        assert_eq!(
-            decode_all(Encoding::Utf16Le, &[b'a']),
-            "\u{fffd}".as_bytes()
-        );
+        assert_eq!(decode_all(Encoding::Utf16Le, b"a"), "\u{fffd}".as_bytes());
         assert_eq!(
             encode_all(Encoding::Utf16Le, b"a\xffb"),
             encode_all(Encoding::Utf16Le, "a\u{fffd}b".as_bytes())

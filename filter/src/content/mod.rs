@@ -89,7 +89,7 @@ impl Declared {
         let count = self.params.iter().filter(|(n, _)| n == "boundary").count();
         match (count, self.param("boundary")) {
             (0, _) => Err(format!("{} without a boundary parameter", self.media)),
-            (1, Some(b)) if b.is_empty() => Err("an empty multipart boundary".into()),
+            (1, Some("")) => Err("an empty multipart boundary".into()),
             (1, Some(b)) if b.len() > multipart::MAX_BOUNDARY_LEN => Err(format!(
                 "a multipart boundary longer than {} bytes",
                 multipart::MAX_BOUNDARY_LEN

@@ -107,10 +107,8 @@ impl Disposition {
                 None => unquote(raw.trim()),
             };
             match name.as_str() {
-                "name" | "name*" => {
-                    if !disposition.names.contains(&value) {
-                        disposition.names.push(value);
-                    }
+                "name" | "name*" if !disposition.names.contains(&value) => {
+                    disposition.names.push(value)
                 }
                 "filename" | "filename*" => disposition.filename = Some(value),
                 _ => {}

@@ -99,10 +99,7 @@ const SIGNATURES: [&[u8]; 11] = [
 pub fn sniff(sample: &[u8], complete: bool, declared: Option<Encoding>) -> Option<Sniffed> {
     let complete = complete || sample.len() >= WINDOW;
     let sample = &sample[..sample.len().min(WINDOW)];
-    let (encoding, bom) = match detect_encoding(sample, complete, declared) {
-        Some(found) => found,
-        None => return None,
-    };
+    let (encoding, bom) = detect_encoding(sample, complete, declared)?;
     if encoding == Encoding::Utf8 && bom == 0 && SIGNATURES.iter().any(|s| sample.starts_with(s)) {
         return Some(Sniffed::Binary);
     }
@@ -116,10 +113,7 @@ pub fn sniff(sample: &[u8], complete: bool, declared: Option<Encoding>) -> Optio
             return Some(Sniffed::Binary);
         }
     }
-    let shape = match shape(&text, complete) {
-        Some(shape) => shape,
-        None => return None,
-    };
+    let shape = shape(&text, complete)?;
     Some(Sniffed::Text {
         encoding,
         bom,

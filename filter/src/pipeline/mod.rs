@@ -799,7 +799,6 @@ impl Pipeline {
             policy.sql_settings(),
         );
         let has_body = !end_of_stream;
-        let facts = facts;
         if has_body && policy.needs_body(&facts) {
             if is_streamable_git_push(&facts, head) {
                 // A push carries its ref updates first and then a packfile of any size:

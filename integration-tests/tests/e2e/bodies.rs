@@ -572,6 +572,14 @@ async fn ext_authz_reads_the_body_of_a_get_and_passes_a_get_without_one() -> any
 
 // ---- 2. every frame and member of a compressed body ---------------------------------
 
+/// What is tried, the request headers, the body, and the decision expected.
+type EncodedCase = (
+    &'static str,
+    Vec<(&'static str, &'static str)>,
+    Vec<u8>,
+    &'static str,
+);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_frame_of_a_compressed_body_is_read_for_policy() -> anyhow::Result<()> {
     let stack = Stack::start(StackOptions::default()).await?;
@@ -588,7 +596,7 @@ async fn every_frame_of_a_compressed_body_is_read_for_policy() -> anyhow::Result
     ]
     .concat();
     let gzip_members = [gzip(b"SELECT 1;")?, gzip(b" DROP TABLE customers")?].concat();
-    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<u8>, &str)> = vec![
+    let cases: Vec<EncodedCase> = vec![
         (
             "zstd, two frames",
             vec![("content-type", sql), ("content-encoding", "zstd")],
