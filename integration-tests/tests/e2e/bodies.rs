@@ -243,6 +243,30 @@ fn dechunk(mut rest: &[u8]) -> anyhow::Result<Vec<u8>> {
     }
 }
 
+/// The audit record of request `id`, once the writer has logged it.
+async fn audit_record(stack: &Stack, id: &str) -> anyhow::Result<serde_json::Value> {
+    let dir = stack.dir.path().join("audit");
+    warden_integration_tests::process::poll_until(
+        "the audit record",
+        Duration::from_secs(30),
+        || {
+            let dir = dir.clone();
+            async move {
+                let files = std::fs::read_dir(&dir).ok()?;
+                files
+                    .filter_map(Result::ok)
+                    .filter(|f| f.path().extension().is_some_and(|e| e == "jsonl"))
+                    .filter_map(|f| std::fs::read_to_string(f.path()).ok())
+                    .flat_map(|text| text.lines().map(str::to_string).collect::<Vec<_>>())
+                    .filter_map(|line| serde_json::from_str::<serde_json::Value>(&line).ok())
+                    .find(|line| line["type"] == "record" && line["record"]["request_id"] == id)
+                    .map(|line| line["record"].clone())
+            }
+        },
+    )
+    .await
+}
+
 /// Whether the upstream received the request tagged `marker`.
 fn reached(stack: &Stack, marker: &str) -> bool {
     stack.upstream.seen().iter().any(|s| {
@@ -408,6 +432,21 @@ async fn bodies_of_get_delete_head_options_are_inspected_without_a_length() -> a
                 "hold",
                 &format!("{method} {framing:?}"),
             )?;
+            if framing == Framing::H2 && method != "HEAD" {
+                // The audit record shows the body that was read.
+                let reply: serde_json::Value = serde_json::from_slice(&answer.body)
+                    .with_context(|| format!("hold reply: {}", answer.text()))?;
+                let id = reply["error"]["request_id"]
+                    .as_str()
+                    .or_else(|| reply["request_id"].as_str())
+                    .with_context(|| format!("no request id in {reply}"))?
+                    .to_string();
+                let record = audit_record(&stack, &id).await?;
+                ensure!(
+                    record["request"]["body_bytes"] == DROP.len(),
+                    "{method}: the audit record does not show the body: {record}"
+                );
+            }
 
             // The same request with a harmless body goes through, body and all.
             let marker = format!("harmless-{n}");
@@ -545,6 +584,45 @@ async fn ext_authz_reads_the_body_of_a_get_and_passes_a_get_without_one() -> any
             &marker,
             "hold",
             &format!("ext_authz GET {framing:?}"),
+        )?;
+    }
+    // A body whose label says nothing (read by its bytes), and a real binary upload.
+    let octets = [("content-type", "application/octet-stream")];
+    for (i, framing) in FRAMINGS.into_iter().enumerate() {
+        let marker = format!("authz-octets-{i}");
+        let answer = send(
+            &stack,
+            framing,
+            "POST",
+            "/db/query",
+            &octets,
+            DROP.as_bytes(),
+            &marker,
+        )
+        .await?;
+        expect_stopped(
+            &stack,
+            &answer,
+            &marker,
+            "hold",
+            &format!("ext_authz octets {framing:?}"),
+        )?;
+        let marker = format!("authz-binary-{i}");
+        let answer = send(
+            &stack,
+            framing,
+            "POST",
+            "/upload",
+            &octets,
+            &png_bytes(),
+            &marker,
+        )
+        .await?;
+        expect_passed(
+            &stack,
+            &answer,
+            &marker,
+            &format!("ext_authz binary {framing:?}"),
         )?;
     }
     for (name, client) in [
