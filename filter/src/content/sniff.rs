@@ -76,10 +76,12 @@ pub const WINDOW: usize = 8 * 1024;
 /// byte in a short first chunk proves nothing).
 const MIN_RATIO_SAMPLE: usize = 32;
 
-/// Signatures of binary formats that no text begins with (each has a byte outside
-/// printable ASCII).
-const SIGNATURES: [&[u8]; 11] = [
+/// Signatures of binary formats: all but PDF's have a byte no text begins with; PDF is
+/// listed because a PDF's first bytes can be all text while the rest is not (scanning
+/// it as text would corrupt it).
+const SIGNATURES: [&[u8]; 12] = [
     b"\x89PNG\r\n\x1a\n",
+    b"%PDF-",
     b"\xff\xd8\xff",
     b"\x1f\x8b",
     b"\x28\xb5\x2f\xfd",

@@ -103,9 +103,10 @@ async fn send_h2(
 ) -> anyhow::Result<Answer> {
     let method = reqwest::Method::from_bytes(method.as_bytes())?;
     // A streamed body has no size hint: h2 DATA frames without `content-length`. Small
-    // frames, so parts and secrets straddle them — but not thousands: Envoy sends each
-    // frame to Warden as its own message, and a flood of tiny gRPC DATA frames trips
-    // the h2 server's framing-overhead budget (a separate issue, reported).
+    // frames, so parts and secrets straddle them — but not hundreds per request: Envoy
+    // sends each frame to Warden as a message of its own, and a burst of tiny gRPC DATA
+    // frames exhausts the h2 server's framing-overhead budget (h2 0.4.20), which then
+    // closes Envoy's connection to Warden — a limit of its own, not what this tests.
     let chunks: Vec<Result<Bytes, std::io::Error>> = body
         .chunks(H2_FRAME)
         .map(|c| Ok(Bytes::copy_from_slice(c)))
