@@ -21,6 +21,7 @@ pub mod body_workers;
 pub mod classify;
 pub mod cli;
 pub mod config;
+pub mod content;
 pub mod dev;
 pub mod evidence;
 pub mod extauthz;

@@ -294,7 +294,8 @@ fn redact(
     request: bool,
 ) -> anyhow::Result<()> {
     use std::io::{Read, Write};
-    use warden::redact::{ContentKind, Direction};
+    use warden::content::Declared;
+    use warden::redact::Direction;
 
     let masking = warden::masking::MaskingConfig {
         policy_dir: policy,
@@ -305,16 +306,16 @@ fn redact(
     std::io::stdin()
         .read_to_end(&mut body)
         .context("cannot read the body from stdin")?;
-    let kind = ContentKind::from_content_type(content_type);
     let direction = if request {
         Direction::Request
     } else {
         Direction::Response
     };
-    let redacted = redactor.redact(&body, kind, direction);
-    if !redacted.scanned {
+    // The same reading as the data path: the label is a hint, the bytes decide.
+    let redacted = redactor.redact_body(&body, &Declared::parse(content_type), direction);
+    if redacted.passed_unread {
         eprintln!(
-            "warden redact: {content_type} is not a text type; the body was passed through unread"
+            "warden redact: the body (or part of it) is binary and was passed through unread"
         );
     }
     std::io::stdout()

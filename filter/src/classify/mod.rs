@@ -10,6 +10,7 @@
 //! or sniffed, ambiguous duplicate keys) is recorded in [`BodyFacts::unreadable`] and
 //! never counts as harmless.
 
+mod container;
 pub mod git;
 pub mod graphql;
 mod json;
@@ -25,6 +26,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::content::Declared;
 use crate::http::{Headers, RequestHead};
 use crate::identity::Identity;
 
@@ -307,16 +309,16 @@ fn authority_port(authority: &str, scheme: &str) -> Option<u16> {
 pub const MAX_DECODED_BODY: usize = 64 << 20;
 
 /// The request body as the upstream will read it: decoded when it carries a
-/// `content-encoding`. An encoding Warden cannot decode is an error (the body is then
-/// unreadable, never harmless).
+/// `content-encoding` (every value of every such header, in order). An encoding Warden
+/// cannot decode is an error (the body is then unreadable, never harmless).
 pub fn decoded_body<'a>(
     headers: &Headers,
     body: &'a [u8],
     max: usize,
 ) -> Result<std::borrow::Cow<'a, [u8]>, String> {
-    match headers.get_str("content-encoding").map(str::trim) {
-        None | Some("") | Some("identity") => Ok(std::borrow::Cow::Borrowed(body)),
-        Some(encoding) => crate::redact::decode_body(encoding, body, max)
+    match crate::content::content_encoding(headers) {
+        None => Ok(std::borrow::Cow::Borrowed(body)),
+        Some(encoding) => crate::redact::decode_body(&encoding, body, max)
             .map(std::borrow::Cow::Owned)
             .map_err(|err| format!("content-encoding {encoding:?}: {err}")),
     }
@@ -333,27 +335,33 @@ pub fn classify_received_body(
     sql: &SqlSettings,
 ) {
     let decoded = decoded_body(headers, body, max_decoded);
-    let content_type = headers.get_str("content-type").map(|ct| {
-        ct.split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase()
-    });
-    classify_body(
+    classify_declared_body(
         facts,
         decoded.as_deref().map_err(String::as_str),
-        content_type.as_deref(),
+        &Declared::from_headers(headers),
         sql,
     );
 }
 
 /// Adds the facts of the request body. `body` is the decoded body, or why it could not
-/// be decoded. `content_type` is the declared media type (lowercase, no parameters).
+/// be decoded. `content_type` is the declared `content-type` (with its parameters:
+/// charset, multipart boundary).
 pub fn classify_body(
     facts: &mut RequestFacts,
     body: Result<&[u8], &str>,
     content_type: Option<&str>,
+    sql: &SqlSettings,
+) {
+    let declared = content_type.map(Declared::parse).unwrap_or_default();
+    classify_declared_body(facts, body, &declared, sql);
+}
+
+/// [`classify_body`] with the declared type already parsed (and any disagreement
+/// between repeated `content-type` headers noted).
+pub fn classify_declared_body(
+    facts: &mut RequestFacts,
+    body: Result<&[u8], &str>,
+    declared: &Declared,
     sql: &SqlSettings,
 ) {
     facts.body.inspected = true;
@@ -364,8 +372,6 @@ pub fn classify_body(
             return;
         }
     };
-    let media = content_type.unwrap_or("");
-
     if let Some(git) = facts.git.as_mut() {
         if git.request.service == git::GitService::ReceivePack
             && git.request.phase == git::GitPhase::Rpc
@@ -380,13 +386,28 @@ pub fn classify_body(
             return;
         }
     }
+    container::classify_content(facts, body, declared, sql, 0);
+    finish_protocols(facts);
+}
 
-    let declared_json = media == "application/json"
-        || media.ends_with("+json")
-        || media == "application/x-ndjson"
-        || media == "text/json";
-    let first = body.iter().find(|b| !b.is_ascii_whitespace()).copied();
-    let sniffed_json = matches!(first, Some(b'{') | Some(b'['));
+/// Reads plain content (charset, UTF-16/32 and multipart already undone by
+/// [`container`]): JSON when declared or when it looks like JSON, whatever the label;
+/// else as its media type says, a form when its bytes are shaped like one.
+fn classify_plain(
+    facts: &mut RequestFacts,
+    body: &[u8],
+    media: &str,
+    shape: container::BodyShape,
+    sql: &SqlSettings,
+) {
+    use crate::content::sniff::Shape;
+    use crate::redact::ContentKind;
+    let kind = ContentKind::from_content_type(media);
+    let declared_json = media == "application/x-ndjson" || kind == ContentKind::Json;
+    let sniffed_json = shape == container::BodyShape::Text(Shape::Json);
+    // A label that says nothing about text (unknown, binary): JSON-looking content that
+    // is not valid JSON may still be read as JSON by a lenient upstream.
+    let unlabelled = kind == ContentKind::Binary || media.is_empty();
 
     if declared_json || sniffed_json {
         match json::parse_strict(body) {
@@ -394,16 +415,29 @@ pub fn classify_body(
                 facts.body.format = Some("json".into());
                 classify_json(facts, &value, sql);
             }
-            Err(err) if declared_json || err.contains("duplicate key") => {
+            Err(err) if declared_json || unlabelled || err.contains("duplicate key") => {
                 facts.body.unreadable = Some(format!("the body is not valid JSON: {err}"));
             }
-            // Looked like JSON but is not, and was not declared JSON: read it as text.
+            // Looked like JSON but is not, and was labelled text: read it as text.
             Err(_) => classify_text(facts, body, media, sql),
         }
+    } else if unlabelled && shape == container::BodyShape::Binary {
+        // Binary under a label that does not say text: nothing to read. (Under a text
+        // label the bytes are read as that text, NUL bytes or not: a form parser would.)
+        facts.body.format = Some("binary".into());
+    } else if shape == container::BodyShape::Text(Shape::Form)
+        && matches!(kind, ContentKind::Text | ContentKind::Binary)
+        && !matches!(
+            media,
+            "application/sql" | "text/sql" | "application/x-sql" | "application/graphql"
+        )
+    {
+        // Shaped like a form under a label that does not say otherwise: its fields are
+        // read like a form's (an upstream may parse it as one).
+        classify_text(facts, body, "application/x-www-form-urlencoded", sql);
     } else {
         classify_text(facts, body, media, sql);
     }
-    finish_protocols(facts);
 }
 
 fn classify_text(facts: &mut RequestFacts, body: &[u8], media: &str, sql: &SqlSettings) {
@@ -435,7 +469,15 @@ fn classify_text(facts: &mut RequestFacts, body: &[u8], media: &str, sql: &SqlSe
 
 fn classify_json(facts: &mut RequestFacts, value: &Value, sql: &SqlSettings) {
     if let Some(mcp) = mcp::classify_jsonrpc(value) {
-        facts.mcp = Some(mcp);
+        // Several JSON documents (multipart parts) each add their messages.
+        match facts.mcp.as_mut() {
+            Some(seen) => {
+                seen.batch |= mcp.batch;
+                seen.messages.extend(mcp.messages);
+                seen.malformed.extend(mcp.malformed);
+            }
+            None => facts.mcp = Some(mcp),
+        }
     }
     for (document, operation) in graphql::graphql_requests_from_json(value) {
         if graphql::looks_like_graphql(&document) {
@@ -444,8 +486,8 @@ fn classify_json(facts: &mut RequestFacts, value: &Value, sql: &SqlSettings) {
                 .push(graphql::classify_graphql(&document, operation.as_deref()));
         }
     }
-    if let Some(llm) = llm::classify_llm(&facts.path, value) {
-        facts.llm = Some(llm);
+    if facts.llm.is_none() {
+        facts.llm = llm::classify_llm(&facts.path, value);
     }
     let mut location = String::from("$");
     sql_in_json(value, &mut location, sql, &mut facts.sql);

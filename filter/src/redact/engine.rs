@@ -139,10 +139,49 @@ pub(crate) struct Scratch {
     last: Vec<usize>,
     caps: Vec<Option<Captures>>,
     split: SplitCache,
-    /// When detection must give up (the caller's time budget for this body).
-    pub(crate) deadline: Option<std::time::Instant>,
-    /// Set when detection gave up at `deadline`: its candidates are incomplete.
-    pub(crate) expired: bool,
+    /// When detection must give up (the caller's time budget for this body); shared by
+    /// every stream masking one body.
+    pub(crate) deadline: Arc<Deadline>,
+}
+
+/// When masking one body must give up, shared by every stream that masks a part of it
+/// (a multipart body has one per part). Once passed it stays passed.
+#[derive(Debug, Default)]
+pub(crate) struct Deadline {
+    at: std::sync::Mutex<Option<std::time::Instant>>,
+    passed: std::sync::atomic::AtomicBool,
+}
+
+impl Deadline {
+    /// Sets (or, with `None`, lifts) the deadline; one that already passed stays passed.
+    pub(crate) fn set(&self, at: Option<std::time::Instant>) {
+        match self.at.lock() {
+            Ok(mut guard) => *guard = at,
+            Err(poisoned) => *poisoned.into_inner() = at,
+        }
+    }
+
+    /// True when it has passed: notes it once seen, so later checks cost nothing.
+    pub(crate) fn check(&self) -> bool {
+        if self.passed() {
+            return true;
+        }
+        let at = match self.at.lock() {
+            Ok(guard) => *guard,
+            Err(poisoned) => *poisoned.into_inner(),
+        };
+        let passed = at.is_some_and(|d| std::time::Instant::now() >= d);
+        if passed {
+            self.passed
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        passed
+    }
+
+    /// True once a check found it passed.
+    pub(crate) fn passed(&self) -> bool {
+        self.passed.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// Anchors checked between two looks at the clock: a few microseconds of work at most,
@@ -425,14 +464,10 @@ impl Engine {
             caps,
             split,
             deadline,
-            expired,
         } = scratch;
-        if *expired {
+        if deadline.passed() {
             return;
         }
-        let passed = |deadline: &Option<std::time::Instant>| {
-            deadline.is_some_and(|d| std::time::Instant::now() >= d)
-        };
         hits.clear();
         self.prefilter.find_all(hay, scan_from, hits);
         last.clear();
@@ -442,10 +477,9 @@ impl Engine {
             caps.resize_with(self.rules.len(), || None);
         }
         for (n, hit) in hits.iter().enumerate() {
-            if n % HITS_PER_DEADLINE_CHECK == 0 && passed(deadline) {
+            if n % HITS_PER_DEADLINE_CHECK == 0 && deadline.check() {
                 // Out of time: what was found so far is incomplete, so nothing of this
                 // body may be emitted (the caller fails it closed).
-                *expired = true;
                 out.clear();
                 return;
             }

@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use super::engine::{merge, Cand, Engine, Scratch, Span};
+use super::engine::{merge, Cand, Deadline, Engine, Scratch, Span};
 use super::known::KnownSet;
 use super::{ContentKind, Direction, Finding};
 
@@ -108,6 +108,11 @@ impl RedactStream {
     /// Sets when masking must give up: after it, [`Self::deadline_passed`] turns true
     /// and nothing more is emitted. `None`: no limit.
     pub fn set_deadline(&mut self, deadline: Option<std::time::Instant>) {
+        self.scratch.deadline.set(deadline);
+    }
+
+    /// Makes this stream give up with the others that mask the same body.
+    pub(crate) fn share_deadline(&mut self, deadline: Arc<Deadline>) {
         self.scratch.deadline = deadline;
     }
 
@@ -115,7 +120,7 @@ impl RedactStream {
     /// the call that gave up, and of every later one, is incomplete: the caller must not
     /// pass it on.
     pub fn deadline_passed(&self) -> bool {
-        self.scratch.expired
+        self.scratch.deadline.passed()
     }
 
     /// Feeds the next chunk; returns the masked bytes that are now safe to emit (possibly
@@ -287,7 +292,7 @@ impl RedactStream {
             &mut self.scratch,
             &mut self.cands,
         );
-        if self.scratch.expired {
+        if self.scratch.deadline.passed() {
             return;
         }
         merge(

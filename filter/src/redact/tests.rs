@@ -192,6 +192,21 @@ fn content_types() {
         ("application/xml", Text),
         ("image/png", Binary),
         ("application/octet-stream", Binary),
+        ("application/x-json", Json),
+        ("application/json-rpc", Json),
+        ("Application/JSONRequest", Json),
+        ("application/geo+json", Json),
+        ("application/jsonl", Ndjson),
+        ("application/json-seq", Ndjson),
+        ("application/x-yaml", Text),
+        ("image/svg+xml", Text),
+        ("application/sql", Text),
+        ("multipart/form-data; boundary=x", Binary),
+        (
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            Binary,
+        ),
+        ("application/grpc", Binary),
     ] {
         assert_eq!(ContentKind::from_content_type(ct), k, "{ct}");
     }
