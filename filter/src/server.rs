@@ -87,6 +87,32 @@ pub enum ServeError {
     /// The audit log could not be opened.
     #[error("audit: {0}")]
     Audit(#[from] crate::audit::AuditStartError),
+    /// The audit log is behind the checkpoints the store holds for it.
+    #[error(
+        "audit: the log in {log_dir} ends at seq {log_seq} (hash {log_hash}), but the \
+         approvals store holds checkpoint seq {store_seq} (hash {store_hash}, signed {signed_at}) \
+         of instance {instance}: {problem}. Keep the files as evidence and run `warden audit \
+         verify {log_dir} --public-key <the public key> --store <approvals.store>`. If you began \
+         a new chain on purpose (a new audit.log_dir after damage), give it a new audit.instance"
+    )]
+    AuditBehindStore {
+        /// `audit.log_dir`.
+        log_dir: PathBuf,
+        /// The instance.
+        instance: String,
+        /// Where the log's chain stands.
+        log_seq: u64,
+        /// Its hash.
+        log_hash: String,
+        /// The store's newest checkpoint.
+        store_seq: u64,
+        /// Its hash.
+        store_hash: String,
+        /// When it was signed.
+        signed_at: String,
+        /// What disagrees.
+        problem: &'static str,
+    },
     /// The OTLP exporter could not be set up.
     #[error("audit.otlp: {0}")]
     Otlp(#[from] crate::audit::OtlpSetupError),
@@ -192,6 +218,7 @@ pub async fn serve(
             key_id = %log.key_id(),
             "audit log open"
         );
+        check_log_against_store(&log, &store).await?;
         let (mut sink, receiver) = crate::audit::AuditSink::new(
             config.audit.queue_capacity,
             config.audit.on_queue_full,
@@ -206,6 +233,12 @@ pub async fn serve(
                 store.clone(),
                 crate::store::RetentionSettings::from(&config.audit.sessions),
             ));
+        } else {
+            // The checkpoints still go to the store: the copy of the chain's head an
+            // auditor compares the log with.
+            outputs.push(Arc::new(crate::store::SessionRecorder::checkpoints_only(
+                store.clone(),
+            )));
         }
         let metrics_sink = sink.clone();
         pipeline = pipeline.with_audit(sink);
@@ -542,4 +575,39 @@ pub async fn termination_signal() {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
+}
+
+/// Refuses to start on a log that is behind the checkpoints the store already holds for
+/// its instance (cut back while Warden was stopped), then records the log's head there,
+/// so the store holds the chain's position from the start.
+async fn check_log_against_store(
+    log: &crate::audit::AuditLog,
+    store: &crate::store::ApprovalStore,
+) -> Result<(), ServeError> {
+    let chain = log.chain();
+    if let Some(latest) = store.latest_checkpoint(chain.instance()).await? {
+        let problem = if latest.seq > chain.seq() {
+            Some("the log was cut back (truncated) while Warden was stopped, or replaced")
+        } else if latest.seq == chain.seq() && latest.hash != chain.hash() {
+            Some("the log's last line is not the one the store's checkpoint signed (it was rewritten)")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(ServeError::AuditBehindStore {
+                log_dir: log.dir().to_path_buf(),
+                instance: chain.instance().to_string(),
+                log_seq: chain.seq(),
+                log_hash: chain.hash().to_string(),
+                store_seq: latest.seq,
+                store_hash: latest.hash,
+                signed_at: latest.signed_at,
+                problem,
+            });
+        }
+    }
+    if let Some(head) = log.last_checkpoint() {
+        store.record_checkpoint(head).await?;
+    }
+    Ok(())
 }
