@@ -243,7 +243,11 @@ fn audit(command: AuditCommand) -> anyhow::Result<()> {
             } else {
                 (warden::audit::generate_key_pair(&out)?, true)
             };
-            let state = if created { "(mode 0600)" } else { "(kept: it exists)" };
+            let state = if created {
+                "(mode 0600)"
+            } else {
+                "(kept: it exists)"
+            };
             println!("private key: {} {state}", out.display());
             println!(
                 "public key:  {}",
@@ -377,7 +381,12 @@ fn verify_audit(paths: &[std::path::PathBuf], request: AuditVerify) -> anyhow::R
     // The store is read before the log: Warden writes a checkpoint to the log before
     // the store, so a store read first never holds one the log does not have yet.
     let stored = match &request.store {
-        Some(url) => Some(store_checkpoints(url)?),
+        Some(url) => {
+            let mut stored = store_checkpoints(url)?;
+            // Newest first: a cut log is reported against the furthest point it missed.
+            stored.sort_by_key(|c| std::cmp::Reverse(c.seq));
+            Some(stored)
+        }
         None => None,
     };
     for checkpoint in stored.iter().flatten() {

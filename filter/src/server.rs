@@ -87,32 +87,10 @@ pub enum ServeError {
     /// The audit log could not be opened.
     #[error("audit: {0}")]
     Audit(#[from] crate::audit::AuditStartError),
-    /// The audit log is behind the checkpoints the store holds for it.
-    #[error(
-        "audit: the log in {log_dir} ends at seq {log_seq} (hash {log_hash}), but the \
-         approvals store holds checkpoint seq {store_seq} (hash {store_hash}, signed {signed_at}) \
-         of instance {instance}: {problem}. Keep the files as evidence and run `warden audit \
-         verify {log_dir} --public-key <the public key> --store <approvals.store>`. If you began \
-         a new chain on purpose (a new audit.log_dir after damage), give it a new audit.instance"
-    )]
-    AuditBehindStore {
-        /// `audit.log_dir`.
-        log_dir: PathBuf,
-        /// The instance.
-        instance: String,
-        /// Where the log's chain stands.
-        log_seq: u64,
-        /// Its hash.
-        log_hash: String,
-        /// The store's newest checkpoint.
-        store_seq: u64,
-        /// Its hash.
-        store_hash: String,
-        /// When it was signed.
-        signed_at: String,
-        /// What disagrees.
-        problem: &'static str,
-    },
+    /// The audit log is behind the checkpoints the store holds for it (the message
+    /// names both positions and what to do).
+    #[error("audit: {0}")]
+    AuditBehindStore(String),
     /// The OTLP exporter could not be set up.
     #[error("audit.otlp: {0}")]
     Otlp(#[from] crate::audit::OtlpSetupError),
@@ -594,16 +572,20 @@ async fn check_log_against_store(
             None
         };
         if let Some(problem) = problem {
-            return Err(ServeError::AuditBehindStore {
-                log_dir: log.dir().to_path_buf(),
-                instance: chain.instance().to_string(),
-                log_seq: chain.seq(),
-                log_hash: chain.hash().to_string(),
-                store_seq: latest.seq,
-                store_hash: latest.hash,
-                signed_at: latest.signed_at,
-                problem,
-            });
+            let log_dir = log.dir().display();
+            return Err(ServeError::AuditBehindStore(format!(
+                "the log in {log_dir} ends at seq {} (hash {}), but the approvals store holds \
+                 checkpoint seq {} (hash {}, signed {}) of instance {}: {problem}. Keep the \
+                 files as evidence and run `warden audit verify {log_dir} --public-key <the \
+                 public key> --store <approvals.store>`. If you began a new chain on purpose \
+                 (a new audit.log_dir after damage), give it a new audit.instance",
+                chain.seq(),
+                chain.hash(),
+                latest.seq,
+                latest.hash,
+                latest.signed_at,
+                chain.instance(),
+            )));
         }
     }
     if let Some(head) = log.last_checkpoint() {

@@ -858,10 +858,17 @@ mod tests {
         std::fs::remove_file(&head).unwrap();
         let error = AuditLog::open(settings(dir.path(), 1 << 20), test_key(1)).unwrap_err();
         assert!(matches!(error, LogError::HeadDisagrees { .. }), "{error}");
-        assert!(error.to_string().contains("head file is missing"), "{error}");
+        assert!(
+            error.to_string().contains("head file is missing"),
+            "{error}"
+        );
         let report = verify(dir.path());
         assert!(
-            report.first_broken().unwrap().problem.contains("no head file"),
+            report
+                .first_broken()
+                .unwrap()
+                .problem
+                .contains("no head file"),
             "{report}"
         );
     }

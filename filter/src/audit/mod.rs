@@ -43,10 +43,6 @@ pub use keys::{
     generate_key_pair, load_key_ring, load_or_create_demo_key, load_signing_key,
     load_verifying_key, public_key_path, KeyError, DEFAULT_KEY_FILE, DEFAULT_PUBLIC_KEY_FILE,
 };
-pub use trust::{
-    is_inside, is_key_id, signing_key_path, KeyPlacementError, TrustAnchors, TrustError,
-    TrustedKeys,
-};
 pub use log::{Appendable, Appended, AuditLog, LogError, LogSettings, Resumed};
 pub use otel::{OtlpSetupError, SpanExporter};
 pub use output::{AuditOutput, Chained, OutputError, OutputFuture};
@@ -55,10 +51,13 @@ pub use record::{
     DecisionRecord, IdentityRecord, MaskingRecord, RecordSource, ReplyNote, RequestRecord,
     ResponseRecord, TraceRecord, RECORD_VERSION,
 };
+pub use trust::{
+    is_inside, is_key_id, signing_key_path, KeyPlacementError, TrustAnchors, TrustError,
+    TrustedKeys,
+};
 pub use verify::{
     head_file_name, verify_paths, verify_segments, Broken, ChainReport, ChainVerifier,
-    ExpectedPosition, HeadStatus, RecordedBreak, Report, SegmentInput, VerifyError,
-    VerifyOptions,
+    ExpectedPosition, HeadStatus, RecordedBreak, Report, SegmentInput, VerifyError, VerifyOptions,
 };
 pub use writer::{
     capture_sha256, spawn_writer, IntoAuditEntry, PolicyRecorder, WriterError, WriterHandle,

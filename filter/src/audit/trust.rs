@@ -64,9 +64,7 @@ pub enum KeyPlacementError {
 /// The signing key file `config` asks for, once it is known to be outside the log
 /// directory (or the demo flag allows the default one inside it). The file itself is
 /// not read here (`warden check-config` runs this before keys are provisioned).
-pub fn signing_key_path(
-    config: &crate::config::AuditConfig,
-) -> Result<PathBuf, KeyPlacementError> {
+pub fn signing_key_path(config: &crate::config::AuditConfig) -> Result<PathBuf, KeyPlacementError> {
     let log_dir = &config.log_dir;
     match &config.signing_key {
         None if config.demo_key_in_log_dir => Ok(log_dir.join(DEFAULT_KEY_FILE)),
@@ -114,7 +112,8 @@ pub fn resolve(path: &Path) -> std::io::Result<PathBuf> {
                 return Ok(resolved);
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let (Some(parent), Some(last)) = (existing.parent(), existing.components().last())
+                let (Some(parent), Some(last)) =
+                    (existing.parent(), existing.components().next_back())
                 else {
                     return Err(e);
                 };
@@ -268,9 +267,10 @@ impl TrustAnchors {
             let id = key_id(&key);
             if pinned.contains(&id) {
                 trusted.ring.add(key);
-                trusted
-                    .reasons
-                    .push(format!("{id}: pinned (--key-id), read from {}", file.display()));
+                trusted.reasons.push(format!(
+                    "{id}: pinned (--key-id), read from {}",
+                    file.display()
+                ));
                 continue;
             }
             if !pinned.is_empty() {
@@ -303,18 +303,18 @@ impl TrustAnchors {
             match find_key(id, search_dirs) {
                 Some((key, file)) => {
                     trusted.ring.add(key);
-                    trusted
-                        .reasons
-                        .push(format!("{id}: pinned (--key-id), read from {}", file.display()));
+                    trusted.reasons.push(format!(
+                        "{id}: pinned (--key-id), read from {}",
+                        file.display()
+                    ));
                 }
                 None => {
-                    let mut places: Vec<String> =
-                        self.public_keys.iter().map(|p| p.display().to_string()).collect();
-                    places.extend(
-                        search_dirs
-                            .iter()
-                            .map(|d| format!("{}/*.pem", d.display())),
-                    );
+                    let mut places: Vec<String> = self
+                        .public_keys
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect();
+                    places.extend(search_dirs.iter().map(|d| format!("{}/*.pem", d.display())));
                     let searched = if places.is_empty() {
                         "no key file given".to_string()
                     } else {
@@ -472,7 +472,10 @@ mod tests {
             key_ids: vec![inside_id.to_uppercase().replace("ED25519", "ed25519")],
         };
         let trusted = anchors.key_ring(&dirs, &dirs).unwrap();
-        assert_eq!(trusted.ring.ids().collect::<Vec<_>>(), vec![inside_id.as_str()]);
+        assert_eq!(
+            trusted.ring.ids().collect::<Vec<_>>(),
+            vec![inside_id.as_str()]
+        );
 
         // A pinned id that no file has.
         let anchors = TrustAnchors {
@@ -480,7 +483,10 @@ mod tests {
             key_ids: vec![key_id(&outside.verifying_key())],
         };
         let error = anchors.key_ring(&dirs, &dirs).unwrap_err();
-        assert!(matches!(error, TrustError::PinnedKeyNotFound { .. }), "{error}");
+        assert!(
+            matches!(error, TrustError::PinnedKeyNotFound { .. }),
+            "{error}"
+        );
 
         // A swapped key file: pinned ids are all that is trusted.
         let anchors = TrustAnchors {
@@ -488,7 +494,10 @@ mod tests {
             key_ids: vec![inside_id.clone()],
         };
         let trusted = anchors.key_ring(&dirs, &dirs).unwrap();
-        assert_eq!(trusted.ring.ids().collect::<Vec<_>>(), vec![inside_id.as_str()]);
+        assert_eq!(
+            trusted.ring.ids().collect::<Vec<_>>(),
+            vec![inside_id.as_str()]
+        );
 
         // A key file outside the log is trusted; a malformed id is refused.
         let anchors = TrustAnchors {
@@ -496,7 +505,10 @@ mod tests {
             key_ids: Vec::new(),
         };
         let trusted = anchors.key_ring(&dirs, &dirs).unwrap();
-        assert!(trusted.ring.get(&key_id(&outside.verifying_key())).is_some());
+        assert!(trusted
+            .ring
+            .get(&key_id(&outside.verifying_key()))
+            .is_some());
         let anchors = TrustAnchors {
             public_keys: Vec::new(),
             key_ids: vec!["ed25519:abc".into()],

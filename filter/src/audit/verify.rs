@@ -803,9 +803,10 @@ impl<'k> ChainVerifier<'k> {
 
     /// Where a problem past the last line is reported: one past the last line read.
     fn past_the_end(&self) -> (PathBuf, u64) {
-        self.last_file
-            .as_ref()
-            .map_or_else(|| (PathBuf::new(), 1), |(file, lines)| (file.clone(), lines + 1))
+        self.last_file.as_ref().map_or_else(
+            || (PathBuf::new(), 1),
+            |(file, lines)| (file.clone(), lines + 1),
+        )
     }
 
     fn check_head(&mut self, head: Option<(&Path, Result<Checkpoint, String>)>) {
@@ -1710,7 +1711,10 @@ mod tests {
         );
         let forged_report = with(ExpectedPosition::of_checkpoint(&forged, "the store"));
         let broken = first_broken(&forged_report);
-        assert!(broken.problem.contains("not signed by a key you trust"), "{broken}");
+        assert!(
+            broken.problem.contains("not signed by a key you trust"),
+            "{broken}"
+        );
 
         // Agreeing positions are listed; one past a bundle's range is only noted.
         let report = with(ExpectedPosition::of_checkpoint(&earlier, "the store"));
@@ -1720,7 +1724,10 @@ mod tests {
         past.may_be_past_end = true;
         let report = with(past);
         assert!(report.intact(), "{report}");
-        assert!(report.chains[0].warnings.iter().any(|w| w.contains("not compared")));
+        assert!(report.chains[0]
+            .warnings
+            .iter()
+            .any(|w| w.contains("not compared")));
     }
 
     #[test]

@@ -749,7 +749,10 @@ mod tests {
         let summary = writer.shutdown().await.unwrap();
         assert_eq!(summary.shutdown_checkpoint.reason, "shutdown");
         let reasons = checkpoints_in_log(dir.path());
-        assert_eq!(reasons, ["start@0", "interval@1", "interval@2", "shutdown@2"]);
+        assert_eq!(
+            reasons,
+            ["start@0", "interval@1", "interval@2", "shutdown@2"]
+        );
     }
 
     #[tokio::test]

@@ -395,7 +395,9 @@ pub async fn export(request: ExportRequest) -> Result<Exported, EvidenceError> {
         if !instances.contains(&checkpoint.instance) {
             continue;
         }
-        let entry = latest.entry(checkpoint.instance.as_str()).or_insert(checkpoint);
+        let entry = latest
+            .entry(checkpoint.instance.as_str())
+            .or_insert(checkpoint);
         if checkpoint.seq > entry.seq {
             *entry = checkpoint;
         }
@@ -759,9 +761,7 @@ pub fn verify(dir: &Path, anchors: &TrustAnchors) -> Result<BundleReport, Eviden
                         "the store held checkpoints of {}, whose log is not in the bundle",
                         missing.join(", ")
                     )),
-                    Some(_) if !status.intact => {
-                        Err("see the audit chain check".to_string())
-                    }
+                    Some(_) if !status.intact => Err("see the audit chain check".to_string()),
                     Some(stored) => Ok(format!(
                         "{} checkpoint(s) from the store; the log agrees with {}",
                         stored.len(),

@@ -433,7 +433,10 @@ impl ApprovalStore {
     }
 
     /// The newest recorded checkpoint of `instance` (highest seq), if any.
-    pub async fn latest_checkpoint(&self, instance: &str) -> Result<Option<Checkpoint>, StoreError> {
+    pub async fn latest_checkpoint(
+        &self,
+        instance: &str,
+    ) -> Result<Option<Checkpoint>, StoreError> {
         let rows: Vec<(String, i64, String)> = fetch(
             &self.inner.db,
             "SELECT instance, seq, doc FROM session_checkpoints WHERE instance = $1 \
