@@ -219,6 +219,17 @@ impl AuditLog {
         })?;
         let head_path = dir.join(head_file_name(&settings.instance));
         let head = read_head(&head_path)?;
+        if let Some(head) = head.as_ref().filter(|h| h.instance != settings.instance) {
+            return Err(LogError::HeadDisagrees {
+                head: head_path,
+                problem: format!(
+                    "it holds a checkpoint of instance {:?}, not {:?} (another chain's head put \
+                     in its place)",
+                    head.instance, settings.instance
+                ),
+                dir,
+            });
+        }
         let newest = newest_segment(&dir, &settings.instance)?;
         let Some((newest_path, _)) = newest else {
             if let Some(head) = head {

@@ -125,9 +125,10 @@ pub fn resolve(path: &Path) -> std::io::Result<PathBuf> {
     }
 }
 
-/// True when `path` is `dir` or lies inside it: by the resolved paths, and by directory
+/// True when `path` is `dir` or lies inside it: by the resolved paths, by directory
 /// identity (a directory on `path`'s way up that is `dir` under another name, such as a
-/// second mount of the same volume).
+/// second mount of the same volume), and by file identity (`path` is a hard link of a
+/// file directly in `dir`).
 pub fn is_inside(path: &Path, dir: &Path) -> std::io::Result<bool> {
     use std::os::unix::fs::MetadataExt as _;
     let path = resolve(path)?;
@@ -139,6 +140,17 @@ pub fn is_inside(path: &Path, dir: &Path) -> std::io::Result<bool> {
         // The directory does not exist yet: no other name can reach it.
         return Ok(false);
     };
+    if let Ok(file_meta) = std::fs::metadata(&path) {
+        if file_meta.is_file() && file_meta.nlink() > 1 {
+            for entry in std::fs::read_dir(&dir)?.flatten() {
+                if let Ok(meta) = entry.metadata() {
+                    if meta.dev() == file_meta.dev() && meta.ino() == file_meta.ino() {
+                        return Ok(true);
+                    }
+                }
+            }
+        }
+    }
     let mut current = Some(path.as_path());
     while let Some(candidate) = current {
         if let Ok(meta) = std::fs::metadata(candidate) {
@@ -421,6 +433,12 @@ mod tests {
             false,
         ))
         .unwrap_err();
+        assert!(matches!(error, KeyPlacementError::InsideLogDir { .. }));
+        // A hard link of a file in the log directory is that file.
+        std::fs::write(log_dir.join("linked.pem"), b"key").unwrap();
+        let linked = dir.path().join("elsewhere/linked.pem");
+        std::fs::hard_link(log_dir.join("linked.pem"), &linked).unwrap();
+        let error = signing_key_path(&config(&log_dir, Some(&linked), false)).unwrap_err();
         assert!(matches!(error, KeyPlacementError::InsideLogDir { .. }));
         // The demo flag allows it.
         assert!(signing_key_path(&config(&log_dir, Some(&log_dir.join("k.pem")), true)).is_ok());

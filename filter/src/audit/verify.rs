@@ -844,6 +844,15 @@ impl<'k> ChainVerifier<'k> {
                 return;
             }
         };
+        if checkpoint.instance != self.report.instance {
+            let problem = format!(
+                "the head file holds a checkpoint of instance {:?}, not {:?} (another chain's \
+                 head put in its place)",
+                checkpoint.instance, self.report.instance
+            );
+            self.broken(head_path, 1, Some(checkpoint.seq), problem);
+            return;
+        }
         if let Err(e) = checkpoint.verify(self.keys) {
             self.broken(
                 head_path,
@@ -1662,6 +1671,21 @@ mod tests {
         };
         let partial = verify_segments(&log.inputs(), &[], &log.keys(), &options);
         assert!(partial.intact(), "{partial}");
+    }
+
+    #[test]
+    fn another_chains_head_in_place_of_the_head_file_is_named() {
+        let mut log = LogBuilder::standard(1, 2);
+        let other = Chain::new("w2");
+        log.head = Some(Checkpoint::sign_at(
+            &other,
+            CheckpointReason::Start,
+            &log.key,
+            "2026-11-30T08:00:01.000000Z".into(),
+        ));
+        let report = log.verify();
+        let broken = first_broken(&report);
+        assert!(broken.problem.contains("another chain's head"), "{broken}");
     }
 
     #[test]
