@@ -100,11 +100,18 @@ pub struct AuditConfig {
     /// this size.
     #[serde(default = "default_segment_max_bytes")]
     pub segment_max_bytes: u64,
-    /// Ed25519 private key (PKCS#8 PEM) that signs checkpoints. When absent Warden
-    /// creates `<log_dir>/checkpoint-key.pem` on first start (and the public key next
-    /// to it, `checkpoint-key.pub.pem`, for auditors).
+    /// Ed25519 private key (PKCS#8 PEM) that signs checkpoints (`warden audit keygen
+    /// --out FILE`). Required with the audit trail on, and must be outside `log_dir`
+    /// (Warden refuses to start otherwise): whoever can write the log must not be able
+    /// to re-sign it.
     #[serde(default)]
     pub signing_key: Option<PathBuf>,
+    /// Demo only: allow the signing key inside `log_dir`, and create
+    /// `<log_dir>/checkpoint-key.pem` when `signing_key` is not set. A log signed with
+    /// such a key proves nothing (anyone who can write the directory can re-sign it);
+    /// Warden warns at every start.
+    #[serde(default)]
+    pub demo_key_in_log_dir: bool,
     /// A signed checkpoint after this many records...
     #[serde(default = "default_checkpoint_every_records")]
     pub checkpoint_every_records: u64,
@@ -238,6 +245,7 @@ impl Default for AuditConfig {
             log_dir: default_audit_log_dir(),
             segment_max_bytes: default_segment_max_bytes(),
             signing_key: None,
+            demo_key_in_log_dir: false,
             checkpoint_every_records: default_checkpoint_every_records(),
             checkpoint_interval_seconds: default_checkpoint_interval_seconds(),
             queue_capacity: default_queue_capacity(),

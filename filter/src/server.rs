@@ -90,6 +90,10 @@ pub enum ServeError {
     /// The audit log could not be opened.
     #[error("audit: {0}")]
     Audit(#[from] crate::audit::AuditStartError),
+    /// The audit log is behind the checkpoints the store holds for it (the message
+    /// names both positions and what to do).
+    #[error("audit: {0}")]
+    AuditBehindStore(String),
     /// The OTLP exporter could not be set up.
     #[error("audit.otlp: {0}")]
     Otlp(#[from] crate::audit::OtlpSetupError),
@@ -198,6 +202,7 @@ pub async fn serve(
             key_id = %log.key_id(),
             "audit log open"
         );
+        check_log_against_store(&log, &store).await?;
         let (mut sink, receiver) = crate::audit::AuditSink::new(
             config.audit.queue_capacity,
             config.audit.on_queue_full,
@@ -212,6 +217,12 @@ pub async fn serve(
                 store.clone(),
                 crate::store::RetentionSettings::from(&config.audit.sessions),
             ));
+        } else {
+            // The checkpoints still go to the store: the copy of the chain's head an
+            // auditor compares the log with.
+            outputs.push(Arc::new(crate::store::SessionRecorder::checkpoints_only(
+                store.clone(),
+            )));
         }
         let metrics_sink = sink.clone();
         pipeline = pipeline.with_audit(sink);
@@ -548,4 +559,43 @@ pub async fn termination_signal() {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
+}
+
+/// Refuses to start on a log that is behind the checkpoints the store already holds for
+/// its instance (cut back while Warden was stopped), then records the log's head there,
+/// so the store holds the chain's position from the start.
+async fn check_log_against_store(
+    log: &crate::audit::AuditLog,
+    store: &crate::store::ApprovalStore,
+) -> Result<(), ServeError> {
+    let chain = log.chain();
+    if let Some(latest) = store.latest_checkpoint(chain.instance()).await? {
+        let problem = if latest.seq > chain.seq() {
+            Some("the log was cut back (truncated) while Warden was stopped, or replaced")
+        } else if latest.seq == chain.seq() && latest.hash != chain.hash() {
+            Some("the log's last line is not the one the store's checkpoint signed (it was rewritten)")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            let log_dir = log.dir().display();
+            return Err(ServeError::AuditBehindStore(format!(
+                "the log in {log_dir} ends at seq {} (hash {}), but the approvals store holds \
+                 checkpoint seq {} (hash {}, signed {}) of instance {}: {problem}. Keep the \
+                 files as evidence and run `warden audit verify {log_dir} --public-key <the \
+                 public key> --store <approvals.store>`. If you began a new chain on purpose \
+                 (a new audit.log_dir after damage), give it a new audit.instance",
+                chain.seq(),
+                chain.hash(),
+                latest.seq,
+                latest.hash,
+                latest.signed_at,
+                chain.instance(),
+            )));
+        }
+    }
+    if let Some(head) = log.last_checkpoint() {
+        store.record_checkpoint(head).await?;
+    }
+    Ok(())
 }

@@ -1108,6 +1108,36 @@ fn names_labels_and_selectors_agree() {
         .persistent_volume_claim_retention_policy
         .as_ref()
         .expect("persistentVolumeClaimRetentionPolicy");
+    // The signing key is not on the log's volume: whoever can write the log must not be
+    // able to re-sign it.
+    let signing_key = config
+        .audit
+        .signing_key
+        .as_ref()
+        .expect("audit.signing_key");
+    let key_mount = container
+        .volume_mounts
+        .iter()
+        .flatten()
+        .filter(|m| signing_key.starts_with(&m.mount_path))
+        .max_by_key(|m| m.mount_path.len())
+        .expect("audit.signing_key is on a mounted volume");
+    assert_ne!(
+        key_mount.name,
+        audit_mount.name,
+        "audit.signing_key {} is on the audit log's volume",
+        signing_key.display()
+    );
+    assert!(
+        !signing_key.starts_with(log_dir),
+        "audit.signing_key {} is inside audit.log_dir",
+        signing_key.display()
+    );
+    assert_eq!(
+        key_mount.read_only,
+        Some(true),
+        "the signing key's volume is mounted read-only"
+    );
     assert_eq!(retention.when_deleted.as_deref(), Some("Retain"));
     assert_eq!(retention.when_scaled.as_deref(), Some("Retain"));
 

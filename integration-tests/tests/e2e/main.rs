@@ -10,6 +10,7 @@
 mod approval_clients;
 mod approvals;
 mod approvals_grpc;
+mod audit_forgery;
 mod audit_log;
 mod audit_spans;
 mod audit_trail;
