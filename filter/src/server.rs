@@ -293,7 +293,13 @@ pub async fn serve(
         tonic::transport::Server::builder()
             // Envoy multiplexes every ext_proc stream over few connections.
             .max_concurrent_streams(None)
-            .http2_adaptive_window(Some(true))
+            // Fixed, large windows rather than adaptive ones: h2 closes a connection
+            // whose buffered small DATA frames cost more framing overhead than half the
+            // connection window, and an adaptive window starts at 64 KiB, so a burst of
+            // tiny body messages (each one a DATA frame from Envoy) could take down every
+            // stream on the connection. 64 MiB allows ~150,000 tiny frames in flight.
+            .initial_connection_window_size(Some(CONNECTION_WINDOW_BYTES))
+            .initial_stream_window_size(Some(STREAM_WINDOW_BYTES))
             .add_service(health_service.clone())
             .add_service(extproc.clone())
             .add_service(authz.clone())
@@ -510,6 +516,13 @@ async fn sweep_expired(
 /// The largest gRPC message Warden reads or writes: room for the largest body Envoy
 /// may send in one message (its buffer limits, 16 MiB in our configs) plus headers,
 /// and never less than twice the buffered-body limit.
+/// HTTP/2 flow-control window of a connection from Envoy (see `router` in `serve`).
+const CONNECTION_WINDOW_BYTES: u32 = 64 << 20;
+
+/// HTTP/2 flow-control window of one ext_proc stream: room for the largest buffered
+/// body message (`limits.max_buffered_body_bytes`, 8 MiB by default) and then some.
+const STREAM_WINDOW_BYTES: u32 = 16 << 20;
+
 fn grpc_message_limit(max_buffered_body_bytes: u64) -> usize {
     const FLOOR: u64 = 64 << 20;
     let limit = max_buffered_body_bytes
