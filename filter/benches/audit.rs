@@ -65,6 +65,7 @@ fn identity() -> Identity {
         kind: IdentityKind::Agent,
         session_id: Some("sess-4711".into()),
         source: IdentitySource::Jwt,
+        acting_for: Vec::new(),
     }
 }
 

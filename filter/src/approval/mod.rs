@@ -602,8 +602,7 @@ impl Approval {
 /// it), whatever the issuer: one person can hold tokens from the mesh and from the
 /// IdP, and refusing a namesake is the safe mistake.
 fn same_person(requester: &Requester, approver: &Approver) -> bool {
-    requester.subject == approver.subject
-        || requester.acting_for.iter().any(|s| *s == approver.subject)
+    requester.subject == approver.subject || requester.acting_for.contains(&approver.subject)
 }
 
 #[cfg(test)]
