@@ -833,6 +833,7 @@ impl Pipeline {
             );
             facts.body.unreadable = None;
             facts.body.format = Some("binary-unread".into());
+            classify::body_not_read(&mut facts);
         }
         let verdict = policy.evaluate(&facts);
         if verdict.decision == Action::Hold && has_body && !self.binary_stream(head) {

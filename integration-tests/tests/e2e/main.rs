@@ -13,6 +13,7 @@ mod approvals_grpc;
 mod audit_log;
 mod audit_spans;
 mod audit_trail;
+mod classify_gaps;
 mod compose;
 mod console_browser;
 mod data_path;
