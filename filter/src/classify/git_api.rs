@@ -115,15 +115,20 @@ pub fn update(ref_name: String, action: RefAction) -> RefUpdate {
     }
 }
 
-/// `refs/...` as given, anything else as a branch.
+/// `refs/...` as given, `heads/...` and `tags/...` under `refs/`, anything else as a
+/// branch.
 pub fn qualify_branch(name: &str) -> String {
     let name = name.trim().trim_matches('/');
-    if name.len() >= 5
-        && name
-            .get(..5)
-            .is_some_and(|p| p.eq_ignore_ascii_case("refs/"))
-    {
+    let starts = |prefix: &str| {
+        name.len() >= prefix.len()
+            && name
+                .get(..prefix.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+    };
+    if starts("refs/") {
         name.to_string()
+    } else if starts("heads/") || starts("tags/") {
+        format!("refs/{name}")
     } else {
         format!("refs/heads/{name}")
     }
@@ -425,6 +430,14 @@ mod tests {
             "refs/heads/main"
         );
         assert_eq!(body_update(&create, &json!({"sha": "abc"})).ref_name, "");
+        assert_eq!(
+            body_update(&create, &json!({"ref": "heads/main"})).ref_name,
+            "refs/heads/main"
+        );
+        assert_eq!(
+            body_update(&create, &json!({"ref": "tags/v1"})).ref_name,
+            "refs/tags/v1"
+        );
         let base = BodyRef {
             fields: BASE_FIELD,
             action: RefAction::Update,

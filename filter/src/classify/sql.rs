@@ -73,10 +73,12 @@
 //! `CONCAT`... of constants); it names no column of the changed rows, so it is
 //! the same for every row (`(SELECT true)`, `EXISTS (SELECT 1 FROM other)`,
 //! `now() > '2000-01-01'`) — when unsure, unbounded; or its shape holds for
-//! every row with values (`id = id`, `col IS NOT NULL`, `x IS DISTINCT FROM
-//! NULL`, `p OR NOT p`, comparisons covering every number, `abs(x) >= 0`,
-//! `id IN (SELECT id FROM <same table>)`), also through OR/AND/NOT (`WHERE id =
-//! 5 OR 1=1`). A MERGE whose ON may hold for every row and that updates or
+//! every row with values (`id = id`, `id + 0 = id`, `col IS NOT NULL`, `x IS
+//! DISTINCT FROM NULL`, `p OR NOT p`, comparisons covering every number,
+//! `abs(x) >= 0`, `x REGEXP '.*'`, `id IN (SELECT id FROM <same table>)`), also
+//! through OR/AND/NOT (`WHERE id = 5 OR 1=1`). A statement that writes rows and
+//! contains `||` gets another MySQL reading with `||` as OR (what MySQL runs).
+//! A MERGE whose ON may hold for every row and that updates or
 //! deletes is unbounded too, and so is a column type change (`ALTER COLUMN ...
 //! TYPE ... USING`, MySQL `MODIFY`/`CHANGE COLUMN`), which rewrites every row
 //! (reported as a nested Update). Anything else that names a column (`WHERE id
@@ -543,7 +545,16 @@ fn classify_in(text: &str, context: Context<'_>) -> SqlFacts {
     // the same in every dialect up to grammar; the permissive generic grammar's
     // reading is then taken when it parses, which saves two full parses. Anything
     // else, or text generic cannot parse, gets every dialect's reading.
-    if dialects.len() > 1 && dialects.contains(&SqlDialect::Generic) && is_plain(text) {
+    let pipes_as_or = if dialects.contains(&SqlDialect::MySql) {
+        mysql_pipes_as_or(text)
+    } else {
+        None
+    };
+    if dialects.len() > 1
+        && dialects.contains(&SqlDialect::Generic)
+        && is_plain(text)
+        && pipes_as_or.is_none()
+    {
         if let Ok(reading) = parse_reading(text, SqlDialect::Generic, context) {
             return SqlFacts {
                 statements: reading.into_iter().map(StatementAcc::finish).collect(),
@@ -584,6 +595,11 @@ fn classify_in(text: &str, context: Context<'_>) -> SqlFacts {
         return unreadable(error, lexical.flatten().collect());
     }
     let lexical: Vec<Vec<StatementAcc>> = lexical.collect();
+    if let Some(variant) = &pipes_as_or {
+        if let Ok(reading) = parse_reading(variant, SqlDialect::MySql, context) {
+            readings.push(reading);
+        }
+    }
     let mut merged: Vec<StatementAcc> = Vec::new();
     for reading in readings.into_iter().chain(lexical) {
         for (index, statement) in reading.into_iter().enumerate() {
@@ -597,6 +613,37 @@ fn classify_in(text: &str, context: Context<'_>) -> SqlFacts {
         statements: merged.into_iter().map(StatementAcc::finish).collect(),
         parse_error: None,
     }
+}
+
+/// MySQL reads `||` as OR (unless the server runs with `PIPES_AS_CONCAT`), with OR's
+/// precedence: `WHERE id = 5 || 1` is every row. `sqlparser` reads it as string
+/// concatenation in every dialect, so a statement that writes rows and contains `||`
+/// gets another MySQL reading with `||` spelled `OR`. `None` when there is nothing
+/// to re-read.
+fn mysql_pipes_as_or(text: &str) -> Option<String> {
+    if !text.contains("||") {
+        return None;
+    }
+    let tokens = Tokenizer::new(&MySqlDialect {}, text).tokenize().ok()?;
+    let has_pipes = tokens.iter().any(|t| matches!(t, Token::StringConcat));
+    let writes = tokens.iter().any(|t| {
+        matches!(t, Token::Word(word) if matches!(
+            word.keyword,
+            Keyword::DELETE | Keyword::UPDATE | Keyword::MERGE | Keyword::REPLACE
+        ))
+    });
+    if !has_pipes || !writes {
+        return None;
+    }
+    Some(
+        tokens
+            .iter()
+            .map(|token| match token {
+                Token::StringConcat => " OR ".to_owned(),
+                other => other.to_string(),
+            })
+            .collect(),
+    )
 }
 
 /// True when `text` has nothing dialects tokenize differently: printable ASCII with
@@ -3365,6 +3412,25 @@ mod tests {
             ("DELETE FROM t WHERE id BETWEEN -1e19 AND 1e19", true),
             ("DELETE FROM t WHERE id > -99999999999999999999", true),
             ("DELETE FROM t WHERE id > 99999999999999999999", false),
+            // MySQL's `||` is OR.
+            ("DELETE FROM t WHERE id = 5 || 1", true),
+            ("UPDATE t SET a = 1 WHERE id = 5 || 'x' = 'x'", true),
+            ("DELETE FROM t WHERE name = 'a' || 'b'", false),
+            // Identity arithmetic, casts, collations and rows of the same operands.
+            ("DELETE FROM t WHERE id = id + 0", true),
+            ("DELETE FROM t WHERE id * 1 = id", true),
+            ("DELETE FROM t WHERE id::text = id::text", true),
+            ("DELETE FROM t WHERE (id, name) = (id, name)", true),
+            ("DELETE FROM t WHERE id = id + 1", false),
+            // Patterns that match every value.
+            ("DELETE FROM t WHERE name REGEXP '.*'", true),
+            ("DELETE FROM t WHERE name RLIKE ''", true),
+            ("DELETE FROM t WHERE name ~ '.*'", true),
+            ("DELETE FROM t WHERE name ~* '^.*$'", true),
+            ("DELETE FROM t WHERE name SIMILAR TO '%'", true),
+            ("DELETE FROM t WHERE name REGEXP '^a'", false),
+            ("DELETE FROM t WHERE name !~ '.*'", false),
+            ("DELETE FROM t WHERE name NOT REGEXP 'zzz'", false),
             // DDL that rewrites every row.
             ("ALTER TABLE t ALTER COLUMN c TYPE int USING NULL", true),
             ("ALTER TABLE t ALTER COLUMN c SET DATA TYPE text", true),

@@ -13,9 +13,13 @@
 //!   FROM NULL` of anything not constant, `x LIKE '%'`, `x IN (x)`, a condition OR its
 //!   negation (`x = 5 OR x <> 5`, `flag OR NOT flag`, `x IS NULL OR x IS NOT NULL`),
 //!   numeric comparisons that together cover every number (`x > 5 OR x < 10`,
-//!   `x >= 0 OR x < 0`), values that cannot fail a bound (`abs(x) >= 0`,
-//!   `length(n) > -1`, `x - x = 0`, `(x > 0) + 1`), every branch of a CASE true, or
-//!   `x IN (SELECT x FROM <the same table>)`;
+//!   `x >= 0 OR x < 0`, `x BETWEEN -1e19 AND 1e19`), values that cannot fail a bound
+//!   (`abs(x) >= 0`, `length(n) > -1`, `x - x = 0`, `(x > 0) + 1`), identity
+//!   arithmetic and casts (`x + 0 = x`, `x::text = x::text`), patterns that match
+//!   every value (`x REGEXP '.*'`, `x ~ ''`, `x SIMILAR TO '%'`), a condition
+//!   compared with true (`(x = x) = true`), every branch of a CASE true,
+//!   `x IN (SELECT x FROM <the same table>)`, `x NOT IN (<an empty subquery>)`, or a
+//!   self-join on the same column (`DELETE FROM t USING t AS u WHERE t.id = u.id`);
 //! * AND/OR/NOT combine those (`id = 5 OR (SELECT true)` is unbounded, `id = 5 AND
 //!   (SELECT true)` is not); NOT is pushed through AND/OR.
 //!
@@ -327,6 +331,10 @@ fn shallow(expr: &Expr, depth: usize) -> bool {
         Expr::Between {
             expr, low, high, ..
         } => shallow(expr, depth + 1) && shallow(low, depth + 1) && shallow(high, depth + 1),
+        Expr::Tuple(items) => {
+            items.len() <= 16 && items.iter().all(|item| shallow(item, depth + 1))
+        }
+        Expr::Collate { expr, .. } => shallow(expr, depth + 1),
         Expr::Function(function) => match &function.args {
             FunctionArguments::None => true,
             FunctionArguments::List(list) => {
@@ -481,6 +489,33 @@ fn shaped_truth(condition: &Expr, depth: usize, scope: &RowScope<'_>) -> Truth {
             negated: true,
             ..
         } if selects_nothing(query) => Truth::True,
+        Expr::RLike {
+            negated,
+            expr,
+            pattern,
+            ..
+        } => pattern_truth(expr, pattern, *negated, PatternKind::Regex, depth),
+        Expr::BinaryOp {
+            left,
+            op:
+                op @ (BinaryOperator::PGRegexMatch
+                | BinaryOperator::PGRegexIMatch
+                | BinaryOperator::PGRegexNotMatch
+                | BinaryOperator::PGRegexNotIMatch),
+            right,
+        } => {
+            let negated = matches!(
+                op,
+                BinaryOperator::PGRegexNotMatch | BinaryOperator::PGRegexNotIMatch
+            );
+            pattern_truth(left, right, negated, PatternKind::Regex, depth)
+        }
+        Expr::SimilarTo {
+            negated,
+            expr,
+            pattern,
+            ..
+        } => pattern_truth(expr, pattern, *negated, PatternKind::Wildcard, depth),
         Expr::AnyOp {
             left,
             compare_op: BinaryOperator::Eq,
@@ -683,7 +718,9 @@ fn compare(
     // A column (or any expression) compared with itself: true for every row where
     // it is not NULL; so is a column compared with the same column of another name
     // for the same table (`DELETE FROM t USING t AS u WHERE t.id = u.id`).
-    if same_operand(left, right) || same_column_of_same_table(left, right, scope) {
+    if same_operand(canonical(left), canonical(right))
+        || same_column_of_same_table(left, right, scope)
+    {
         return Truth::from_bool(matches!(op, B::Eq | B::LtEq | B::GtEq | B::Spaceship));
     }
     // A condition compared with a truth value: `(x = x) = true`, `(...) <> 0`.
@@ -706,6 +743,108 @@ fn compare(
         }
     }
     compare_ranges(left, op, right, depth)
+}
+
+/// `expr` without what does not change its value: parentheses, casts, collations,
+/// unary plus, `+ 0`, `- 0`, `* 1`, `/ 1` (`id + 0 = id` compares `id` with itself).
+fn canonical(mut expr: &Expr) -> &Expr {
+    use BinaryOperator as B;
+    let is = |expr: &Expr, n: f64| matches!(const_value(expr, 0), Some(Const::Num(v)) if v == n);
+    loop {
+        expr = match expr {
+            Expr::Nested(inner)
+            | Expr::Cast { expr: inner, .. }
+            | Expr::Collate { expr: inner, .. }
+            | Expr::UnaryOp {
+                op: UnaryOperator::Plus,
+                expr: inner,
+            } => inner,
+            Expr::BinaryOp {
+                left,
+                op: B::Plus | B::Minus,
+                right,
+            } if is(right, 0.0) => left,
+            Expr::BinaryOp {
+                left,
+                op: B::Plus,
+                right,
+            } if is(left, 0.0) => right,
+            Expr::BinaryOp {
+                left,
+                op: B::Multiply | B::Divide,
+                right,
+            } if is(right, 1.0) => left,
+            Expr::BinaryOp {
+                left,
+                op: B::Multiply,
+                right,
+            } if is(left, 1.0) => right,
+            _ => return expr,
+        };
+    }
+}
+
+/// How a pattern is read.
+#[derive(Clone, Copy)]
+enum PatternKind {
+    /// `LIKE`/`ILIKE`/`SIMILAR TO` wildcards (`%`, `_`).
+    Wildcard,
+    /// A regular expression, searched for anywhere in the value.
+    Regex,
+}
+
+/// `expr [NOT] REGEXP/~/SIMILAR TO pattern` for every row.
+fn pattern_truth(
+    expr: &Expr,
+    pattern: &Expr,
+    negated: bool,
+    kind: PatternKind,
+    depth: usize,
+) -> Truth {
+    let matches = |value: &str, pattern: &str| match kind {
+        PatternKind::Wildcard => like(value, pattern),
+        PatternKind::Regex => compile_regex(pattern).is_some_and(|regex| regex.is_match(value)),
+    };
+    let truth = match (const_value(expr, depth), const_value(pattern, depth)) {
+        (Some(Const::Null), _) | (_, Some(Const::Null)) => return Truth::False,
+        (Some(value), Some(pattern)) => match (value.as_text(), pattern.as_text()) {
+            (Some(value), Some(pattern)) => Truth::from_bool(matches(&value, &pattern)),
+            _ => Truth::Unknown,
+        },
+        (None, Some(pattern)) => match pattern.as_text() {
+            Some(pattern) if matches_every_value(&pattern, kind) => Truth::True,
+            _ => Truth::Unknown,
+        },
+        _ => Truth::Unknown,
+    };
+    if negated {
+        truth.not()
+    } else {
+        truth
+    }
+}
+
+/// Whether a pattern matches any value: an unanchored regular expression that
+/// matches the empty string matches at the start of every value (checked on a few
+/// probes, which also catches anchored forms such as `^.*$`); wildcards of only `%`.
+fn matches_every_value(pattern: &str, kind: PatternKind) -> bool {
+    const PROBES: [&str; 7] = ["", "a", "Z", "0", " ", "abc xyz 123", "\u{e9}\u{1F600}"];
+    match kind {
+        PatternKind::Wildcard => !pattern.is_empty() && pattern.chars().all(|c| c == '%'),
+        PatternKind::Regex => compile_regex(pattern)
+            .is_some_and(|regex| PROBES.iter().all(|probe| regex.is_match(probe))),
+    }
+}
+
+/// A short regular expression, compiled; `None` for long ones (compiling is not
+/// free, and a pattern that matches everything is short) or ones Rust's syntax
+/// does not take.
+fn compile_regex(pattern: &str) -> Option<regex_automata::meta::Regex> {
+    const MAX_PATTERN: usize = 256;
+    if pattern.len() > MAX_PATTERN {
+        return None;
+    }
+    regex_automata::meta::Regex::new(pattern).ok()
 }
 
 /// Whether `expr` is a condition (its value is a truth value).
