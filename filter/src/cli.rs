@@ -277,32 +277,56 @@ pub enum PolicyCommand {
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Verify audit log segments: every line parses, hashes recompute, seqs are
-    /// contiguous, links hold across segments, checkpoints are signed and match, and the
-    /// log is not shorter than its head file. Exit 0 when intact; 1 naming the first
-    /// broken line; 2 when the log could not be read at all.
+    /// contiguous, links hold across segments, checkpoints are signed by a key you trust
+    /// and match, the head file is there and agrees, and the log reaches every position
+    /// exported out of it that you compare (`--store`, `--expect-head`). Exit 0 when
+    /// intact; 1 naming the first broken line; 2 when the log could not be verified at
+    /// all (nothing to read, no trusted key).
     Verify {
         /// Segment files (`*.jsonl`) or log directories (`audit.log_dir`).
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
-        /// Public key(s) that sign checkpoints (PEM; repeat for rotated keys). Default:
-        /// `checkpoint-key.pub.pem` next to the (first) log path.
+        /// A public key you trust to sign checkpoints (PEM; the `.pub.pem` next to the
+        /// Warden's `audit.signing_key`, as the operator gave it to you). Repeat for
+        /// rotated keys. A file inside the log directory is refused unless its id is
+        /// pinned with --key-id.
         #[arg(long = "public-key", value_name = "FILE")]
         public_keys: Vec<PathBuf>,
+        /// A key id you trust (`ed25519:<sha256 hex>`, printed by `warden audit keygen`).
+        /// The key itself is read from --public-key files or the `*.pem` files in the log
+        /// directory. Repeat for rotated keys.
+        #[arg(long = "key-id", value_name = "ID")]
+        key_ids: Vec<String>,
+        /// A chain position known from outside the log (an OTLP checkpoint span's
+        /// `warden.audit.seq` and `warden.audit.hash`), `[INSTANCE:]SEQ:HASH`: the log
+        /// must reach it and agree. Repeatable.
+        #[arg(long = "expect-head", value_name = "[INSTANCE:]SEQ:HASH")]
+        expect_heads: Vec<String>,
+        /// The approvals store Warden writes its checkpoints to (`approvals.store`,
+        /// `sqlite://FILE` or `postgres://…`): every checkpoint it holds for the chains
+        /// verified must be signed by a trusted key, and the log must reach it and agree.
+        #[arg(long, value_name = "URL")]
+        store: Option<String>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
-        /// Accept a range that starts mid-chain (an evidence bundle); trust is anchored
-        /// by the signed checkpoints inside the range.
+        /// Verify an incomplete copy: a range that starts mid-chain (an evidence
+        /// bundle), or a log without its head file. Trust is anchored by the signed
+        /// checkpoints inside the range.
         #[arg(long)]
         partial: bool,
     },
     /// Create an Ed25519 key pair for signing checkpoints: FILE (PKCS#8 PEM, mode 0600)
-    /// and the public key next to it (`FILE` with `.pub.pem`). Set `audit.signing_key`
-    /// to FILE and give the public key to auditors.
+    /// and the public key next to it (`FILE` with `.pub.pem`), and print the key id. Keep
+    /// FILE outside `audit.log_dir`, set `audit.signing_key` to it, and give the public
+    /// key or the key id to auditors.
     Keygen {
         /// Where to write the private key (never overwritten).
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+        /// When FILE exists already, keep it and print its key id instead of failing.
+        #[arg(long)]
+        if_missing: bool,
     },
 }
 
@@ -332,22 +356,28 @@ pub enum EvidenceCommand {
         /// The approvals store URL (`sqlite://FILE`, `postgres://…`).
         #[arg(long, value_name = "URL")]
         store: Option<String>,
-        /// The checkpoint signing key (signs the manifest); default
-        /// `<log dir>/checkpoint-key.pem` when it exists.
+        /// The checkpoint signing key (signs the manifest; its public key goes into the
+        /// bundle and its id into the manifest); default `audit.signing_key` from
+        /// --config.
         #[arg(long, value_name = "FILE")]
         signing_key: Option<PathBuf>,
     },
-    /// Re-check a bundle offline: manifest hashes and signature, the chain, every record
-    /// against it, policy contents against their hashes, approvals, the summary. Exit 0
-    /// when everything holds, 1 naming what does not.
+    /// Re-check a bundle offline with the keys you trust: manifest hashes and signature,
+    /// the chain, the store's checkpoints against it, every record against it, policy
+    /// contents against their hashes, approvals, the summary. Exit 0 when everything
+    /// holds, 1 naming what does not, 2 when it cannot be checked (no trusted key).
     Verify {
         /// The bundle directory.
         #[arg(value_name = "DIR")]
         dir: PathBuf,
-        /// The public key(s) you trust (the operator's `checkpoint-key.pub.pem`); without
-        /// it the bundle's own key is used and only internal consistency is shown.
+        /// A public key you trust (the operator's, from outside the bundle). Repeatable.
         #[arg(long = "public-key", value_name = "FILE")]
         public_keys: Vec<PathBuf>,
+        /// A key id you trust (`ed25519:<sha256 hex>`); the key is read from the bundle's
+        /// `keys/`. Repeatable. One of --public-key and --key-id is required: keys
+        /// inside the bundle are never trusted on their own.
+        #[arg(long = "key-id", value_name = "ID")]
+        key_ids: Vec<String>,
         /// Print the checks as JSON.
         #[arg(long)]
         json: bool,

@@ -100,11 +100,18 @@ pub struct AuditConfig {
     /// this size.
     #[serde(default = "default_segment_max_bytes")]
     pub segment_max_bytes: u64,
-    /// Ed25519 private key (PKCS#8 PEM) that signs checkpoints. When absent Warden
-    /// creates `<log_dir>/checkpoint-key.pem` on first start (and the public key next
-    /// to it, `checkpoint-key.pub.pem`, for auditors).
+    /// Ed25519 private key (PKCS#8 PEM) that signs checkpoints (`warden audit keygen
+    /// --out FILE`). Required with the audit trail on, and must be outside `log_dir`
+    /// (Warden refuses to start otherwise): whoever can write the log must not be able
+    /// to re-sign it.
     #[serde(default)]
     pub signing_key: Option<PathBuf>,
+    /// Demo only: allow the signing key inside `log_dir`, and create
+    /// `<log_dir>/checkpoint-key.pem` when `signing_key` is not set. A log signed with
+    /// such a key proves nothing (anyone who can write the directory can re-sign it);
+    /// Warden warns at every start.
+    #[serde(default)]
+    pub demo_key_in_log_dir: bool,
     /// A signed checkpoint after this many records...
     #[serde(default = "default_checkpoint_every_records")]
     pub checkpoint_every_records: u64,
@@ -238,6 +245,7 @@ impl Default for AuditConfig {
             log_dir: default_audit_log_dir(),
             segment_max_bytes: default_segment_max_bytes(),
             signing_key: None,
+            demo_key_in_log_dir: false,
             checkpoint_every_records: default_checkpoint_every_records(),
             checkpoint_interval_seconds: default_checkpoint_interval_seconds(),
             queue_capacity: default_queue_capacity(),
@@ -504,16 +512,50 @@ pub struct LimitsConfig {
     /// refused with 413 (requests) or 502 (responses), never passed uninspected.
     #[serde(default = "default_max_buffered_body_bytes")]
     pub max_buffered_body_bytes: u64,
+    /// Envoy's ext_proc `message_timeout` (keep the two equal): work on one body
+    /// message stops when it passes and the request fails closed, instead of burning
+    /// CPU on a request Envoy has already failed.
+    #[serde(default = "default_message_timeout_ms")]
+    pub message_timeout_ms: u64,
+    /// Most time one request may spend on body work (decoding, classifying, masking)
+    /// over all its messages; past it the request fails closed.
+    #[serde(default = "default_body_work_per_request_ms")]
+    pub body_work_per_request_ms: u64,
+    /// Threads for large body messages, at a lower CPU priority than the threads that
+    /// serve everything else (0: one per CPU but one, at least one).
+    #[serde(default)]
+    pub body_workers: usize,
 }
 
 fn default_max_buffered_body_bytes() -> u64 {
     8 * 1024 * 1024
 }
 
+fn default_message_timeout_ms() -> u64 {
+    2000
+}
+
+fn default_body_work_per_request_ms() -> u64 {
+    30_000
+}
+
 impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
             max_buffered_body_bytes: default_max_buffered_body_bytes(),
+            message_timeout_ms: default_message_timeout_ms(),
+            body_work_per_request_ms: default_body_work_per_request_ms(),
+            body_workers: 0,
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// The time limits on body work.
+    pub fn body_work(&self) -> crate::pipeline::BodyWorkLimits {
+        crate::pipeline::BodyWorkLimits {
+            message_timeout: std::time::Duration::from_millis(self.message_timeout_ms),
+            per_exchange: std::time::Duration::from_millis(self.body_work_per_request_ms),
         }
     }
 }
@@ -664,6 +706,18 @@ impl Config {
         if self.approvals.sweep_interval_seconds == 0 {
             return Err(invalid(
                 "approvals.sweep_interval_seconds",
+                "must be at least 1".into(),
+            ));
+        }
+        if self.limits.message_timeout_ms == 0 {
+            return Err(invalid(
+                "limits.message_timeout_ms",
+                "must be at least 1 (set it to the ext_proc filter's message_timeout)".into(),
+            ));
+        }
+        if self.limits.body_work_per_request_ms == 0 {
+            return Err(invalid(
+                "limits.body_work_per_request_ms",
                 "must be at least 1".into(),
             ));
         }

@@ -212,11 +212,11 @@ async fn decide_check(
     let partial_header = head.headers.get(PARTIAL_BODY_HEADER);
     let body_sent = partial_header.is_some();
     let partial = partial_header == Some(b"true".as_slice());
-    let may_have_body = head.may_have_body();
+    let has_body = has_body(&head, body_sent, http.size);
 
     let auth = pipeline.authenticate(&head, &peer).await;
     let outcome = pipeline
-        .on_request_headers(exchange, head, !may_have_body, auth)
+        .on_request_headers(exchange, head, !has_body, auth)
         .map_err(|e| Status::failed_precondition(format!("warden: {e}")))?;
     let mut metadata = outcome.metadata.clone();
     let mut outcome = outcome;
@@ -242,9 +242,10 @@ async fn decide_check(
             ];
             outcome.step = Step::Reply(reply);
         } else {
-            let mut body_outcome = pipeline
-                .on_request_body(exchange, &body, true)
-                .map_err(|e| Status::failed_precondition(format!("warden: {e}")))?;
+            let mut body_outcome =
+                crate::extproc::body_phase(pipeline, exchange, Direction::Request, body, true)
+                    .await
+                    .map_err(|e| Status::failed_precondition(format!("warden: {e}")))?;
             let changes = match &body_outcome.step {
                 Step::Continue(mutation) => Some(mutation),
                 Step::Hold(held) => Some(&held.if_approved),
@@ -311,6 +312,20 @@ async fn decide_check(
         response: to_check_response(outcome.step, &metadata),
         waited,
     })
+}
+
+/// Whether the checked request has a body, from what Envoy's CheckRequest tells.
+///
+/// ext_authz has no end-of-stream flag. What it has: the body itself (with the
+/// partial-body header) when the filter buffers bodies (`with_request_body`, which
+/// Envoy applies to every request not ended by its headers, whatever the method);
+/// `size`, the body bytes Envoy had received when it checked; and the headers. Any of
+/// them saying "body" means a body: a GET over HTTP/2 without `content-length` is read
+/// like any other. A request none of them flags has no body Warden could have been told
+/// about, which is why the shipped configs must keep `with_request_body` (without it a
+/// body is only known from its headers, and one they announce is refused unread).
+fn has_body(head: &RequestHead, body_sent: bool, size: i64) -> bool {
+    body_sent || size > 0 || head.announces_body()
 }
 
 /// Headers from the header phase, then whatever the body phase says (a reply wins).

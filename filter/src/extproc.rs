@@ -275,7 +275,7 @@ impl StreamHandler for Pipeline {
                 end_of_stream,
                 ..
             }) => (
-                self.on_request_body(exchange, &body, end_of_stream),
+                body_phase(self, exchange, Direction::Request, body, end_of_stream).await,
                 Kind::RequestBody,
             ),
             In::ResponseHeaders(HttpHeaders {
@@ -294,7 +294,7 @@ impl StreamHandler for Pipeline {
                 end_of_stream,
                 ..
             }) => (
-                self.on_response_body(exchange, &body, end_of_stream),
+                body_phase(self, exchange, Direction::Response, body, end_of_stream).await,
                 Kind::ResponseBody,
             ),
             In::RequestTrailers(_) => (
@@ -331,6 +331,92 @@ impl StreamHandler for Pipeline {
         self.metrics()
             .observe_phase(kind.phase(), started.elapsed().saturating_sub(waited));
         Ok(to_processing_response(kind, outcome))
+    }
+}
+
+/// One body message through the pipeline, within its deadline: Envoy's message timeout,
+/// or what is left of the exchange's budget for body work, whichever comes first.
+///
+/// A large message runs on the body worker pool ([`crate::body_workers`]), so a body that
+/// is slow to decode, classify or mask never stalls the runtime's threads (and with them
+/// every other stream); the exchange moves to the worker and back.
+pub(crate) async fn body_phase(
+    pipeline: &Pipeline,
+    exchange: &mut Exchange,
+    direction: Direction,
+    body: Vec<u8>,
+    end_of_stream: bool,
+) -> Result<Outcome, PipelineError> {
+    let limits = pipeline.body_limits();
+    let started = std::time::Instant::now();
+    let budget_left = limits.per_exchange.saturating_sub(exchange.body_work());
+    exchange.set_deadline(Some(started + limits.message_timeout.min(budget_left)));
+    let workers = pipeline.body_workers().filter(|_| {
+        body.len() >= crate::body_workers::OFFLOAD_MIN_BYTES && exchange.body_needs_work(direction)
+    });
+    let result = match workers {
+        None => on_body_message(pipeline, exchange, direction, &body, end_of_stream),
+        Some(workers) => {
+            let worker_pipeline = pipeline.clone();
+            let mut moved = std::mem::replace(exchange, Exchange::new(String::new()));
+            let job = move || {
+                // The exchange comes back whatever happens, panics included: its audit
+                // record must still be written.
+                let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    on_body_message(
+                        &worker_pipeline,
+                        &mut moved,
+                        direction,
+                        &body,
+                        end_of_stream,
+                    )
+                }));
+                (moved, result)
+            };
+            pipeline.metrics().body_job(true);
+            let ran = workers.run(job).await;
+            pipeline.metrics().body_job(false);
+            match ran {
+                Ok((back, result)) => {
+                    *exchange = back;
+                    match result {
+                        Ok(result) => result,
+                        Err(panic) => std::panic::resume_unwind(panic),
+                    }
+                }
+                Err(gone) => {
+                    // Only while shutting down; the stream fails closed.
+                    tracing::error!(error = %gone, "body message not processed");
+                    exchange.set_deadline(None);
+                    return Err(PipelineError::Unavailable("the body worker pool"));
+                }
+            }
+        }
+    };
+    exchange.add_body_work(started.elapsed());
+    exchange.set_deadline(None);
+    if let Ok(Outcome {
+        step: Step::Reply(reply),
+        ..
+    }) = &result
+    {
+        if reply.details == crate::pipeline::INSPECTION_TIMEOUT_DETAILS {
+            pipeline.metrics().count_body_timeout();
+        }
+    }
+    result
+}
+
+fn on_body_message(
+    pipeline: &Pipeline,
+    exchange: &mut Exchange,
+    direction: Direction,
+    body: &[u8],
+    end_of_stream: bool,
+) -> Result<Outcome, PipelineError> {
+    match direction {
+        Direction::Request => pipeline.on_request_body(exchange, body, end_of_stream),
+        Direction::Response => pipeline.on_response_body(exchange, body, end_of_stream),
     }
 }
 

@@ -118,20 +118,24 @@ impl RequestHead {
         authority_host(&self.authority)
     }
 
-    /// True when the request announces a body: a non-zero `content-length`, or any
-    /// `transfer-encoding` (chunked bodies have no length up front).
+    /// True when the request's headers announce a body: a `content-length` other than
+    /// zero, or any `transfer-encoding`. An unparsable `content-length` counts as
+    /// announcing one: when in doubt, inspect.
     ///
-    /// An unparsable `content-length` counts as "has a body": when in doubt, inspect.
-    pub fn may_have_body(&self) -> bool {
+    /// This is not a test for the absence of a body: HTTP/2 and HTTP/3 requests of any
+    /// method may carry one without either header. Only Envoy's end-of-stream flag on
+    /// the request headers proves there is none (ext_proc); ext_authz, which has no such
+    /// flag, also looks at what Envoy sent.
+    pub fn announces_body(&self) -> bool {
         if self.headers.get("transfer-encoding").is_some() {
             return true;
         }
-        match self.headers.get_str("content-length") {
-            Some(len) => len.trim().parse::<u64>().map_or(true, |n| n > 0),
-            // HTTP/2 requests may carry a body without either header; only methods
-            // that conventionally have no body are trusted to be bodiless.
-            None => !matches!(self.method.as_str(), "GET" | "HEAD" | "OPTIONS" | "DELETE"),
-        }
+        self.headers.get_all("content-length").any(|len| {
+            std::str::from_utf8(len)
+                .ok()
+                .and_then(|len| len.trim().parse::<u64>().ok())
+                .is_none_or(|n| n > 0)
+        })
     }
 }
 
@@ -234,14 +238,15 @@ mod tests {
     }
 
     #[test]
-    fn body_presence_follows_length_and_encoding() {
-        assert!(!req("GET", &[]).may_have_body());
-        assert!(!req("POST", &[("content-length", "0")]).may_have_body());
-        assert!(req("POST", &[("content-length", "12")]).may_have_body());
-        assert!(req("GET", &[("content-length", "3")]).may_have_body());
-        assert!(req("GET", &[("transfer-encoding", "chunked")]).may_have_body());
-        assert!(req("POST", &[("content-length", "x1")]).may_have_body());
-        assert!(req("POST", &[]).may_have_body());
+    fn a_body_is_announced_by_length_or_encoding_whatever_the_method() {
+        assert!(!req("GET", &[]).announces_body());
+        assert!(!req("POST", &[]).announces_body());
+        assert!(!req("POST", &[("content-length", "0")]).announces_body());
+        assert!(req("POST", &[("content-length", "12")]).announces_body());
+        assert!(req("GET", &[("content-length", "3")]).announces_body());
+        assert!(req("DELETE", &[("transfer-encoding", "chunked")]).announces_body());
+        assert!(req("POST", &[("content-length", "x1")]).announces_body());
+        assert!(req("GET", &[("content-length", "0"), ("content-length", "5")]).announces_body());
     }
 
     #[test]

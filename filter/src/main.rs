@@ -22,6 +22,24 @@ fn main() -> anyhow::Result<()> {
         }
         Command::CheckConfig { config: path } => {
             let config = Config::load(&path)?;
+            if config.audit.enabled {
+                let key = warden::audit::signing_key_path(&config.audit)
+                    .with_context(|| format!("{}: audit", path.display()))?;
+                if config.audit.demo_key_in_log_dir {
+                    eprintln!(
+                        "warning: audit.demo_key_in_log_dir is set: the audit log can be \
+                         re-signed by anyone who can write {} (demo only)",
+                        config.audit.log_dir.display()
+                    );
+                } else if !key.is_file() {
+                    eprintln!(
+                        "note: audit.signing_key {} does not exist yet; create it with `warden \
+                         audit keygen --out {}` before `warden serve`",
+                        key.display(),
+                        key.display()
+                    );
+                }
+            }
             if let Some(dir) = config
                 .policy
                 .dir
@@ -127,11 +145,13 @@ fn evidence(command: EvidenceCommand) -> anyhow::Result<()> {
                 .or_else(|| config.as_ref().map(|c| c.audit.log_dir.clone()))
                 .context("where is the audit log? pass --log-dir DIR or --config FILE")?;
             let store_url = store.or_else(|| config.as_ref().map(|c| c.approvals.store.clone()));
+            // The key in the log directory only for a config that says so (demo).
             let signing_key = signing_key
                 .or_else(|| config.as_ref().and_then(|c| c.audit.signing_key.clone()))
                 .or_else(|| {
+                    let demo = config.as_ref().is_some_and(|c| c.audit.demo_key_in_log_dir);
                     let default = log_dir.join(warden::audit::DEFAULT_KEY_FILE);
-                    default.is_file().then_some(default)
+                    (demo && default.is_file()).then_some(default)
                 });
             let since = warden::evidence::parse_time(&since).map_err(anyhow::Error::msg)?;
             let until = match until {
@@ -142,13 +162,11 @@ fn evidence(command: EvidenceCommand) -> anyhow::Result<()> {
                 .as_deref()
                 .map(warden::audit::load_signing_key)
                 .transpose()?;
-            let public_key_files: Vec<std::path::PathBuf> = match &signing_key {
-                Some(private) => vec![warden::audit::public_key_path(private)],
-                None => vec![log_dir.join(warden::audit::DEFAULT_PUBLIC_KEY_FILE)],
-            }
-            .into_iter()
-            .filter(|p| p.is_file())
-            .collect();
+            let public_key_files: Vec<std::path::PathBuf> = signing_key
+                .iter()
+                .map(|private| warden::audit::public_key_path(private))
+                .filter(|p| p.is_file())
+                .collect();
             runtime()?.block_on(async {
                 let store = match &store_url {
                     Some(url) => Some(warden::store::ApprovalStore::open(url).await?),
@@ -187,9 +205,14 @@ fn evidence(command: EvidenceCommand) -> anyhow::Result<()> {
         EvidenceCommand::Verify {
             dir,
             public_keys,
+            key_ids,
             json,
         } => {
-            let report = match warden::evidence::verify(&dir, &public_keys) {
+            let anchors = warden::audit::TrustAnchors {
+                public_keys,
+                key_ids,
+            };
+            let report = match warden::evidence::verify(&dir, &anchors) {
                 Ok(report) => report,
                 Err(error) => {
                     eprintln!("warden evidence verify: {error}");
@@ -214,9 +237,18 @@ fn evidence(command: EvidenceCommand) -> anyhow::Result<()> {
 /// `warden audit ...`.
 fn audit(command: AuditCommand) -> anyhow::Result<()> {
     match command {
-        AuditCommand::Keygen { out } => {
-            let key = warden::audit::generate_key_pair(&out)?;
-            println!("private key: {} (mode 0600)", out.display());
+        AuditCommand::Keygen { out, if_missing } => {
+            let (key, created) = if if_missing && out.exists() {
+                (warden::audit::load_signing_key(&out)?, false)
+            } else {
+                (warden::audit::generate_key_pair(&out)?, true)
+            };
+            let state = if created {
+                "(mode 0600)"
+            } else {
+                "(kept: it exists)"
+            };
+            println!("private key: {} {state}", out.display());
             println!(
                 "public key:  {}",
                 warden::audit::public_key_path(&out).display()
@@ -225,62 +257,206 @@ fn audit(command: AuditCommand) -> anyhow::Result<()> {
                 "key id:      {}",
                 warden::audit::key_id(&key.verifying_key())
             );
+            if created {
+                println!(
+                    "Keep the private key outside audit.log_dir and set audit.signing_key to \
+                     it; give auditors the public key or the key id (warden audit verify \
+                     --public-key FILE / --key-id ID)."
+                );
+            }
             Ok(())
         }
         AuditCommand::Verify {
             paths,
             public_keys,
+            key_ids,
+            expect_heads,
+            store,
             json,
             partial,
-        } => match verify_audit(&paths, public_keys, json, partial) {
-            Ok(true) => Ok(()),
-            Ok(false) => std::process::exit(1),
-            Err(error) => {
-                eprintln!("warden audit verify: {error:#}");
-                std::process::exit(2);
+        } => {
+            let request = AuditVerify {
+                anchors: warden::audit::TrustAnchors {
+                    public_keys,
+                    key_ids,
+                },
+                expect_heads,
+                store,
+                json,
+                partial,
+            };
+            match verify_audit(&paths, request) {
+                Ok(true) => Ok(()),
+                Ok(false) => std::process::exit(1),
+                Err(error) => {
+                    eprintln!("warden audit verify: {error:#}");
+                    std::process::exit(2);
+                }
             }
-        },
+        }
     }
 }
 
-/// Verifies and prints the report; `Ok(false)` when something is broken.
-fn verify_audit(
-    paths: &[std::path::PathBuf],
-    public_keys: Vec<std::path::PathBuf>,
+/// What `warden audit verify` was asked, besides the paths.
+struct AuditVerify {
+    anchors: warden::audit::TrustAnchors,
+    expect_heads: Vec<String>,
+    store: Option<String>,
     json: bool,
     partial: bool,
-) -> anyhow::Result<bool> {
-    let key_files = if public_keys.is_empty() {
-        let first = paths.first().context("no path given")?;
-        let dir = if first.is_dir() {
-            first.clone()
-        } else {
-            first
-                .parent()
-                .map_or_else(std::path::PathBuf::new, std::path::Path::to_path_buf)
-        };
-        let default = dir.join(warden::audit::DEFAULT_PUBLIC_KEY_FILE);
-        anyhow::ensure!(
-            default.is_file(),
-            "no public key to check checkpoints with: {} does not exist; pass --public-key \
-             FILE (the checkpoint-key.pub.pem of the Warden that wrote the log)",
-            default.display()
-        );
-        vec![default]
-    } else {
-        public_keys
+}
+
+/// `[INSTANCE:]SEQ:HASH` of `--expect-head`.
+fn parse_expect_head(text: &str) -> anyhow::Result<warden::audit::ExpectedPosition> {
+    let parts: Vec<&str> = text.trim().split(':').collect();
+    let (instance, seq, hash) = match parts.as_slice() {
+        [seq, hash] => (None, *seq, *hash),
+        [instance, seq, hash] if !instance.is_empty() => (Some(instance.to_string()), *seq, *hash),
+        _ => anyhow::bail!(
+            "--expect-head {text:?} is not [INSTANCE:]SEQ:HASH (the warden.audit.seq and \
+             warden.audit.hash of a checkpoint span, e.g. 1042:9f2c…)"
+        ),
     };
-    let keys = warden::audit::load_key_ring(&key_files)?;
+    let seq: u64 = seq
+        .parse()
+        .with_context(|| format!("--expect-head {text:?}: {seq:?} is not a seq number"))?;
+    let hash = hash.to_ascii_lowercase();
+    anyhow::ensure!(
+        hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()),
+        "--expect-head {text:?}: {hash:?} is not a chain hash (64 hex digits)"
+    );
+    Ok(warden::audit::ExpectedPosition {
+        instance,
+        seq,
+        hash,
+        source: format!("--expect-head {text}"),
+        checkpoint: None,
+        may_be_past_end: false,
+    })
+}
+
+/// Every checkpoint the store at `url` holds. A SQLite file that does not exist is an
+/// error (opening it would create an empty store that vouches for nothing).
+fn store_checkpoints(url: &str) -> anyhow::Result<Vec<warden::audit::Checkpoint>> {
+    if let Some(rest) = url.strip_prefix("sqlite:") {
+        let file = rest.trim_start_matches("//");
+        let file = file.split('?').next().unwrap_or(file);
+        anyhow::ensure!(
+            file.contains(":memory:") || std::path::Path::new(file).is_file(),
+            "--store {url}: {file} does not exist (pass the approvals.store of the Warden \
+             that wrote the log)"
+        );
+    }
+    runtime()?.block_on(async {
+        let store = warden::store::ApprovalStore::open(url)
+            .await
+            .with_context(|| format!("--store {url}"))?;
+        Ok(store.checkpoints(None).await?)
+    })
+}
+
+/// Verifies and prints the report; `Ok(false)` when something is broken.
+fn verify_audit(paths: &[std::path::PathBuf], request: AuditVerify) -> anyhow::Result<bool> {
+    // The directories the log lives in: a key found there is not trusted on its own.
+    let mut log_dirs: Vec<std::path::PathBuf> = Vec::new();
+    for path in paths {
+        let dir = if path.is_dir() {
+            path.clone()
+        } else {
+            match path.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+                _ => std::path::PathBuf::from("."),
+            }
+        };
+        if !log_dirs.contains(&dir) {
+            log_dirs.push(dir);
+        }
+    }
+    let trusted = request.anchors.key_ring(&log_dirs, &log_dirs)?;
     let mut options = warden::audit::VerifyOptions::default();
-    options.allow_partial_start = partial;
-    let report = warden::audit::verify_paths(paths, &keys, &options)?;
-    if json {
+    options.allow_partial_start = request.partial;
+    for text in &request.expect_heads {
+        options.expected.push(parse_expect_head(text)?);
+    }
+    // The store is read before the log: Warden writes a checkpoint to the log before
+    // the store, so a store read first never holds one the log does not have yet.
+    let stored = match &request.store {
+        Some(url) => {
+            let mut stored = store_checkpoints(url)?;
+            // Newest first: a cut log is reported against the furthest point it missed.
+            stored.sort_by_key(|c| std::cmp::Reverse(c.seq));
+            Some(stored)
+        }
+        None => None,
+    };
+    for checkpoint in stored.iter().flatten() {
+        options
+            .expected
+            .push(warden::audit::ExpectedPosition::of_checkpoint(
+                checkpoint,
+                format!(
+                    "the store's checkpoint (instance {}, seq {}, {}, signed {})",
+                    checkpoint.instance, checkpoint.seq, checkpoint.reason, checkpoint.signed_at
+                ),
+            ));
+    }
+    let report = warden::audit::verify_paths(paths, &trusted.ring, &options)?;
+    // Positions about chains that are not in the paths at all.
+    let mut missing = Vec::new();
+    let mut warnings = Vec::new();
+    let verified: Vec<&str> = report.chains.iter().map(|c| c.instance.as_str()).collect();
+    for position in &options.expected {
+        if let (Some(instance), None) = (&position.instance, &position.checkpoint) {
+            if !verified.contains(&instance.as_str()) {
+                missing.push(format!(
+                    "{} names instance {instance}, which has no segment in the paths given \
+                     (its log was removed, or the instance is misspelt)",
+                    position.source
+                ));
+            }
+        }
+    }
+    if let Some(stored) = &stored {
+        for chain in &report.chains {
+            if !stored.iter().any(|c| c.instance == chain.instance) {
+                missing.push(format!(
+                    "the store holds no checkpoint of instance {}: it is not the store this \
+                     Warden writes to (approvals.store), or its checkpoints were deleted",
+                    chain.instance
+                ));
+            }
+        }
+        let others: std::collections::BTreeSet<&str> = stored
+            .iter()
+            .map(|c| c.instance.as_str())
+            .filter(|i| !verified.contains(i))
+            .collect();
+        for instance in others {
+            warnings.push(format!(
+                "the store also holds checkpoints of instance {instance}, whose log is not \
+                 among the paths given (another replica?): not compared"
+            ));
+        }
+    }
+    if request.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
+        for reason in &trusted.reasons {
+            println!("trusted key {reason}");
+        }
         print!("{report}");
+    }
+    for warning in &warnings {
+        eprintln!("warning: {warning}");
     }
     if let Some(broken) = report.first_broken() {
         eprintln!("audit log BROKEN: first broken line: {broken}");
+        return Ok(false);
+    }
+    if !missing.is_empty() {
+        for problem in &missing {
+            eprintln!("audit log BROKEN: {problem}");
+        }
         return Ok(false);
     }
     Ok(true)
@@ -294,7 +470,8 @@ fn redact(
     request: bool,
 ) -> anyhow::Result<()> {
     use std::io::{Read, Write};
-    use warden::redact::{ContentKind, Direction};
+    use warden::content::Declared;
+    use warden::redact::Direction;
 
     let masking = warden::masking::MaskingConfig {
         policy_dir: policy,
@@ -305,16 +482,16 @@ fn redact(
     std::io::stdin()
         .read_to_end(&mut body)
         .context("cannot read the body from stdin")?;
-    let kind = ContentKind::from_content_type(content_type);
     let direction = if request {
         Direction::Request
     } else {
         Direction::Response
     };
-    let redacted = redactor.redact(&body, kind, direction);
-    if !redacted.scanned {
+    // The same reading as the data path: the label is a hint, the bytes decide.
+    let redacted = redactor.redact_body(&body, &Declared::parse(content_type), direction);
+    if redacted.passed_unread {
         eprintln!(
-            "warden redact: {content_type} is not a text type; the body was passed through unread"
+            "warden redact: the body (or part of it) is binary and was passed through unread"
         );
     }
     std::io::stdout()

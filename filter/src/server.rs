@@ -61,6 +61,9 @@ pub enum ServeError {
     /// The identity section could not be put into service.
     #[error("identity: {0}")]
     Identity(String),
+    /// The body worker threads could not be started.
+    #[error("cannot start the body worker threads: {0} (lower limits.body_workers)")]
+    BodyWorkers(std::io::Error),
     /// The policy could not be loaded.
     #[error("policy: {0}")]
     Policy(#[from] crate::policy::PolicyError),
@@ -87,6 +90,10 @@ pub enum ServeError {
     /// The audit log could not be opened.
     #[error("audit: {0}")]
     Audit(#[from] crate::audit::AuditStartError),
+    /// The audit log is behind the checkpoints the store holds for it (the message
+    /// names both positions and what to do).
+    #[error("audit: {0}")]
+    AuditBehindStore(String),
     /// The OTLP exporter could not be set up.
     #[error("audit.otlp: {0}")]
     Otlp(#[from] crate::audit::OtlpSetupError),
@@ -133,8 +140,11 @@ pub async fn serve(
     };
     // One metrics handle for the whole server; what updates it gets a clone.
     let metrics = crate::metrics::Metrics::new();
+    let body_workers = crate::body_workers::BodyWorkers::start(config.limits.body_workers)
+        .map_err(ServeError::BodyWorkers)?;
     let mut pipeline = Pipeline::new(PipelineSettings::from(&config), redactor.clone())
-        .with_metrics(metrics.clone());
+        .with_metrics(metrics.clone())
+        .with_body_work(config.limits.body_work(), Some(body_workers));
     let mut admin_authenticator = None;
     if let Some(identity) = &config.identity {
         let authenticator =
@@ -192,6 +202,7 @@ pub async fn serve(
             key_id = %log.key_id(),
             "audit log open"
         );
+        check_log_against_store(&log, &store).await?;
         let (mut sink, receiver) = crate::audit::AuditSink::new(
             config.audit.queue_capacity,
             config.audit.on_queue_full,
@@ -206,6 +217,12 @@ pub async fn serve(
                 store.clone(),
                 crate::store::RetentionSettings::from(&config.audit.sessions),
             ));
+        } else {
+            // The checkpoints still go to the store: the copy of the chain's head an
+            // auditor compares the log with.
+            outputs.push(Arc::new(crate::store::SessionRecorder::checkpoints_only(
+                store.clone(),
+            )));
         }
         let metrics_sink = sink.clone();
         pipeline = pipeline.with_audit(sink);
@@ -276,7 +293,13 @@ pub async fn serve(
         tonic::transport::Server::builder()
             // Envoy multiplexes every ext_proc stream over few connections.
             .max_concurrent_streams(None)
-            .http2_adaptive_window(Some(true))
+            // Fixed, large windows rather than adaptive ones: h2 closes a connection
+            // whose buffered small DATA frames cost more framing overhead than half the
+            // connection window, and an adaptive window starts at 64 KiB, so a burst of
+            // tiny body messages (each one a DATA frame from Envoy) could take down every
+            // stream on the connection. 64 MiB allows ~150,000 tiny frames in flight.
+            .initial_connection_window_size(Some(CONNECTION_WINDOW_BYTES))
+            .initial_stream_window_size(Some(STREAM_WINDOW_BYTES))
             .add_service(health_service.clone())
             .add_service(extproc.clone())
             .add_service(authz.clone())
@@ -493,6 +516,13 @@ async fn sweep_expired(
 /// The largest gRPC message Warden reads or writes: room for the largest body Envoy
 /// may send in one message (its buffer limits, 16 MiB in our configs) plus headers,
 /// and never less than twice the buffered-body limit.
+/// HTTP/2 flow-control window of a connection from Envoy (see `router` in `serve`).
+const CONNECTION_WINDOW_BYTES: u32 = 64 << 20;
+
+/// HTTP/2 flow-control window of one ext_proc stream: room for the largest buffered
+/// body message (`limits.max_buffered_body_bytes`, 8 MiB by default) and then some.
+const STREAM_WINDOW_BYTES: u32 = 16 << 20;
+
 fn grpc_message_limit(max_buffered_body_bytes: u64) -> usize {
     const FLOOR: u64 = 64 << 20;
     let limit = max_buffered_body_bytes
@@ -542,4 +572,43 @@ pub async fn termination_signal() {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
+}
+
+/// Refuses to start on a log that is behind the checkpoints the store already holds for
+/// its instance (cut back while Warden was stopped), then records the log's head there,
+/// so the store holds the chain's position from the start.
+async fn check_log_against_store(
+    log: &crate::audit::AuditLog,
+    store: &crate::store::ApprovalStore,
+) -> Result<(), ServeError> {
+    let chain = log.chain();
+    if let Some(latest) = store.latest_checkpoint(chain.instance()).await? {
+        let problem = if latest.seq > chain.seq() {
+            Some("the log was cut back (truncated) while Warden was stopped, or replaced")
+        } else if latest.seq == chain.seq() && latest.hash != chain.hash() {
+            Some("the log's last line is not the one the store's checkpoint signed (it was rewritten)")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            let log_dir = log.dir().display();
+            return Err(ServeError::AuditBehindStore(format!(
+                "the log in {log_dir} ends at seq {} (hash {}), but the approvals store holds \
+                 checkpoint seq {} (hash {}, signed {}) of instance {}: {problem}. Keep the \
+                 files as evidence and run `warden audit verify {log_dir} --public-key <the \
+                 public key> --store <approvals.store>`. If you began a new chain on purpose \
+                 (a new audit.log_dir after damage), give it a new audit.instance",
+                chain.seq(),
+                chain.hash(),
+                latest.seq,
+                latest.hash,
+                latest.signed_at,
+                chain.instance(),
+            )));
+        }
+    }
+    if let Some(head) = log.last_checkpoint() {
+        store.record_checkpoint(head).await?;
+    }
+    Ok(())
 }

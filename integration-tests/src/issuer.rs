@@ -67,6 +67,20 @@ impl DevIssuer {
 
     /// A token for `sub` in `groups`, minted by `warden dev-token`.
     pub fn token(&self, sub: &str, groups: &[&str]) -> anyhow::Result<String> {
+        self.mint(sub, groups, None)
+    }
+
+    /// A token for `sub` (an agent) acting for the person `human` (an `act` claim).
+    pub fn token_acting_for(
+        &self,
+        sub: &str,
+        groups: &[&str],
+        human: &str,
+    ) -> anyhow::Result<String> {
+        self.mint(sub, groups, Some(human))
+    }
+
+    fn mint(&self, sub: &str, groups: &[&str], acting_for: Option<&str>) -> anyhow::Result<String> {
         let bin = paths::warden_bin().map_err(|e| anyhow!(e))?;
         let mut command = Command::new(bin);
         command
@@ -75,6 +89,9 @@ impl DevIssuer {
             .args(["--issuer", &self.url])
             .arg("--key-dir")
             .arg(&self.key_dir);
+        if let Some(human) = acting_for {
+            command.args(["--acting-for", human]);
+        }
         for group in groups {
             command.args(["--group", group]);
         }

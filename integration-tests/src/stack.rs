@@ -100,6 +100,24 @@ impl Default for StackOptions {
 /// `approvals:\n  admin: {listen: '127.0.0.1:$ADMIN_PORT'}`.
 pub const ADMIN_PORT: &str = "$ADMIN_PORT";
 
+/// The audit checkpoint signing key of a test in `dir`: `dir/audit-key/audit-key.pem`
+/// (outside any `audit.log_dir` a test uses), created on first use, with its public
+/// key `audit-key.pub.pem` next to it.
+pub fn audit_signing_key(dir: &Path) -> anyhow::Result<PathBuf> {
+    let keys = dir.join("audit-key");
+    std::fs::create_dir_all(&keys)?;
+    let path = keys.join("audit-key.pem");
+    if !path.is_file() {
+        warden::audit::generate_key_pair(&path)?;
+    }
+    Ok(path)
+}
+
+/// The public key of [`audit_signing_key`].
+pub fn audit_public_key(dir: &Path) -> anyhow::Result<PathBuf> {
+    Ok(warden::audit::public_key_path(&audit_signing_key(dir)?))
+}
+
 /// A running Warden.
 pub struct Warden {
     /// The process.
@@ -145,11 +163,15 @@ impl Warden {
             )
         };
         // So does the audit log (the default `audit/` is relative to the working
-        // directory, which is the test runner's).
+        // directory, which is the test runner's), signed with a key outside it.
         let audit = if extra_config.contains("audit:") {
             String::new()
         } else {
-            format!("audit:\n  log_dir: {}\n", dir.join("audit").display())
+            format!(
+                "audit:\n  log_dir: {}\n  signing_key: {}\n",
+                dir.join("audit").display(),
+                audit_signing_key(dir)?.display()
+            )
         };
         let config = format!(
             "listen:\n  tcp: 127.0.0.1:{port}\n  unix: {}\n{store}{audit}{extra_config}\n",

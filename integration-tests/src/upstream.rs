@@ -13,8 +13,11 @@
 //!   can prove events reach the client while the stream is still open;
 //! - `POST /reflect` — answers with the request body itself, so a test controls what
 //!   the upstream "returns": content type from `x-reflect-content-type`, gzip when
-//!   `x-reflect-gzip: 1`, streamed in `x-reflect-chunk`-byte chunks without a length
-//!   when that header is set;
+//!   `x-reflect-gzip: 1`, labelled (not encoded) with the `content-encoding` named in
+//!   `x-reflect-content-encoding` (the test sends bytes already encoded), decoded from
+//!   base64 first when `x-reflect-base64: 1` (so a test can have binary bytes returned
+//!   without sending them), streamed in
+//!   `x-reflect-chunk`-byte chunks without a length when that header is set;
 //! - `GET /headers` — answers with the request headers it received, as JSON (an
 //!   upstream that echoes credentials back);
 //! - `GET /repo.git/info/refs?service=git-receive-pack` — a receive-pack ref
@@ -249,6 +252,13 @@ async fn reflect(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         builder = builder.header("content-type", content_type);
     }
     let mut data = body;
+    if header("x-reflect-base64").as_deref() == Some("1") {
+        use base64::Engine;
+        data = match base64::engine::general_purpose::STANDARD.decode(&data) {
+            Ok(bytes) => bytes,
+            Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+        };
+    }
     if header("x-reflect-gzip").as_deref() == Some("1") {
         use std::io::Write;
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -260,6 +270,9 @@ async fn reflect(State(shared): State<Arc<Shared>>, request: Request) -> Respons
             Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
         };
         builder = builder.header("content-encoding", "gzip");
+    }
+    if let Some(encoding) = header("x-reflect-content-encoding") {
+        builder = builder.header("content-encoding", encoding);
     }
     let chunk = header("x-reflect-chunk").and_then(|c| c.parse::<usize>().ok());
     let body = match chunk {

@@ -1,10 +1,13 @@
 //! The fingerprint of an operation: what an approval is bound to.
 //!
 //! Two requests have the same fingerprint when they do the same thing: same effective
-//! method, host, normalised path and query, the same classifier facts (Kubernetes
-//! resource, git ref updates, SQL, MCP tool and arguments, GraphQL operations) and the
-//! same body. What varies between two sendings of one operation is left out, so an
-//! agent's retry matches: the caller's identity (bound separately), headers, JSON-RPC
+//! method, host and port, normalised path and query, the same classifier facts
+//! (Kubernetes resource, git ref updates, SQL, MCP tool and arguments, GraphQL
+//! operations), the same values of the headers that are part of the operation (the
+//! database, schema or tenant they address, impersonation...; see
+//! [`super::DEFAULT_BOUND_HEADERS`] and a rule's `approval.bind_headers`) and the same
+//! body. What varies between two sendings of one operation is left out, so an agent's
+//! retry matches: the caller's identity (bound separately), other headers, JSON-RPC
 //! request ids and `_meta` (MCP clients number their requests), and a git push's
 //! packfile (its ref updates already name the exact commits).
 
@@ -34,8 +37,13 @@ impl std::fmt::Display for Fingerprint {
 
 /// The fingerprint of the operation `facts` describe, with `body` the request body as
 /// received (decoded: `content-encoding` undone), or `None` when the request had none
-/// or it was not read (a git push, whose ref updates are in `facts`).
-pub fn fingerprint(facts: &RequestFacts, body: Option<&[u8]>) -> Fingerprint {
+/// or it was not read (a git push, whose ref updates are in `facts`). `bound_headers`
+/// name the headers that are part of the operation (folded patterns).
+pub fn fingerprint(
+    facts: &RequestFacts,
+    body: Option<&[u8]>,
+    bound_headers: &[String],
+) -> Fingerprint {
     let mut described = serde_json::to_value(Described::from(facts)).unwrap_or(Value::Null);
     if let Some(mcp) = described.pointer_mut("/facts/mcp/messages") {
         for message in mcp.as_array_mut().into_iter().flatten() {
@@ -46,8 +54,9 @@ pub fn fingerprint(facts: &RequestFacts, body: Option<&[u8]>) -> Fingerprint {
     }
     let body_digest = body.map(|b| body_digest(facts, b));
     let canonical = serde_json::json!({
-        "v": 1,
+        "v": 2,
         "operation": described,
+        "headers": bound_values(facts, bound_headers),
         "body": body_digest,
     });
     let mut hasher = Sha256::new();
@@ -66,6 +75,7 @@ struct FactsWithoutCaller<'a> {
     method: &'a str,
     method_overrides: &'a [String],
     host: &'a str,
+    port: Option<u16>,
     path: &'a str,
     query: &'a str,
     kubernetes: &'a [crate::classify::kubernetes::KubernetesFacts],
@@ -82,6 +92,7 @@ impl<'a> From<&'a RequestFacts> for Described<'a> {
                 method: &f.method,
                 method_overrides: &f.method_overrides,
                 host: &f.host,
+                port: f.port,
                 path: &f.path,
                 query: &f.query,
                 kubernetes: &f.kubernetes,
@@ -132,6 +143,63 @@ fn strip_rpc_noise(message: &mut Value) {
             params.remove("_meta");
         }
     }
+}
+
+/// A header name or pattern as compared: lowercase, every character other than a
+/// letter, digit or `*` read as `-` (servers that fold `_` and `-` read
+/// `x_database` as `x-database`, so both spellings bind alike).
+pub fn fold_header_pattern(name: &str) -> String {
+    name.trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '*' {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+/// True when `name` (folded) matches `pattern` (folded; `*` matches any run).
+fn header_pattern_matches(pattern: &str, name: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or("");
+    let Some(mut rest) = name.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for part in middle {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
+/// The request's values of the bound headers: folded name → values in order (trimmed).
+/// Headers that are absent are absent, so adding one to the retry changes it.
+fn bound_values(
+    facts: &RequestFacts,
+    bound_headers: &[String],
+) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut out: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (name, value) in facts.headers.iter() {
+        let folded = fold_header_pattern(name);
+        if bound_headers
+            .iter()
+            .any(|pattern| header_pattern_matches(pattern, &folded))
+        {
+            out.entry(folded)
+                .or_default()
+                .push(String::from_utf8_lossy(value).trim().to_string());
+        }
+    }
+    out
 }
 
 fn hex(bytes: &[u8]) -> String {

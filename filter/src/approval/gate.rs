@@ -284,6 +284,7 @@ mod tests {
                     issuer: "https://idp".into(),
                     groups: vec!["agents".into()],
                     kind: "agent".into(),
+                    acting_for: Vec::new(),
                 },
                 operation: Operation {
                     method: "DELETE".into(),

@@ -48,12 +48,14 @@ impl HoldCheck {
                 issuer: identity.issuer.clone(),
                 groups: identity.groups.clone(),
                 kind: identity.kind.name().to_string(),
+                acting_for: identity.acting_for.clone(),
             },
             None => Requester {
                 subject: "anonymous".into(),
                 issuer: String::new(),
                 groups: Vec::new(),
                 kind: String::new(),
+                acting_for: Vec::new(),
             },
         };
         let scope = match spec.grant_seconds {
@@ -68,7 +70,7 @@ impl HoldCheck {
             host: facts.host.clone(),
             path: facts.path.clone(),
             summary: crate::pipeline::reply::summarize(facts),
-            fingerprint: fingerprint::fingerprint(facts, body),
+            fingerprint: fingerprint::fingerprint(facts, body, &spec.rules.bind_headers),
         };
         let quoted_approval = facts
             .headers

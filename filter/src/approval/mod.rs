@@ -30,7 +30,7 @@ mod time;
 
 use serde::{Deserialize, Serialize};
 
-pub use fingerprint::Fingerprint;
+pub use fingerprint::{fold_header_pattern, Fingerprint};
 pub use hold::{HoldCheck, APPROVAL_HEADER};
 pub use time::{parse_duration, Timestamp};
 
@@ -121,6 +121,10 @@ pub struct Requester {
     /// `agent` or `human`.
     #[serde(default)]
     pub kind: String,
+    /// The parties the requester acts for (its token's `act` chain): a person an
+    /// agent acts for is a requester too, and may not approve the request.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub acting_for: Vec<String>,
 }
 
 /// Who decides: an authenticated approver.
@@ -183,7 +187,37 @@ pub struct ApprovalRules {
     pub use_within_seconds: u64,
     /// Wait mode: keep the request paused up to this many seconds for a decision.
     pub wait_seconds: Option<u64>,
+    /// Request headers that are part of the operation: the approved retry must send
+    /// them with the same values (names compared folded, `*` a wildcard). Always
+    /// includes [`DEFAULT_BOUND_HEADERS`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bind_headers: Vec<String>,
 }
+
+/// Headers that commonly choose what an operation acts on or how its body is read, so
+/// an approval binds them whatever the policy says: the database, schema or tenant a
+/// request addresses (`x-database: staging` approved must not pass as `prod`), a
+/// Kubernetes impersonation, a WebDAV destination, an RPC action named in a header,
+/// PostgREST's schema profiles and transaction preferences, the body's media type.
+pub const DEFAULT_BOUND_HEADERS: &[&str] = &[
+    "content-type",
+    "prefer",
+    "destination",
+    "overwrite",
+    "depth",
+    "soapaction",
+    "x-amz-target",
+    "accept-profile",
+    "content-profile",
+    "impersonate-*",
+    "*database*",
+    "*schema*",
+    "*tenant*",
+    "*namespace*",
+    "*catalog*",
+    "*warehouse*",
+    "*-db",
+];
 
 impl Default for ApprovalRules {
     fn default() -> Self {
@@ -194,6 +228,10 @@ impl Default for ApprovalRules {
             pending_seconds: 3600,
             use_within_seconds: 900,
             wait_seconds: None,
+            bind_headers: DEFAULT_BOUND_HEADERS
+                .iter()
+                .map(|h| h.to_string())
+                .collect(),
         }
     }
 }
@@ -313,8 +351,11 @@ pub enum ApprovalError {
     /// The pending request ran out of time (it is now expired).
     #[error("approval {0} expired before it was decided; the agent must ask again")]
     Expired(ApprovalId),
-    /// The requester tried to approve their own request.
-    #[error("{subject} asked for approval {id} and cannot decide it: another approver must")]
+    /// The requester, or a person the requester acts for, tried to decide the request.
+    #[error(
+        "{subject} is a party to approval {id} (the requester, or the person the requester \
+         acts for) and cannot decide it: another approver must"
+    )]
     SelfApproval {
         /// The approval.
         id: ApprovalId,
@@ -556,11 +597,13 @@ impl Approval {
     }
 }
 
-/// The requester and the approver are the same person when their subjects match,
-/// whatever the issuer: one person can hold tokens from the mesh and from the IdP,
-/// and refusing a namesake is the safe mistake.
+/// The approver is a party to the request when their subject is the requester's, or
+/// one the requester acts for (an agent acting for alice cannot have alice approve
+/// it), whatever the issuer: one person can hold tokens from the mesh and from the
+/// IdP, and refusing a namesake is the safe mistake.
 fn same_person(requester: &Requester, approver: &Approver) -> bool {
     requester.subject == approver.subject
+        || requester.acting_for.iter().any(|s| *s == approver.subject)
 }
 
 #[cfg(test)]

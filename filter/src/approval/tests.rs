@@ -8,6 +8,7 @@ fn rules(required: u32, justification: bool) -> ApprovalRules {
         pending_seconds: 600,
         use_within_seconds: 60,
         wait_seconds: None,
+        bind_headers: Vec::new(),
     }
 }
 
@@ -18,6 +19,7 @@ fn held(scope: Scope, rules: ApprovalRules) -> Approval {
             issuer: "https://idp".into(),
             groups: vec!["agents".into(), "sre".into()],
             kind: "agent".into(),
+            acting_for: Vec::new(),
         },
         operation: Operation {
             method: "DELETE".into(),
@@ -293,16 +295,16 @@ mod fingerprints {
     fn the_same_operation_has_the_same_fingerprint() {
         let a = facts("DELETE", "/v1/items/7", &[("x-trace", "1")], b"");
         let b = facts("DELETE", "/v1//items/./7", &[("x-trace", "2")], b"");
-        assert_eq!(fingerprint(&a, None), fingerprint(&b, None));
+        assert_eq!(fingerprint(&a, None, &[]), fingerprint(&b, None, &[]));
         let c = facts("DELETE", "/v1/items/8", &[], b"");
-        assert_ne!(fingerprint(&a, None), fingerprint(&c, None));
+        assert_ne!(fingerprint(&a, None, &[]), fingerprint(&c, None, &[]));
         let d = facts(
             "POST",
             "/v1/items/7",
             &[("x-http-method-override", "DELETE")],
             b"",
         );
-        assert_ne!(fingerprint(&a, None), fingerprint(&d, None));
+        assert_ne!(fingerprint(&a, None, &[]), fingerprint(&d, None, &[]));
     }
 
     #[test]
@@ -311,12 +313,12 @@ mod fingerprints {
         let a = facts("POST", "/sql", &json, br#"{"sql":"DROP TABLE a"}"#);
         let b = facts("POST", "/sql", &json, br#"{"sql":"DROP TABLE b"}"#);
         assert_ne!(
-            fingerprint(&a, Some(br#"{"sql":"DROP TABLE a"}"#)),
-            fingerprint(&b, Some(br#"{"sql":"DROP TABLE b"}"#))
+            fingerprint(&a, Some(br#"{"sql":"DROP TABLE a"}"#), &[]),
+            fingerprint(&b, Some(br#"{"sql":"DROP TABLE b"}"#), &[])
         );
         assert_ne!(
-            fingerprint(&a, Some(br#"{"sql":"DROP TABLE a"}"#)),
-            fingerprint(&a, Some(br#"{"sql":"DROP TABLE a" }"#)),
+            fingerprint(&a, Some(br#"{"sql":"DROP TABLE a"}"#), &[]),
+            fingerprint(&a, Some(br#"{"sql":"DROP TABLE a" }"#), &[]),
             "a non-JSON-RPC body is compared byte for byte"
         );
     }
@@ -327,8 +329,85 @@ mod fingerprints {
         let first = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete_repo","arguments":{"repo":"x"},"_meta":{"progressToken":1}}}"#;
         let retry = br#"{"jsonrpc":"2.0","method":"tools/call","params":{"arguments":{"repo":"x"},"name":"delete_repo","_meta":{"progressToken":9}},"id":"b7"}"#;
         let other = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete_repo","arguments":{"repo":"y"}}}"#;
-        let fp = |body: &[u8]| fingerprint(&facts("POST", "/mcp", &json, body), Some(body));
+        let fp = |body: &[u8]| fingerprint(&facts("POST", "/mcp", &json, body), Some(body), &[]);
         assert_eq!(fp(first), fp(retry));
         assert_ne!(fp(first), fp(other));
+    }
+
+    fn at(authority: &str, scheme: &str) -> classify::RequestFacts {
+        let head = RequestHead::from_header_list([
+            (":method", b"DELETE".as_slice()),
+            (":path", b"/v1/items/7"),
+            (":authority", authority.as_bytes()),
+            (":scheme", scheme.as_bytes()),
+        ]);
+        classify::classify_head(&head, None, &SqlSettings::default())
+    }
+
+    #[test]
+    fn the_port_is_part_of_the_operation_unless_it_is_the_default() {
+        let fp = |f: &classify::RequestFacts| fingerprint(f, None, &[]);
+        assert_ne!(
+            fp(&at("api.example:10000", "http")),
+            fp(&at("api.example:10001", "http"))
+        );
+        assert_ne!(
+            fp(&at("api.example:10000", "http")),
+            fp(&at("api.example", "http"))
+        );
+        assert_eq!(
+            fp(&at("api.example:80", "http")),
+            fp(&at("API.example", "http"))
+        );
+        assert_eq!(
+            fp(&at("api.example:443", "https")),
+            fp(&at("api.example", "https"))
+        );
+        assert_ne!(
+            fp(&at("api.example:443", "http")),
+            fp(&at("api.example", "http"))
+        );
+        assert_ne!(fp(&at("[::1]:8080", "http")), fp(&at("[::1]:8081", "http")));
+        assert_eq!(fp(&at("[::1]", "http")), fp(&at("[::1]:80", "http")));
+    }
+
+    #[test]
+    fn bound_headers_are_part_of_the_operation_in_any_spelling() {
+        let bound: Vec<String> = crate::approval::DEFAULT_BOUND_HEADERS
+            .iter()
+            .map(|h| h.to_string())
+            .chain(["x-acme-*".to_string()])
+            .collect();
+        let fp = |headers: &[(&str, &str)]| {
+            fingerprint(&facts("POST", "/query", headers, b""), None, &bound)
+        };
+        let staging = fp(&[("x-database", "staging")]);
+        assert_eq!(
+            staging,
+            fp(&[("x-database", " staging "), ("x-trace", "9")])
+        );
+        assert_ne!(staging, fp(&[("x-database", "prod")]));
+        assert_ne!(staging, fp(&[("x_database", "prod")]));
+        assert_ne!(
+            staging,
+            fp(&[]),
+            "dropping a bound header changes the operation"
+        );
+        assert_ne!(
+            staging,
+            fp(&[("x-database", "staging"), ("x-clickhouse-database", "prod")])
+        );
+        assert_ne!(fp(&[]), fp(&[("impersonate-user", "admin")]));
+        assert_ne!(fp(&[]), fp(&[("x-tenant-id", "7")]));
+        assert_ne!(
+            fp(&[]),
+            fp(&[("x-acme-region", "eu")]),
+            "a policy's own pattern"
+        );
+        assert_eq!(
+            fp(&[]),
+            fp(&[("x-request-id", "1")]),
+            "other headers do not count"
+        );
     }
 }

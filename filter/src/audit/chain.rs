@@ -203,7 +203,8 @@ pub struct Checkpoint {
     pub hash: String,
     /// When it was signed (RFC 3339).
     pub signed_at: String,
-    /// Why it was written: `count`, `interval`, `seal` (segment closed) or `shutdown`.
+    /// Why it was written: `start` (a new chain, at seq 0), `count`, `interval`, `seal`
+    /// (segment closed) or `shutdown`.
     pub reason: String,
     /// Fingerprint of the public key that signs (`ed25519:<sha256 of the key, hex>`).
     pub key_id: String,
@@ -214,6 +215,9 @@ pub struct Checkpoint {
 /// Why a checkpoint is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CheckpointReason {
+    /// A new chain was begun: seq 0 with the genesis hash, so the chain has a signed
+    /// head (and a head file) before its first line.
+    Start,
     /// `checkpoint_every_records` records since the last one.
     Count,
     /// `checkpoint_interval_seconds` passed with records added.
@@ -228,6 +232,7 @@ impl CheckpointReason {
     /// The name in [`Checkpoint::reason`].
     pub fn as_str(self) -> &'static str {
         match self {
+            CheckpointReason::Start => "start",
             CheckpointReason::Count => "count",
             CheckpointReason::Interval => "interval",
             CheckpointReason::Seal => "seal",

@@ -1,5 +1,6 @@
-//! The checkpoint signing key: loading it, creating it on first start, and reading
-//! public keys for verification. PKCS#8 / SPKI PEM files.
+//! The checkpoint signing key: loading it, creating it (`warden audit keygen`), and
+//! reading public keys for verification. PKCS#8 / SPKI PEM files. Where the key may live
+//! and which keys a verifier trusts is [`super::trust`].
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -9,7 +10,7 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 
 use super::chain::KeyRing;
 
-/// The private key's file name in `audit.log_dir` when `audit.signing_key` is not set.
+/// The demo key's file name in `audit.log_dir` (`audit.demo_key_in_log_dir`).
 pub const DEFAULT_KEY_FILE: &str = "checkpoint-key.pem";
 
 /// The public key's file name next to it.
@@ -143,25 +144,21 @@ pub fn generate_key_pair(path: &Path) -> Result<SigningKey, KeyError> {
     Ok(key)
 }
 
-/// The checkpoint key `audit.signing_key` names, or `<log_dir>/checkpoint-key.pem`,
-/// created (with its public key) when neither exists.
-pub fn load_or_create_signing_key(
-    configured: Option<&Path>,
-    log_dir: &Path,
-) -> Result<SigningKey, KeyError> {
-    if let Some(path) = configured {
-        return load_signing_key(path);
-    }
+/// The demo-only key in the log directory (`audit.demo_key_in_log_dir`):
+/// `<log_dir>/checkpoint-key.pem`, created (with its public key) when missing. Whoever
+/// can write the log directory can also replace this key, so a log signed with it proves
+/// nothing to an auditor; see [`super::trust`].
+pub fn load_or_create_demo_key(log_dir: &Path) -> Result<SigningKey, KeyError> {
     let path = log_dir.join(DEFAULT_KEY_FILE);
     if path.exists() {
         return load_signing_key(&path);
     }
     let key = generate_key_pair(&path)?;
-    tracing::info!(
+    tracing::warn!(
         key = %path.display(),
         public_key = %public_key_path(&path).display(),
         key_id = %super::chain::key_id(&key.verifying_key()),
-        "created the audit checkpoint signing key (give the public key to auditors)"
+        "created a DEMO audit checkpoint key inside the log directory"
     );
     Ok(key)
 }
@@ -186,10 +183,10 @@ mod tests {
     }
 
     #[test]
-    fn the_default_key_is_created_once() {
+    fn the_demo_key_is_created_once() {
         let dir = tempfile::tempdir().unwrap();
-        let first = load_or_create_signing_key(None, dir.path()).unwrap();
-        let second = load_or_create_signing_key(None, dir.path()).unwrap();
+        let first = load_or_create_demo_key(dir.path()).unwrap();
+        let second = load_or_create_demo_key(dir.path()).unwrap();
         assert_eq!(first, second);
         assert!(dir.path().join(DEFAULT_PUBLIC_KEY_FILE).is_file());
     }

@@ -219,6 +219,17 @@ impl AuditLog {
         })?;
         let head_path = dir.join(head_file_name(&settings.instance));
         let head = read_head(&head_path)?;
+        if let Some(head) = head.as_ref().filter(|h| h.instance != settings.instance) {
+            return Err(LogError::HeadDisagrees {
+                head: head_path,
+                problem: format!(
+                    "it holds a checkpoint of instance {:?}, not {:?} (another chain's head put \
+                     in its place)",
+                    head.instance, settings.instance
+                ),
+                dir,
+            });
+        }
         let newest = newest_segment(&dir, &settings.instance)?;
         let Some((newest_path, _)) = newest else {
             if let Some(head) = head {
@@ -235,7 +246,7 @@ impl AuditLog {
             let chain = Chain::new(settings.instance.clone());
             let segment = create_segment(&settings, &key, &chain, 1, None)?;
             tracing::info!(segment = %segment.path.display(), instance = %settings.instance, "audit log: new chain");
-            return Ok(AuditLog {
+            let mut log = AuditLog {
                 settings,
                 key,
                 chain,
@@ -243,9 +254,32 @@ impl AuditLog {
                 last_checkpoint: None,
                 resumed: Resumed::NewChain,
                 poisoned: false,
-            });
+            };
+            // The head file exists from the start: a log without one was cut.
+            log.checkpoint(CheckpointReason::Start)?;
+            return Ok(log);
         };
         let tail = check_tail(&settings, &key, &newest_path, head.as_ref(), &head_path)?;
+        let mut sign_start = false;
+        if head.is_none() {
+            // Only a chain that never got past its first header (a stop between creating
+            // segment 1 and signing its start) may lack a head; anything else lost it.
+            let never_started = tail.number == 1 && tail.seq == 0 && tail.last_checkpoint.is_none();
+            if !never_started {
+                return Err(LogError::HeadDisagrees {
+                    head: head_path,
+                    problem: format!(
+                        "the head file is missing, but the chain has segments up to {} (seq \
+                         {}): Warden keeps a head file from the chain's first line on, so it \
+                         was deleted, and the log's tail may have been cut with it",
+                        tail.path.display(),
+                        tail.seq
+                    ),
+                    dir,
+                });
+            }
+            sign_start = true;
+        }
         let chain = Chain::resume(settings.instance.clone(), tail.seq, tail.hash.clone());
         let (segment, resumed) = if let Some((line, valid_bytes, discarded_bytes)) = tail.torn {
             tracing::error!(
@@ -319,6 +353,9 @@ impl AuditLog {
             resumed,
             poisoned: false,
         };
+        if sign_start {
+            log.checkpoint(CheckpointReason::Start)?;
+        }
         log.rotate_if_full()?;
         Ok(log)
     }
@@ -336,6 +373,11 @@ impl AuditLog {
     /// The segment being written.
     pub fn segment_path(&self) -> &Path {
         &self.segment.path
+    }
+
+    /// The log directory.
+    pub fn dir(&self) -> &Path {
+        &self.settings.dir
     }
 
     /// The head file's path.
@@ -561,6 +603,7 @@ fn check_tail(
         // Older checkpoints may be signed by a key since replaced; resuming needs the
         // links, and `warden audit verify` checks signatures with every key.
         skip_signatures: true,
+        ..VerifyOptions::default()
     };
     let mut verifier = ChainVerifier::new(&settings.instance, &keys, options);
     verifier.segment(path, &bytes);
@@ -758,7 +801,7 @@ mod tests {
         assert!(matches!(
             log.resumed(),
             Resumed::AfterTornTail {
-                line: 5,
+                line: 6,
                 discarded_bytes: 46,
                 ..
             }
@@ -800,6 +843,65 @@ mod tests {
     }
 
     #[test]
+    fn a_new_chain_has_a_signed_head_before_its_first_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::open(settings(dir.path(), 1 << 20), test_key(1)).unwrap();
+        let start = log.last_checkpoint().cloned().unwrap();
+        assert_eq!((start.seq, start.reason.as_str()), (0, "start"));
+        assert!(log.head_path().is_file());
+        drop(log);
+        let report = verify(dir.path());
+        assert!(report.intact(), "{report}");
+        assert_eq!(report.chains[0].head, HeadStatus::Agrees);
+        // Reopened: the same chain, no second start.
+        let log = AuditLog::open(settings(dir.path(), 1 << 20), test_key(1)).unwrap();
+        assert_eq!(log.last_checkpoint(), Some(&start));
+    }
+
+    #[test]
+    fn a_chain_whose_head_file_was_deleted_does_not_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = AuditLog::open(settings(dir.path(), 1 << 20), test_key(1)).unwrap();
+        log.append(records(1, 2)).unwrap();
+        log.checkpoint(CheckpointReason::Count).unwrap();
+        let head = log.head_path();
+        drop(log);
+        std::fs::remove_file(&head).unwrap();
+        let error = AuditLog::open(settings(dir.path(), 1 << 20), test_key(1)).unwrap_err();
+        assert!(matches!(error, LogError::HeadDisagrees { .. }), "{error}");
+        assert!(
+            error.to_string().contains("head file is missing"),
+            "{error}"
+        );
+        let report = verify(dir.path());
+        assert!(
+            report
+                .first_broken()
+                .unwrap()
+                .problem
+                .contains("no head file"),
+            "{report}"
+        );
+    }
+
+    #[test]
+    fn a_chain_stopped_before_its_start_checkpoint_gets_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::open(settings(dir.path(), 1 << 20), test_key(1)).unwrap();
+        let head = log.head_path();
+        let segment = log.segment_path().to_path_buf();
+        drop(log);
+        // As if Warden stopped between creating segment 1 and signing its start.
+        let header = std::fs::read_to_string(&segment).unwrap();
+        let header = header.lines().next().unwrap().to_string() + "\n";
+        std::fs::write(&segment, header).unwrap();
+        std::fs::remove_file(&head).unwrap();
+        let log = AuditLog::open(settings(dir.path(), 1 << 20), test_key(1)).unwrap();
+        assert_eq!(log.last_checkpoint().map(|c| c.seq), Some(0));
+        assert!(head.is_file());
+    }
+
+    #[test]
     fn a_damaged_newest_segment_does_not_start() {
         let dir = tempfile::tempdir().unwrap();
         let mut log = AuditLog::open(settings(dir.path(), 1 << 20), test_key(1)).unwrap();
@@ -810,7 +912,8 @@ mod tests {
         std::fs::write(&path, text.replacen("\"allow\"", "\"deny\"", 1)).unwrap();
         let error = AuditLog::open(settings(dir.path(), 1 << 20), test_key(1)).unwrap_err();
         assert!(matches!(error, LogError::Damaged { .. }), "{error}");
-        assert!(error.to_string().contains("line 2") || error.to_string().contains(":2"));
+        // Line 1 is the header, line 2 the chain's start checkpoint.
+        assert!(error.to_string().contains(":3 (seq 1)"), "{error}");
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod otel;
 mod output;
 mod record;
 pub mod replay;
+mod trust;
 mod verify;
 mod writer;
 
@@ -39,7 +40,7 @@ pub use chain::{
     PolicyVersion, SegmentHeader, GENESIS_HASH,
 };
 pub use keys::{
-    generate_key_pair, load_key_ring, load_or_create_signing_key, load_signing_key,
+    generate_key_pair, load_key_ring, load_or_create_demo_key, load_signing_key,
     load_verifying_key, public_key_path, KeyError, DEFAULT_KEY_FILE, DEFAULT_PUBLIC_KEY_FILE,
 };
 pub use log::{Appendable, Appended, AuditLog, LogError, LogSettings, Resumed};
@@ -50,9 +51,13 @@ pub use record::{
     DecisionRecord, IdentityRecord, MaskingRecord, RecordSource, ReplyNote, RequestRecord,
     ResponseRecord, TraceRecord, RECORD_VERSION,
 };
+pub use trust::{
+    is_inside, is_key_id, signing_key_path, KeyPlacementError, TrustAnchors, TrustError,
+    TrustedKeys,
+};
 pub use verify::{
-    head_file_name, verify_paths, verify_segments, Broken, ChainReport, ChainVerifier, HeadStatus,
-    RecordedBreak, Report, SegmentInput, VerifyError, VerifyOptions,
+    head_file_name, verify_paths, verify_segments, Broken, ChainReport, ChainVerifier,
+    ExpectedPosition, HeadStatus, RecordedBreak, Report, SegmentInput, VerifyError, VerifyOptions,
 };
 pub use writer::{
     capture_sha256, spawn_writer, IntoAuditEntry, PolicyRecorder, WriterError, WriterHandle,
@@ -67,17 +72,41 @@ pub enum AuditStartError {
     /// The signing key could not be read or created.
     #[error("audit.signing_key: {0}")]
     Key(#[from] KeyError),
+    /// The signing key is not configured, or is inside the log directory.
+    #[error(transparent)]
+    Placement(#[from] KeyPlacementError),
     /// The log could not be opened.
     #[error(transparent)]
     Log(#[from] LogError),
 }
 
 /// Opens the log `config` describes: the directory (created, and checked writable),
-/// the signing key (`audit.signing_key`, else created in the directory), and the
-/// chain resumed from the newest segment.
+/// the signing key (`audit.signing_key`, which must be outside the directory; only
+/// `audit.demo_key_in_log_dir` keeps one inside it), and the chain resumed from the
+/// newest segment (a new chain begins with a signed checkpoint at seq 0, so a head file
+/// exists from the start).
 pub fn open_log(config: &crate::config::AuditConfig) -> Result<AuditLog, AuditStartError> {
+    // Checked before anything is created, and again once the directory exists (its
+    // real path and identity are known then).
+    signing_key_path(config)?;
     log::prepare_dir(&config.log_dir)?;
-    let key = load_or_create_signing_key(config.signing_key.as_deref(), &config.log_dir)?;
+    let key_path = signing_key_path(config)?;
+    let key = if config.demo_key_in_log_dir {
+        tracing::warn!(
+            log_dir = %config.log_dir.display(),
+            key = %key_path.display(),
+            "AUDIT DEMO MODE (audit.demo_key_in_log_dir): the checkpoint signing key may live \
+             in the log directory, so anyone who can write the log can re-sign a rewritten \
+             history. Never use this outside a demo: create a key with `warden audit keygen \
+             --out /etc/warden/audit-key.pem` and set audit.signing_key"
+        );
+        match &config.signing_key {
+            Some(path) => load_signing_key(path)?,
+            None => load_or_create_demo_key(&config.log_dir)?,
+        }
+    } else {
+        load_signing_key(&key_path)?
+    };
     let settings = LogSettings {
         dir: config.log_dir.clone(),
         instance: config.instance_name(),

@@ -28,12 +28,50 @@ use super::chain::{Checkpoint, KeyRing, LogLine, SegmentHeader, GENESIS_HASH};
 #[derive(Clone, Debug, Default)]
 pub struct VerifyOptions {
     /// Accept a chain whose first file does not start at segment 1 / seq 1 (see the
-    /// module docs for how trust is anchored then). Head files are still checked when
-    /// given.
+    /// module docs for how trust is anchored then), and a chain without its head file
+    /// (an incomplete copy). Head files are still checked when given.
     pub allow_partial_start: bool,
+    /// Positions of the chain known from outside the log (the store's checkpoints, an
+    /// OTLP checkpoint span, an auditor's notes): the log must reach each and agree with
+    /// it. This is what catches a log cut back to an earlier checkpoint whose head file
+    /// was rewritten to match.
+    pub expected: Vec<ExpectedPosition>,
     /// Skip signature checks (only to resume a chain whose older checkpoints may be
     /// signed by a key since replaced; never for verification).
     pub(crate) skip_signatures: bool,
+}
+
+/// A position of a chain known from outside the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpectedPosition {
+    /// The chain it is about; `None` applies it to every chain verified.
+    pub instance: Option<String>,
+    /// The seq the chain reached.
+    pub seq: u64,
+    /// That line's hash.
+    pub hash: String,
+    /// Where it comes from, for messages (`--expect-head`, `the store`).
+    pub source: String,
+    /// When it is a signed checkpoint: its signature is checked with the trusted keys
+    /// (a checkpoint no trusted key signed is itself a forgery).
+    pub checkpoint: Option<Checkpoint>,
+    /// Only compare it when the verified lines reach it (an evidence bundle holding a
+    /// range that ends before it); otherwise a log ending before it is truncated.
+    pub may_be_past_end: bool,
+}
+
+impl ExpectedPosition {
+    /// The position a signed checkpoint names.
+    pub fn of_checkpoint(checkpoint: &Checkpoint, source: impl Into<String>) -> ExpectedPosition {
+        ExpectedPosition {
+            instance: Some(checkpoint.instance.clone()),
+            seq: checkpoint.seq,
+            hash: checkpoint.hash.clone(),
+            source: source.into(),
+            checkpoint: Some(checkpoint.clone()),
+            may_be_past_end: false,
+        }
+    }
 }
 
 /// The first line that does not verify.
@@ -100,6 +138,9 @@ pub struct ChainReport {
     pub unsigned: u64,
     /// Whether a head file was found and agreed.
     pub head: HeadStatus,
+    /// Positions known from outside the log that it reaches and agrees with.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub agrees_with: Vec<String>,
     /// Crash recoveries Warden recorded (not tampering, but listed).
     pub breaks: Vec<RecordedBreak>,
     /// Things worth knowing that do not break the chain.
@@ -730,10 +771,16 @@ impl<'k> ChainVerifier<'k> {
         if !self.is_broken() {
             self.check_head(head);
         }
-        if !self.is_broken()
-            && self.options.allow_partial_start
-            && self.report.last_signed.is_none()
-        {
+        if !self.is_broken() {
+            self.check_expected();
+        }
+        let anchored = self
+            .report
+            .last_signed
+            .as_ref()
+            .is_some_and(|c| c.seq > self.report.start_seq)
+            || self.report.last_seq == self.report.start_seq;
+        if !self.is_broken() && self.options.allow_partial_start && !anchored {
             let (file, line) = self
                 .last_file
                 .clone()
@@ -754,13 +801,34 @@ impl<'k> ChainVerifier<'k> {
         self.report
     }
 
+    /// Where a problem past the last line is reported: one past the last line read.
+    fn past_the_end(&self) -> (PathBuf, u64) {
+        self.last_file.as_ref().map_or_else(
+            || (PathBuf::new(), 1),
+            |(file, lines)| (file.clone(), lines + 1),
+        )
+    }
+
     fn check_head(&mut self, head: Option<(&Path, Result<Checkpoint, String>)>) {
         let Some((head_path, head)) = head else {
-            self.report.warnings.push(format!(
-                "no head file ({}.head.json): a tail cut after the last checkpoint line \
-                 cannot be told from a log that simply ended",
-                self.report.instance
-            ));
+            if self.options.allow_partial_start {
+                self.report.warnings.push(format!(
+                    "no head file ({}): a tail cut after the last checkpoint line cannot be \
+                     told from a copy that simply ends here",
+                    head_file_name(&self.report.instance)
+                ));
+                return;
+            }
+            let (file, line) = self.past_the_end();
+            let problem = format!(
+                "no head file ({}): Warden always keeps one next to the log (the latest \
+                 signed checkpoint), so it was deleted, and the log's tail may have been cut \
+                 with it. Compare with the checkpoints exported out of the log (--store, or \
+                 --expect-head from an OTLP checkpoint span); --partial verifies an \
+                 incomplete copy without it",
+                head_file_name(&self.report.instance)
+            );
+            self.broken(&file, line, None, problem);
             return;
         };
         self.report.head = HeadStatus::Disagrees;
@@ -776,6 +844,15 @@ impl<'k> ChainVerifier<'k> {
                 return;
             }
         };
+        if checkpoint.instance != self.report.instance {
+            let problem = format!(
+                "the head file holds a checkpoint of instance {:?}, not {:?} (another chain's \
+                 head put in its place)",
+                checkpoint.instance, self.report.instance
+            );
+            self.broken(head_path, 1, Some(checkpoint.seq), problem);
+            return;
+        }
         if let Err(e) = checkpoint.verify(self.keys) {
             self.broken(
                 head_path,
@@ -838,6 +915,84 @@ impl<'k> ChainVerifier<'k> {
                     "the head file's checkpoint (seq {}) is before the verified range",
                     checkpoint.seq
                 ));
+            }
+        }
+    }
+}
+
+impl ChainVerifier<'_> {
+    /// Compares the chain with the positions known from outside the log.
+    fn check_expected(&mut self) {
+        let expected: Vec<ExpectedPosition> = self
+            .options
+            .expected
+            .iter()
+            .filter(|e| {
+                e.instance
+                    .as_deref()
+                    .is_none_or(|instance| instance == self.report.instance)
+            })
+            .cloned()
+            .collect();
+        for position in expected {
+            if let Some(checkpoint) = &position.checkpoint {
+                if !self.options.skip_signatures {
+                    if let Err(e) = checkpoint.verify(self.keys) {
+                        let (file, line) = self.past_the_end();
+                        let problem = format!(
+                            "{}: the checkpoint at seq {} is not signed by a key you trust \
+                             ({e}): it was forged there, or signed by a key you did not pass",
+                            position.source, checkpoint.seq
+                        );
+                        self.broken(&file, line, Some(checkpoint.seq), problem);
+                        return;
+                    }
+                }
+            }
+            if position.seq > self.report.last_seq {
+                if position.may_be_past_end {
+                    self.report.warnings.push(format!(
+                        "{} names seq {}, past the lines verified here (seq {}): not compared",
+                        position.source, position.seq, self.report.last_seq
+                    ));
+                    continue;
+                }
+                let (file, line) = self.past_the_end();
+                let problem = format!(
+                    "the log ends at seq {} but {} says the chain reached seq {} (hash {}): \
+                     seq {}..{} were removed. The log was cut back (truncated), and its head \
+                     file deleted or rewritten to an earlier checkpoint",
+                    self.report.last_seq,
+                    position.source,
+                    position.seq,
+                    position.hash,
+                    self.report.last_seq + 1,
+                    position.seq
+                );
+                self.broken(&file, line, Some(self.report.last_seq + 1), problem);
+                return;
+            }
+            match self.hash_at(position.seq).map(str::to_string) {
+                Some(hash) if hash == position.hash => {
+                    self.report.agrees_with.push(format!(
+                        "{}: seq {} hash {}",
+                        position.source, position.seq, position.hash
+                    ));
+                }
+                Some(hash) => {
+                    let (file, line) = self.past_the_end();
+                    let problem = format!(
+                        "{} says seq {} has hash {}, but the log's line has {hash}: the chain \
+                         was rewritten after that position left the log",
+                        position.source, position.seq, position.hash
+                    );
+                    self.broken(&file, line, Some(position.seq), problem);
+                    return;
+                }
+                None => self.report.warnings.push(format!(
+                    "{} names seq {}, before the lines verified here: not compared",
+                    position.source, position.seq
+                )),
             }
         }
     }
@@ -1101,6 +1256,9 @@ impl std::fmt::Display for Report {
                 HeadStatus::Disagrees => "DISAGREES",
             };
             writeln!(f, "  head file: {head}")?;
+            for agreement in &chain.agrees_with {
+                writeln!(f, "  agrees with {agreement}")?;
+            }
             for recorded in &chain.breaks {
                 writeln!(
                     f,
@@ -1499,6 +1657,101 @@ mod tests {
         let broken = first_broken(&report);
         assert_eq!(broken.line, 5);
         assert!(broken.problem.contains("does not verify"), "{broken}");
+    }
+
+    #[test]
+    fn a_missing_head_file_is_broken_unless_the_copy_is_partial() {
+        let log = LogBuilder::standard(1, 4);
+        let no_head = verify_segments(&log.inputs(), &[], &log.keys(), &VerifyOptions::default());
+        let broken = first_broken(&no_head);
+        assert!(broken.problem.contains("no head file"), "{broken}");
+        let options = VerifyOptions {
+            allow_partial_start: true,
+            ..VerifyOptions::default()
+        };
+        let partial = verify_segments(&log.inputs(), &[], &log.keys(), &options);
+        assert!(partial.intact(), "{partial}");
+    }
+
+    #[test]
+    fn another_chains_head_in_place_of_the_head_file_is_named() {
+        let mut log = LogBuilder::standard(1, 2);
+        let other = Chain::new("w2");
+        log.head = Some(Checkpoint::sign_at(
+            &other,
+            CheckpointReason::Start,
+            &log.key,
+            "2026-11-30T08:00:01.000000Z".into(),
+        ));
+        let report = log.verify();
+        let broken = first_broken(&report);
+        assert!(broken.problem.contains("another chain's head"), "{broken}");
+    }
+
+    #[test]
+    fn a_log_cut_back_to_an_earlier_checkpoint_is_caught_by_an_exported_position() {
+        // Segment 1: header, r1, r2, cp@2, r3, r4, cp@4, shutdown@4. Cut after cp@2,
+        // with the head rewritten to cp@2: consistent in itself.
+        let mut log = LogBuilder::standard(1, 4);
+        let exported = match log.line(0, 8) {
+            LogLine::Checkpoint(c) => c,
+            other => panic!("{other:?}"),
+        };
+        let earlier = match log.line(0, 4) {
+            LogLine::Checkpoint(c) => c,
+            other => panic!("{other:?}"),
+        };
+        log.segments[0].1.truncate(4);
+        log.head = Some(earlier.clone());
+        assert!(log.verify().intact(), "the directory alone cannot tell");
+
+        let with = |position: ExpectedPosition| {
+            let options = VerifyOptions {
+                expected: vec![position],
+                ..VerifyOptions::default()
+            };
+            log.verify_with(log.inputs(), &options)
+        };
+        let report = with(ExpectedPosition::of_checkpoint(&exported, "the store"));
+        let broken = first_broken(&report);
+        assert!(broken.problem.contains("truncated"), "{broken}");
+        assert!(broken.problem.contains("the store"), "{broken}");
+        assert_eq!(broken.seq, Some(3));
+
+        // A position the log does reach, with another hash: rewritten.
+        let mut rewritten = ExpectedPosition::of_checkpoint(&earlier, "--expect-head");
+        rewritten.checkpoint = None;
+        rewritten.hash = "ab".repeat(32);
+        let broken_report = with(rewritten);
+        assert!(first_broken(&broken_report).problem.contains("rewritten"));
+
+        // A checkpoint no trusted key signed proves nothing, and says so.
+        let chain = Chain::resume("w1", 9, "cd".repeat(32));
+        let forged = Checkpoint::sign_at(
+            &chain,
+            CheckpointReason::Count,
+            &test_key(99),
+            "2026-11-30T08:00:01.000000Z".into(),
+        );
+        let forged_report = with(ExpectedPosition::of_checkpoint(&forged, "the store"));
+        let broken = first_broken(&forged_report);
+        assert!(
+            broken.problem.contains("not signed by a key you trust"),
+            "{broken}"
+        );
+
+        // Agreeing positions are listed; one past a bundle's range is only noted.
+        let report = with(ExpectedPosition::of_checkpoint(&earlier, "the store"));
+        assert!(report.intact(), "{report}");
+        assert_eq!(report.chains[0].agrees_with.len(), 1);
+        let mut past = ExpectedPosition::of_checkpoint(&exported, "the store");
+        past.may_be_past_end = true;
+        let report = with(past);
+        assert!(report.intact(), "{report}");
+        assert!(report.chains[0]
+            .warnings
+            .iter()
+            .any(|w| w.contains("not compared")));
     }
 
     #[test]

@@ -749,7 +749,10 @@ mod tests {
         let summary = writer.shutdown().await.unwrap();
         assert_eq!(summary.shutdown_checkpoint.reason, "shutdown");
         let reasons = checkpoints_in_log(dir.path());
-        assert_eq!(reasons, ["interval@1", "interval@2", "shutdown@2"]);
+        assert_eq!(
+            reasons,
+            ["start@0", "interval@1", "interval@2", "shutdown@2"]
+        );
     }
 
     #[tokio::test]
@@ -796,11 +799,13 @@ mod tests {
         assert_eq!(stats.last_checkpoint_seq.load(Ordering::Relaxed), 8);
         assert!(stats.stopped.load(Ordering::Relaxed));
 
-        // Policy first; a count checkpoint every 3 chained lines (batches of 2); the
-        // shutdown checkpoint last; outputs saw every checkpoint.
+        // The chain's start checkpoint (signed when the log was opened, before the
+        // writer); policy first; a count checkpoint every 3 chained lines (batches of
+        // 2); the shutdown checkpoint last; outputs saw every checkpoint the writer
+        // signed.
         let reasons = checkpoints_in_log(dir.path());
-        assert_eq!(reasons, ["count@3", "count@7", "shutdown@8"]);
-        assert!(matches!(lines(dir.path())[1], LogLine::Policy(_)));
+        assert_eq!(reasons, ["start@0", "count@3", "count@7", "shutdown@8"]);
+        assert!(matches!(lines(dir.path())[2], LogLine::Policy(_)));
         assert_eq!(output.checkpoints.lock().unwrap().len(), 3);
 
         let mut keys = KeyRing::new();

@@ -10,6 +10,7 @@
 //! or sniffed, ambiguous duplicate keys) is recorded in [`BodyFacts::unreadable`] and
 //! never counts as harmless.
 
+mod container;
 pub mod git;
 pub mod git_api;
 pub mod graphql;
@@ -27,6 +28,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::content::Declared;
 use crate::http::{Headers, RequestHead};
 use crate::identity::Identity;
 
@@ -142,6 +144,10 @@ pub struct RequestFacts {
     pub method_overrides: Vec<String>,
     /// `:authority` without port, lowercase.
     pub host: String,
+    /// The port `:authority` names, when it names one other than the scheme's default
+    /// (an approval binds it: the same host on another port is another service).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
     /// The normalised path (see [`path`]).
     pub path: String,
     /// The query string as sent.
@@ -239,6 +245,7 @@ pub fn classify_head(
         method,
         method_overrides,
         host: head.host(),
+        port: authority_port(&head.authority, &head.scheme),
         path,
         query: query.to_string(),
         protocols: BTreeSet::from([Protocol::Http]),
@@ -313,20 +320,43 @@ pub fn classify_head(
     facts
 }
 
+/// The port an `:authority` names, unless it is the scheme's default. A port that is
+/// not a number is kept as 0, so it still differs from none.
+fn authority_port(authority: &str, scheme: &str) -> Option<u16> {
+    let after_host = match authority.strip_prefix('[') {
+        Some(rest) => rest.split_once(']').map(|(_, tail)| tail)?,
+        None => authority,
+    };
+    let (_, port) = after_host.rsplit_once(':')?;
+    if authority.starts_with('[') && !after_host.starts_with(':') {
+        return None;
+    }
+    let port = port.trim();
+    if port.is_empty() {
+        return None;
+    }
+    let number = port.parse::<u16>().unwrap_or(0);
+    let default = match scheme.to_ascii_lowercase().as_str() {
+        "https" | "wss" => 443,
+        _ => 80,
+    };
+    (number != default).then_some(number)
+}
+
 /// Most a compressed request body may grow to when decoded for classification.
 pub const MAX_DECODED_BODY: usize = 64 << 20;
 
 /// The request body as the upstream will read it: decoded when it carries a
-/// `content-encoding`. An encoding Warden cannot decode is an error (the body is then
-/// unreadable, never harmless).
+/// `content-encoding` (every value of every such header, in order). An encoding Warden
+/// cannot decode is an error (the body is then unreadable, never harmless).
 pub fn decoded_body<'a>(
     headers: &Headers,
     body: &'a [u8],
     max: usize,
 ) -> Result<std::borrow::Cow<'a, [u8]>, String> {
-    match headers.get_str("content-encoding").map(str::trim) {
-        None | Some("") | Some("identity") => Ok(std::borrow::Cow::Borrowed(body)),
-        Some(encoding) => crate::redact::decode_body(encoding, body, max)
+    match crate::content::content_encoding(headers) {
+        None => Ok(std::borrow::Cow::Borrowed(body)),
+        Some(encoding) => crate::redact::decode_body(&encoding, body, max)
             .map(std::borrow::Cow::Owned)
             .map_err(|err| format!("content-encoding {encoding:?}: {err}")),
     }
@@ -343,27 +373,33 @@ pub fn classify_received_body(
     sql: &SqlSettings,
 ) {
     let decoded = decoded_body(headers, body, max_decoded);
-    let content_type = headers.get_str("content-type").map(|ct| {
-        ct.split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase()
-    });
-    classify_body(
+    classify_declared_body(
         facts,
         decoded.as_deref().map_err(String::as_str),
-        content_type.as_deref(),
+        &Declared::from_headers(headers),
         sql,
     );
 }
 
 /// Adds the facts of the request body. `body` is the decoded body, or why it could not
-/// be decoded. `content_type` is the declared media type (lowercase, no parameters).
+/// be decoded. `content_type` is the declared `content-type` (with its parameters:
+/// charset, multipart boundary).
 pub fn classify_body(
     facts: &mut RequestFacts,
     body: Result<&[u8], &str>,
     content_type: Option<&str>,
+    sql: &SqlSettings,
+) {
+    let declared = content_type.map(Declared::parse).unwrap_or_default();
+    classify_declared_body(facts, body, &declared, sql);
+}
+
+/// [`classify_body`] with the declared type already parsed (and any disagreement
+/// between repeated `content-type` headers noted).
+pub fn classify_declared_body(
+    facts: &mut RequestFacts,
+    body: Result<&[u8], &str>,
+    declared: &Declared,
     sql: &SqlSettings,
 ) {
     facts.body.inspected = true;
@@ -375,8 +411,6 @@ pub fn classify_body(
             return;
         }
     };
-    let media = content_type.unwrap_or("");
-
     if let Some(git) = facts.git.as_mut() {
         if git.request.service == git::GitService::ReceivePack
             && git.request.phase == git::GitPhase::Rpc
@@ -391,13 +425,28 @@ pub fn classify_body(
             return;
         }
     }
+    container::classify_content(facts, body, declared, sql, 0);
+    finish_protocols(facts);
+}
 
-    let declared_json = media == "application/json"
-        || media.ends_with("+json")
-        || media == "application/x-ndjson"
-        || media == "text/json";
-    let first = body.iter().find(|b| !b.is_ascii_whitespace()).copied();
-    let sniffed_json = matches!(first, Some(b'{') | Some(b'['));
+/// Reads plain content (charset, UTF-16/32 and multipart already undone by
+/// [`container`]): JSON when declared or when it looks like JSON, whatever the label;
+/// else as its media type says, a form when its bytes are shaped like one.
+fn classify_plain(
+    facts: &mut RequestFacts,
+    body: &[u8],
+    media: &str,
+    shape: container::BodyShape,
+    sql: &SqlSettings,
+) {
+    use crate::content::sniff::Shape;
+    use crate::redact::ContentKind;
+    let kind = ContentKind::from_content_type(media);
+    let declared_json = media == "application/x-ndjson" || kind == ContentKind::Json;
+    let sniffed_json = shape == container::BodyShape::Text(Shape::Json);
+    // A label that says nothing about text (unknown, binary): JSON-looking content that
+    // is not valid JSON may still be read as JSON by a lenient upstream.
+    let unlabelled = kind == ContentKind::Binary || media.is_empty();
 
     let graphql_context = graphql::graphql_path(&facts.path) || media.contains("graphql");
     if declared_json || sniffed_json {
@@ -406,17 +455,38 @@ pub fn classify_body(
                 facts.body.format = Some("json".into());
                 classify_json(facts, &value, sql, graphql_context);
             }
-            Err(err) if declared_json || err.contains("duplicate key") => {
+            Err(err) if declared_json || unlabelled || err.contains("duplicate key") => {
                 facts.body.unreadable = Some(format!("the body is not valid JSON: {err}"));
                 set_kubernetes_risks(facts, BTreeSet::from([manifest::KubernetesRisk::Opaque]));
             }
-            // Looked like JSON but is not, and was not declared JSON: read it as text.
+            // Looked like JSON but is not, and was labelled text: read it as text.
             Err(_) => classify_text(facts, body, media, sql, graphql_context),
         }
+    } else if unlabelled && shape == container::BodyShape::Binary {
+        // Binary under a label that does not say text: nothing to read. (Under a text
+        // label the bytes are read as that text, NUL bytes or not: a form parser would.)
+        // A Kubernetes object in it (protobuf) could be anything.
+        facts.body.format = Some("binary".into());
+        body_not_read(facts);
+    } else if shape == container::BodyShape::Text(Shape::Form)
+        && matches!(kind, ContentKind::Text | ContentKind::Binary)
+        && !matches!(
+            media,
+            "application/sql" | "text/sql" | "application/x-sql" | "application/graphql"
+        )
+    {
+        // Shaped like a form under a label that does not say otherwise: its fields are
+        // read like a form's (an upstream may parse it as one).
+        classify_text(
+            facts,
+            body,
+            "application/x-www-form-urlencoded",
+            sql,
+            graphql_context,
+        );
     } else {
         classify_text(facts, body, media, sql, graphql_context);
     }
-    finish_protocols(facts);
 }
 
 fn classify_text(
@@ -482,12 +552,13 @@ pub fn body_not_read(facts: &mut RequestFacts) {
     set_kubernetes_risks(facts, BTreeSet::from([manifest::KubernetesRisk::Opaque]));
 }
 
-/// Records what the Kubernetes object(s) in the body would do on every reading of
-/// the request.
+/// Adds what the Kubernetes object(s) in the body (or one part of it) would do to
+/// every reading of the request.
 fn set_kubernetes_risks(facts: &mut RequestFacts, risks: BTreeSet<manifest::KubernetesRisk>) {
-    let risks: Vec<manifest::KubernetesRisk> = risks.into_iter().collect();
     for k8s in &mut facts.kubernetes {
-        k8s.risks.clone_from(&risks);
+        let mut all: BTreeSet<manifest::KubernetesRisk> = k8s.risks.iter().copied().collect();
+        all.extend(risks.iter().copied());
+        k8s.risks = all.into_iter().collect();
     }
 }
 
@@ -499,9 +570,12 @@ fn classify_json(
 ) {
     if let Some(git) = facts.git.as_mut() {
         if let Some(body_ref) = &git.body_ref {
-            // The placeholder for the body's ref is the last update.
-            if let Some(last) = git.ref_updates.last_mut() {
-                *last = git_api::body_update(body_ref, value);
+            // The body's ref replaces the unknown one kept last for it (a second JSON
+            // document, in another multipart part, adds its own).
+            let update = git_api::body_update(body_ref, value);
+            match git.ref_updates.last_mut() {
+                Some(last) if last.ref_name.is_empty() => *last = update,
+                _ => git.ref_updates.push(update),
             }
         }
     }
@@ -509,15 +583,23 @@ fn classify_json(
         set_kubernetes_risks(facts, manifest::json_risks(value));
     }
     if let Some(mcp) = mcp::classify_jsonrpc(value) {
-        facts.mcp = Some(mcp);
+        // Several JSON documents (multipart parts) each add their messages.
+        match facts.mcp.as_mut() {
+            Some(seen) => {
+                seen.batch |= mcp.batch;
+                seen.messages.extend(mcp.messages);
+                seen.malformed.extend(mcp.malformed);
+            }
+            None => facts.mcp = Some(mcp),
+        }
     }
     for request in graphql::requests_from_json(value, graphql_context) {
         if let Some(graphql) = request.classify() {
             facts.graphql.push(graphql);
         }
     }
-    if let Some(llm) = llm::classify_llm(&facts.path, value) {
-        facts.llm = Some(llm);
+    if facts.llm.is_none() {
+        facts.llm = llm::classify_llm(&facts.path, value);
     }
     let mut location = String::from("$");
     sql_in_json(value, &mut location, sql, &mut facts.sql);

@@ -11,14 +11,19 @@
 //! log/                 the audit log segments that hold them, up to the signed
 //!                      checkpoint that covers the last one (and the head file)
 //! verification.json    the chain check at export time
+//! store-checkpoints.json the newest checkpoint the approvals store held for each
+//!                      chain at export (compared with log/: a log cut back to an
+//!                      earlier checkpoint ends before it)
 //! policies/<hash>.json every policy version that decided a record: the files' text
 //! approvals.json       every approval a record names, with who approved or denied, when, why
 //! keys/                the public key(s) the checkpoints name (compare the key id with
 //!                      the one the operator gave you: a key inside the bundle proves nothing)
 //! ```
 //!
-//! `verify` re-checks everything from the files alone: manifest hashes and signature,
-//! the chain over `log/` (anchored by signed checkpoints), every record in
+//! `verify` needs a trust anchor (a public key from outside the bundle, or a pinned key
+//! id) and re-checks everything from the files alone: manifest hashes and signature,
+//! the chain over `log/` (anchored by signed checkpoints) against the store's
+//! checkpoints, every record in
 //! `records.jsonl` against the verified chain, every policy's content against its
 //! hash, every approval a record names, and the summary against the records.
 
@@ -35,8 +40,8 @@ pub use summary::{ApprovalLine, ChainStatus, PolicyUse, Summary};
 
 use crate::approval::{Approval, ApprovalId, Timestamp};
 use crate::audit::{
-    key_id, sha256_hex, verify_paths, ChainedRecord, KeyRing, LogLine, PolicyVersion, Report,
-    VerifyOptions,
+    key_id, sha256_hex, verify_paths, ChainedRecord, Checkpoint, ExpectedPosition, KeyRing,
+    LogLine, PolicyVersion, Report, TrustAnchors, VerifyOptions,
 };
 use crate::store::ApprovalStore;
 
@@ -53,6 +58,7 @@ const APPROVALS: &str = "approvals.json";
 const LOG_DIR: &str = "log";
 const POLICY_DIR: &str = "policies";
 const KEY_DIR: &str = "keys";
+const STORE_CHECKPOINTS: &str = "store-checkpoints.json";
 
 /// Why a bundle could not be exported or read.
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +91,9 @@ pub enum EvidenceError {
         /// What is wrong.
         message: String,
     },
+    /// No trusted key was given, or a key could not be trusted.
+    #[error(transparent)]
+    Trust(#[from] crate::audit::TrustError),
     /// The period is empty or reversed.
     #[error("--since {since} is not before --until {until}")]
     Period {
@@ -128,6 +137,10 @@ pub struct Manifest {
     pub instances: Vec<String>,
     /// Id of the key that signed `manifest.sig` (none: unsigned).
     pub signed_by: Option<String>,
+    /// Ids of the checkpoint keys the exporting operator names (its public keys are in
+    /// `keys/`): an auditor pins these (`--key-id`) or brings the keys themselves.
+    #[serde(default)]
+    pub key_ids: Vec<String>,
     /// Every other file of the bundle.
     pub files: Vec<ManifestFile>,
 }
@@ -279,6 +292,12 @@ pub async fn export(request: ExportRequest) -> Result<Exported, EvidenceError> {
         return Err(EvidenceError::OutNotEmpty(out.clone()));
     }
     std::fs::create_dir_all(out).map_err(io_err(out))?;
+    // The store first: Warden writes a checkpoint to the log before the store, so a
+    // store read before the log never holds a checkpoint the log has not.
+    let stored = match &request.store {
+        Some(store) => store.checkpoints(None).await?,
+        None => Vec::new(),
+    };
     let segments = read_segments(&request.log_dir)?;
 
     let mut selected: Vec<ChainedRecord> = Vec::new();
@@ -355,6 +374,10 @@ pub async fn export(request: ExportRequest) -> Result<Exported, EvidenceError> {
         }
     }
     let mut keys = KeyRing::new();
+    let mut key_ids = BTreeSet::new();
+    if let Some(key) = &request.signing_key {
+        key_ids.insert(key_id(&key.verifying_key()));
+    }
     for file in &request.public_key_files {
         let bytes = std::fs::read(file).map_err(io_err(file))?;
         let name = file
@@ -363,8 +386,29 @@ pub async fn export(request: ExportRequest) -> Result<Exported, EvidenceError> {
             .unwrap_or_else(|| "checkpoint-key.pub.pem".into());
         write_file(out, &format!("{KEY_DIR}/{name}"), &bytes)?;
         if let Ok(key) = crate::audit::load_verifying_key(file) {
-            keys.add(key);
+            key_ids.insert(keys.add(key));
         }
+    }
+    // The store's newest checkpoint of each chain in the bundle.
+    let mut latest: BTreeMap<&str, &Checkpoint> = BTreeMap::new();
+    for checkpoint in &stored {
+        if !instances.contains(&checkpoint.instance) {
+            continue;
+        }
+        let entry = latest
+            .entry(checkpoint.instance.as_str())
+            .or_insert(checkpoint);
+        if checkpoint.seq > entry.seq {
+            *entry = checkpoint;
+        }
+    }
+    let store_checkpoints: Vec<Checkpoint> = latest.into_values().cloned().collect();
+    if request.store.is_some() {
+        write_file(
+            out,
+            STORE_CHECKPOINTS,
+            &to_json(&store_checkpoints, STORE_CHECKPOINTS)?,
+        )?;
     }
 
     // records.jsonl
@@ -411,6 +455,7 @@ pub async fn export(request: ExportRequest) -> Result<Exported, EvidenceError> {
     // The chain check over what the bundle holds.
     let options = VerifyOptions {
         allow_partial_start: true,
+        expected: expected_positions(out, &store_checkpoints),
         ..VerifyOptions::default()
     };
     let report = verify_paths(&[out.join(LOG_DIR)], &keys, &options)?;
@@ -442,6 +487,7 @@ pub async fn export(request: ExportRequest) -> Result<Exported, EvidenceError> {
             .signing_key
             .as_ref()
             .map(|k| key_id(&k.verifying_key())),
+        key_ids: key_ids.into_iter().collect(),
         files: list_files(out)?,
     };
     let manifest_bytes = to_json(&manifest, MANIFEST)?;
@@ -452,6 +498,30 @@ pub async fn export(request: ExportRequest) -> Result<Exported, EvidenceError> {
         write_file(out, MANIFEST_SIG, format!("{text}\n").as_bytes())?;
     }
     Ok(Exported { manifest, summary })
+}
+
+/// The store's checkpoints as positions the bundle's log must agree with: a chain
+/// whose head file is in the bundle (its newest segment is included) must reach its
+/// checkpoint; another is compared where its lines reach.
+fn expected_positions(bundle: &Path, checkpoints: &[Checkpoint]) -> Vec<ExpectedPosition> {
+    checkpoints
+        .iter()
+        .map(|checkpoint| {
+            let head = bundle
+                .join(LOG_DIR)
+                .join(crate::audit::head_file_name(&checkpoint.instance));
+            let mut position = ExpectedPosition::of_checkpoint(
+                checkpoint,
+                format!(
+                    "the store's newest checkpoint at export ({STORE_CHECKPOINTS}: instance {}, \
+                     seq {})",
+                    checkpoint.instance, checkpoint.seq
+                ),
+            );
+            position.may_be_past_end = !head.is_file();
+            position
+        })
+        .collect()
 }
 
 /// Every file under `dir` except the manifest and its signature, sorted.
@@ -545,10 +615,11 @@ fn read_json<T: for<'de> Deserialize<'de>>(dir: &Path, name: &str) -> Result<T, 
     serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// Re-checks a bundle offline. `public_key_files` are the keys the auditor trusts
-/// (the operator's `checkpoint-key.pub.pem`); without them the bundle's own `keys/`
-/// are used, and the report says that this proves only internal consistency.
-pub fn verify(dir: &Path, public_key_files: &[PathBuf]) -> Result<BundleReport, EvidenceError> {
+/// Re-checks a bundle offline with the keys the auditor trusts: public key files from
+/// outside the bundle, or pinned key ids (whose keys may come from the bundle's
+/// `keys/`). A key inside the bundle is never trusted on its own.
+pub fn verify(dir: &Path, anchors: &TrustAnchors) -> Result<BundleReport, EvidenceError> {
+    let trusted = anchors.key_ring(&[dir.to_path_buf()], &[dir.join(KEY_DIR)])?;
     let mut report = BundleReport { checks: Vec::new() };
     let manifest_bytes = std::fs::read(dir.join(MANIFEST)).map_err(io_err(&dir.join(MANIFEST)))?;
     let manifest: Manifest =
@@ -557,45 +628,23 @@ pub fn verify(dir: &Path, public_key_files: &[PathBuf]) -> Result<BundleReport, 
             message: e.to_string(),
         })?;
 
-    // Keys: the trusted ones given, else the bundle's own.
-    let (key_files, trusted) = if public_key_files.is_empty() {
-        let key_dir = dir.join(KEY_DIR);
-        let files: Vec<PathBuf> = std::fs::read_dir(&key_dir)
-            .map(|entries| {
-                entries
-                    .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.is_file())
-                    .collect()
-            })
-            .unwrap_or_default();
-        (files, false)
-    } else {
-        (public_key_files.to_vec(), true)
-    };
-    let mut keys = KeyRing::new();
-    let mut key_problems = Vec::new();
-    for file in &key_files {
-        match crate::audit::load_verifying_key(file) {
-            Ok(key) => {
-                keys.add(key);
-            }
-            Err(e) => key_problems.push(e.to_string()),
-        }
-    }
-    let key_ids: Vec<String> = keys.ids().map(str::to_string).collect();
+    let keys = trusted.ring;
+    let untrusted: Vec<&str> = manifest
+        .key_ids
+        .iter()
+        .filter(|id| keys.get(id).is_none())
+        .map(String::as_str)
+        .collect();
     report.push(
         "keys",
-        if keys.is_empty() {
-            Err(format!(
-                "no public key to check signatures with ({}); pass --public-key FILE",
-                key_problems.join("; ")
-            ))
-        } else if trusted {
-            Ok(format!("trusting {}", key_ids.join(", ")))
+        if untrusted.is_empty() {
+            Ok(format!("trusting {}", trusted.reasons.join("; ")))
         } else {
-            Ok(format!(
-                "using the bundle's own key(s) {}: compare the id with the one the operator gave you, or pass --public-key",
-                key_ids.join(", ")
+            Err(format!(
+                "the manifest names checkpoint key(s) {} that you did not pin or pass: compare \
+                 them with the ids the operator gave you, then pass --key-id ID or \
+                 --public-key FILE",
+                untrusted.join(", ")
             ))
         },
     );
@@ -660,9 +709,21 @@ pub fn verify(dir: &Path, public_key_files: &[PathBuf]) -> Result<BundleReport, 
     };
     report.push("manifest signature", signature_check);
 
-    // The chain.
+    // The chain, against the store's checkpoints the bundle carries.
+    let stored: Option<Vec<Checkpoint>> = if dir.join(STORE_CHECKPOINTS).is_file() {
+        match read_json(dir, STORE_CHECKPOINTS) {
+            Ok(stored) => Some(stored),
+            Err(e) => {
+                report.push("store checkpoints", Err(e));
+                Some(Vec::new())
+            }
+        }
+    } else {
+        None
+    };
     let options = VerifyOptions {
         allow_partial_start: true,
+        expected: expected_positions(dir, stored.as_deref().unwrap_or_default()),
         ..VerifyOptions::default()
     };
     let chain = verify_paths(&[dir.join(LOG_DIR)], &keys, &options);
@@ -676,6 +737,40 @@ pub fn verify(dir: &Path, public_key_files: &[PathBuf]) -> Result<BundleReport, 
                     Ok(status.message)
                 } else {
                     Err(status.message)
+                },
+            );
+            let agreed: Vec<&str> = chain_report
+                .chains
+                .iter()
+                .flat_map(|c| c.agrees_with.iter().map(String::as_str))
+                .collect();
+            let missing: Vec<&str> = stored
+                .iter()
+                .flatten()
+                .filter(|c| !chain_report.chains.iter().any(|r| r.instance == c.instance))
+                .map(|c| c.instance.as_str())
+                .collect();
+            report.push(
+                "store checkpoints",
+                match &stored {
+                    None => Ok(format!(
+                        "not compared: the bundle holds no {STORE_CHECKPOINTS} (exported \
+                         without the approvals store)"
+                    )),
+                    Some(_) if !missing.is_empty() => Err(format!(
+                        "the store held checkpoints of {}, whose log is not in the bundle",
+                        missing.join(", ")
+                    )),
+                    Some(_) if !status.intact => Err("see the audit chain check".to_string()),
+                    Some(stored) => Ok(format!(
+                        "{} checkpoint(s) from the store; the log agrees with {}",
+                        stored.len(),
+                        if agreed.is_empty() {
+                            "none in its range".to_string()
+                        } else {
+                            agreed.join("; ")
+                        }
+                    )),
                 },
             );
             if let Ok(segments) = read_segments(&dir.join(LOG_DIR)) {

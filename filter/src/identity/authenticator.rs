@@ -699,6 +699,7 @@ fn identity_from(v: VerifiedToken) -> Identity {
         kind: v.kind,
         session_id: v.jti,
         source: IdentitySource::Jwt,
+        acting_for: v.acting_for,
     }
 }
 

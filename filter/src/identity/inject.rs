@@ -134,8 +134,28 @@ pub fn injection_changes(
     }
 }
 
+/// Whether a credential rule applies to a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuleMatch {
+    /// The rule's host and path match: its credential is injected.
+    Applies,
+    /// The rule does not apply.
+    DoesNotApply,
+    /// The path reads differently raw and normalised (dot segments, encoded slashes or
+    /// letters, backslashes, repeated slashes) and only one reading is under the rule's
+    /// path prefix: an upstream could act on either, so the request is refused rather
+    /// than given (or denied) a credential on a guess.
+    Ambiguous,
+}
+
 /// True when `rule` applies to the request's host and path.
 pub fn rule_matches(rule: &CredentialRule, head: &RequestHead) -> bool {
+    rule_match(rule, head) == RuleMatch::Applies
+}
+
+/// Whether `rule` applies to the request. The path is matched as policy reads it,
+/// normalised ([`crate::classify::normalize_path`]), and must read the same raw.
+pub fn rule_match(rule: &CredentialRule, head: &RequestHead) -> RuleMatch {
     let host = crate::http::authority_host(&head.authority);
     let host_ok = rule
         .hosts
@@ -149,17 +169,39 @@ pub fn rule_matches(rule: &CredentialRule, head: &RequestHead) -> bool {
             None => host == *pattern,
         });
     if !host_ok {
-        return false;
+        return RuleMatch::DoesNotApply;
     }
-    match &rule.path_prefix {
-        None => true,
-        Some(prefix) => {
-            let path = head.path.split(['?', '#']).next().unwrap_or("");
-            path == prefix
-                || (path.starts_with(prefix.as_str())
-                    && (prefix.ends_with('/') || path.as_bytes().get(prefix.len()) == Some(&b'/')))
-        }
+    let Some(prefix) = &rule.path_prefix else {
+        return RuleMatch::Applies;
+    };
+    let (raw, _query) = crate::classify::path::split_target(&head.path);
+    let normalised = crate::classify::normalize_path(raw);
+    match (under_prefix(&normalised, prefix), under_prefix(raw, prefix)) {
+        (true, true) => RuleMatch::Applies,
+        (false, false) => RuleMatch::DoesNotApply,
+        _ => RuleMatch::Ambiguous,
     }
+}
+
+/// `path` is `prefix` or below it (a whole-segment prefix).
+fn under_prefix(path: &str, prefix: &str) -> bool {
+    path == prefix
+        || (path.starts_with(prefix)
+            && (prefix.ends_with('/') || path.as_bytes().get(prefix.len()) == Some(&b'/')))
+}
+
+/// A request whose path reads differently raw and normalised with respect to a
+/// credential rule (see [`RuleMatch::Ambiguous`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the request path is ambiguous for credential rule {rule:?}: written as sent and as \
+     the upstream may normalise it, it falls on different sides of the rule's path prefix; \
+     send the path without dot segments, percent-encoded characters, backslashes or \
+     repeated slashes"
+)]
+pub struct AmbiguousPath {
+    /// The credential rule's name.
+    pub rule: String,
 }
 
 /// A secret file's identity, to notice replacement (k8s swaps a symlink, editors
@@ -376,11 +418,29 @@ impl CredentialInjector {
         names
     }
 
-    /// The header changes for this request, when a rule applies.
-    pub fn apply(&self, head: &RequestHead) -> Option<Injected> {
-        let (rule, cell) = self.rules.iter().find(|(r, _)| rule_matches(r, head))?;
-        let secret = cell.current(self.epoch, self.check_every_ms);
-        Some(injection_changes(head, rule, &self.token_header, &secret))
+    /// The header changes for this request, when a rule applies. An error when the
+    /// path is ambiguous for a rule (the request must be refused).
+    pub fn apply(&self, head: &RequestHead) -> Result<Option<Injected>, AmbiguousPath> {
+        for (rule, cell) in &self.rules {
+            match rule_match(rule, head) {
+                RuleMatch::DoesNotApply => continue,
+                RuleMatch::Ambiguous => {
+                    return Err(AmbiguousPath {
+                        rule: rule.name.clone(),
+                    })
+                }
+                RuleMatch::Applies => {
+                    let secret = cell.current(self.epoch, self.check_every_ms);
+                    return Ok(Some(injection_changes(
+                        head,
+                        rule,
+                        &self.token_header,
+                        &secret,
+                    )));
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// Every current secret value in every injected form, for the masking engine

@@ -82,6 +82,10 @@ pub struct Identity {
     pub session_id: Option<String>,
     /// JWT or SPIFFE.
     pub source: IdentitySource,
+    /// Who else the credential says takes part: the subjects of a JWT's `act`
+    /// delegation chain (an agent acting for a person names that person). Approval
+    /// treats them as requesters too: none of them may approve the request.
+    pub acting_for: Vec<String>,
 }
 
 impl Identity {

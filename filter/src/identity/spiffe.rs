@@ -166,6 +166,7 @@ pub fn spiffe_identity(
         kind: config.kind,
         session_id: None,
         source: IdentitySource::Spiffe,
+        acting_for: Vec::new(),
     }))
 }
 

@@ -728,6 +728,7 @@ fn identity() -> Identity {
         kind: IdentityKind::Agent,
         session_id: Some("s-1".into()),
         source: IdentitySource::Jwt,
+        acting_for: Vec::new(),
     }
 }
 
@@ -986,6 +987,35 @@ fn rules_match_host_and_path_prefix() {
 }
 
 #[test]
+fn credential_paths_match_as_normalised_and_ambiguous_ones_are_refused() {
+    let r = rule(Injection::Bearer(SecretSource::Env("UNUSED".into())));
+    let at = |path: &str| {
+        let h = RequestHead {
+            authority: "api.github.com".into(),
+            path: path.into(),
+            ..Default::default()
+        };
+        inject::rule_match(&r, &h)
+    };
+    use inject::RuleMatch::{Ambiguous, Applies, DoesNotApply};
+    assert_eq!(at("/repos/a"), Applies);
+    assert_eq!(at("/repos/./a"), Applies, "both readings are under /repos");
+    assert_eq!(at("/user/x"), DoesNotApply);
+    // Written under the prefix, but the upstream acts on /admin/x.
+    assert_eq!(at("/repos/../admin/x"), Ambiguous);
+    assert_eq!(at("/repos/a/../../admin"), Ambiguous);
+    assert_eq!(at("/repos/%2e%2e/admin"), Ambiguous);
+    assert_eq!(at("/repos/..%5c..%5cadmin"), Ambiguous);
+    // Neither reading is under the prefix: no credential, nothing to refuse.
+    assert_eq!(at("/repos\\..\\..\\admin"), DoesNotApply);
+    // Written elsewhere, read as under the prefix.
+    assert_eq!(at("/x/../repos/a"), Ambiguous);
+    assert_eq!(at("/%72epos/a"), Ambiguous);
+    assert_eq!(at("//repos/a"), Ambiguous);
+    assert_eq!(at("/repos%2Fa"), Ambiguous);
+}
+
+#[test]
 fn injector_rereads_a_changed_file_and_keeps_the_last_good_value() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("token");
@@ -993,7 +1023,11 @@ fn injector_rereads_a_changed_file_and_keeps_the_last_good_value() {
     let rules = vec![rule(Injection::Bearer(SecretSource::File(path.clone())))];
     let inj = CredentialInjector::new(&rules, "authorization", 0).unwrap();
     let h = head(&[("authorization", "Bearer agent")]);
-    let value = |i: &CredentialInjector| i.apply(&h).unwrap().changes.set_headers[0].1.clone();
+    let value = |i: &CredentialInjector| {
+        i.apply(&h).unwrap().unwrap().changes.set_headers[0]
+            .1
+            .clone()
+    };
     assert_eq!(value(&inj), "Bearer first-secret");
 
     // Replace by rename (as secret mounts and editors do): a new inode.

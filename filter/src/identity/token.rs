@@ -587,6 +587,9 @@ pub struct VerifiedToken {
     pub jti: Option<String>,
     /// `exp` (seconds since the epoch).
     pub expires_at: u64,
+    /// The other parties the token names through its delegation chain: `act.sub`,
+    /// `act.act.sub`, ... (RFC 8693), outermost first.
+    pub acting_for: Vec<String>,
 }
 
 /// Verifies a parsed token with one issuer's policy and keys at time `now` (seconds
@@ -750,5 +753,29 @@ pub fn check_claims(
         kind,
         jti,
         expires_at: exp,
+        acting_for: delegation_chain(claims),
     })
+}
+
+/// Most links of an `act` chain that are read; deeper nesting is cut (a token that
+/// nests this deep names enough parties to refuse all of them as approvers).
+const MAX_DELEGATION_DEPTH: usize = 8;
+
+/// The subjects of the token's `act` chain (RFC 8693 §4.1): every party the token says
+/// takes part in the request besides its subject. A link without a string `sub` ends
+/// the chain.
+fn delegation_chain(claims: &Map<String, Value>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut link = claims.get("act");
+    while let Some(Value::Object(actor)) = link {
+        if out.len() == MAX_DELEGATION_DEPTH {
+            break;
+        }
+        match actor.get("sub") {
+            Some(Value::String(sub)) if !sub.is_empty() => out.push(sub.clone()),
+            _ => break,
+        }
+        link = actor.get("act");
+    }
+    out
 }

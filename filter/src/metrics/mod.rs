@@ -250,6 +250,8 @@ struct Inner {
     holds_pending: Gauge,
     approvals: Family<OutcomeLabels, Counter>,
     jwks_refreshes: Family<IssuerLabels, Counter>,
+    body_jobs: Gauge,
+    body_timeouts: Counter,
 }
 
 /// The metrics Warden updates as it works. Cheap to clone (one shared state); clones
@@ -294,6 +296,8 @@ impl Metrics {
                 holds_pending: Gauge::default(),
                 approvals: Family::default(),
                 jwks_refreshes: Family::default(),
+                body_jobs: Gauge::default(),
+                body_timeouts: Counter::default(),
             }),
         }
     }
@@ -326,6 +330,19 @@ impl Metrics {
              waiting for an approver in wait mode), by shell",
             Unit::Seconds,
             inner.holds_waited.clone(),
+        );
+        registry.register(
+            "warden_body_jobs",
+            "Large body messages on the body worker pool now (queued or being decoded, \
+             classified and masked)",
+            inner.body_jobs.clone(),
+        );
+        registry.register(
+            "warden_body_inspection_timeouts",
+            "Body messages refused because their inspection did not finish within Envoy's \
+             message timeout or the request's CPU budget (limits.message_timeout_ms, \
+             limits.body_work_per_request_ms)",
+            inner.body_timeouts.clone(),
         );
         registry.register(
             "warden_holds_pending",
@@ -403,6 +420,20 @@ impl Metrics {
                 outcome: if success { "success" } else { "failure" },
             })
             .inc();
+    }
+
+    /// Notes a body message handed to the body worker pool (`started`) or back from it.
+    pub fn body_job(&self, started: bool) {
+        if started {
+            self.inner.body_jobs.inc();
+        } else {
+            self.inner.body_jobs.dec();
+        }
+    }
+
+    /// Counts a body message refused because its inspection ran out of time.
+    pub fn count_body_timeout(&self) {
+        self.inner.body_timeouts.inc();
     }
 
     /// Sets the number of approvals pending in the store.

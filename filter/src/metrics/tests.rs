@@ -328,6 +328,7 @@ fn held() -> crate::approval::Approval {
             issuer: "https://idp".into(),
             groups: vec!["agents".into()],
             kind: "agent".into(),
+            acting_for: Vec::new(),
         },
         operation: Operation {
             method: "DELETE".into(),

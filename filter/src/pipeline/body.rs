@@ -10,14 +10,18 @@
 //!   matching `content-length`;
 //! - event streams, NDJSON and bodies of unknown or large size are streamed; their
 //!   `content-length` is removed up front because masking may resize them;
-//! - binary bodies follow the binary policy: pass (logged) or refuse.
+//! - what a body is, its bytes decide, not its label: text under any label (JSON
+//!   labelled `application/octet-stream`, a prompt labelled `image/png`) is masked,
+//!   multipart bodies part by part ([`crate::redact::BodyMasker`]); only bytes that
+//!   really are binary follow the binary policy: pass (logged) or refuse.
 
 use std::collections::BTreeMap;
 
 use crate::audit::BodyRecorder;
+use crate::content::{self, Declared};
 use crate::http::Headers;
 use crate::masking::BinaryPolicy;
-use crate::redact::{decode_body, ContentKind, Direction, Finding, RedactStream, Redactor};
+use crate::redact::{decode_body, BodyMasker, ContentKind, Direction, Finding, Redactor};
 
 use super::{BodyMode, LocalReply, Mutation, Outcome, Step};
 
@@ -28,13 +32,15 @@ pub struct BodyChoice {
     pub mode: BodyMode,
     /// Whether the body is masked.
     pub mask: bool,
-    /// The content kind the masker applies.
-    pub kind: ContentKind,
+    /// What the headers declare the body to be (a hint: the bytes decide).
+    pub content: Declared,
     /// The `content-encoding` to undo before masking (buffered bodies only).
     pub encoding: Option<String>,
     /// Remove `content-length` in the header reply (streamed masking may resize).
     pub drop_content_length: bool,
-    /// The body is binary and passes unread under the `pass` policy.
+    /// What bytes that are binary get: passed unread, or refused.
+    pub binary: BinaryPolicy,
+    /// Bytes of the body were binary and passed unread (set as the body is read).
     pub passed_unread: bool,
 }
 
@@ -44,9 +50,10 @@ impl BodyChoice {
         BodyChoice {
             mode,
             mask: false,
-            kind: ContentKind::Text,
+            content: Declared::default(),
             encoding: None,
             drop_content_length: false,
+            binary: BinaryPolicy::Pass,
             passed_unread: false,
         }
     }
@@ -91,11 +98,14 @@ pub struct BodyProgress {
 pub(crate) struct BodyState {
     pub(crate) progress: BodyProgress,
     pub(crate) choice: BodyChoice,
-    pub(crate) stream: Option<RedactStream>,
+    pub(crate) masker: Option<BodyMasker>,
     pub(crate) findings: FindingTally,
     /// The masked body as passed on, kept for the session capture (only when sessions
     /// are recorded).
     pub(crate) capture: Option<BodyRecorder>,
+    /// When masking the current message must give up (its share of Envoy's message
+    /// timeout and of the exchange's CPU budget).
+    pub(crate) deadline: Option<std::time::Instant>,
 }
 
 impl Default for BodyState {
@@ -103,9 +113,10 @@ impl Default for BodyState {
         BodyState {
             progress: BodyProgress::default(),
             choice: BodyChoice::unmasked(BodyMode::Skip),
-            stream: None,
+            masker: None,
             findings: FindingTally::default(),
             capture: None,
+            deadline: None,
         }
     }
 }
@@ -120,7 +131,8 @@ pub(crate) struct Refusal {
 /// Chooses how to handle a body from its headers.
 ///
 /// `base` is the mode inspection asks for without masking; `mask` says whether this
-/// direction is masked.
+/// direction is masked. A label never makes a body skipped or refused here: what the
+/// body is, its bytes show ([`mask_whole`], [`mask_chunk`]).
 pub(crate) fn choose(
     direction: Direction,
     headers: &Headers,
@@ -132,7 +144,8 @@ pub(crate) fn choose(
     let length = headers
         .get_str("content-length")
         .and_then(|v| v.trim().parse::<u64>().ok());
-    let kind = ContentKind::from_content_type(headers.get_str("content-type").unwrap_or(""));
+    let declared = Declared::from_headers(headers);
+    let kind = ContentKind::from_content_type(&declared.media);
     let streaming_kind = matches!(kind, ContentKind::EventStream | ContentKind::Ndjson);
     // A request body configured `buffered` is wanted whole (and refused when too
     // large). A response is only buffered when that is safe: known, acceptable size
@@ -153,31 +166,7 @@ pub(crate) fn choose(
         Direction::Request => ("request", 413),
         Direction::Response => ("response", 502),
     };
-    if kind == ContentKind::Binary {
-        return match binary {
-            BinaryPolicy::Block => Err(Refusal {
-                status: match direction {
-                    Direction::Request => 415,
-                    Direction::Response => 502,
-                },
-                code: "binary_body_blocked",
-                message: format!(
-                    "the {what} body has content-type {:?}, which Warden cannot inspect, and \
-                     policy blocks bodies it cannot inspect",
-                    headers.get_str("content-type").unwrap_or("")
-                ),
-            }),
-            BinaryPolicy::Pass => Ok(BodyChoice {
-                passed_unread: true,
-                ..BodyChoice::unmasked(unmasked_mode)
-            }),
-        };
-    }
-    let encoding = headers
-        .get_str("content-encoding")
-        .map(|e| e.trim().to_ascii_lowercase())
-        .filter(|e| !e.is_empty() && e != "identity");
-    if let Some(encoding) = encoding {
+    if let Some(encoding) = content::content_encoding(headers) {
         // A compressed body is masked whole, after decoding.
         if length.is_some_and(|l| l > max_buffered) {
             return Err(Refusal {
@@ -192,9 +181,10 @@ pub(crate) fn choose(
         return Ok(BodyChoice {
             mode: BodyMode::Buffered,
             mask: true,
-            kind,
+            content: declared,
             encoding: Some(encoding),
             drop_content_length: false,
+            binary,
             passed_unread: false,
         });
     }
@@ -206,11 +196,42 @@ pub(crate) fn choose(
             BodyMode::Streamed
         },
         mask: true,
-        kind,
+        content: declared,
         encoding: None,
         drop_content_length: !buffered && length.is_some(),
+        binary,
         passed_unread: false,
     })
+}
+
+/// The refusal of a body whose bytes are binary when `masking.binary` is `block`.
+pub(crate) fn binary_blocked(direction: Direction, request_id: &str) -> LocalReply {
+    let (status, what) = match direction {
+        Direction::Request => (415, "request"),
+        Direction::Response => (502, "response"),
+    };
+    LocalReply::json_error(
+        status,
+        "binary_body_blocked",
+        &format!(
+            "the {what} body is binary, which Warden cannot inspect, and policy blocks \
+             bodies it cannot inspect (masking.binary: block)"
+        ),
+        request_id,
+    )
+}
+
+/// Notes binary bytes passed unread (logged once per body).
+fn note_unread(state: &mut BodyState, direction: Direction, request_id: &str) {
+    if !state.choice.passed_unread {
+        tracing::info!(
+            request_id,
+            ?direction,
+            content_type = %state.choice.content.media,
+            "body is binary: passed unread (masking.binary: pass)"
+        );
+    }
+    state.choice.passed_unread = true;
 }
 
 /// Masks a whole (buffered) body.
@@ -233,9 +254,22 @@ pub(crate) fn mask_whole(
         },
         None => body,
     };
-    let redacted = redactor.redact(plain, state.choice.kind, direction);
+    let redacted = match redactor.redact_body_within(
+        plain,
+        &state.choice.content,
+        direction,
+        state.deadline,
+    ) {
+        Ok(redacted) => redacted,
+        Err(_) => return out_of_time(direction, request_id),
+    };
+    if redacted.binary && state.choice.binary == BinaryPolicy::Block {
+        return Outcome::reply(binary_blocked(direction, request_id));
+    }
     state.findings.add(&redacted.findings);
-    if let Some(capture) = &mut state.capture {
+    if redacted.passed_unread {
+        note_unread(state, direction, request_id);
+    } else if let Some(capture) = &mut state.capture {
         // What goes on: the masked body, or (unchanged) the same text decoded.
         capture.push(&redacted.body, None);
     }
@@ -278,30 +312,74 @@ pub(crate) fn mask_chunk(
             request_id,
         );
     }
-    let kind = state.choice.kind;
-    let stream = state
-        .stream
-        .get_or_insert_with(|| redactor.stream(kind, direction));
-    let mut out = stream.push(chunk);
-    let findings = stream.take_findings();
-    state.findings.add(&findings);
+    let content = &state.choice.content;
+    let masker = state
+        .masker
+        .get_or_insert_with(|| redactor.body_masker(content, direction));
+    masker.set_deadline(state.deadline);
+    let mut out = masker.push(chunk);
+    if end_of_stream && !masker.deadline_passed() {
+        out.extend(masker.finish());
+    }
+    if masker.deadline_passed() {
+        // What it emitted is incomplete: nothing of this chunk goes on.
+        state.masker = None;
+        return out_of_time(direction, request_id);
+    }
+    let findings = masker.take_findings();
+    let (binary, unread) = (masker.saw_binary(), masker.passed_unread());
     if end_of_stream {
-        if let Some(stream) = state.stream.take() {
-            let end = stream.finish();
-            out.extend_from_slice(&end.tail);
-            state.findings.add(&end.findings);
-        }
+        state.masker = None;
+    }
+    if binary && state.choice.binary == BinaryPolicy::Block {
+        // Nothing of this chunk goes on.
+        return Outcome::reply(binary_blocked(direction, request_id));
+    }
+    state.findings.add(&findings);
+    if unread {
+        note_unread(state, direction, request_id);
+        // A body with unread bytes is not recorded: it is not all masked.
+        state.capture = None;
     }
     if let Some(capture) = &mut state.capture {
         capture.push(&out, Some(at_ms));
     }
     Outcome {
         step: Step::Continue(Mutation {
-            body: Some(out),
+            // A chunk that comes out as it went in needs no replacing (and a whole body
+            // checked in one message, as through ext_authz, is then seen unchanged).
+            body: (out != chunk).then_some(out),
             ..Mutation::default()
         }),
         metadata: Vec::new(),
     }
+}
+
+/// The reply when a body could not be masked before its deadline: fail closed, and say
+/// why (Envoy may already have answered the client itself, when its own message timeout
+/// fired first).
+/// The error code of a body refused for running out of time.
+pub(crate) const INSPECTION_TIMEOUT_CODE: &str = "inspection_timeout";
+
+pub(crate) fn out_of_time(direction: Direction, request_id: &str) -> Outcome {
+    tracing::warn!(
+        request_id,
+        ?direction,
+        "body inspection ran out of time (message timeout or CPU budget); failing closed"
+    );
+    let (status, what) = match direction {
+        Direction::Request => (503, "request"),
+        Direction::Response => (502, "response"),
+    };
+    Outcome::reply(LocalReply::json_error(
+        status,
+        INSPECTION_TIMEOUT_CODE,
+        &format!(
+            "Warden could not inspect the {what} body within its time budget, so it was not \
+             passed on; send a smaller or simpler body"
+        ),
+        request_id,
+    ))
 }
 
 fn undecodable(direction: Direction, encoding: &str, why: &str, request_id: &str) -> Outcome {

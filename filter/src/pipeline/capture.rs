@@ -485,7 +485,12 @@ mod tests {
             p.on_response_headers(&mut ex, response(&[("content-type", "image/png")]), false)
                 .unwrap(),
         );
-        continued(p.on_response_body(&mut ex, TOKEN.as_bytes(), true).unwrap());
+        let png = [
+            b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".as_slice(),
+            TOKEN.as_bytes(),
+        ]
+        .concat();
+        continued(p.on_response_body(&mut ex, &png, true).unwrap());
         let (capture, json) = capture_json(&p, ex);
         assert!(!json.contains(TOKEN), "{json}");
         assert!(!capture.response_body.captured);
@@ -525,7 +530,7 @@ mod tests {
     #[test]
     fn replies_warden_gave_are_captured() {
         let p = pipeline(true, BinaryPolicy::Block, Some(1 << 16));
-        let (mut ex, outcome) = started(
+        let (mut ex, _) = started(
             &p,
             request(
                 "POST",
@@ -533,6 +538,8 @@ mod tests {
             ),
             false,
         );
+        // What the body is, its bytes say: a zip is refused once seen.
+        let outcome = p.on_request_body(&mut ex, b"PK\x03\x04", true).unwrap();
         assert!(matches!(outcome.step, Step::Reply(_)));
         ex.note_step(&outcome.step);
         let (capture, _) = capture_json(&p, ex);

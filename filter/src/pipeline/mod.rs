@@ -31,11 +31,15 @@ use std::sync::Arc;
 pub use crate::redact::Direction;
 pub use body::{BodyChoice, BodyProgress, FindingTally};
 
+/// Envoy `details` of a body refused because its inspection ran out of time.
+pub const INSPECTION_TIMEOUT_DETAILS: &str = "warden_inspection_timeout";
+
 use crate::approval::gate::ApprovalGate;
 use crate::approval::HoldCheck;
 use crate::audit::{ApprovalRecord, AuditSink, AuditSlot, ReplyNote};
 use crate::classify::{self, IdentityFacts, RequestFacts};
 use crate::config::{BodyInspection, Config};
+use crate::content::{self, Declared};
 use crate::http::{RequestHead, ResponseHead};
 use crate::identity::{AuthError, Authenticator, CredentialInjector, Identity, PeerAttributes};
 use crate::masking::BinaryPolicy;
@@ -246,6 +250,9 @@ pub enum PipelineError {
     /// A body chunk arrived after that body had ended.
     #[error("{0} chunk arrived after the body ended")]
     AfterEndOfBody(&'static str),
+    /// Something the phase needs is gone (Warden is shutting down).
+    #[error("{0} is unavailable")]
+    Unavailable(&'static str),
 }
 
 fn body_phase(direction: Direction) -> &'static str {
@@ -273,9 +280,10 @@ pub struct Exchange {
     policy_decision: Option<PolicyDecision>,
     /// Metadata of a decision taken in the request body phase, sent with that phase.
     pending_metadata: Vec<(&'static str, String)>,
-    /// A streamed request body held back while the policy waits for enough of it
-    /// (the command section of a git push).
-    withheld: Option<Vec<u8>>,
+    /// A streamed request body held back while the policy waits for enough of it (the
+    /// command section of a git push, or the first bytes of a body whose label says
+    /// little).
+    withheld: Option<Withheld>,
     /// A hold decided in the request body phase, waiting to wrap that phase's outcome.
     held: Option<Box<HoldCheck>>,
     /// Wall-clock time the exchange began (for the audit record).
@@ -297,6 +305,11 @@ pub struct Exchange {
     /// Warden failed the stream closed with an error status (a protocol error, a
     /// panic) instead of answering.
     failed: bool,
+    /// When work on the current message must give up (set by the shell from Envoy's
+    /// message timeout and the exchange's CPU budget; `None`: no limit).
+    deadline: Option<std::time::Instant>,
+    /// Time spent on this exchange's body work so far (for its CPU budget).
+    body_work: std::time::Duration,
 }
 
 impl Exchange {
@@ -324,7 +337,32 @@ impl Exchange {
             audit_slot: None,
             capture: None,
             failed: false,
+            deadline: None,
+            body_work: std::time::Duration::ZERO,
         }
+    }
+
+    /// Sets when work on the next message must give up (`None`: no limit). Masking
+    /// stops at it and the message is refused (fail closed).
+    pub fn set_deadline(&mut self, deadline: Option<std::time::Instant>) {
+        self.deadline = deadline;
+    }
+
+    /// Adds time spent on this exchange's body work (its CPU budget).
+    pub fn add_body_work(&mut self, spent: std::time::Duration) {
+        self.body_work = self.body_work.saturating_add(spent);
+    }
+
+    /// Time spent on this exchange's body work so far.
+    pub fn body_work(&self) -> std::time::Duration {
+        self.body_work
+    }
+
+    /// True when a body message in `direction` costs more than passing it on: it is
+    /// masked, or (request) the policy decision waits to classify it.
+    pub fn body_needs_work(&self, direction: Direction) -> bool {
+        self.body_state(direction).choice.mask
+            || (direction == Direction::Request && self.pending_policy.is_some())
     }
 
     /// Notes that Warden failed this exchange closed with an error status (Envoy
@@ -516,6 +554,33 @@ impl From<&Config> for PipelineSettings {
 /// section longer than this is refused as unreadable.
 const MAX_WITHHELD_BYTES: usize = 1 << 20;
 
+/// Bytes of a streamed request body held back until the policy can decide.
+#[derive(Debug)]
+struct Withheld {
+    reason: WithholdReason,
+    bytes: Vec<u8>,
+}
+
+/// Why a streamed request body is held back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WithholdReason {
+    /// A git push, until its ref-update commands are read.
+    GitCommands,
+    /// A body whose label says little (an unknown or binary type) and whose length does
+    /// not let it be buffered: until its first bytes show it is binary (it then passes
+    /// as `masking.binary` says, unread), else to its end (text is read whole).
+    Sniff,
+}
+
+impl Withheld {
+    fn new(reason: WithholdReason) -> Withheld {
+        Withheld {
+            reason,
+            bytes: Vec::new(),
+        }
+    }
+}
+
 /// A git push whose body can be streamed (not compressed: a partial gzip stream
 /// cannot be read, so compressed pushes are read whole).
 fn is_streamable_git_push(facts: &RequestFacts, head: &RequestHead) -> bool {
@@ -523,11 +588,7 @@ fn is_streamable_git_push(facts: &RequestFacts, head: &RequestHead) -> bool {
         git.request.service == classify::git::GitService::ReceivePack
             && git.request.phase == classify::git::GitPhase::Rpc
     });
-    let encoded = head
-        .headers
-        .get_str("content-encoding")
-        .is_some_and(|e| !e.trim().is_empty() && !e.trim().eq_ignore_ascii_case("identity"));
-    push && !encoded
+    push && content::content_encoding(&head.headers).is_none()
 }
 
 /// A policy's say on masking, per direction (`None`: as configured).
@@ -562,6 +623,29 @@ pub struct Pipeline {
     credential_headers: Arc<[String]>,
     /// Counters and histograms of the data path.
     metrics: crate::metrics::Metrics,
+    /// Time limits on body work.
+    body_limits: BodyWorkLimits,
+    /// Where large body messages are worked on (`None`: inline, on the caller's thread).
+    body_workers: Option<Arc<crate::body_workers::BodyWorkers>>,
+}
+
+/// Time limits on the work one body costs (decoding, classifying, masking).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BodyWorkLimits {
+    /// Envoy's ext_proc `message_timeout`: work on one message stops when it passes
+    /// (Envoy has failed the request by then).
+    pub message_timeout: std::time::Duration,
+    /// Most time one exchange may spend on body work over all its messages.
+    pub per_exchange: std::time::Duration,
+}
+
+impl Default for BodyWorkLimits {
+    fn default() -> Self {
+        BodyWorkLimits {
+            message_timeout: std::time::Duration::from_secs(2),
+            per_exchange: std::time::Duration::from_secs(30),
+        }
+    }
 }
 
 impl Pipeline {
@@ -579,7 +663,30 @@ impl Pipeline {
             known_credentials: Arc::default(),
             credential_headers: Arc::from(Vec::new()),
             metrics: crate::metrics::Metrics::new(),
+            body_limits: BodyWorkLimits::default(),
+            body_workers: None,
         }
+    }
+
+    /// Sets the time limits on body work and the pool large body messages run on.
+    pub fn with_body_work(
+        mut self,
+        limits: BodyWorkLimits,
+        workers: Option<Arc<crate::body_workers::BodyWorkers>>,
+    ) -> Pipeline {
+        self.body_limits = limits;
+        self.body_workers = workers;
+        self
+    }
+
+    /// The time limits on body work.
+    pub fn body_limits(&self) -> BodyWorkLimits {
+        self.body_limits
+    }
+
+    /// The pool large body messages run on, if any.
+    pub fn body_workers(&self) -> Option<&Arc<crate::body_workers::BodyWorkers>> {
+        self.body_workers.as_ref()
     }
 
     /// Counts into `metrics` (the handle the admin port's registry reads) instead of
@@ -687,7 +794,9 @@ impl Pipeline {
         read_request_body: Option<BodyMode>,
         mask: MaskOverride,
     ) -> Decision {
-        let has_body = !end_of_stream && head.may_have_body();
+        // Only Envoy's end-of-stream on the headers proves there is no body: HTTP/2 (and
+        // chunked HTTP/1.1) requests of any method can carry one without a length.
+        let has_body = !end_of_stream;
         let max = self.settings.max_buffered_body_bytes;
         let request_body = if has_body {
             let base = read_request_body.unwrap_or_else(|| body_mode(self.settings.request_body));
@@ -771,8 +880,7 @@ impl Pipeline {
             identity.map(IdentityFacts::from),
             policy.sql_settings(),
         );
-        let has_body = !end_of_stream && head.may_have_body();
-        let mut facts = facts;
+        let has_body = !end_of_stream;
         if has_body && policy.needs_body(&facts) {
             if is_streamable_git_push(&facts, head) {
                 // A push carries its ref updates first and then a packfile of any size:
@@ -785,68 +893,21 @@ impl Pipeline {
                     end_of_stream,
                     BodyMode::Streamed,
                 );
-                if !decision.request_body.mask && decision.request_body.mode == BodyMode::Streamed {
-                    exchange.withheld = Some(Vec::new());
-                    return decision;
+                // (A push small enough to buffer is read whole instead.)
+                if decision.verdict == Verdict::Allow
+                    && decision.request_body.mode == BodyMode::Streamed
+                {
+                    exchange.withheld = Some(Withheld::new(WithholdReason::GitCommands));
                 }
-                // A masked body takes the buffered path instead.
-                return self.decide(
-                    &exchange.id,
-                    head,
-                    end_of_stream,
-                    Some(BodyMode::Buffered),
-                    MaskOverride::default(),
-                );
+                return decision;
             }
-            if !self.binary_stream(head) {
-                return self.decide_after_body(
-                    exchange,
-                    facts,
-                    policy,
-                    head,
-                    end_of_stream,
-                    BodyMode::Buffered,
-                );
-            }
-            // A binary body of unknown or excessive size (gRPC streams, large uploads)
-            // cannot be buffered whole; `masking.binary` says whether it may pass
-            // unread (logged) or is refused.
-            if self.settings.masking.binary == BinaryPolicy::Block {
-                let reply = LocalReply::json_error(
-                    415,
-                    "binary_body_blocked",
-                    &format!(
-                        "the request body has content-type {:?} and no length Warden can \
-                         buffer, so policy cannot read it, and masking.binary blocks bodies \
-                         Warden cannot inspect",
-                        head.headers.get_str("content-type").unwrap_or("")
-                    ),
-                    &exchange.id,
-                );
-                exchange.facts = Some(facts);
-                return self.deny(reply, BodyChoice::unmasked(BodyMode::Skip));
-            }
-            tracing::info!(
-                request_id = %exchange.id,
-                content_type = head.headers.get_str("content-type").unwrap_or(""),
-                "request body is a binary stream: not classified (masking.binary: pass)"
-            );
-            facts.body.unreadable = None;
-            facts.body.format = Some("binary-unread".into());
-            classify::body_not_read(&mut facts);
+            return self.read_for_policy(exchange, facts, policy, head, end_of_stream);
         }
         let verdict = policy.evaluate(&facts);
-        if verdict.decision == Action::Hold && has_body && !self.binary_stream(head) {
+        if verdict.decision == Action::Hold && has_body {
             // An approval is bound to the body too: read it, then decide again, so the
             // fingerprint covers what the upstream would receive.
-            return self.decide_after_body(
-                exchange,
-                facts,
-                policy,
-                head,
-                end_of_stream,
-                BodyMode::Buffered,
-            );
+            return self.read_for_policy(exchange, facts, policy, head, end_of_stream);
         }
         let mask = MaskOverride {
             request: verdict.effects.mask_request,
@@ -902,24 +963,66 @@ impl Pipeline {
         )
     }
 
-    /// True when the request body is binary and cannot be buffered whole (no length,
-    /// or over the limit): such bodies are not read for policy.
-    fn binary_stream(&self, head: &RequestHead) -> bool {
-        let kind = crate::redact::ContentKind::from_content_type(
-            head.headers.get_str("content-type").unwrap_or(""),
+    /// Leaves the decision to the request body, read the way its label and length
+    /// allow: whole (buffered) in general; streamed and held back while its first bytes
+    /// are sniffed when its label says little and it cannot be buffered
+    /// ([`Pipeline::sniff_stream`]).
+    fn read_for_policy(
+        &self,
+        exchange: &mut Exchange,
+        facts: RequestFacts,
+        policy: Arc<Policy>,
+        head: &RequestHead,
+        end_of_stream: bool,
+    ) -> Decision {
+        if !self.sniff_stream(head) {
+            return self.decide_after_body(
+                exchange,
+                facts,
+                policy,
+                head,
+                end_of_stream,
+                BodyMode::Buffered,
+            );
+        }
+        let decision = self.decide_after_body(
+            exchange,
+            facts,
+            policy,
+            head,
+            end_of_stream,
+            BodyMode::Streamed,
         );
-        let is_git_push = head.headers.get_str("content-type").is_some_and(|ct| {
-            ct.trim()
-                .eq_ignore_ascii_case("application/x-git-receive-pack-request")
-        });
-        kind == crate::redact::ContentKind::Binary
+        if decision.verdict == Verdict::Allow && decision.request_body.mode == BodyMode::Streamed {
+            exchange.withheld = Some(Withheld::new(WithholdReason::Sniff));
+        }
+        decision
+    }
+
+    /// True when the request body's label says little — an unknown or binary type, not
+    /// multipart, not compressed — and no length lets it be buffered whole (gRPC
+    /// streams, large uploads). Its bytes decide: binary passes as `masking.binary`
+    /// says, text is read whole. A label is never a reason to pass a body unread.
+    fn sniff_stream(&self, head: &RequestHead) -> bool {
+        let declared = Declared::from_headers(&head.headers);
+        let is_git_push = declared.media == "application/x-git-receive-pack-request";
+        crate::redact::ContentKind::from_content_type(&declared.media)
+            == crate::redact::ContentKind::Binary
+            && !declared.is_multipart()
             && !is_git_push
+            && content::content_encoding(&head.headers).is_none()
             && content_length(head).is_none_or(|len| len > self.settings.max_buffered_body_bytes)
     }
 
     /// Finishes a decision that waited for the request body: classifies `body` (the
     /// whole body as received) and evaluates the policy. `Some(reply)` when refused.
     fn decide_pending(&self, exchange: &mut Exchange, body: &[u8]) -> Option<Outcome> {
+        self.decide_pending_on(exchange, Some(body))
+    }
+
+    /// [`Pipeline::decide_pending`] for a body that is binary and passes unread
+    /// (`body` is `None`): the policy decides on everything but its content.
+    fn decide_pending_on(&self, exchange: &mut Exchange, body: Option<&[u8]>) -> Option<Outcome> {
         let policy = exchange.pending_policy.take()?;
         let mut facts = exchange.facts.take().unwrap_or_default();
         let headers = exchange.request.as_ref().map(|r| &r.headers);
@@ -931,7 +1034,23 @@ impl Pipeline {
                 .saturating_mul(MAX_DECODE_FACTOR),
         )
         .unwrap_or(usize::MAX);
-        classify::classify_received_body(&mut facts, headers, body, max, policy.sql_settings());
+        match body {
+            Some(body) => classify::classify_received_body(
+                &mut facts,
+                headers,
+                body,
+                max,
+                policy.sql_settings(),
+            ),
+            None => {
+                facts.body.inspected = true;
+                facts.body.format = Some("binary-unread".into());
+                // A Kubernetes object in it could be anything.
+                classify::body_not_read(&mut facts);
+            }
+        }
+        // A body passed unread is not part of the reply or of an approval's binding.
+        let decoded = body.and_then(|body| classify::decoded_body(headers, body, max).ok());
         let verdict = policy.evaluate(&facts);
         log_policy(&verdict, &exchange.id);
         let mut metadata = vec![("decision", verdict.decision.name().to_string())];
@@ -946,7 +1065,6 @@ impl Pipeline {
                 }
                 // The reply may echo the body (JSON-RPC ids, git capabilities): read it
                 // as the upstream would, decoded.
-                let decoded = classify::decoded_body(headers, body, max).ok();
                 Some(Outcome {
                     step: Step::Reply(LocalReply::policy(
                         &verdict,
@@ -965,7 +1083,6 @@ impl Pipeline {
                         .git
                         .as_ref()
                         .is_some_and(|g| !g.ref_updates.is_empty());
-                    let decoded = classify::decoded_body(headers, body, max).ok();
                     let bound = if is_push { None } else { decoded.as_deref() };
                     let mut check = HoldCheck::new(
                         &verdict,
@@ -1022,6 +1139,31 @@ impl Pipeline {
                 (self.deny(reply, BodyChoice::unmasked(BodyMode::Skip)), None)
             }
         };
+        let inject = exchange
+            .policy_decision
+            .as_ref()
+            .and_then(|d| d.effects.inject)
+            .unwrap_or(true);
+        let mut decision = decision;
+        let mut injected = None;
+        if let (Some(injector), false) = (
+            self.injector.as_deref().filter(|_| inject),
+            matches!(decision.verdict, Verdict::Deny(_)),
+        ) {
+            match injector.apply(&head) {
+                Ok(found) => injected = found,
+                Err(ambiguous) => {
+                    tracing::info!(request_id = %exchange.id, rule = %ambiguous.rule, "ambiguous path refused");
+                    let reply = LocalReply::json_error(
+                        400,
+                        "ambiguous_path",
+                        &ambiguous.to_string(),
+                        &exchange.id,
+                    );
+                    decision = self.deny(reply, BodyChoice::unmasked(BodyMode::Skip));
+                }
+            }
+        }
         let mut metadata = vec![
             ("request_id", exchange.id.clone()),
             ("decision", decision.verdict.name().to_string()),
@@ -1035,11 +1177,6 @@ impl Pipeline {
             // Decided once the body is read; until then nothing has been allowed.
             metadata[1].1 = "pending".into();
         }
-        let inject = exchange
-            .policy_decision
-            .as_ref()
-            .and_then(|d| d.effects.inject)
-            .unwrap_or(true);
         let step = match &decision.verdict {
             Verdict::Deny(reply) => Step::Reply(reply.clone()),
             Verdict::Allow | Verdict::Hold(_) => {
@@ -1061,8 +1198,7 @@ impl Pipeline {
                     // Also strips identity headers a client forged.
                     changes.push(authenticator.upstream_headers(identity.as_ref()));
                 }
-                let injector = self.injector.as_deref().filter(|_| inject);
-                if let Some(injected) = injector.and_then(|i| i.apply(&head)) {
+                if let Some(injected) = injected {
                     tracing::debug!(request_id = %exchange.id, rule = %injected.rule, "credential injected");
                     self.remember_injected(&injected.rule, &injected.secrets);
                     changes.push(injected.changes);
@@ -1079,6 +1215,14 @@ impl Pipeline {
                         set_headers.push((name, value));
                     }
                 }
+                for name in folded_spellings(
+                    &head,
+                    &set_headers,
+                    &remove_headers,
+                    &self.credential_headers,
+                ) {
+                    remove_headers.push(name);
+                }
                 let mutation = Mutation {
                     set_headers,
                     remove_headers,
@@ -1094,13 +1238,6 @@ impl Pipeline {
                 }
             }
         };
-        if decision.request_body.passed_unread {
-            tracing::info!(
-                request_id = %exchange.id,
-                content_type = head.headers.get_str("content-type").unwrap_or(""),
-                "request body is binary: passed unread (masking.binary: pass)"
-            );
-        }
         if end_of_stream {
             exchange.request_body.progress.ended = true;
         }
@@ -1183,13 +1320,6 @@ impl Pipeline {
         if choice.drop_content_length {
             mutation.remove_headers.push("content-length".into());
         }
-        if choice.passed_unread {
-            tracing::info!(
-                request_id = %exchange.id,
-                content_type = head.headers.get_str("content-type").unwrap_or(""),
-                "response body is binary: passed unread (masking.binary: pass)"
-            );
-        }
         if bodiless {
             exchange.response_body.progress.ended = true;
         }
@@ -1226,6 +1356,19 @@ impl Pipeline {
                 Direction::Response => "response trailers",
             }));
         }
+        if direction == Direction::Request && exchange.withheld.is_some() {
+            // Bytes held back can only be let go in a body message: never drop them
+            // silently, never let the rest through unread.
+            exchange.withheld = None;
+            exchange.pending_policy = None;
+            return Ok(Outcome::reply(LocalReply::json_error(
+                413,
+                "body_not_inspectable",
+                "the request body ended in trailers while Warden held part of it back to \
+                 inspect; send the request without trailers",
+                &exchange.id,
+            )));
+        }
         if direction == Direction::Request && exchange.pending_policy.is_some() {
             // Trailers without a body message: the body was empty.
             if let Some(refused) = self.decide_pending(exchange, &[]) {
@@ -1261,6 +1404,12 @@ impl Pipeline {
         if exchange.decision.is_none() {
             return Err(PipelineError::BeforeRequestHeaders(body_phase(direction)));
         }
+        let deadline = exchange.deadline;
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            // It waited for a worker past its deadline: Envoy has given up on it.
+            return Ok(body::out_of_time(direction, &exchange.id));
+        }
+        exchange.body_state_mut(direction).deadline = deadline;
         let max = self.settings.max_buffered_body_bytes;
         let id = exchange.id.clone();
         let at_ms = exchange
@@ -1285,62 +1434,94 @@ impl Pipeline {
             return Ok(Outcome::reply(self.too_large(direction, &id)));
         }
         let mut decided_metadata = Vec::new();
+        // Bytes held back and now let go: they take this chunk's place.
+        let mut released: Option<Vec<u8>> = None;
         if direction == Direction::Request && exchange.pending_policy.is_some() {
-            if let Some(mut withheld) = exchange.withheld.take() {
-                let first = withheld.is_empty();
-                withheld.extend_from_slice(chunk);
-                let complete = !matches!(
-                    classify::git::parse_receive_pack_commands(&withheld),
-                    Err(classify::git::GitParseError::Incomplete)
-                );
-                if !complete && !end_of_stream && withheld.len() <= MAX_WITHHELD_BYTES {
-                    // Hold these bytes back (the chunk is replaced by nothing) until the
-                    // commands are complete.
-                    exchange.withheld = Some(withheld);
-                    return Ok(Outcome {
-                        step: Step::Continue(Mutation {
-                            body: Some(Vec::new()),
-                            ..Mutation::default()
-                        }),
-                        metadata: Vec::new(),
-                    });
+            if let Some(withheld) = exchange.withheld.take() {
+                match withheld.reason {
+                    WithholdReason::GitCommands => {
+                        match self.withhold_git_commands(exchange, withheld, chunk, end_of_stream) {
+                            Ok(bytes) => released = Some(bytes),
+                            Err(outcome) => return Ok(outcome),
+                        }
+                    }
+                    WithholdReason::Sniff => {
+                        match self.withhold_until_sniffed(exchange, withheld, chunk, end_of_stream)
+                        {
+                            Ok(bytes) => released = Some(bytes),
+                            Err(outcome) => return Ok(outcome),
+                        }
+                    }
                 }
-                if let Some(refused) = self.decide_pending(exchange, &withheld) {
+                decided_metadata = std::mem::take(&mut exchange.pending_metadata);
+            } else {
+                if !buffered || !end_of_stream {
+                    // The policy needs the whole body but it is arriving in pieces: never
+                    // allow what could not be read whole.
+                    exchange.pending_policy = None;
+                    return Ok(Outcome::reply(LocalReply::json_error(
+                        413,
+                        "body_not_inspectable",
+                        "Warden's policy must read this request body whole, but it arrived in \
+                         pieces; check that the ext_proc filter allows mode_override",
+                        &id,
+                    )));
+                }
+                if let Some(refused) = self.decide_pending(exchange, chunk) {
                     return Ok(refused);
                 }
-                // Allowed: release what was held back in place of this chunk (nothing
-                // to replace when this chunk was all of it).
-                return Ok(Outcome {
-                    step: Step::Continue(Mutation {
-                        body: (!first).then_some(withheld),
-                        ..Mutation::default()
-                    }),
-                    metadata: std::mem::take(&mut exchange.pending_metadata),
-                });
+                decided_metadata = std::mem::take(&mut exchange.pending_metadata);
             }
-            if !buffered || !end_of_stream {
-                // The policy needs the whole body but it is arriving in pieces: never
-                // allow what could not be read whole.
-                exchange.pending_policy = None;
-                return Ok(Outcome::reply(LocalReply::json_error(
-                    413,
-                    "body_not_inspectable",
-                    "Warden's policy must read this request body whole, but it arrived in \
-                     pieces; check that the ext_proc filter allows mode_override",
-                    &id,
-                )));
-            }
-            if let Some(refused) = self.decide_pending(exchange, chunk) {
-                return Ok(refused);
-            }
-            decided_metadata = std::mem::take(&mut exchange.pending_metadata);
         }
+        let outcome = self.mask_body(
+            exchange,
+            direction,
+            released.as_deref().unwrap_or(chunk),
+            end_of_stream,
+            decided_metadata,
+            at_ms,
+        );
+        Ok(match (released, outcome) {
+            (
+                Some(bytes),
+                Outcome {
+                    step: Step::Continue(mut mutation),
+                    metadata,
+                },
+            ) => {
+                // Unmasked, the held-back bytes still replace this chunk (unless they
+                // are just this chunk).
+                if mutation.body.is_none() && bytes != chunk {
+                    mutation.body = Some(bytes);
+                }
+                Outcome {
+                    step: Step::Continue(mutation),
+                    metadata,
+                }
+            }
+            (_, outcome) => outcome,
+        })
+    }
+
+    /// Masks one body message (the whole body when buffered) as its state says.
+    fn mask_body(
+        &self,
+        exchange: &mut Exchange,
+        direction: Direction,
+        chunk: &[u8],
+        end_of_stream: bool,
+        decided_metadata: Vec<(&'static str, String)>,
+        at_ms: u64,
+    ) -> Outcome {
+        let max = self.settings.max_buffered_body_bytes;
+        let id = exchange.id.clone();
         let state = exchange.body_state_mut(direction);
+        let buffered = state.choice.mode == BodyMode::Buffered;
         let Some(redactor) = self.redactor.as_deref().filter(|_| state.choice.mask) else {
-            return Ok(Outcome {
+            return Outcome {
                 step: Step::Continue(Mutation::default()),
                 metadata: decided_metadata,
-            });
+            };
         };
         let mut outcome = if buffered {
             let max_decoded =
@@ -1366,7 +1547,99 @@ impl Pipeline {
                 .metadata
                 .push((key, state.findings.total.to_string()));
         }
-        Ok(outcome)
+        outcome
+    }
+
+    /// A git push held back until its ref-update commands are read
+    /// ([`WithholdReason::GitCommands`]). `Ok` carries the bytes to let go once the
+    /// policy allowed them; `Err` the outcome of this chunk otherwise.
+    fn withhold_git_commands(
+        &self,
+        exchange: &mut Exchange,
+        mut withheld: Withheld,
+        chunk: &[u8],
+        end_of_stream: bool,
+    ) -> Result<Vec<u8>, Outcome> {
+        withheld.bytes.extend_from_slice(chunk);
+        let complete = !matches!(
+            classify::git::parse_receive_pack_commands(&withheld.bytes),
+            Err(classify::git::GitParseError::Incomplete)
+        );
+        if !complete && !end_of_stream && withheld.bytes.len() <= MAX_WITHHELD_BYTES {
+            // Hold these bytes back (the chunk is replaced by nothing) until the
+            // commands are complete.
+            exchange.withheld = Some(withheld);
+            return Err(Outcome {
+                step: Step::Continue(Mutation {
+                    body: Some(Vec::new()),
+                    ..Mutation::default()
+                }),
+                metadata: Vec::new(),
+            });
+        }
+        if let Some(refused) = self.decide_pending(exchange, &withheld.bytes) {
+            return Err(refused);
+        }
+        Ok(withheld.bytes)
+    }
+
+    /// A body held back until its first bytes show what it is
+    /// ([`WithholdReason::Sniff`]). Binary: the policy decides without its content, and
+    /// (unless `masking.binary` blocks it) it passes unread from here on. Text: held to
+    /// its end (at most the buffered limit), then classified whole. `Ok` carries the
+    /// bytes to let go once decided; `Err` the outcome of this chunk otherwise.
+    fn withhold_until_sniffed(
+        &self,
+        exchange: &mut Exchange,
+        mut withheld: Withheld,
+        chunk: &[u8],
+        end_of_stream: bool,
+    ) -> Result<Vec<u8>, Outcome> {
+        let window_open = withheld.bytes.len() < content::sniff::WINDOW;
+        withheld.bytes.extend_from_slice(chunk);
+        let binary = window_open
+            && content::sniff::sniff(&withheld.bytes, end_of_stream, None)
+                == Some(content::sniff::Sniffed::Binary);
+        if binary {
+            if self.settings.masking.binary == BinaryPolicy::Block {
+                exchange.pending_policy = None;
+                return Err(Outcome::reply(body::binary_blocked(
+                    Direction::Request,
+                    &exchange.id,
+                )));
+            }
+            if let Some(refused) = self.decide_pending_on(exchange, None) {
+                return Err(refused);
+            }
+            tracing::info!(
+                request_id = %exchange.id,
+                "request body is binary: not classified, passed unread (masking.binary: pass)"
+            );
+            let state = &mut exchange.request_body;
+            state.choice.mask = false;
+            state.choice.passed_unread = true;
+            return Ok(withheld.bytes);
+        }
+        if withheld.bytes.len() as u64 > self.settings.max_buffered_body_bytes {
+            exchange.pending_policy = None;
+            return Err(Outcome::reply(
+                self.too_large(Direction::Request, &exchange.id),
+            ));
+        }
+        if !end_of_stream {
+            exchange.withheld = Some(withheld);
+            return Err(Outcome {
+                step: Step::Continue(Mutation {
+                    body: Some(Vec::new()),
+                    ..Mutation::default()
+                }),
+                metadata: Vec::new(),
+            });
+        }
+        if let Some(refused) = self.decide_pending(exchange, &withheld.bytes) {
+            return Err(refused);
+        }
+        Ok(withheld.bytes)
     }
 
     fn too_large(&self, direction: Direction, request_id: &str) -> LocalReply {
@@ -1476,6 +1749,55 @@ fn content_length(head: &RequestHead) -> Option<u64> {
     head.headers.get_str("content-length")?.trim().parse().ok()
 }
 
+/// A header name as servers that fold spellings read it: lowercase, with every
+/// character other than a letter or digit read as `-`. CGI, WSGI, PHP and Rack map
+/// `x-warden-subject` and `x_warden_subject` to the same `HTTP_X_WARDEN_SUBJECT`.
+fn folded_header_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+/// Client headers that are another spelling of a header Warden manages: its own
+/// (`x-warden-*`), the ones it sets or removes on this request (identity, injected
+/// credentials), and every credential header of the deployment. An upstream that folds
+/// `_` and `-` would otherwise read the client's `x_warden_subject: alice` as Warden's
+/// `x-warden-subject`, or a client's `x_api_key` next to the injected `x-api-key`.
+fn folded_spellings(
+    head: &RequestHead,
+    set_headers: &[(String, String)],
+    remove_headers: &[String],
+    credential_headers: &[String],
+) -> Vec<String> {
+    let managed: Vec<String> = set_headers
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .chain(remove_headers.iter().map(String::as_str))
+        .chain(credential_headers.iter().map(String::as_str))
+        .map(folded_header_name)
+        .collect();
+    let warden_prefix = folded_header_name(WARDEN_HEADER_PREFIX);
+    let mut out: Vec<String> = Vec::new();
+    for (name, _) in head.headers.iter() {
+        let exact =
+            set_headers.iter().any(|(n, _)| n == name) || remove_headers.iter().any(|n| n == name);
+        if exact || out.iter().any(|n| n == name) {
+            continue;
+        }
+        let folded = folded_header_name(name);
+        if folded.starts_with(&warden_prefix) || managed.contains(&folded) {
+            out.push(name.to_string());
+        }
+    }
+    out
+}
+
 /// Names of `x-warden-*` headers the client sent: only Warden may set those, so a
 /// client cannot forge a request id (or, later, an identity or approval).
 fn spoofed_warden_headers(head: &RequestHead) -> Vec<String> {
@@ -1531,6 +1853,112 @@ mod tests {
             head.path = "/repo.git/git-receive-pack".into();
             head.headers.push("content-length", body.len().to_string());
             (head, body)
+        }
+
+        #[test]
+        fn a_body_is_read_whatever_the_method_unless_envoy_ended_the_stream() {
+            let pipeline = with_default_pack();
+            for method in ["GET", "DELETE", "HEAD", "OPTIONS"] {
+                let head = request(method, &[("content-type", "application/json")]);
+                let mut exchange = Exchange::new("m");
+                let outcome = pipeline
+                    .on_request_headers(&mut exchange, head.clone(), false, Ok(None))
+                    .unwrap();
+                let Step::Continue(mutation) = outcome.step else {
+                    panic!("{method}: decided before the body was read")
+                };
+                assert_ne!(
+                    mutation.plan.unwrap().request_body,
+                    BodyMode::Skip,
+                    "{method}"
+                );
+                let outcome = pipeline
+                    .on_request_body(&mut exchange, br#"{"sql": "DROP TABLE t"}"#, true)
+                    .unwrap();
+                assert!(
+                    matches!(outcome.step, Step::Hold(_)),
+                    "{method}: {:?}",
+                    outcome.step
+                );
+
+                // End of stream on the headers: no body phase at all.
+                let mut exchange = Exchange::new("m");
+                let outcome = pipeline
+                    .on_request_headers(&mut exchange, head, true, Ok(None))
+                    .unwrap();
+                let Step::Continue(mutation) = outcome.step else {
+                    panic!("{method}: a bodiless request was stopped")
+                };
+                assert_eq!(
+                    mutation.plan.unwrap().request_body,
+                    BodyMode::Skip,
+                    "{method}"
+                );
+            }
+        }
+
+        #[test]
+        fn an_unlabelled_stream_is_held_back_until_its_bytes_tell() {
+            let pipeline = with_default_pack();
+            let octets = [("content-type", "application/octet-stream")];
+            // Text: held back to its end, then read whole and decided.
+            let mut exchange = Exchange::new("s");
+            let outcome = pipeline
+                .on_request_headers(&mut exchange, request("POST", &octets), false, Ok(None))
+                .unwrap();
+            let Step::Continue(mutation) = outcome.step else {
+                panic!("decided before the body was read")
+            };
+            assert_eq!(mutation.plan.unwrap().request_body, BodyMode::Streamed);
+            let body = br#"{"sql": "DROP TABLE t"}"#;
+            let (first, rest) = body.split_at(10);
+            let held = mutation_of(
+                pipeline
+                    .on_request_body(&mut exchange, first, false)
+                    .unwrap(),
+            );
+            assert_eq!(held.body, Some(Vec::new()), "nothing may go upstream yet");
+            let outcome = pipeline.on_request_body(&mut exchange, rest, true).unwrap();
+            assert!(matches!(outcome.step, Step::Hold(_)), "{:?}", outcome.step);
+
+            // Binary: let go at once, the policy deciding without its content.
+            let mut exchange = Exchange::new("b");
+            pipeline
+                .on_request_headers(&mut exchange, request("POST", &octets), false, Ok(None))
+                .unwrap();
+            // Two bytes tell nothing yet: held back.
+            let held = mutation_of(
+                pipeline
+                    .on_request_body(&mut exchange, b"\0\0", false)
+                    .unwrap(),
+            );
+            assert_eq!(held.body, Some(Vec::new()));
+            let released = mutation_of(
+                pipeline
+                    .on_request_body(&mut exchange, b"\0\0\x05hello", false)
+                    .unwrap(),
+            );
+            assert_eq!(
+                released.body.as_deref(),
+                Some(b"\0\0\0\0\x05hello".as_slice())
+            );
+            let next = mutation_of(
+                pipeline
+                    .on_request_body(&mut exchange, b"more", true)
+                    .unwrap(),
+            );
+            assert_eq!(next.body, None, "the rest passes as it is");
+            assert_eq!(
+                exchange.facts().and_then(|f| f.body.format.as_deref()),
+                Some("binary-unread")
+            );
+        }
+
+        fn mutation_of(outcome: Outcome) -> Mutation {
+            match outcome.step {
+                Step::Continue(m) => m,
+                other => panic!("expected continue, got {other:?}"),
+            }
         }
 
         #[test]
@@ -1917,6 +2345,30 @@ mod tests {
         }
 
         #[test]
+        fn a_body_whose_deadline_passed_is_refused_not_passed() {
+            let p = masking_pipeline(BinaryPolicy::Pass);
+            let (mut ex, _) = started(&p, &[]);
+            let body = format!("{{\"token\": \"{TOKEN}\", \"n\": 1}}");
+            let len = body.len().to_string();
+            p.on_response_headers(
+                &mut ex,
+                response(&[
+                    ("content-type", "application/json"),
+                    ("content-length", &len),
+                ]),
+                false,
+            )
+            .unwrap();
+            ex.set_deadline(Some(std::time::Instant::now()));
+            let out = p.on_response_body(&mut ex, body.as_bytes(), true).unwrap();
+            let Step::Reply(reply) = out.step else {
+                panic!("passed a body that was not inspected in time: {out:?}");
+            };
+            assert_eq!(reply.status, 502);
+            assert_eq!(reply.details, INSPECTION_TIMEOUT_DETAILS);
+        }
+
+        #[test]
         fn a_buffered_json_response_is_masked_and_its_length_fixed() {
             let p = masking_pipeline(BinaryPolicy::Pass);
             let (mut ex, _) = started(&p, &[]);
@@ -1961,7 +2413,7 @@ mod tests {
             let mut out = Vec::new();
             for (chunk, end) in [(a, false), (b, true)] {
                 let m = mutation(p.on_response_body(&mut ex, chunk.as_bytes(), end).unwrap());
-                out.extend(m.body.expect("streamed chunks are always replaced"));
+                out.extend(m.body.unwrap_or_else(|| chunk.as_bytes().to_vec()));
             }
             let out = String::from_utf8(out).unwrap();
             assert!(!out.contains(TOKEN) && !out.contains("ghp_9xQ2"), "{out}");
@@ -2065,13 +2517,16 @@ mod tests {
 
         #[test]
         fn binary_bodies_follow_the_binary_policy() {
+            let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
             let image = [("content-type", "image/png")];
             let p = masking_pipeline(BinaryPolicy::Block);
             let (mut ex, _) = started(&p, &[]);
-            let r = reply(
+            // Nothing is refused on a label: the bytes decide.
+            mutation(
                 p.on_response_headers(&mut ex, response(&image), false)
                     .unwrap(),
             );
+            let r = reply(p.on_response_body(&mut ex, png, true).unwrap());
             assert_eq!(r.status, 502);
 
             let mut ex = Exchange::new("b");
@@ -2079,14 +2534,25 @@ mod tests {
                 "POST",
                 &[("content-type", "application/zip"), ("content-length", "4")],
             );
-            assert_eq!(
-                reply(
-                    p.on_request_headers(&mut ex, head, false, Ok(None))
-                        .unwrap()
-                )
-                .status,
-                415
+            let m = mutation(
+                p.on_request_headers(&mut ex, head, false, Ok(None))
+                    .unwrap(),
             );
+            assert_eq!(m.plan.unwrap().request_body, BodyMode::Buffered);
+            let r = reply(p.on_request_body(&mut ex, b"PK\x03\x04", true).unwrap());
+            assert_eq!(r.status, 415);
+
+            // Text under a binary label is masked, not refused.
+            let (mut ex, _) = started(&p, &[]);
+            mutation(
+                p.on_response_headers(&mut ex, response(&image), false)
+                    .unwrap(),
+            );
+            let text = format!("{{\"note\": \"{TOKEN}\"}}");
+            let m = mutation(p.on_response_body(&mut ex, text.as_bytes(), true).unwrap());
+            let out = String::from_utf8(m.body.expect("masked")).unwrap();
+            assert!(!out.contains(TOKEN), "{out}");
+            assert!(!ex.body_choice(Direction::Response).passed_unread);
 
             let p = masking_pipeline(BinaryPolicy::Pass);
             let (mut ex, _) = started(&p, &[]);
@@ -2094,10 +2560,34 @@ mod tests {
                 p.on_response_headers(&mut ex, response(&image), false)
                     .unwrap(),
             );
+            let m = mutation(p.on_response_body(&mut ex, png, true).unwrap());
+            assert_eq!(m.body, None, "passed as it is");
             assert!(ex.body_choice(Direction::Response).passed_unread);
-            assert_eq!(
-                mutation(p.on_response_body(&mut ex, b"\x89PNG", true).unwrap()),
-                Mutation::default()
+        }
+
+        #[test]
+        fn a_streamed_unknown_body_is_decided_by_its_bytes() {
+            let p = masking_pipeline(BinaryPolicy::Pass);
+            let (mut ex, _) = started(&p, &[]);
+            mutation(
+                p.on_response_headers(
+                    &mut ex,
+                    response(&[("content-type", "application/octet-stream")]),
+                    false,
+                )
+                .unwrap(),
+            );
+            let text = format!("{{\"a\": 1, \"token\": \"{TOKEN}\"}}");
+            let mut out = Vec::new();
+            for (i, chunk) in text.as_bytes().chunks(5).enumerate() {
+                let end = (i + 1) * 5 >= text.len();
+                let m = mutation(p.on_response_body(&mut ex, chunk, end).unwrap());
+                out.extend(m.body.unwrap_or_else(|| chunk.to_vec()));
+            }
+            let out = String::from_utf8(out).unwrap();
+            assert!(
+                !out.contains(TOKEN) && out.starts_with("{\"a\": 1"),
+                "{out}"
             );
         }
 

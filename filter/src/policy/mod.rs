@@ -186,6 +186,8 @@ fn hold_spec(rule_id: &str, spec: &ApprovalSpec) -> Result<HoldSpec, (String, St
             )?
             .unwrap_or(defaults.use_within_seconds),
             wait_seconds: wait_seconds.filter(|w| *w > 0),
+            bind_headers: bound_headers(spec.bind_headers.as_deref().unwrap_or_default())
+                .map_err(|message| ("approval.bind_headers".to_string(), message))?,
         },
         scope: spec.scope.clone().unwrap_or_else(|| rule_id.to_string()),
         grant_seconds: nonzero(
@@ -193,6 +195,27 @@ fn hold_spec(rule_id: &str, spec: &ApprovalSpec) -> Result<HoldSpec, (String, St
             seconds("approval.grant", &spec.grant, None)?,
         )?,
     })
+}
+
+/// The headers an approval binds: Warden's defaults and `extra`, folded (lowercase,
+/// `_` as `-`), without repeats. An empty or malformed name is an error.
+fn bound_headers(extra: &[String]) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = crate::approval::DEFAULT_BOUND_HEADERS
+        .iter()
+        .map(|h| h.to_string())
+        .collect();
+    for name in extra {
+        let folded = crate::approval::fold_header_pattern(name);
+        if folded.trim_matches('*').is_empty() || folded.chars().any(|c| c.is_whitespace()) {
+            return Err(format!(
+                "{name:?} is not a header name (letters, digits, `-` and `*` wildcards)"
+            ));
+        }
+        if !out.contains(&folded) {
+            out.push(folded);
+        }
+    }
+    Ok(out)
 }
 
 /// A rule that matched in observe mode.

@@ -128,6 +128,12 @@ pub struct ApprovalSpec {
     /// share grants.
     #[serde(default)]
     pub scope: Option<String>,
+    /// Request headers that are part of the operation, besides Warden's defaults
+    /// (database, schema, tenant, impersonation... headers): the approved retry must
+    /// send them with the same values. Names are case-insensitive, `_` reads as `-`,
+    /// `*` is a wildcard (`x-acme-*`).
+    #[serde(default)]
+    pub bind_headers: Option<Vec<String>>,
 }
 
 impl ApprovalSpec {
@@ -148,6 +154,18 @@ impl ApprovalSpec {
             wait: self.wait.clone().or_else(|| defaults.wait.clone()),
             grant: self.grant.clone().or_else(|| defaults.grant.clone()),
             scope: self.scope.clone(),
+            // Both: a rule can bind more headers than the settings, never fewer.
+            bind_headers: match (&self.bind_headers, &defaults.bind_headers) {
+                (None, None) => None,
+                (mine, theirs) => Some(
+                    theirs
+                        .iter()
+                        .flatten()
+                        .chain(mine.iter().flatten())
+                        .cloned()
+                        .collect(),
+                ),
+            },
         }
     }
 }

@@ -411,7 +411,7 @@ rules:
     mask: { request: true, response: false }
     record: full
     inject: false
-    approval: { approvers: [dba], required: 2, justification: true, expires: 2h, use_within: 5m, wait: 60s, grant: 1h, scope: db }
+    approval: { approvers: [dba], required: 2, justification: true, expires: 2h, use_within: 5m, wait: 60s, grant: 1h, scope: db, bind_headers: [x-acme-region] }
 "#;
     Policy::from_sources(vec![(PathBuf::from("all.yaml"), EVERYTHING.into())]).unwrap();
     let schema: serde_json::Value = serde_json::from_str(

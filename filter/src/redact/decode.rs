@@ -32,6 +32,12 @@ pub enum DecodeError {
 /// (zlib-wrapped, or raw as some servers send), `br`, `zstd` and `identity`, and lists such
 /// as `gzip, br` (applied in order, so decoded in reverse). Output longer than `max` fails
 /// with [`DecodeError::TooLarge`].
+///
+/// Every standard decoder reads every gzip member and every zstd frame of a body, so all
+/// are decoded here too (zstd skippable frames are skipped, as decoders do). Bytes after
+/// the end of a stream that no decoder would read as more of it (garbage after a deflate
+/// or brotli stream, after a gzip member, after the last zstd frame) are an error, not
+/// silently ignored: decoders disagree on them, and what Warden did not read must not pass.
 pub fn decode_body(encoding: &str, bytes: &[u8], max: usize) -> Result<Vec<u8>, DecodeError> {
     let codings: Vec<String> = encoding
         .split(',')
@@ -49,35 +55,169 @@ pub fn decode_body(encoding: &str, bytes: &[u8], max: usize) -> Result<Vec<u8>, 
 }
 
 fn decode_one(coding: &str, bytes: &[u8], max: usize) -> Result<Vec<u8>, DecodeError> {
+    if bytes.is_empty() && DECODABLE.contains(&coding) {
+        // An empty body holds nothing, whatever it is labelled.
+        return Ok(Vec::new());
+    }
     match coding {
-        "gzip" | "x-gzip" => read_capped("gzip", flate2::read::MultiGzDecoder::new(bytes), max),
+        "gzip" | "x-gzip" => decode_gzip(bytes, max),
         "deflate" => {
             // RFC 9110 says zlib-wrapped; some servers send raw deflate. A zlib stream starts
             // with a header whose 16-bit value is a multiple of 31 and method 8.
             let zlib = bytes.len() >= 2
                 && bytes[0] & 0x0f == 8
                 && (u16::from(bytes[0]) << 8 | u16::from(bytes[1])) % 31 == 0;
-            if zlib {
-                read_capped("deflate", flate2::read::ZlibDecoder::new(bytes), max)
+            let mut input = bytes;
+            let out = if zlib {
+                let mut decoder = flate2::bufread::ZlibDecoder::new(&mut input);
+                read_capped("deflate", &mut decoder, max)?
             } else {
-                read_capped("deflate", flate2::read::DeflateDecoder::new(bytes), max)
+                let mut decoder = flate2::bufread::DeflateDecoder::new(&mut input);
+                read_capped("deflate", &mut decoder, max)?
+            };
+            no_trailing("deflate", input)?;
+            Ok(out)
+        }
+        "br" => decode_brotli(bytes, max),
+        "zstd" => decode_zstd(bytes, max),
+        other => Err(DecodeError::Unsupported(other.to_string())),
+    }
+}
+
+/// Every gzip member, and nothing after the last.
+fn decode_gzip(bytes: &[u8], max: usize) -> Result<Vec<u8>, DecodeError> {
+    let mut out = Vec::new();
+    let mut input = bytes;
+    loop {
+        let mut decoder = flate2::bufread::GzDecoder::new(&mut input);
+        let member = read_capped("gzip", &mut decoder, max.saturating_sub(out.len()))?;
+        out.extend_from_slice(&member);
+        if input.is_empty() {
+            return Ok(out);
+        }
+        if !input.starts_with(&[0x1f, 0x8b]) {
+            return Err(trailing("gzip"));
+        }
+    }
+}
+
+/// One brotli stream, and nothing after it.
+fn decode_brotli(bytes: &[u8], max: usize) -> Result<Vec<u8>, DecodeError> {
+    use brotli_decompressor::{BrotliDecompressStream, BrotliResult, BrotliState, StandardAlloc};
+    let mut state = BrotliState::new(
+        StandardAlloc::default(),
+        StandardAlloc::default(),
+        StandardAlloc::default(),
+    );
+    let mut out = Vec::new();
+    let mut buffer = vec![0u8; 64 * 1024];
+    let (mut available_in, mut input_offset) = (bytes.len(), 0usize);
+    let mut total_out = 0usize;
+    loop {
+        let (mut available_out, mut output_offset) = (buffer.len(), 0usize);
+        let result = BrotliDecompressStream(
+            &mut available_in,
+            &mut input_offset,
+            bytes,
+            &mut available_out,
+            &mut output_offset,
+            &mut buffer,
+            &mut total_out,
+            &mut state,
+        );
+        out.extend_from_slice(&buffer[..output_offset]);
+        if out.len() > max {
+            return Err(DecodeError::TooLarge { limit: max });
+        }
+        match result {
+            BrotliResult::NeedsMoreOutput => continue,
+            BrotliResult::ResultSuccess => {
+                return if input_offset < bytes.len() {
+                    Err(trailing("br"))
+                } else {
+                    Ok(out)
+                };
+            }
+            BrotliResult::NeedsMoreInput => {
+                return Err(DecodeError::Corrupt {
+                    encoding: "br",
+                    reason: "the stream is cut short".into(),
+                })
+            }
+            BrotliResult::ResultFailure => {
+                return Err(DecodeError::Corrupt {
+                    encoding: "br",
+                    reason: "invalid brotli data".into(),
+                })
             }
         }
-        "br" => read_capped(
-            "br",
-            brotli_decompressor::Decompressor::new(bytes, 64 * 1024),
-            max,
-        ),
-        "zstd" => {
-            let dec = ruzstd::decoding::StreamingDecoder::new(bytes).map_err(|e| {
-                DecodeError::Corrupt {
-                    encoding: "zstd",
-                    reason: e.to_string(),
-                }
-            })?;
-            read_capped("zstd", dec, max)
+    }
+}
+
+/// The content codings Warden decodes.
+const DECODABLE: [&str; 5] = ["gzip", "x-gzip", "deflate", "br", "zstd"];
+
+/// First byte of a skippable zstd frame's magic number (`0x184D2A5?`, little-endian).
+fn is_skippable_zstd(bytes: &[u8]) -> bool {
+    bytes.len() >= 4 && bytes[0] & 0xf0 == 0x50 && bytes[1..4] == [0x2a, 0x4d, 0x18]
+}
+
+/// Every zstd frame (skippable frames skipped), each checked against its checksum
+/// when it has one, and nothing after the last.
+fn decode_zstd(bytes: &[u8], max: usize) -> Result<Vec<u8>, DecodeError> {
+    let corrupt = |reason: String| DecodeError::Corrupt {
+        encoding: "zstd",
+        reason,
+    };
+    let mut out = Vec::new();
+    let mut input = bytes;
+    while !input.is_empty() {
+        if is_skippable_zstd(input) {
+            let size = input
+                .get(4..8)
+                .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as usize)
+                .ok_or_else(|| corrupt("a skippable frame is cut short".into()))?;
+            input = input
+                .get(8 + size..)
+                .ok_or_else(|| corrupt("a skippable frame is cut short".into()))?;
+            continue;
         }
-        other => Err(DecodeError::Unsupported(other.to_string())),
+        let mut decoder = ruzstd::decoding::StreamingDecoder::new(&mut input).map_err(|e| {
+            if out.is_empty() {
+                corrupt(e.to_string())
+            } else {
+                trailing("zstd")
+            }
+        })?;
+        let frame = read_capped("zstd", &mut decoder, max.saturating_sub(out.len()))?;
+        let frame_decoder = decoder.into_frame_decoder();
+        if let (Some(sent), Some(computed)) = (
+            frame_decoder.get_checksum_from_data(),
+            frame_decoder.get_calculated_checksum(),
+        ) {
+            if sent != computed {
+                return Err(corrupt(
+                    "a frame's checksum does not match its content".into(),
+                ));
+            }
+        }
+        out.extend_from_slice(&frame);
+    }
+    Ok(out)
+}
+
+fn trailing(encoding: &'static str) -> DecodeError {
+    DecodeError::Corrupt {
+        encoding,
+        reason: "bytes follow the end of the compressed data".into(),
+    }
+}
+
+fn no_trailing(encoding: &'static str, rest: &[u8]) -> Result<(), DecodeError> {
+    if rest.is_empty() {
+        Ok(())
+    } else {
+        Err(trailing(encoding))
     }
 }
 
@@ -159,6 +299,116 @@ mod tests {
             decode_body("gzip", &gz, 1024 * 1024),
             Err(DecodeError::TooLarge { .. })
         ));
+    }
+
+    fn gz(data: &[u8]) -> Vec<u8> {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(data).expect("write");
+        gz.finish().expect("finish")
+    }
+
+    /// A zstd frame of raw blocks (single segment, 4-byte content size, optional checksum).
+    fn zstd_frame(data: &[u8], checksum: Option<u32>) -> Vec<u8> {
+        let mut out = vec![
+            0x28,
+            0xb5,
+            0x2f,
+            0xfd,
+            0b1010_0000 | (u8::from(checksum.is_some()) << 2),
+        ];
+        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        let header = 1u32 | ((data.len() as u32) << 3);
+        out.extend_from_slice(&header.to_le_bytes()[..3]);
+        out.extend_from_slice(data);
+        if let Some(sum) = checksum {
+            out.extend_from_slice(&sum.to_le_bytes());
+        }
+        out
+    }
+
+    #[test]
+    fn every_zstd_frame_is_decoded_and_skippable_frames_skipped() {
+        let two = [
+            zstd_frame(b"SELECT 1;", None),
+            zstd_frame(b" DROP TABLE t", None),
+        ]
+        .concat();
+        assert_eq!(
+            decode_body("zstd", &two, 1 << 20).unwrap(),
+            b"SELECT 1; DROP TABLE t"
+        );
+        let skippable = [
+            zstd_frame(b"a", None),
+            vec![0x5e, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, b'x', b'y', b'z'],
+            zstd_frame(b"b", None),
+        ]
+        .concat();
+        assert_eq!(decode_body("zstd", &skippable, 1 << 20).unwrap(), b"ab");
+        // The fixture made by a real encoder, twice.
+        let fixture = unhex(ZSTD);
+        let twice = [fixture.clone(), fixture].concat();
+        assert_eq!(
+            decode_body("zstd", &twice, 1 << 20).unwrap(),
+            [TEXT, TEXT].concat()
+        );
+        // Garbage after the last frame, a cut skippable frame, a wrong checksum: refused.
+        for bad in [
+            [zstd_frame(b"a", None), b"garbage".to_vec()].concat(),
+            [
+                zstd_frame(b"a", None),
+                vec![0x50, 0x2a, 0x4d, 0x18, 9, 0, 0, 0, 1],
+            ]
+            .concat(),
+            zstd_frame(b"a", Some(12345)),
+        ] {
+            assert!(decode_body("zstd", &bad, 1 << 20).is_err(), "{bad:?}");
+        }
+        // The cap counts every frame.
+        let many = [
+            zstd_frame(&[b'a'; 600], None),
+            zstd_frame(&[b'b'; 600], None),
+        ]
+        .concat();
+        assert!(matches!(
+            decode_body("zstd", &many, 1000),
+            Err(DecodeError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn every_gzip_member_is_decoded_and_trailing_bytes_refused() {
+        let two = [gz(b"SELECT 1;"), gz(b" DROP TABLE t")].concat();
+        assert_eq!(
+            decode_body("gzip", &two, 1 << 20).unwrap(),
+            b"SELECT 1; DROP TABLE t"
+        );
+        let garbage = [gz(b"SELECT 1;"), b" DROP TABLE t".to_vec()].concat();
+        assert!(decode_body("gzip", &garbage, 1 << 20).is_err());
+        let zeros = [gz(b"SELECT 1;"), vec![0; 8]].concat();
+        assert!(decode_body("gzip", &zeros, 1 << 20).is_err());
+    }
+
+    #[test]
+    fn bytes_after_a_deflate_or_brotli_stream_are_refused() {
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(TEXT).expect("write");
+        let z = z.finish().expect("finish");
+        let mut raw =
+            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        raw.write_all(TEXT).expect("write");
+        let raw = raw.finish().expect("finish");
+        for stream in [z, raw] {
+            assert_eq!(decode_body("deflate", &stream, 1 << 20).unwrap(), TEXT);
+            let extra = [stream, b" DROP TABLE t".to_vec()].concat();
+            assert!(decode_body("deflate", &extra, 1 << 20).is_err());
+        }
+        let br = unhex(BR);
+        let extra = [br.clone(), b" DROP TABLE t".to_vec()].concat();
+        assert!(decode_body("br", &extra, 1 << 20).is_err());
+        assert!(
+            decode_body("br", &br[..br.len() - 3], 1 << 20).is_err(),
+            "cut short"
+        );
     }
 
     #[test]

@@ -139,7 +139,54 @@ pub(crate) struct Scratch {
     last: Vec<usize>,
     caps: Vec<Option<Captures>>,
     split: SplitCache,
+    /// When detection must give up (the caller's time budget for this body); shared by
+    /// every stream masking one body.
+    pub(crate) deadline: Arc<Deadline>,
 }
+
+/// When masking one body must give up, shared by every stream that masks a part of it
+/// (a multipart body has one per part). Once passed it stays passed.
+#[derive(Debug, Default)]
+pub(crate) struct Deadline {
+    at: std::sync::Mutex<Option<std::time::Instant>>,
+    passed: std::sync::atomic::AtomicBool,
+}
+
+impl Deadline {
+    /// Sets (or, with `None`, lifts) the deadline; one that already passed stays passed.
+    pub(crate) fn set(&self, at: Option<std::time::Instant>) {
+        match self.at.lock() {
+            Ok(mut guard) => *guard = at,
+            Err(poisoned) => *poisoned.into_inner() = at,
+        }
+    }
+
+    /// True when it has passed: notes it once seen, so later checks cost nothing.
+    pub(crate) fn check(&self) -> bool {
+        if self.passed() {
+            return true;
+        }
+        let at = match self.at.lock() {
+            Ok(guard) => *guard,
+            Err(poisoned) => *poisoned.into_inner(),
+        };
+        let passed = at.is_some_and(|d| std::time::Instant::now() >= d);
+        if passed {
+            self.passed
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        passed
+    }
+
+    /// True once a check found it passed.
+    pub(crate) fn passed(&self) -> bool {
+        self.passed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// Anchors checked between two looks at the clock: a few microseconds of work at most,
+/// so a deadline is kept to well under a millisecond and costs nothing measurable.
+const HITS_PER_DEADLINE_CHECK: usize = 256;
 
 pub(crate) struct Engine {
     rules: Vec<CompiledRule>,
@@ -416,7 +463,11 @@ impl Engine {
             last,
             caps,
             split,
+            deadline,
         } = scratch;
+        if deadline.passed() {
+            return;
+        }
         hits.clear();
         self.prefilter.find_all(hay, scan_from, hits);
         last.clear();
@@ -425,7 +476,13 @@ impl Engine {
             caps.clear();
             caps.resize_with(self.rules.len(), || None);
         }
-        for hit in hits.iter() {
+        for (n, hit) in hits.iter().enumerate() {
+            if n % HITS_PER_DEADLINE_CHECK == 0 && deadline.check() {
+                // Out of time: what was found so far is incomplete, so nothing of this
+                // body may be emitted (the caller fails it closed).
+                out.clear();
+                return;
+            }
             for &ix in &self.pat_rules[hit.pattern as usize] {
                 let rule = &self.rules[ix as usize];
                 if (rule.json_only && !jsonish) || (rule.form_only && !form) {

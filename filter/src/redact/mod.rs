@@ -12,6 +12,7 @@
 //! chunks, and memory per stream stays bounded whatever the body size.
 
 mod anchor;
+mod body;
 mod decode;
 mod engine;
 mod known;
@@ -26,6 +27,7 @@ use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
 
+pub use body::{BodyMasker, RedactedBody};
 pub use decode::{decode_body, DecodeError, DEFAULT_MAX_DECODED};
 pub use rules::{
     ContextRuleSpec, PiiSpec, RuleContext, RulePack, RuleSpec, Validator, DEFAULT_RULES_YAML,
@@ -89,14 +91,23 @@ pub enum ContentKind {
     Form,
     /// Any other text (plain, XML, YAML, HTML, code...).
     Text,
-    /// Binary or unknown media: not scanned; the caller applies its binary policy
-    /// (pass with an audit note, or block) — see [`Redacted::scanned`].
+    /// Binary or unknown media: not scanned as such. Where a body's bytes are at hand,
+    /// they decide what it is ([`Redactor::redact_body`], [`BodyMasker`]): text under
+    /// such a label is masked as text; only bytes that really are binary pass unread and
+    /// the caller applies its binary policy (pass with an audit note, or block) — see
+    /// [`Redacted::scanned`] and [`RedactedBody::passed_unread`].
     Binary,
 }
 
 impl ContentKind {
     /// Classifies a `Content-Type` header value. A missing or empty type is treated as text:
     /// scanning costs little, and passing an unlabelled body unread would be a silent hole.
+    ///
+    /// Names are matched by family, not from a short list: any subtype naming JSON
+    /// (`application/x-json`, `application/json-rpc`, `*+json`) is JSON, any naming a
+    /// JSON sequence (`ndjson`, `jsonl`, `json-seq`) is NDJSON, and text-like subtypes
+    /// (XML, YAML, CSV, HTML, scripts, SQL, GraphQL...) are text. Everything else is
+    /// [`ContentKind::Binary`]: a label that says nothing about text, whose bytes decide.
     pub fn from_content_type(content_type: &str) -> Self {
         let mime = content_type
             .split(';')
@@ -107,29 +118,32 @@ impl ContentKind {
         if mime.is_empty() {
             return Self::Text;
         }
+        let (top, sub) = mime.split_once('/').unwrap_or((mime.as_str(), ""));
+        // `vnd.api+json`, `x-json`, `json-rpc`: words of the subtype.
+        let words: Vec<&str> = sub.split(['.', '+', '-', '_']).collect();
+        const SEQUENCES: [&str; 4] = ["ndjson", "jsonl", "json-seq", "jsonlines"];
+        const TEXTUAL: [&str; 13] = [
+            "xml",
+            "yaml",
+            "toml",
+            "csv",
+            "html",
+            "javascript",
+            "ecmascript",
+            "graphql",
+            "sql",
+            "sh",
+            "php",
+            "markdown",
+            "plain",
+        ];
         match mime.as_str() {
-            "application/json" | "text/json" | "application/problem+json" => Self::Json,
-            "application/x-ndjson"
-            | "application/ndjson"
-            | "application/jsonl"
-            | "application/x-jsonlines"
-            | "application/jsonlines"
-            | "application/json-seq" => Self::Ndjson,
             "text/event-stream" => Self::EventStream,
             "application/x-www-form-urlencoded" => Self::Form,
-            _ if mime.ends_with("+json") => Self::Json,
-            _ if mime.starts_with("text/") => Self::Text,
-            _ if mime.ends_with("+xml") || mime.ends_with("+yaml") => Self::Text,
-            "application/xml"
-            | "application/yaml"
-            | "application/x-yaml"
-            | "application/toml"
-            | "application/javascript"
-            | "application/ecmascript"
-            | "application/graphql"
-            | "application/sql"
-            | "application/x-sh"
-            | "application/x-httpd-php" => Self::Text,
+            _ if SEQUENCES.iter().any(|s| sub.contains(s)) => Self::Ndjson,
+            _ if words.iter().any(|w| w.contains("json")) => Self::Json,
+            _ if top == "text" => Self::Text,
+            _ if words.iter().any(|w| TEXTUAL.contains(w)) => Self::Text,
             _ => Self::Binary,
         }
     }
@@ -139,6 +153,12 @@ impl ContentKind {
         matches!(self, Self::Json | Self::Ndjson | Self::EventStream)
     }
 }
+
+/// Masking gave up because its deadline passed ([`Redactor::redact_within`],
+/// [`RedactStream::set_deadline`]); the body was not masked and must not be passed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("masking did not finish before its deadline")]
+pub struct DeadlinePassed;
 
 /// What a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -312,6 +332,29 @@ impl Redactor {
             findings,
             scanned: content != ContentKind::Binary,
         }
+    }
+
+    /// [`Redactor::redact`], giving up when `deadline` passes: a body that cannot be
+    /// masked in time is an error, never a partly masked body.
+    pub fn redact_within(
+        &self,
+        body: &[u8],
+        content: ContentKind,
+        direction: Direction,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<Redacted, DeadlinePassed> {
+        let mut s = self.stream(content, direction);
+        s.set_deadline(deadline);
+        let mut out = Vec::with_capacity(body.len() + body.len() / 16 + 64);
+        let findings = s.whole_into(body, &mut out);
+        if s.deadline_passed() {
+            return Err(DeadlinePassed);
+        }
+        Ok(Redacted {
+            body: out,
+            findings,
+            scanned: content != ContentKind::Binary,
+        })
     }
 
     /// Starts masking a body that arrives in chunks. See [`RedactStream`].

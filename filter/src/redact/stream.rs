@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use super::engine::{merge, Cand, Engine, Scratch, Span};
+use super::engine::{merge, Cand, Deadline, Engine, Scratch, Span};
 use super::known::KnownSet;
 use super::{ContentKind, Direction, Finding};
 
@@ -103,6 +103,24 @@ impl RedactStream {
     /// Bytes currently held (carried tail plus context): bounded by the rule pack, not the body.
     pub fn buffered(&self) -> usize {
         self.buf.len()
+    }
+
+    /// Sets when masking must give up: after it, [`Self::deadline_passed`] turns true
+    /// and nothing more is emitted. `None`: no limit.
+    pub fn set_deadline(&mut self, deadline: Option<std::time::Instant>) {
+        self.scratch.deadline.set(deadline);
+    }
+
+    /// Makes this stream give up with the others that mask the same body.
+    pub(crate) fn share_deadline(&mut self, deadline: Arc<Deadline>) {
+        self.scratch.deadline = deadline;
+    }
+
+    /// True once masking gave up at its deadline ([`Self::set_deadline`]). The output of
+    /// the call that gave up, and of every later one, is incomplete: the caller must not
+    /// pass it on.
+    pub fn deadline_passed(&self) -> bool {
+        self.scratch.deadline.passed()
     }
 
     /// Feeds the next chunk; returns the masked bytes that are now safe to emit (possibly
@@ -274,6 +292,9 @@ impl RedactStream {
             &mut self.scratch,
             &mut self.cands,
         );
+        if self.scratch.deadline.passed() {
+            return;
+        }
         merge(
             &mut self.cands,
             from,

@@ -192,6 +192,21 @@ fn content_types() {
         ("application/xml", Text),
         ("image/png", Binary),
         ("application/octet-stream", Binary),
+        ("application/x-json", Json),
+        ("application/json-rpc", Json),
+        ("Application/JSONRequest", Json),
+        ("application/geo+json", Json),
+        ("application/jsonl", Ndjson),
+        ("application/json-seq", Ndjson),
+        ("application/x-yaml", Text),
+        ("image/svg+xml", Text),
+        ("application/sql", Text),
+        ("multipart/form-data; boundary=x", Binary),
+        (
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            Binary,
+        ),
+        ("application/grpc", Binary),
     ] {
         assert_eq!(ContentKind::from_content_type(ct), k, "{ct}");
     }
@@ -497,4 +512,33 @@ mod engine_work {
             body.len() as f64 / t.elapsed().as_secs_f64() / 1e6
         );
     }
+}
+
+#[test]
+fn masking_gives_up_at_its_deadline_and_says_so() {
+    let r = redactor();
+    // Many anchors (one letter repeated hits keyword literals at every offset).
+    let body = vec![b'A'; 1 << 20];
+    let past = Some(std::time::Instant::now());
+    assert_eq!(
+        r.redact_within(&body, ContentKind::Text, Direction::Request, past),
+        Err(DeadlinePassed)
+    );
+    let far = Some(std::time::Instant::now() + std::time::Duration::from_secs(600));
+    let small = b"token ghp_9fK2lQ0xYv7TzR1mN8bC4dE6gH3jK5pW2sA1";
+    let done = r
+        .redact_within(small, ContentKind::Text, Direction::Request, far)
+        .expect("in time");
+    assert_eq!(done, r.redact(small, ContentKind::Text, Direction::Request));
+
+    // A stream that passed its deadline says so and emits nothing more.
+    let mut stream = r.stream(ContentKind::Text, Direction::Response);
+    stream.set_deadline(past);
+    let out = stream.push(&body);
+    assert!(stream.deadline_passed());
+    assert!(
+        out.is_empty(),
+        "an expired stream emitted {} bytes",
+        out.len()
+    );
 }

@@ -18,15 +18,29 @@ use crate::config::SessionsConfig;
 const OUTPUT_NAME: &str = "sessions";
 
 /// Stores chained records, their captures and checkpoints for the session replay.
+/// Checkpoints are stored even when sessions are not recorded: they are the copy of the
+/// chain's head an auditor compares the log with (`warden audit verify --store`).
 #[derive(Clone, Debug)]
 pub struct SessionRecorder {
     store: ApprovalStore,
+    exchanges: bool,
 }
 
 impl SessionRecorder {
-    /// A recorder into `store` (the approvals database).
+    /// A recorder of exchanges and checkpoints into `store` (the approvals database).
     pub fn new(store: ApprovalStore) -> SessionRecorder {
-        SessionRecorder { store }
+        SessionRecorder {
+            store,
+            exchanges: true,
+        }
+    }
+
+    /// A recorder of checkpoints only (sessions are not recorded).
+    pub fn checkpoints_only(store: ApprovalStore) -> SessionRecorder {
+        SessionRecorder {
+            store,
+            exchanges: false,
+        }
     }
 }
 
@@ -44,6 +58,9 @@ impl AuditOutput for SessionRecorder {
 
     fn write<'a>(&'a self, batch: &'a [Chained]) -> OutputFuture<'a> {
         Box::pin(async move {
+            if !self.exchanges {
+                return Ok(());
+            }
             self.store
                 .record_exchanges(batch)
                 .await

@@ -432,6 +432,30 @@ impl ApprovalStore {
             .collect()
     }
 
+    /// The newest recorded checkpoint of `instance` (highest seq), if any.
+    pub async fn latest_checkpoint(
+        &self,
+        instance: &str,
+    ) -> Result<Option<Checkpoint>, StoreError> {
+        let rows: Vec<(String, i64, String)> = fetch(
+            &self.inner.db,
+            "SELECT instance, seq, doc FROM session_checkpoints WHERE instance = $1 \
+             ORDER BY seq DESC, signed_at DESC LIMIT 1",
+            &[Param::Text(instance)],
+        )
+        .await?;
+        rows.into_iter()
+            .next()
+            .map(|(instance, seq, doc)| {
+                serde_json::from_str(&doc).map_err(|e| StoreError::CorruptSession {
+                    instance,
+                    seq: u64::try_from(seq).unwrap_or(0),
+                    reason: format!("its checkpoint is not valid: {e}"),
+                })
+            })
+            .transpose()
+    }
+
     /// Deletes the exchanges that started before `cutoff`; how many.
     pub async fn delete_exchanges_before(&self, cutoff: Timestamp) -> Result<u64, StoreError> {
         let mut tx = self.inner.db.begin_write().await?;

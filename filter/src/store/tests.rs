@@ -160,6 +160,7 @@ fn sample_hold() -> NewHold {
             issuer: String::new(),
             groups: Vec::new(),
             kind: "agent".into(),
+            acting_for: Vec::new(),
         },
         operation: Operation {
             method: "DELETE".into(),

@@ -49,7 +49,7 @@ const WARDEN_CHANGES: &[&str] = &[
     "listen.tcp 0.0.0.0:50051; listen.unix removed",
     "policy.dir /etc/warden/policies (the repo's policies/, mounted read-only)",
     "approvals.store PostgreSQL (service postgres); approvals.admin.listen 0.0.0.0:9090",
-    "audit.log_dir /var/lib/warden/audit (volume); audit.otlp to otel-collector:4317",
+    "audit.log_dir /var/lib/warden/audit (volume); audit.signing_key /var/lib/warden/audit-key/audit-key.pem (its own volume, made by the audit-key service); audit.otlp to otel-collector:4317",
     "identity issuer http://issuer:8081 with jwks_uri; approvals.admin.console.issuer the same (the browser reaches it through the published port 8081: add `127.0.0.1 issuer` to the host's /etc/hosts)",
     "credential files under /etc/warden/ (compose/upstream-token, mounted read-only)",
 ];
@@ -331,6 +331,11 @@ fn warden_config(root: &Path) -> Result<String> {
 
     let audit = get_mut(&mut warden, "audit", SRC)?;
     set(audit, "log_dir", "/var/lib/warden/audit")?;
+    set(
+        audit,
+        "signing_key",
+        "/var/lib/warden/audit-key/audit-key.pem",
+    )?;
     let mut otlp = Mapping::new();
     otlp.insert(
         "endpoint".into(),

@@ -89,7 +89,10 @@ impl Fixture {
         let issuer = DevIssuer::start(dir.path()).await?;
         let tokens = Tokens::mint(&issuer)?;
         std::fs::create_dir(dir.path().join("policy"))?;
-        std::fs::write(dir.path().join("policy/policy.yaml"), POLICY)?;
+        std::fs::write(
+            dir.path().join("policy/policy.yaml"),
+            format!("{POLICY}{QUERY_POLICY}"),
+        )?;
         Ok(Fixture {
             issuer,
             tokens,
@@ -131,6 +134,13 @@ impl Fixture {
     }
 }
 
+/// The hold rule the binding test uses: any POST to /api/query.
+const QUERY_POLICY: &str = r#"  - id: hold-query
+    when: { method: POST, path: "/api/query" }
+    action: hold
+    reason: queries need a human's approval
+"#;
+
 /// What curl got back.
 #[derive(Debug)]
 struct Reply {
@@ -169,10 +179,16 @@ impl Reply {
 
 /// Runs the real `curl`: `METHOD url` with the bearer `token`.
 async fn curl(method: &str, url: &str, token: &str) -> anyhow::Result<Reply> {
+    curl_with(method, url, token, &[]).await
+}
+
+/// [`curl`] with extra `curl` arguments (headers, a body).
+async fn curl_with(method: &str, url: &str, token: &str, extra: &[&str]) -> anyhow::Result<Reply> {
     let output = Command::new("curl")
         .args(["-sS", "-i", "--max-time", "60", "-X", method])
         .arg("-H")
         .arg(format!("authorization: Bearer {token}"))
+        .args(extra)
         .arg(url)
         .output()
         .await
@@ -660,5 +676,114 @@ async fn the_admin_api_needs_a_token() -> anyhow::Result<()> {
         .send()
         .await?;
     ensure!(response.status() == 401, "{}", response.status());
+    Ok(())
+}
+
+/// `POST /api/query` (held by `hold-query`) with a JSON body, as `token`, with extra
+/// header lines.
+async fn query(stack: &Stack, token: &str, headers: &[String]) -> anyhow::Result<Reply> {
+    let mut extra: Vec<&str> = vec![
+        "-H",
+        "content-type: application/json",
+        "--data",
+        r#"{"sql":"SELECT 1"}"#,
+    ];
+    for header in headers {
+        extra.push("-H");
+        extra.push(header);
+    }
+    curl_with("POST", &stack.envoy.url("/api/query"), token, &extra).await
+}
+
+/// An approval binds the authority's port: approved for `127.0.0.1:P`, the same request
+/// addressed to `127.0.0.1:P+1` is held again (before, the port was dropped and it
+/// passed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_binds_the_port() -> anyhow::Result<()> {
+    let fixture = Fixture::start().await?;
+    let stack = fixture.stack(Flavor::ExtProc, None).await?;
+    let admin = stack.warden.admin_url()?;
+    let t = &fixture.tokens;
+    let port = stack.envoy.port;
+    let id = query(&stack, &t.agent, &[])
+        .await?
+        .held()
+        .with_context(|| stack.logs())?;
+    cli_ok(&admin, &t.alice, &["approve", &id, "--reason", "ok"]).await?;
+    let other_port = query(&stack, &t.agent, &[format!("host: 127.0.0.1:{}", port + 1)]).await?;
+    other_port
+        .held()
+        .context("an approval for one port covered another")?;
+    ensure!(upstream_count(&stack, "POST", "/api/query") == 0);
+    let approved = query(&stack, &t.agent, &[]).await?;
+    ensure!(approved.status == 200, "the approved retry: {approved:#?}");
+    ensure!(upstream_count(&stack, "POST", "/api/query") == 1);
+    Ok(())
+}
+
+/// An approval binds the headers that are part of the operation, in any spelling:
+/// approved with `x-database: staging`, the request for `prod` (or without the header)
+/// is held again (before, headers were ignored and it passed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_binds_the_headers_that_choose_the_target() -> anyhow::Result<()> {
+    let fixture = Fixture::start().await?;
+    let stack = fixture.stack(Flavor::ExtProc, None).await?;
+    let admin = stack.warden.admin_url()?;
+    let t = &fixture.tokens;
+    let staging = ["x-database: staging".to_string()];
+    let id = query(&stack, &t.agent, &staging)
+        .await?
+        .held()
+        .with_context(|| stack.logs())?;
+    cli_ok(&admin, &t.alice, &["approve", &id, "--reason", "ok"]).await?;
+    for header in ["x-database: prod", "x_database: prod", "X-Database: prod"] {
+        let retry = query(&stack, &t.agent, &[header.to_string()]).await?;
+        retry
+            .held()
+            .with_context(|| format!("approved for staging, passed with {header}"))?;
+    }
+    query(&stack, &t.agent, &[])
+        .await?
+        .held()
+        .context("approved with x-database, passed without it")?;
+    query(
+        &stack,
+        &t.agent,
+        &[
+            "x-database: staging".into(),
+            "impersonate-user: admin".into(),
+        ],
+    )
+    .await?
+    .held()
+    .context("approved without impersonation, passed with it")?;
+    ensure!(upstream_count(&stack, "POST", "/api/query") == 0);
+    let approved = query(&stack, &t.agent, &staging).await?;
+    ensure!(approved.status == 200, "the approved retry: {approved:#?}");
+    ensure!(upstream_count(&stack, "POST", "/api/query") == 1);
+    Ok(())
+}
+
+/// Separation of duties: an agent acting for alice (an `act` claim) asks on her
+/// behalf, so alice cannot approve its hold; another approver can (before, only the
+/// subjects were compared and alice approved her own agent's request).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_person_an_agent_acts_for_cannot_approve_it() -> anyhow::Result<()> {
+    let fixture = Fixture::start().await?;
+    let stack = fixture.stack(Flavor::ExtProc, None).await?;
+    let admin = stack.warden.admin_url()?;
+    let t = &fixture.tokens;
+    let delegated = fixture
+        .issuer
+        .token_acting_for("agent-9", &["agents"], "alice")?;
+    let id = query(&stack, &delegated, &[]).await?.held()?;
+    let refused = cli_refused(&admin, &t.alice, &["approve", &id, "--reason", "mine"]).await?;
+    ensure!(
+        refused.contains("cannot decide"),
+        "alice approving the agent acting for her: {refused}"
+    );
+    cli_ok(&admin, &t.bob, &["approve", &id, "--reason", "ok"]).await?;
+    let approved = query(&stack, &delegated, &[]).await?;
+    ensure!(approved.status == 200, "the approved retry: {approved:#?}");
     Ok(())
 }

@@ -21,7 +21,7 @@ use warden_integration_tests::process::poll_until;
 use warden_integration_tests::stack::Warden;
 
 /// Runs `warden args…`: (exit code, stdout, stderr).
-fn warden(args: &[&str]) -> anyhow::Result<(i32, String, String)> {
+pub(crate) fn warden(args: &[&str]) -> anyhow::Result<(i32, String, String)> {
     let bin = paths::warden_bin().map_err(anyhow::Error::msg)?;
     let output = Command::new(bin).args(args).output()?;
     Ok((
@@ -57,7 +57,7 @@ fn record(n: u64) -> AuditRecord {
 }
 
 /// The segment files of a log directory, in name (= chain) order.
-fn segments(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+pub(crate) fn segments(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
         .map(|e| e.map(|e| e.path()))
         .collect::<Result<_, _>>()?;
@@ -67,7 +67,7 @@ fn segments(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 /// Every line of every segment: (file, 1-based line number, parsed line).
-fn lines(dir: &Path) -> anyhow::Result<Vec<(PathBuf, usize, LogLine)>> {
+pub(crate) fn lines(dir: &Path) -> anyhow::Result<Vec<(PathBuf, usize, LogLine)>> {
     let mut all = Vec::new();
     for file in segments(dir)? {
         for (index, text) in std::fs::read_to_string(&file)?.lines().enumerate() {
@@ -78,23 +78,51 @@ fn lines(dir: &Path) -> anyhow::Result<Vec<(PathBuf, usize, LogLine)>> {
     Ok(all)
 }
 
-/// Writes a log of `records` records with the writer, as `warden serve` would.
-async fn write_log(log_dir: &Path, records: u64) -> anyhow::Result<()> {
+/// A log written by [`write_log`].
+pub(crate) struct WrittenLog {
+    /// `audit.log_dir`.
+    pub log_dir: PathBuf,
+    /// `audit.signing_key` (outside the log directory).
+    pub signing_key: PathBuf,
+    /// Its public key, as the operator gives it to auditors.
+    pub public_key: PathBuf,
+    /// The approvals store the writer handed its checkpoints to (`sqlite://…`).
+    pub store: String,
+}
+
+/// Writes a log of `records` records under `dir` with the writer, as `warden serve`
+/// would: `dir/audit`, signed with a key in `dir/audit-key/`, its checkpoints also in a
+/// store in `dir/warden.db`.
+pub(crate) async fn write_log(dir: &Path, records: u64) -> anyhow::Result<WrittenLog> {
+    let signing_key = warden_integration_tests::stack::audit_signing_key(dir)?;
+    let written = WrittenLog {
+        log_dir: dir.join("audit"),
+        public_key: warden::audit::public_key_path(&signing_key),
+        signing_key,
+        store: format!("sqlite://{}", dir.join("warden.db").display()),
+    };
     let config = AuditConfig {
         instance: Some("it-1".into()),
-        log_dir: log_dir.to_path_buf(),
+        log_dir: written.log_dir.clone(),
+        signing_key: Some(written.signing_key.clone()),
         segment_max_bytes: 4096,
         checkpoint_every_records: 10,
         ..AuditConfig::default()
     };
     let log = open_log(&config)?;
+    let store = warden::store::ApprovalStore::open(&written.store).await?;
+    if let Some(head) = log.last_checkpoint() {
+        store.record_checkpoint(head).await?;
+    }
     // Records made here, not from exchanges: the writer takes plain entries too.
     let (sink, receiver) = tokio::sync::mpsc::channel::<AuditEntry>(config.queue_capacity);
     let writer = spawn_writer(
         receiver,
         log,
         WriterSettings::from_config(&config),
-        Vec::new(),
+        vec![std::sync::Arc::new(
+            warden::store::SessionRecorder::checkpoints_only(store),
+        )],
     );
     let policy = warden::policy::Policy::builtin()?;
     writer
@@ -110,27 +138,28 @@ async fn write_log(log_dir: &Path, records: u64) -> anyhow::Result<()> {
     }
     let summary = writer.shutdown().await?;
     ensure!(summary.last_seq == records + 1, "{summary:?}");
-    Ok(())
+    Ok(written)
 }
 
 #[tokio::test]
 async fn warden_audit_verify_passes_a_written_log_and_names_what_tampering_broke(
 ) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let log_dir = dir.path().join("audit");
-    write_log(&log_dir, 40).await?;
+    let written = write_log(dir.path(), 40).await?;
+    let log_dir = written.log_dir.clone();
     let files = segments(&log_dir)?;
     ensure!(files.len() >= 3, "expected several segments: {files:?}");
     let log_arg = log_dir.to_str().context("path")?;
+    let key = written.public_key.to_str().context("path")?;
 
     // Intact: exit 0 and a short summary.
-    let (code, out, err) = warden(&["audit", "verify", log_arg])?;
+    let (code, out, err) = warden(&["audit", "verify", "--public-key", key, log_arg])?;
     ensure!(code == 0, "exit {code}\n{out}\n{err}");
     ensure!(out.contains("it-1: intact"), "{out}");
     ensure!(out.contains("40 record(s), 1 policy version(s)"), "{out}");
     ensure!(out.contains("head file: agrees"), "{out}");
 
-    let (code, out, err) = warden(&["audit", "verify", "--json", log_arg])?;
+    let (code, out, err) = warden(&["audit", "verify", "--public-key", key, "--json", log_arg])?;
     ensure!(code == 0, "exit {code}\n{out}\n{err}");
     let report: serde_json::Value = serde_json::from_str(&out)?;
     ensure!(report["chains"][0]["records"] == 40, "{report}");
@@ -166,7 +195,7 @@ async fn warden_audit_verify_passes_a_written_log_and_names_what_tampering_broke
         "the edit changed nothing"
     );
     std::fs::write(&file, edited.join("\n") + "\n")?;
-    let (code, out, err) = warden(&["audit", "verify", log_arg])?;
+    let (code, out, err) = warden(&["audit", "verify", "--public-key", key, log_arg])?;
     ensure!(code == 1, "exit {code}\n{out}\n{err}");
     let named = format!("{}:{line} (seq {seq})", file.display());
     ensure!(err.contains(&named), "expected {named} in:\n{err}");
@@ -195,7 +224,7 @@ async fn warden_audit_verify_passes_a_written_log_and_names_what_tampering_broke
     for later in files.iter().filter(|f| **f > last_file) {
         std::fs::remove_file(later)?;
     }
-    let (code, out, err) = warden(&["audit", "verify", log_arg])?;
+    let (code, out, err) = warden(&["audit", "verify", "--public-key", key, log_arg])?;
     ensure!(code == 1, "exit {code}\n{out}\n{err}");
     ensure!(
         err.contains("(seq 41)") && err.contains("truncated"),
@@ -224,7 +253,7 @@ async fn warden_audit_verify_passes_a_written_log_and_names_what_tampering_broke
     ensure!(err.contains("unknown key"), "{err}");
 
     // Restored: intact again (the tampering above really was undone).
-    let (code, out, err) = warden(&["audit", "verify", log_arg])?;
+    let (code, out, err) = warden(&["audit", "verify", "--public-key", key, log_arg])?;
     ensure!(code == 0, "exit {code}\n{out}\n{err}");
 
     // Nothing to verify: exit 2, not 1.
@@ -251,12 +280,14 @@ async fn warden_serve_chains_policy_versions_and_signs_at_shutdown() -> anyhow::
         "rules:\n  - id: block-echo\n    when: { path: /echo }\n    action: deny\n",
     )?;
     let log_dir = dir.path().join("audit");
+    let signing_key = warden_integration_tests::stack::audit_signing_key(dir.path())?;
     let mut warden_process = Warden::start(
         dir.path(),
         &format!(
-            "policy:\n  dir: {}\n  reload_interval_seconds: 1\naudit:\n  instance: serve-1\n  log_dir: {}\n",
+            "policy:\n  dir: {}\n  reload_interval_seconds: 1\naudit:\n  instance: serve-1\n  log_dir: {}\n  signing_key: {}\n",
             policy_dir.display(),
-            log_dir.display()
+            log_dir.display(),
+            signing_key.display()
         ),
     )
     .await?;
@@ -321,9 +352,22 @@ async fn warden_serve_chains_policy_versions_and_signs_at_shutdown() -> anyhow::
         matches!(&last, LogLine::Checkpoint(c) if c.reason == "shutdown" && c.seq == 2),
         "{last:?}"
     );
-    let (code, out, err) = warden(&["audit", "verify", log_dir.to_str().context("path")?])?;
+    let public_key = warden::audit::public_key_path(&signing_key);
+    let (code, out, err) = warden(&[
+        "audit",
+        "verify",
+        "--public-key",
+        public_key.to_str().context("path")?,
+        "--store",
+        &format!("sqlite://{}", dir.path().join("warden.db").display()),
+        log_dir.to_str().context("path")?,
+    ])?;
     ensure!(code == 0, "exit {code}\n{out}\n{err}");
     ensure!(out.contains("serve-1: intact"), "{out}");
+    ensure!(
+        out.contains("agrees with the store's checkpoint (instance serve-1, seq 2, shutdown"),
+        "the store holds the shutdown checkpoint: {out}"
+    );
     ensure!(out.contains("2 policy version(s)"), "{out}");
     Ok(())
 }

@@ -22,7 +22,9 @@ use warden_integration_tests::issuer::DevIssuer;
 use warden_integration_tests::otlp::OtlpReceiver;
 use warden_integration_tests::paths;
 use warden_integration_tests::process::poll_until;
-use warden_integration_tests::stack::{http1_client, Flavor, Stack, StackOptions};
+use warden_integration_tests::stack::{
+    audit_public_key, audit_signing_key, http1_client, Flavor, Stack, StackOptions,
+};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -122,11 +124,12 @@ async fn a_scripted_agent_session_is_recorded_chained_exported_and_never_leaks(
     let receiver = OtlpReceiver::start().await?;
     let audit_dir = dir.path().join("audit");
     let config = format!(
-        "{}policy:\n  dir: {}\napprovals:\n  store: sqlite://{}\n  admin: {{listen: '127.0.0.1:$ADMIN_PORT'}}\naudit:\n  log_dir: {}\n  checkpoint_every_records: 1\n  otlp:\n    endpoint: {}\n",
+        "{}policy:\n  dir: {}\napprovals:\n  store: sqlite://{}\n  admin: {{listen: '127.0.0.1:$ADMIN_PORT'}}\naudit:\n  log_dir: {}\n  signing_key: {}\n  checkpoint_every_records: 1\n  otlp:\n    endpoint: {}\n",
         issuer.identity_config(),
         dir.path().join("policy").display(),
         dir.path().join("warden.db").display(),
         audit_dir.display(),
+        audit_signing_key(dir.path())?.display(),
         receiver.grpc_endpoint(),
     );
     let stack = Stack::start(StackOptions {
@@ -266,6 +269,10 @@ async fn a_scripted_agent_session_is_recorded_chained_exported_and_never_leaks(
         "audit",
         "verify",
         audit_dir.to_str().unwrap_or_default(),
+        "--public-key",
+        audit_public_key(dir.path())?.to_str().unwrap_or_default(),
+        "--store",
+        &format!("sqlite://{}", dir.path().join("warden.db").display()),
         "--json",
     ])
     .await?;
@@ -369,7 +376,7 @@ async fn a_scripted_agent_session_is_recorded_chained_exported_and_never_leaks(
         config_path.to_str().unwrap_or_default(),
     ])
     .await?;
-    let public_key = audit_dir.join("checkpoint-key.pub.pem");
+    let public_key = audit_public_key(dir.path())?;
     let checked = cli_ok(&[
         "evidence",
         "verify",

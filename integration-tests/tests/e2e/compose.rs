@@ -757,6 +757,12 @@ fn the_compose_warden_config_passes_check_config() {
     let mirror = tempfile::tempdir().expect("temp dir");
     // Each mount's target, mirrored in the temp dir: bind mounts point at the repo file,
     // named volumes are empty directories, as on a first `docker compose up`.
+    // A named volume is one directory, whichever service mounts it where.
+    let volume_dir = |name: &str| {
+        let empty = mirror.path().join("volumes").join(name);
+        std::fs::create_dir_all(&empty).expect("mirror a volume");
+        empty
+    };
     let mut map = Vec::new();
     for spec in &warden.volumes {
         let mount = Mount::parse(spec);
@@ -766,11 +772,50 @@ fn the_compose_warden_config_passes_check_config() {
                 .canonicalize()
                 .unwrap_or_else(|e| panic!("warden mounts {}: {e}", source.display()))
         } else {
-            let empty = mirror.path().join(mount.target.trim_start_matches('/'));
-            std::fs::create_dir_all(&empty).expect("mirror a volume");
-            empty
+            volume_dir(&mount.source)
         };
         map.push((mount.target.clone(), mirrored));
+    }
+    // One-shot services Warden waits for (the audit key) fill its volumes first: run
+    // them as `docker compose up` would, with their container paths mapped the same way.
+    for (dependency, on) in &warden.depends_on {
+        if on.condition != Condition::CompletedSuccessfully {
+            continue;
+        }
+        let oneshot = service(&compose, dependency);
+        assert_eq!(
+            oneshot.image, warden.image,
+            "one-shot service {dependency} is expected to run the warden image"
+        );
+        let mut oneshot_map = Vec::new();
+        for spec in &oneshot.volumes {
+            let mount = Mount::parse(spec);
+            assert!(!mount.bind, "{dependency} mounts a repo path: {spec}");
+            oneshot_map.push((mount.target.clone(), volume_dir(&mount.source)));
+        }
+        let args: Vec<String> = oneshot
+            .command
+            .iter()
+            .map(|arg| match mirror_of(arg, &oneshot_map) {
+                Some(mirrored) => mirrored.display().to_string(),
+                None => arg.clone(),
+            })
+            .collect();
+        let bin = paths::warden_bin().unwrap_or_else(|e| panic!("{e}"));
+        for run in 0..2 {
+            // Twice: a second `up` must keep what the first made.
+            let output = Command::new(&bin)
+                .args(&args)
+                .current_dir(mirror.path())
+                .output()
+                .expect("run the one-shot service's command");
+            assert!(
+                output.status.success(),
+                "{dependency} (run {run}): warden {args:?} failed:\n{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
     }
     let config_target = warden
         .command
@@ -803,6 +848,7 @@ fn the_compose_warden_config_passes_check_config() {
         "/etc/warden/policies",
         "/etc/warden/upstream-token",
         "/var/lib/warden/audit",
+        "/var/lib/warden/audit-key/audit-key.pem",
     ] {
         assert!(
             paths_seen.iter().any(|p| p == expected),

@@ -149,11 +149,12 @@ async fn approvers_decide_in_the_console_and_replay_the_session() -> anyhow::Res
         "identity:\n  required: true\n  issuers:\n    - issuer: {issuer}\n      audiences: [warden, warden-console]\n      allow_http: true\n\
          policy:\n  dir: {policy}\n\
          approvals:\n  store: sqlite://{db}\n  admin:\n    listen: '127.0.0.1:$ADMIN_PORT'\n    console:\n      issuer: {issuer}\n      client_id: warden-console\n      redirect_url: 'http://127.0.0.1:$ADMIN_PORT/console/callback'\n      cookie_secure: false\n\
-         audit:\n  log_dir: {audit}\n  checkpoint_every_records: 1\n  sessions:\n    record: true\n",
+         audit:\n  log_dir: {audit}\n  signing_key: {key}\n  checkpoint_every_records: 1\n  sessions:\n    record: true\n",
         issuer = issuer.url,
         policy = dir.path().join("policy").display(),
         db = dir.path().join("approvals.db").display(),
         audit = dir.path().join("audit").display(),
+        key = warden_integration_tests::stack::audit_signing_key(dir.path())?.display(),
     );
     let stack = Stack::start(StackOptions {
         warden_config: config,

@@ -417,8 +417,9 @@ async fn wardens_audit_span_joins_envoys_trace() -> anyhow::Result<()> {
     let receiver = OtlpReceiver::start().await?;
     let upstream = Upstream::start().await?;
     let audit = format!(
-        "audit:\n  log_dir: {}\n  otlp:\n    endpoint: {}\n    service_name: warden\n",
+        "audit:\n  log_dir: {}\n  signing_key: {}\n  otlp:\n    endpoint: {}\n    service_name: warden\n",
         dir.path().join("audit").display(),
+        warden_integration_tests::stack::audit_signing_key(dir.path())?.display(),
         receiver.grpc_endpoint()
     );
     let warden = Warden::start(dir.path(), &audit).await?;

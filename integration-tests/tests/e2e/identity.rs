@@ -456,3 +456,242 @@ async fn identity_reaches_the_upstream_and_credentials_are_swapped() -> anyhow::
     ensure!(line["warden_subject"] == "alice", "{line}");
     Ok(())
 }
+
+/// Sends one HTTP/1.1 request to `port` exactly as written (no client-side path
+/// normalisation or header-name checks) and returns the status code.
+async fn send_raw(port: u16, request: &str) -> anyhow::Result<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    stream.write_all(request.as_bytes()).await?;
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut raw))
+        .await
+        .context("response timed out")??;
+    let text = String::from_utf8_lossy(&raw);
+    text.lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .with_context(|| format!("no status line in {text:?}"))
+}
+
+/// A stack with identity, identity headers for the upstream and two credential rules
+/// (a bearer under `/headers`, an `x-api-key` under `/keyed`), a token for alice, and
+/// a raw HTTP/1.1 sender (no client-side path normalisation or header-name checks).
+struct HoleStack {
+    stack: Stack,
+    token: String,
+    api_key: &'static str,
+    _dir: tempfile::TempDir,
+}
+
+impl HoleStack {
+    async fn start() -> anyhow::Result<HoleStack> {
+        let dir = tempfile::tempdir()?;
+        let issuer = start_issuer(dir.path()).await?;
+        let secret = dir.path().join("upstream-token");
+        std::fs::write(&secret, INJECTED)?;
+        let key = dir.path().join("api-key");
+        let api_key = "injected-api-key-58c2e09d71b4a6f3";
+        std::fs::write(&key, api_key)?;
+        let token = mint_token(
+            dir.path(),
+            &issuer,
+            "alice",
+            &["agents".into()],
+            Duration::from_secs(600),
+            &Map::new(),
+        )?;
+        let stack = Stack::start(StackOptions {
+            warden_config: format!(
+                "identity:\n  required: true\n  issuers:\n    - issuer: {issuer}\n      audiences: [warden]\n      allow_http: true\n\
+                 \x20 upstream_headers: {{subject: x-warden-subject, groups: x-warden-groups}}\n\
+                 \x20 credentials:\n    - name: upstream-api\n      hosts: ['127.0.0.1']\n      path_prefix: /headers\n      inject: {{bearer: {{file: {}}}}}\n\
+                 \x20   - name: keyed-api\n      hosts: ['127.0.0.1']\n      path_prefix: /keyed\n      inject: {{header: {{name: x-api-key, value: {{file: {}}}}}}}\n",
+                secret.display(),
+                key.display()
+            ),
+            ..StackOptions::default()
+        })
+        .await?;
+        Ok(HoleStack {
+            stack,
+            token,
+            api_key,
+            _dir: dir,
+        })
+    }
+
+    /// `GET target` with alice's token and `extra` header lines; the status code.
+    async fn get(&self, target: &str, extra: &str) -> anyhow::Result<u16> {
+        let port = self.stack.envoy.port;
+        let token = &self.token;
+        send_raw(
+            port,
+            &format!(
+                "GET {target} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\nauthorization: Bearer {token}\r\n{extra}connection: close\r\n\r\n"
+            ),
+        )
+        .await
+    }
+}
+
+/// Identity and credential headers are Warden's in every spelling an upstream might
+/// fold onto them (`x_warden_subject`, `X.Warden.Subject`, `x_api_key`): none of the
+/// client's reaches the upstream. Before, `x_warden_subject: admin` passed and a
+/// WSGI/CGI upstream read it as Warden's `x-warden-subject`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn managed_headers_are_stripped_in_every_spelling() -> anyhow::Result<()> {
+    let holes = HoleStack::start().await?;
+    let stack = &holes.stack;
+    let forged = "x_warden_subject: forged-admin\r\nX_WARDEN_GROUPS: admins\r\nx-warden_subject: forged-2\r\n\
+                  x.warden.subject: forged-3\r\nx_api_key: agent-chosen-key\r\nX_Api_Key: agent-key-2\r\n";
+    let status = holes.get("/keyed/spellings", forged).await?;
+    ensure!(status == 200, "status {status}\n{}", stack.logs());
+    let seen = stack.upstream.seen();
+    let got = seen
+        .iter()
+        .find(|r| r.path == "/keyed/spellings")
+        .context("upstream not reached")?;
+    let leaked: Vec<&(String, String)> = got
+        .headers
+        .iter()
+        .filter(|(name, value)| {
+            let folded: String = name
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_lowercase()
+                    } else {
+                        '-'
+                    }
+                })
+                .collect();
+            (folded.starts_with("x-warden-")
+                && name != "x-warden-subject"
+                && name != "x-warden-groups"
+                && name != "x-warden-request-id")
+                || value.contains("forged")
+                || value.contains("admins")
+                || (folded == "x-api-key" && value != holes.api_key)
+        })
+        .collect();
+    ensure!(
+        leaked.is_empty(),
+        "client spellings reached the upstream: {leaked:?}"
+    );
+    let subject: Vec<&str> = got
+        .headers
+        .iter()
+        .filter(|(n, _)| n == "x-warden-subject")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    ensure!(subject == vec!["alice"], "subject headers: {subject:?}");
+    ensure!(
+        got.headers
+            .iter()
+            .any(|(n, v)| n == "x-api-key" && v == holes.api_key),
+        "the injected key is missing: {:?}",
+        got.headers
+    );
+    Ok(())
+}
+
+/// Credentials are injected on the path policy reads (normalised), and a path that
+/// reads differently raw and normalised is refused rather than given a credential.
+/// Before, `/headers/../../admin/x` got the credential configured for `/headers`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_follow_the_normalised_path_and_ambiguous_paths_are_refused(
+) -> anyhow::Result<()> {
+    let holes = HoleStack::start().await?;
+    let stack = &holes.stack;
+    for target in [
+        "/headers/../../admin/x",
+        "/headers/%2e%2e/admin",
+        "/headers/..%2f..%2fadmin",
+        "/x/../headers/y",
+        "/%68eaders/y",
+        "/headers%2Fy",
+    ] {
+        let status = holes.get(target, "").await?;
+        ensure!(
+            status == 400,
+            "{target}: status {status} (want 400 ambiguous_path)"
+        );
+    }
+    let reached: Vec<String> = stack
+        .upstream
+        .seen()
+        .iter()
+        .map(|r| r.path.clone())
+        .collect();
+    ensure!(
+        reached.is_empty(),
+        "ambiguous paths reached the upstream: {reached:?}"
+    );
+    // Not under the prefix either way: passes, without the credential.
+    let status = holes.get("/admin/x", "").await?;
+    ensure!(status == 200, "/admin/x: {status}");
+    // Under it either way: passes, with it.
+    let status = holes.get("/headers/ok", "").await?;
+    ensure!(status == 200, "/headers/ok: {status}");
+    let seen = stack.upstream.seen();
+    let credential = |path: &str| {
+        seen.iter()
+            .find(|r| r.path == path)
+            .map(|r| r.headers.iter().any(|(_, v)| v.contains(INJECTED)))
+    };
+    ensure!(
+        credential("/admin/x") == Some(false),
+        "/admin/x: {:?}",
+        credential("/admin/x")
+    );
+    ensure!(
+        credential("/headers/ok") == Some(true),
+        "/headers/ok: {:?}",
+        credential("/headers/ok")
+    );
+    Ok(())
+}
+
+/// The access log of the Envoy configs we ship shows paths without their query
+/// strings, where tokens and personal data travel (the audit trail masks them; the
+/// access log printed them verbatim).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_access_log_never_carries_the_query_string() -> anyhow::Result<()> {
+    let holes = HoleStack::start().await?;
+    let stack = &holes.stack;
+    let status = holes
+        .get(
+            "/echo?api_key=query-secret-77f1&email=pat%40example.com",
+            "",
+        )
+        .await?;
+    ensure!(status == 200, "/echo: {status}");
+    let line = warden_integration_tests::process::poll_until(
+        "access log line for /echo",
+        Duration::from_secs(30),
+        || {
+            let lines = stack.envoy.access_log();
+            async move {
+                lines
+                    .into_iter()
+                    .find(|l| l["path"].as_str().is_some_and(|p| p.starts_with("/echo")))
+            }
+        },
+    )
+    .await?;
+    let all = stack
+        .envoy
+        .access_log()
+        .iter()
+        .map(|l| l.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    ensure!(
+        !all.contains("query-secret-77f1") && !all.contains("example.com"),
+        "the access log carries a query string: {line}"
+    );
+    ensure!(line["path"] == "/echo", "{line}");
+    Ok(())
+}

@@ -252,6 +252,7 @@ enum Manifest {
     Service(Box<Service>),
     StatefulSet(Box<StatefulSet>),
     PodDisruptionBudget(Box<PodDisruptionBudget>),
+    NetworkPolicy(Box<k8s_openapi::api::networking::v1::NetworkPolicy>),
     EnvoyFilter(Box<EnvoyFilter>),
     AuthorizationPolicy(Box<AuthorizationPolicy>),
     IstioOperator(Box<IstioOperator>),
@@ -267,6 +268,7 @@ impl Manifest {
             Manifest::Service(_) => "Service",
             Manifest::StatefulSet(_) => "StatefulSet",
             Manifest::PodDisruptionBudget(_) => "PodDisruptionBudget",
+            Manifest::NetworkPolicy(_) => "NetworkPolicy",
             Manifest::EnvoyFilter(_) => "EnvoyFilter",
             Manifest::AuthorizationPolicy(_) => "AuthorizationPolicy",
             Manifest::IstioOperator(_) => "IstioOperator",
@@ -361,6 +363,9 @@ fn parse_manifest(value: &Value) -> Result<Manifest, String> {
         }
         (Some("policy/v1"), Some("PodDisruptionBudget")) => {
             Manifest::PodDisruptionBudget(Box::new(round_trip(value)?))
+        }
+        (Some("networking.k8s.io/v1"), Some("NetworkPolicy")) => {
+            Manifest::NetworkPolicy(Box::new(round_trip(value)?))
         }
         (Some("networking.istio.io/v1alpha3"), Some("EnvoyFilter")) => {
             Manifest::EnvoyFilter(Box::new(strict(value)?))
@@ -785,6 +790,7 @@ fn every_document_parses_and_has_a_known_kind() {
         ("Service", 1),
         ("StatefulSet", 1),
         ("PodDisruptionBudget", 1),
+        ("NetworkPolicy", 1),
         ("EnvoyFilter", 3),
         ("AuthorizationPolicy", 1),
         ("IstioOperator", 1),
@@ -853,6 +859,7 @@ fn names_labels_and_selectors_agree() {
             Manifest::ConfigMap(x) => x.metadata.namespace.as_deref(),
             Manifest::Service(x) => x.metadata.namespace.as_deref(),
             Manifest::PodDisruptionBudget(x) => x.metadata.namespace.as_deref(),
+            Manifest::NetworkPolicy(x) => x.metadata.namespace.as_deref(),
             // Istio resources go to Istio's root namespace, named so they are recognisably ours.
             Manifest::EnvoyFilter(x) => {
                 istio_resource(&document.origin, &x.metadata.name, &x.metadata.namespace);
@@ -1101,6 +1108,36 @@ fn names_labels_and_selectors_agree() {
         .persistent_volume_claim_retention_policy
         .as_ref()
         .expect("persistentVolumeClaimRetentionPolicy");
+    // The signing key is not on the log's volume: whoever can write the log must not be
+    // able to re-sign it.
+    let signing_key = config
+        .audit
+        .signing_key
+        .as_ref()
+        .expect("audit.signing_key");
+    let key_mount = container
+        .volume_mounts
+        .iter()
+        .flatten()
+        .filter(|m| signing_key.starts_with(&m.mount_path))
+        .max_by_key(|m| m.mount_path.len())
+        .expect("audit.signing_key is on a mounted volume");
+    assert_ne!(
+        key_mount.name,
+        audit_mount.name,
+        "audit.signing_key {} is on the audit log's volume",
+        signing_key.display()
+    );
+    assert!(
+        !signing_key.starts_with(log_dir),
+        "audit.signing_key {} is inside audit.log_dir",
+        signing_key.display()
+    );
+    assert_eq!(
+        key_mount.read_only,
+        Some(true),
+        "the signing key's volume is mounted read-only"
+    );
     assert_eq!(retention.when_deleted.as_deref(), Some("Retain"));
     assert_eq!(retention.when_scaled.as_deref(), Some("Retain"));
 
@@ -1467,4 +1504,84 @@ fn the_warden_config_map_passes_check_config() {
     .unwrap_or_else(|e| panic!("cannot write {}: {e}", file.display()));
     let (ok, output) = warden(&["check-config", &file.display().to_string()]);
     assert!(!ok && output.contains("max_buffered_bytes"), "{output}");
+}
+
+/// The admin port (console, approvals API, and `/metrics`, which answers without a
+/// token) is not open to the whole cluster: a NetworkPolicy selecting Warden's pods lets
+/// in only named namespaces there, while the gRPC port stays open to every Envoy.
+#[test]
+fn the_admin_port_is_reachable_only_from_named_namespaces() {
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    let manifests = Manifests::load();
+    let pod_labels = labels(
+        manifests
+            .stateful_set()
+            .spec
+            .template
+            .metadata
+            .as_ref()
+            .and_then(|m| m.labels.as_ref()),
+    );
+    let admin_port = 9090;
+    let grpc_port = manifests.grpc_port();
+    let policies: Vec<&k8s_openapi::api::networking::v1::NetworkPolicy> =
+        manifests.all(|m| match m {
+            Manifest::NetworkPolicy(p) => Some(p.as_ref()),
+            _ => None,
+        });
+    let selecting: Vec<_> = policies
+        .iter()
+        .filter_map(|p| p.spec.as_ref())
+        .filter(|spec| {
+            selects(
+                &labels(
+                    spec.pod_selector
+                        .as_ref()
+                        .and_then(|s| s.match_labels.as_ref()),
+                ),
+                &pod_labels,
+            )
+        })
+        .collect();
+    assert!(
+        !selecting.is_empty(),
+        "no NetworkPolicy selects Warden's pods"
+    );
+    let rules_for = |port: i32| {
+        selecting
+            .iter()
+            .flat_map(|spec| spec.ingress.iter().flatten())
+            .filter(move |rule| {
+                rule.ports.as_ref().is_none_or(|ports| {
+                    ports.iter().any(|p| p.port == Some(IntOrString::Int(port)))
+                })
+            })
+            .collect::<Vec<_>>()
+    };
+    let admin = rules_for(admin_port);
+    assert!(
+        !admin.is_empty(),
+        "nothing may reach the admin port: the console is unreachable"
+    );
+    for rule in admin {
+        let from = rule.from.as_deref().unwrap_or_default();
+        assert!(
+            !from.is_empty(),
+            "an ingress rule opens port {admin_port} to everyone"
+        );
+        for peer in from {
+            let named = peer.namespace_selector.as_ref().is_some_and(|ns| {
+                ns.match_labels.as_ref().is_some_and(|l| !l.is_empty())
+                    || ns.match_expressions.as_ref().is_some_and(|e| !e.is_empty())
+            });
+            assert!(
+                named || peer.ip_block.is_some(),
+                "port {admin_port} is open to every namespace: {peer:?}"
+            );
+        }
+    }
+    assert!(
+        !rules_for(grpc_port).is_empty(),
+        "no NetworkPolicy rule lets Envoys reach gRPC port {grpc_port}"
+    );
 }

@@ -10,9 +10,11 @@
 mod approval_clients;
 mod approvals;
 mod approvals_grpc;
+mod audit_forgery;
 mod audit_log;
 mod audit_spans;
 mod audit_trail;
+mod bodies;
 mod classify_gaps;
 mod compose;
 mod console_browser;

@@ -41,6 +41,7 @@ fn rules(required: u32) -> ApprovalRules {
         pending_seconds: 3600,
         use_within_seconds: 900,
         wait_seconds: None,
+        bind_headers: Vec::new(),
     }
 }
 
@@ -51,6 +52,7 @@ fn hold(subject: &str, fingerprint: &str) -> NewHold {
             issuer: "https://idp.example".into(),
             groups: vec!["agents".into()],
             kind: "agent".into(),
+            acting_for: Vec::new(),
         },
         operation: Operation {
             method: "DELETE".into(),

@@ -90,15 +90,16 @@ impl AuditStatusSource {
         }
     }
 
-    /// Status for the log of `config` (`audit.log_dir`, the public key next to
-    /// `audit.signing_key` or the one Warden created in the log directory).
+    /// Status for the log of `config` (`audit.log_dir`), checked with the key Warden
+    /// signs with (`audit.signing_key`: its public half; the demo key in the log
+    /// directory under `audit.demo_key_in_log_dir`).
     pub fn for_config(
         stats: Arc<WriterStats>,
         config: &crate::config::AuditConfig,
     ) -> AuditStatusSource {
         let public_key = match &config.signing_key {
-            Some(private) => crate::audit::public_key_path(private),
-            None => config.log_dir.join(crate::audit::DEFAULT_PUBLIC_KEY_FILE),
+            Some(private) => private.clone(),
+            None => config.log_dir.join(crate::audit::DEFAULT_KEY_FILE),
         };
         AuditStatusSource::new(stats, config.log_dir.clone(), public_key)
             .with_sessions_recorded(config.sessions.record)

@@ -95,6 +95,7 @@ impl Harness {
                 issuer: self.issuer.clone(),
                 groups: vec!["approvers".into()],
                 kind: "agent".into(),
+                acting_for: Vec::new(),
             },
             operation: Operation {
                 method: "DELETE".into(),

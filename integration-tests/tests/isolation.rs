@@ -1,0 +1,174 @@
+//! One request cannot starve everyone: while two clients send bodies that are slow to
+//! mask, a third client's small requests keep their latency and succeed.
+//!
+//! Its own test binary, so nothing else runs while it measures (Cargo runs test
+//! binaries one after another; the e2e binary runs its tests in parallel).
+//!
+//! Before the body worker pool, masking ran on the runtime's I/O threads: two 8 MiB
+//! bodies of one repeated letter (seconds of CPU each) stalled every other stream, and
+//! kept computing after Envoy had given up.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context};
+use warden_integration_tests::issuer::DevIssuer;
+use warden_integration_tests::metrics::Scrape;
+use warden_integration_tests::process::poll_until;
+use warden_integration_tests::stack::{http1_client, Stack, StackOptions};
+
+/// Small requests per latency sample.
+const PROBES: usize = 300;
+
+/// A body that is slow to mask (one letter repeated: every offset is a keyword hit for
+/// some rules), within the buffered-body limit so it is masked whole.
+fn slow_body() -> Vec<u8> {
+    vec![b'A'; 8 * 1024 * 1024 - 4096]
+}
+
+/// Latencies of `PROBES` sequential small requests; every one must succeed.
+async fn probe(stack: &Stack) -> anyhow::Result<Vec<Duration>> {
+    let client = http1_client();
+    let mut latencies = Vec::with_capacity(PROBES);
+    for i in 0..PROBES {
+        let started = Instant::now();
+        let response = client
+            .post(stack.envoy.url("/echo"))
+            .header("content-type", "application/json")
+            .body(format!(r#"{{"probe": {i}, "note": "small"}}"#))
+            .send()
+            .await
+            .with_context(|| format!("probe {i}"))?;
+        let status = response.status();
+        response.bytes().await?;
+        latencies.push(started.elapsed());
+        ensure!(status == 200, "probe {i} got {status}\n{}", stack.logs());
+    }
+    Ok(latencies)
+}
+
+/// Warden's metrics, from its admin port.
+async fn scrape(stack: &Stack) -> anyhow::Result<Scrape> {
+    let text = http1_client()
+        .get(format!("{}/metrics", stack.warden.admin_url()?))
+        .send()
+        .await?
+        .text()
+        .await?;
+    Scrape::parse(&text)
+}
+
+fn p99(latencies: &[Duration]) -> Duration {
+    let mut sorted = latencies.to_vec();
+    sorted.sort();
+    sorted[(sorted.len() * 99 / 100).min(sorted.len() - 1)]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_bodies_do_not_starve_small_requests() -> anyhow::Result<()> {
+    // The admin port (for /metrics) needs an identity issuer; requests need no token.
+    let dir = tempfile::tempdir()?;
+    let issuer = DevIssuer::start(dir.path()).await?;
+    let identity = issuer
+        .identity_config()
+        .replace("required: true", "required: false");
+    let stack = Stack::start(StackOptions {
+        warden_config: format!(
+            "{identity}approvals:\n  store: sqlite://{}\n  admin: {{listen: '127.0.0.1:$ADMIN_PORT'}}\n",
+            dir.path().join("warden.db").display()
+        ),
+        ..StackOptions::default()
+    })
+    .await?;
+
+    // Warm up, then the unloaded baseline.
+    probe(&stack).await?;
+    let unloaded = p99(&probe(&stack).await?);
+
+    // Two clients send slow-to-mask bodies back to back until told to stop.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut heavy = Vec::new();
+    for _ in 0..2 {
+        let stop = std::sync::Arc::clone(&stop);
+        let url = stack.envoy.url("/echo");
+        heavy.push(tokio::spawn(async move {
+            let client = http1_client();
+            let body = slow_body();
+            let mut answers: Vec<(u16, Duration)> = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let started = Instant::now();
+                let status = match client
+                    .post(&url)
+                    .header("content-type", "text/plain")
+                    .body(body.clone())
+                    .send()
+                    .await
+                {
+                    Ok(response) => response.status().as_u16(),
+                    Err(_) => 0,
+                };
+                answers.push((status, started.elapsed()));
+            }
+            answers
+        }));
+    }
+    // The load is on once Warden is masking both slow bodies.
+    poll_until(
+        "two slow bodies on the body worker pool",
+        Duration::from_secs(30),
+        || async {
+            let scrape = scrape(&stack).await.ok()?;
+            scrape
+                .value("warden_body_jobs", &[])
+                .ok()
+                .filter(|jobs| *jobs >= 2.0)
+        },
+    )
+    .await?;
+    let loaded = probe(&stack).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut answers = Vec::new();
+    for task in heavy {
+        answers.extend(task.await?);
+    }
+    let loaded = p99(&loaded?);
+
+    // The slow bodies failed closed, within about Envoy's 2 s message timeout (the
+    // masking stopped at its deadline instead of running on for seconds).
+    ensure!(!answers.is_empty(), "no slow request completed");
+    for (status, took) in &answers {
+        ensure!(
+            *status != 200,
+            "a body that could not be masked in time passed: {answers:?}"
+        );
+        ensure!(
+            *took < Duration::from_secs(6),
+            "a slow request took {took:?}: {answers:?}"
+        );
+    }
+    // Warden stopped masking them at its deadline (a little after Envoy's, which starts
+    // when Envoy sends the message): the refusals are counted.
+    poll_until(
+        "the slow bodies' inspections to time out",
+        Duration::from_secs(10),
+        || async {
+            let scrape = scrape(&stack).await.ok()?;
+            scrape
+                .value("warden_body_inspection_timeouts_total", &[])
+                .ok()
+                .filter(|timeouts| *timeouts >= 1.0)
+        },
+    )
+    .await?;
+    eprintln!(
+        "small requests p99: unloaded {unloaded:?}, loaded {loaded:?}; slow requests: {answers:?}"
+    );
+    // Small requests kept their latency. A 1 ms floor keeps a sub-millisecond
+    // baseline's jitter from deciding the test.
+    let limit = 3 * unloaded.max(Duration::from_millis(1));
+    ensure!(
+        loaded < limit,
+        "p99 of small requests under load {loaded:?}, unloaded {unloaded:?} (limit {limit:?})\n{}",
+        stack.logs()
+    );
+    Ok(())
+}
