@@ -52,6 +52,8 @@ pub enum GitPhase {
     Advertisement,
     /// `POST {repo}/git-{service}` (or a WebDAV write of a dumb push): the operation.
     Rpc,
+    /// A git hosting REST API call that moves refs (see [`git_api`](super::git_api)).
+    Api,
 }
 
 /// A git HTTP request line, classified.

@@ -16,6 +16,18 @@ pub fn parse_strict(bytes: &[u8]) -> Result<Value, String> {
         .map_err(|err| err.to_string())
 }
 
+/// Parses `bytes` as a stream of YAML documents (`---`-separated), each into a JSON
+/// value, refusing duplicate keys in any mapping, as [`parse_strict`] does for JSON.
+/// Keys must be strings (a Kubernetes object has no other kind).
+pub fn parse_yaml_documents(bytes: &[u8]) -> Result<Vec<Value>, String> {
+    let mut documents = Vec::new();
+    for document in serde_yaml_ng::Deserializer::from_slice(bytes) {
+        let StrictValue(value) = StrictValue::deserialize(document).map_err(|e| e.to_string())?;
+        documents.push(value);
+    }
+    Ok(documents)
+}
+
 /// A JSON value whose objects were checked for duplicate keys while parsing.
 struct StrictValue(Value);
 

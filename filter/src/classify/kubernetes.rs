@@ -91,6 +91,11 @@ pub struct KubernetesFacts {
     pub name: Option<String>,
     /// The request is an apiserver dry run (`dryRun=All`, every value).
     pub dry_run: bool,
+    /// What the object(s) in the request body would do (see
+    /// [`manifest`](super::manifest)); empty until the body is read, and for bodies
+    /// without risks.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub risks: Vec<super::manifest::KubernetesRisk>,
 }
 
 /// Signs in the request headers that the client speaks the Kubernetes API.
@@ -307,6 +312,7 @@ fn discovery(
         namespace: None,
         name: None,
         dry_run: params.dry_run(),
+        risks: Vec::new(),
     }
 }
 
@@ -393,6 +399,7 @@ fn resource_request(
         namespace,
         name,
         dry_run: params.dry_run(),
+        risks: Vec::new(),
     }
 }
 

@@ -10,6 +10,11 @@
 //! What counts as JSON-RPC here:
 //! - an object with a `"jsonrpc"` member and a `method` (a request, or a notification when
 //!   it has no `id`);
+//! - an object *shaped* like a JSON-RPC request without the `"jsonrpc"` member (a lenient
+//!   server dispatches it anyway): a string `method` that reads like an MCP method
+//!   (`initialize`, `ping`, or `namespace/name` such as `tools/call`), or one whose only
+//!   members are `method`, `params` (an object or array) and `id`. It is classified like
+//!   any other message and also listed as malformed (missing version);
 //! - an array (a batch) in which any element is such a message, or any element is an
 //!   object that *claims* JSON-RPC (has a `"jsonrpc"` member) but is malformed.
 //!
@@ -53,6 +58,11 @@ pub struct McpMessage {
     pub resource_uri: Option<String>,
     /// For `prompts/get`: the prompt name (`params.name`).
     pub prompt: Option<String>,
+    /// For `tools/call`: the tool runs code or commands, by its name's words (`run_python`,
+    /// `exec`, `shell`, `execute_command`, `run_code`, `eval`, `terminal` ...) or by an
+    /// argument that carries them (`command`, `cmd`, `script`, ...). See
+    /// [`runs_code`].
+    pub code_execution: bool,
 }
 
 /// Everything recognised in one JSON-RPC body.
@@ -72,6 +82,8 @@ pub struct McpFacts {
 enum Malformed {
     #[error("`jsonrpc` is not \"2.0\"")]
     WrongVersion,
+    #[error("no `jsonrpc` member (a JSON-RPC 2.0 message must have `\"jsonrpc\": \"2.0\"`)")]
+    MissingVersion,
     #[error("`method` is not a string")]
     MethodNotString,
     #[error("neither `method` nor `result`/`error` present")]
@@ -212,9 +224,10 @@ fn array_claims_jsonrpc(value: &Value, depth: usize) -> bool {
 }
 
 fn classify_object(object: &Map<String, Value>) -> ElementOutcome {
-    let Some(version) = object.get("jsonrpc") else {
+    let version = object.get("jsonrpc");
+    if version.is_none() && !shaped_like_request(object) {
         return ElementOutcome::without_message(ElementKind::NotClaimed, Vec::new());
-    };
+    }
     let Some(method_value) = object.get("method") else {
         if object.contains_key("result") || object.contains_key("error") {
             return ElementOutcome::without_message(ElementKind::Response, Vec::new());
@@ -226,8 +239,10 @@ fn classify_object(object: &Map<String, Value>) -> ElementOutcome {
     };
 
     let mut problems = Vec::new();
-    if version.as_str() != Some("2.0") {
-        problems.push(Malformed::WrongVersion);
+    match version {
+        None => problems.push(Malformed::MissingVersion),
+        Some(version) if version.as_str() != Some("2.0") => problems.push(Malformed::WrongVersion),
+        Some(_) => {}
     }
     let id = object.get("id").cloned();
     if let Some(id) = &id {
@@ -257,6 +272,7 @@ fn classify_object(object: &Map<String, Value>) -> ElementOutcome {
         arguments: None,
         resource_uri: None,
         prompt: None,
+        code_execution: false,
     };
     if let Some(known) = recognise_method(method, &mut problems) {
         extract_target(known, params, &mut message, &mut problems);
@@ -266,6 +282,33 @@ fn classify_object(object: &Map<String, Value>) -> ElementOutcome {
         message: Some(message),
         problems,
     }
+}
+
+/// Whether an object without a `jsonrpc` member is still shaped like a JSON-RPC request
+/// (see the module docs).
+fn shaped_like_request(object: &Map<String, Value>) -> bool {
+    let Some(method) = object.get("method").and_then(Value::as_str) else {
+        return false;
+    };
+    let method = method.trim();
+    let mcp_like = method.eq_ignore_ascii_case("initialize")
+        || method.eq_ignore_ascii_case("ping")
+        || method.split_once('/').is_some_and(|(namespace, name)| {
+            let word = |s: &str| {
+                !s.is_empty()
+                    && s.chars()
+                        .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'))
+            };
+            word(namespace) && word(name)
+        });
+    let only_rpc_members = object
+        .keys()
+        .all(|key| matches!(key.as_str(), "method" | "params" | "id"))
+        && matches!(
+            object.get("params"),
+            Some(Value::Object(_) | Value::Array(_))
+        );
+    mcp_like || only_rpc_members
 }
 
 /// Maps a method to one of [`KNOWN_TARGET_METHODS`]. A spelling that only differs in case or
@@ -322,6 +365,10 @@ fn extract_target(
             if message.arguments.as_ref().is_some_and(|a| !a.is_object()) {
                 problems.push(Malformed::ArgumentsNotObject(method));
             }
+            message.code_execution = runs_code(
+                message.tool_normalized.as_deref().unwrap_or(""),
+                message.arguments.as_ref(),
+            );
         }
         PROMPTS_GET => {
             match string_param("name") {
@@ -338,6 +385,117 @@ fn extract_target(
             None => problems.push(Malformed::MissingStringParam(method, "uri")),
         },
     }
+}
+
+/// Words of a tool name that say it runs code or commands, on their own.
+const CODE_EXECUTION_WORDS: &[&str] = &[
+    "exec",
+    "execute",
+    "execution",
+    "eval",
+    "shell",
+    "bash",
+    "sh",
+    "zsh",
+    "ksh",
+    "csh",
+    "tcsh",
+    "dash",
+    "powershell",
+    "pwsh",
+    "cmd",
+    "terminal",
+    "repl",
+    "interpreter",
+    "subprocess",
+    "popen",
+    "spawn",
+    "python",
+    "python3",
+    "ipython",
+    "jupyter",
+    "nodejs",
+    "deno",
+    "ruby",
+    "perl",
+    "php",
+    "lua",
+    "javascript",
+    "typescript",
+    "applescript",
+    "osascript",
+    "vbscript",
+    "sudo",
+    "ssh",
+];
+
+/// Parts of a run-together word that name an interpreter or shell (`runpython`,
+/// `pyshell`).
+const CODE_EXECUTION_PARTS: &[&str] = &[
+    "python",
+    "powershell",
+    "javascript",
+    "typescript",
+    "subprocess",
+    "interpreter",
+    "shell",
+    "bash",
+];
+
+/// Words that, with a word from [`CODE_OBJECT_WORDS`], say the tool runs code (`run_code`,
+/// `invoke_script`, `system_command`, `command_runner`).
+const RUN_WORDS: &[&str] = &[
+    "run", "runs", "runner", "exec", "execute", "executor", "eval", "invoke", "launch", "start",
+    "system", "os",
+];
+
+/// What a run verb may run.
+const CODE_OBJECT_WORDS: &[&str] = &[
+    "code", "script", "scripts", "program", "snippet", "command", "commands", "cell", "notebook",
+    "process", "binary", "py", "js", "ts", "node", "sandbox",
+];
+
+/// Argument names that carry code or commands to run.
+const CODE_ARGUMENTS: &[&str] = &[
+    "cmd",
+    "command",
+    "commands",
+    "script",
+    "shell",
+    "bash",
+    "shell_command",
+    "bash_command",
+    "python",
+    "python_code",
+    "source_code",
+    "javascript",
+    "js_code",
+];
+
+/// Whether a tool with this normalised name (see [`normalize_tool_name`]) and these
+/// arguments runs code or commands.
+pub fn runs_code(normalized_name: &str, arguments: Option<&Value>) -> bool {
+    let words: Vec<&str> = normalized_name
+        .split('_')
+        .filter(|w| !w.is_empty())
+        .collect();
+    let has = |list: &[&str]| words.iter().any(|word| list.contains(word));
+    let named = has(CODE_EXECUTION_WORDS)
+        || words
+            .iter()
+            .any(|word| CODE_EXECUTION_PARTS.iter().any(|part| word.contains(part)))
+        || (has(RUN_WORDS) && has(CODE_OBJECT_WORDS));
+    let argued = arguments
+        .and_then(Value::as_object)
+        .is_some_and(|arguments| {
+            arguments.iter().any(|(key, value)| {
+                let (key, _) = normalize_tool_name(key);
+                let carries = matches!(value, Value::String(_) | Value::Array(_));
+                carries
+                    && (CODE_ARGUMENTS.contains(&key.as_str()) || (key == "code" && has(RUN_WORDS)))
+            })
+        });
+    named || argued
 }
 
 /// Normalises a tool name so that different spellings of the same words compare equal;
@@ -630,7 +788,8 @@ mod tests {
     #[test]
     fn non_jsonrpc_bodies_are_none() {
         let cases = [
-            json!({"method": "tools/call", "params": {"name": "x"}}),
+            json!({"method": "card", "amount": 5}),
+            json!({"method": "card", "id": "x"}),
             json!({"query": "{ a }"}),
             json!({"jsonrpc": "2.0", "id": 1, "result": {}}),
             json!({"jsonrpc": "2.0", "id": 1, "error": {"code": -32601, "message": "no"}}),
@@ -684,16 +843,100 @@ mod tests {
             {"method": "tools/call", "params": {"name": "rm"}},
             {"jsonrpc": "2.0", "id": 3}
         ]));
-        assert_eq!(facts.messages.len(), 1);
+        assert_eq!(facts.messages.len(), 2);
+        assert_eq!(facts.messages[1].tool.as_deref(), Some("rm"));
         assert_eq!(
             facts.malformed,
             [
                 "element 1: `method` is not a string",
                 "element 2: element is not a JSON-RPC 2.0 message",
-                "element 3: element is not a JSON-RPC 2.0 message",
+                "element 3: no `jsonrpc` member (a JSON-RPC 2.0 message must have `\"jsonrpc\": \"2.0\"`)",
                 "element 4: neither `method` nor `result`/`error` present",
             ]
         );
+    }
+
+    #[test]
+    fn requests_without_a_version_are_still_classified() {
+        for body in [
+            json!({"method": "tools/call", "params": {"name": "delete_file", "arguments": {"path": "/"}}}),
+            json!({"id": 1, "method": "tools/call", "params": {"name": "delete_file"}}),
+            json!({"method": "TOOLS/CALL", "params": {"name": "delete_file"}, "meta": 1}),
+            json!({"method": "custom", "params": {"name": "delete_file"}}),
+            json!([{"method": "tools/call", "params": {"name": "delete_file"}}]),
+        ] {
+            let facts = classify_jsonrpc(&body).unwrap_or_else(|| panic!("{body}"));
+            assert!(
+                facts
+                    .malformed
+                    .iter()
+                    .any(|m| m.contains("no `jsonrpc` member")),
+                "{body}: {:?}",
+                facts.malformed
+            );
+            assert_eq!(facts.messages.len(), 1, "{body}");
+        }
+        let facts = single(json!({"method": "tools/call", "params": {"name": "delete_file"}}));
+        assert_eq!(
+            facts.messages[0].tool_normalized.as_deref(),
+            Some("delete_file")
+        );
+        let facts = single(json!({"id": 1, "method": "ping"}));
+        assert_eq!(facts.messages[0].method, "ping");
+        // A version other than 2.0 is classified too.
+        let facts =
+            single(json!({"jsonrpc": "1.0", "method": "tools/call", "params": {"name": "x"}}));
+        assert_eq!(facts.messages[0].tool.as_deref(), Some("x"));
+        assert!(!facts.malformed.is_empty());
+    }
+
+    #[test]
+    fn code_execution_tools() {
+        let runs = |name: &str, arguments: Value| {
+            let facts = single(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                "params": {"name": name, "arguments": arguments}}));
+            facts.messages[0].code_execution
+        };
+        for name in [
+            "run_python",
+            "exec",
+            "shell",
+            "bash",
+            "execute_command",
+            "run_code",
+            "eval",
+            "terminal",
+            "runShellCommand",
+            "python_repl",
+            "code_interpreter",
+            "RunScript",
+            "invoke-script",
+            "node.run_js",
+            "runpython",
+            "sandbox_exec",
+            "ssh_session",
+            "system_command",
+            "command_runner",
+            "start_process",
+            "run_c\u{043E}de",
+            "\u{0435}x\u{0435}c",
+        ] {
+            assert!(runs(name, json!({})), "{name}");
+        }
+        for name in [
+            "get_weather",
+            "read_file",
+            "search_code",
+            "list_scripts",
+            "run_query",
+        ] {
+            assert!(!runs(name, json!({"path": "/x", "query": "q"})), "{name}");
+        }
+        // Arguments that carry commands.
+        assert!(runs("do_task", json!({"command": "rm -rf /"})));
+        assert!(runs("helper", json!({"Shell_Command": "ls"})));
+        assert!(runs("run", json!({"code": "print(1)"})));
+        assert!(!runs("lookup", json!({"code": "ABC-123"})));
     }
 
     #[test]

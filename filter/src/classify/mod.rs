@@ -12,10 +12,12 @@
 
 mod container;
 pub mod git;
+pub mod git_api;
 pub mod graphql;
 mod json;
 pub mod kubernetes;
 pub mod llm;
+pub mod manifest;
 pub mod mcp;
 pub mod path;
 pub mod sql;
@@ -113,8 +115,12 @@ pub struct SqlFound {
 pub struct GitFacts {
     /// Service and phase.
     pub request: git::GitRequest,
-    /// Ref updates a receive-pack request carries (empty until its body was read).
+    /// Ref updates a receive-pack request carries (empty until its body was read), or
+    /// that a ref API call asks for (an empty ref name: unknown, any ref).
     pub ref_updates: Vec<git::RefUpdate>,
+    /// For a ref API call: the ref update its body names, still to be read.
+    #[serde(skip)]
+    pub body_ref: Option<git_api::BodyRef>,
 }
 
 /// What Warden could tell about the request body.
@@ -268,17 +274,49 @@ pub fn classify_head(
         facts.git = Some(GitFacts {
             request,
             ref_updates: Vec::new(),
+            body_ref: None,
         });
         facts.protocols.insert(Protocol::Git);
+    } else {
+        // Every method the request may be read as (an override can turn a PATCH into a
+        // DELETE): the union of the ref updates they ask for.
+        let mut calls = methods
+            .iter()
+            .filter_map(|method| git_api::classify_ref_api(method, &facts.path));
+        if let Some(first) = calls.next() {
+            let mut git = GitFacts {
+                request: first.request,
+                ref_updates: first.updates,
+                body_ref: first.body_ref,
+            };
+            for call in calls {
+                git.ref_updates.extend(call.updates);
+                if git.body_ref.is_none() {
+                    git.body_ref = call.body_ref;
+                }
+            }
+            if let Some(body_ref) = &git.body_ref {
+                // Unknown until the body is read (and if it cannot be): any ref. Kept
+                // last, where the body's ref replaces it.
+                git.ref_updates
+                    .push(git_api::update(String::new(), body_ref.action));
+            }
+            facts.git = Some(git);
+            facts.protocols.insert(Protocol::Git);
+        }
     }
     for (name, value) in &query_pairs {
         if let Some(found) = sql_in_field(name, value, &format!("query:{name}"), sql) {
             facts.sql.push(found);
         }
     }
-    if !facts.sql.is_empty() {
-        facts.protocols.insert(Protocol::Sql);
+    // GraphQL over GET: `?query=...&operationName=...&extensions=...`.
+    for request in graphql::requests_from_pairs(&query_pairs, graphql::graphql_path(&facts.path)) {
+        if let Some(graphql) = request.classify() {
+            facts.graphql.push(graphql);
+        }
     }
+    finish_protocols(&mut facts);
     facts
 }
 
@@ -369,6 +407,7 @@ pub fn classify_declared_body(
         Ok(body) => body,
         Err(reason) => {
             facts.body.unreadable = Some(reason.to_string());
+            set_kubernetes_risks(facts, BTreeSet::from([manifest::KubernetesRisk::Opaque]));
             return;
         }
     };
@@ -409,22 +448,26 @@ fn classify_plain(
     // is not valid JSON may still be read as JSON by a lenient upstream.
     let unlabelled = kind == ContentKind::Binary || media.is_empty();
 
+    let graphql_context = graphql::graphql_path(&facts.path) || media.contains("graphql");
     if declared_json || sniffed_json {
         match json::parse_strict(body) {
             Ok(value) => {
                 facts.body.format = Some("json".into());
-                classify_json(facts, &value, sql);
+                classify_json(facts, &value, sql, graphql_context);
             }
             Err(err) if declared_json || unlabelled || err.contains("duplicate key") => {
                 facts.body.unreadable = Some(format!("the body is not valid JSON: {err}"));
+                set_kubernetes_risks(facts, BTreeSet::from([manifest::KubernetesRisk::Opaque]));
             }
             // Looked like JSON but is not, and was labelled text: read it as text.
-            Err(_) => classify_text(facts, body, media, sql),
+            Err(_) => classify_text(facts, body, media, sql, graphql_context),
         }
     } else if unlabelled && shape == container::BodyShape::Binary {
         // Binary under a label that does not say text: nothing to read. (Under a text
         // label the bytes are read as that text, NUL bytes or not: a form parser would.)
+        // A Kubernetes object in it (protobuf) could be anything.
         facts.body.format = Some("binary".into());
+        body_not_read(facts);
     } else if shape == container::BodyShape::Text(Shape::Form)
         && matches!(kind, ContentKind::Text | ContentKind::Binary)
         && !matches!(
@@ -434,19 +477,43 @@ fn classify_plain(
     {
         // Shaped like a form under a label that does not say otherwise: its fields are
         // read like a form's (an upstream may parse it as one).
-        classify_text(facts, body, "application/x-www-form-urlencoded", sql);
+        classify_text(
+            facts,
+            body,
+            "application/x-www-form-urlencoded",
+            sql,
+            graphql_context,
+        );
     } else {
-        classify_text(facts, body, media, sql);
+        classify_text(facts, body, media, sql, graphql_context);
     }
 }
 
-fn classify_text(facts: &mut RequestFacts, body: &[u8], media: &str, sql: &SqlSettings) {
+fn classify_text(
+    facts: &mut RequestFacts,
+    body: &[u8],
+    media: &str,
+    sql: &SqlSettings,
+    graphql_context: bool,
+) {
+    if !facts.kubernetes.is_empty() && !body.is_empty() {
+        // Kubernetes objects that are not JSON are YAML (server-side apply,
+        // `kubectl create -f` with YAML), or unreadable (protobuf).
+        set_kubernetes_risks(facts, manifest::text_risks(body));
+        facts.body.format = Some("yaml".into());
+    }
     match media {
         "application/x-www-form-urlencoded" => {
             facts.body.format = Some("form".into());
-            for (name, value) in path::form_pairs(body) {
-                if let Some(found) = sql_in_field(&name, &value, &format!("form:{name}"), sql) {
+            let pairs = path::form_pairs(body);
+            for (name, value) in &pairs {
+                if let Some(found) = sql_in_field(name, value, &format!("form:{name}"), sql) {
                     facts.sql.push(found);
+                }
+            }
+            for request in graphql::requests_from_pairs(&pairs, graphql_context) {
+                if let Some(graphql) = request.classify() {
+                    facts.graphql.push(graphql);
                 }
             }
         }
@@ -463,11 +530,58 @@ fn classify_text(facts: &mut RequestFacts, body: &[u8], media: &str, sql: &SqlSe
             let text = String::from_utf8_lossy(body);
             facts.graphql.push(graphql::classify_graphql(&text, None));
         }
-        _ => facts.body.format = Some("text".into()),
+        // A plain-text body sent to a GraphQL endpoint is a document to it.
+        "" | "text/plain"
+            if graphql_context
+                && facts.kubernetes.is_empty()
+                && !body.iter().all(u8::is_ascii_whitespace) =>
+        {
+            facts.body.format = Some("graphql".into());
+            let text = String::from_utf8_lossy(body);
+            facts.graphql.push(graphql::classify_graphql(&text, None));
+        }
+        _ => {
+            facts.body.format.get_or_insert_with(|| "text".into());
+        }
     }
 }
 
-fn classify_json(facts: &mut RequestFacts, value: &Value, sql: &SqlSettings) {
+/// Notes that a body the policy would read passes unread (a binary stream of unknown
+/// length): a Kubernetes object in it could be anything.
+pub fn body_not_read(facts: &mut RequestFacts) {
+    set_kubernetes_risks(facts, BTreeSet::from([manifest::KubernetesRisk::Opaque]));
+}
+
+/// Adds what the Kubernetes object(s) in the body (or one part of it) would do to
+/// every reading of the request.
+fn set_kubernetes_risks(facts: &mut RequestFacts, risks: BTreeSet<manifest::KubernetesRisk>) {
+    for k8s in &mut facts.kubernetes {
+        let mut all: BTreeSet<manifest::KubernetesRisk> = k8s.risks.iter().copied().collect();
+        all.extend(risks.iter().copied());
+        k8s.risks = all.into_iter().collect();
+    }
+}
+
+fn classify_json(
+    facts: &mut RequestFacts,
+    value: &Value,
+    sql: &SqlSettings,
+    graphql_context: bool,
+) {
+    if let Some(git) = facts.git.as_mut() {
+        if let Some(body_ref) = &git.body_ref {
+            // The body's ref replaces the unknown one kept last for it (a second JSON
+            // document, in another multipart part, adds its own).
+            let update = git_api::body_update(body_ref, value);
+            match git.ref_updates.last_mut() {
+                Some(last) if last.ref_name.is_empty() => *last = update,
+                _ => git.ref_updates.push(update),
+            }
+        }
+    }
+    if !facts.kubernetes.is_empty() {
+        set_kubernetes_risks(facts, manifest::json_risks(value));
+    }
     if let Some(mcp) = mcp::classify_jsonrpc(value) {
         // Several JSON documents (multipart parts) each add their messages.
         match facts.mcp.as_mut() {
@@ -479,11 +593,9 @@ fn classify_json(facts: &mut RequestFacts, value: &Value, sql: &SqlSettings) {
             None => facts.mcp = Some(mcp),
         }
     }
-    for (document, operation) in graphql::graphql_requests_from_json(value) {
-        if graphql::looks_like_graphql(&document) {
-            facts
-                .graphql
-                .push(graphql::classify_graphql(&document, operation.as_deref()));
+    for request in graphql::requests_from_json(value, graphql_context) {
+        if let Some(graphql) = request.classify() {
+            facts.graphql.push(graphql);
         }
     }
     if facts.llm.is_none() {

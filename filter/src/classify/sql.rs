@@ -67,20 +67,37 @@
 //! # Unbounded
 //!
 //! A DELETE/UPDATE (top-level or nested) is unbounded when it has no WHERE or
-//! when its WHERE is *trivially true*, decided best effort by constant folding:
-//! literals and their truthiness in either dialect (`WHERE 1`, `WHERE true`,
-//! `WHERE 'a'='a'`, `WHERE 'A'='a '` as MySQL compares), arithmetic on numbers,
-//! comparisons of a column with itself (`id = id`), `col IS NOT NULL`,
-//! `x LIKE '%'`, constant `IN`/`BETWEEN`, `EXISTS (SELECT 1)`, and OR/AND/NOT
-//! over those (`WHERE id = 5 OR 1=1`). A MERGE with a trivially true ON and an
-//! UPDATE/DELETE action is unbounded too. Anything else (`WHERE id > 0`) is
-//! taken as bounded.
+//! when its WHERE may hold for every row (see [`rows`]): it folds to true
+//! (literals and their truthiness in either dialect, `WHERE 'A'='a '` as MySQL
+//! compares, arithmetic, `LIKE`, `IN`, `BETWEEN`, `CASE`, `COALESCE`/`NULLIF`/
+//! `CONCAT`... of constants); it names no column of the changed rows, so it is
+//! the same for every row (`(SELECT true)`, `EXISTS (SELECT 1 FROM other)`,
+//! `now() > '2000-01-01'`) — when unsure, unbounded; or its shape holds for
+//! every row with values (`id = id`, `id + 0 = id`, `col IS NOT NULL`, `x IS
+//! DISTINCT FROM NULL`, `p OR NOT p`, comparisons covering every number,
+//! `abs(x) >= 0`, `x REGEXP '.*'`, `id IN (SELECT id FROM <same table>)`), also
+//! through OR/AND/NOT (`WHERE id = 5 OR 1=1`). A statement that writes rows and
+//! contains `||` gets another MySQL reading with `||` as OR (what MySQL runs).
+//! A MERGE whose ON may hold for every row and that updates or
+//! deletes is unbounded too, and so is a column type change (`ALTER COLUMN ...
+//! TYPE ... USING`, MySQL `MODIFY`/`CHANGE COLUMN`), which rewrites every row
+//! (reported as a nested Update). Anything else that names a column (`WHERE id
+//! > 0`) is taken as bounded.
 //!
+//! # Replacing DDL and dynamic SQL
+//!
+//! `CREATE OR REPLACE` / `CREATE OR ALTER` of anything is also a Drop: what was
+//! there is destroyed. Text that `EXEC('...')`, `EXECUTE IMMEDIATE` or
+//! `EXEC sp_executesql` run is classified whatever it looks like (a bare
+//! procedure name is a batch too), when it is a literal or folds from literals
+//! (`'DROP ' || 'TABLE t'`); text computed at run time is opaque.
+
 //! # Limits (by design)
 //!
 //! Functions can do anything: `SELECT my_func()` is a Select even if
 //! `my_func` deletes rows (see `functions`). `EXECUTE p` / `CALL p()` run code
-//! prepared or stored elsewhere; they report only Execute / Call. Statements
+//! prepared or stored elsewhere; they report only Execute / Call (which the
+//! default pack holds). Statements
 //! `sqlparser` 0.64 does not know (`TABLE t`, `DO`, `LOAD DATA`,
 //! `SELECT ... INTO OUTFILE`) are unparsed, with lexically seen kinds and
 //! tables attached. Texts over [`MAX_SQL_BYTES`], or with more than
@@ -88,7 +105,7 @@
 //! that could exhaust the stack while parsing or dropping), are unparsed;
 //! embedded SQL is followed at most 4 strings deep and 32 distinct texts per
 //! call, beyond which it is opaque. Constant folding skips deep operands, so
-//! `WHERE <huge expr> = <same huge expr>` counts as bounded.
+//! `WHERE id + <huge expr> = id + <same huge expr>` counts as bounded.
 //!
 //! # Cost
 //!
@@ -105,24 +122,28 @@
 //! SQL (a `query` field may be a search string or GraphQL).
 
 use std::cell::RefCell;
-use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 use sqlparser::ast::{
-    AccessExpr, AlterTableOperation, BinaryOperator, CommentObject, ConditionalStatementBlock,
-    ConditionalStatements, ConnectByKind, CopySource, CopyTarget, CreateFunctionBody,
-    CreateProcedureBody, CreateRuleAction, Expr, FromTable, Function, FunctionArg, FunctionArgExpr,
-    FunctionArgumentClause, FunctionArguments, GrantObjects, GroupByExpr, InTarget, JsonPathElem,
-    LimitClause, MacroDefinition, MergeAction, MergeInsertKind, ObjectName, ObjectNamePart,
-    ObjectType, OnConflictAction, OnInsert, OrderByKind, PipeOperator, Query, Select, SelectItem,
-    SelectItemQualifiedWildcardKind, SetExpr, SqliteOnConflict, Statement, Subscript, TableFactor,
-    TableObject, TableWithJoins, UnaryOperator, UpdateTableFromKind, Value, WindowType,
+    AccessExpr, AlterColumnOperation, AlterTableOperation, CommentObject,
+    ConditionalStatementBlock, ConditionalStatements, ConnectByKind, CopySource, CopyTarget,
+    CreateFunctionBody, CreateProcedureBody, CreateRuleAction, Expr, FromTable, Function,
+    FunctionArg, FunctionArgExpr, FunctionArgumentClause, FunctionArguments, GrantObjects,
+    GroupByExpr, InTarget, JsonPathElem, LimitClause, MacroDefinition, MergeAction,
+    MergeInsertKind, ObjectName, ObjectNamePart, ObjectType, OnConflictAction, OnInsert,
+    OrderByKind, PipeOperator, Query, Select, SelectItem, SelectItemQualifiedWildcardKind, SetExpr,
+    SqliteOnConflict, Statement, Subscript, TableFactor, TableObject, TableWithJoins,
+    UnaryOperator, UpdateTableFromKind, Value, WindowType,
 };
 use sqlparser::dialect::{Dialect, GenericDialect, MySqlDialect, PostgreSqlDialect};
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
+
+mod rows;
+
+use rows::{const_value, matches_every_row, Const, RowScope};
 
 /// Longest SQL text that is parsed; longer text is [`SqlKind::Unparsed`].
 pub const MAX_SQL_BYTES: usize = 1 << 20;
@@ -524,7 +545,16 @@ fn classify_in(text: &str, context: Context<'_>) -> SqlFacts {
     // the same in every dialect up to grammar; the permissive generic grammar's
     // reading is then taken when it parses, which saves two full parses. Anything
     // else, or text generic cannot parse, gets every dialect's reading.
-    if dialects.len() > 1 && dialects.contains(&SqlDialect::Generic) && is_plain(text) {
+    let pipes_as_or = if dialects.contains(&SqlDialect::MySql) {
+        mysql_pipes_as_or(text)
+    } else {
+        None
+    };
+    if dialects.len() > 1
+        && dialects.contains(&SqlDialect::Generic)
+        && is_plain(text)
+        && pipes_as_or.is_none()
+    {
         if let Ok(reading) = parse_reading(text, SqlDialect::Generic, context) {
             return SqlFacts {
                 statements: reading.into_iter().map(StatementAcc::finish).collect(),
@@ -565,6 +595,11 @@ fn classify_in(text: &str, context: Context<'_>) -> SqlFacts {
         return unreadable(error, lexical.flatten().collect());
     }
     let lexical: Vec<Vec<StatementAcc>> = lexical.collect();
+    if let Some(variant) = &pipes_as_or {
+        if let Ok(reading) = parse_reading(variant, SqlDialect::MySql, context) {
+            readings.push(reading);
+        }
+    }
     let mut merged: Vec<StatementAcc> = Vec::new();
     for reading in readings.into_iter().chain(lexical) {
         for (index, statement) in reading.into_iter().enumerate() {
@@ -578,6 +613,37 @@ fn classify_in(text: &str, context: Context<'_>) -> SqlFacts {
         statements: merged.into_iter().map(StatementAcc::finish).collect(),
         parse_error: None,
     }
+}
+
+/// MySQL reads `||` as OR (unless the server runs with `PIPES_AS_CONCAT`), with OR's
+/// precedence: `WHERE id = 5 || 1` is every row. `sqlparser` reads it as string
+/// concatenation in every dialect, so a statement that writes rows and contains `||`
+/// gets another MySQL reading with `||` spelled `OR`. `None` when there is nothing
+/// to re-read.
+fn mysql_pipes_as_or(text: &str) -> Option<String> {
+    if !text.contains("||") {
+        return None;
+    }
+    let tokens = Tokenizer::new(&MySqlDialect {}, text).tokenize().ok()?;
+    let has_pipes = tokens.iter().any(|t| matches!(t, Token::StringConcat));
+    let writes = tokens.iter().any(|t| {
+        matches!(t, Token::Word(word) if matches!(
+            word.keyword,
+            Keyword::DELETE | Keyword::UPDATE | Keyword::MERGE | Keyword::REPLACE
+        ))
+    });
+    if !has_pipes || !writes {
+        return None;
+    }
+    Some(
+        tokens
+            .iter()
+            .map(|token| match token {
+                Token::StringConcat => " OR ".to_owned(),
+                other => other.to_string(),
+            })
+            .collect(),
+    )
 }
 
 /// True when `text` has nothing dialects tokenize differently: printable ASCII with
@@ -1007,6 +1073,29 @@ fn statement_kind(statement: &Statement) -> SqlKind {
     }
 }
 
+/// Whether a CREATE statement replaces an existing object (`OR REPLACE`, `OR ALTER`).
+fn replaces_existing(statement: &Statement) -> bool {
+    match statement {
+        Statement::CreateTable(create) => create.or_replace,
+        Statement::CreateView(view) => view.or_replace || view.or_alter,
+        Statement::CreateFunction(function) => function.or_replace || function.or_alter,
+        Statement::CreateTrigger(trigger) => trigger.or_replace || trigger.or_alter,
+        Statement::CreateRule(rule) => rule.or_replace,
+        Statement::CreateAggregate(aggregate) => aggregate.or_replace,
+        Statement::CreateProcedure { or_alter, .. } => *or_alter,
+        Statement::CreateMacro { or_replace, .. }
+        | Statement::CreateSecret { or_replace, .. }
+        | Statement::CreateSchema { or_replace, .. }
+        | Statement::CreateDatabase { or_replace, .. }
+        | Statement::CreateStage { or_replace, .. }
+        | Statement::CreateFileFormat { or_replace, .. } => *or_replace,
+        _ => false,
+    }
+}
+
+/// Names of procedures that run the SQL text they are given (T-SQL).
+const DYNAMIC_SQL_PROCEDURES: &[&str] = &["sp_executesql", "sp_sqlexec", "exec", "execute"];
+
 /// Built-in functions whose SQL argument is executed: their literal SQL
 /// arguments are classified, anything else is opaque.
 pub(super) const DYNAMIC_SQL_FUNCTIONS: &[&str] = &[
@@ -1059,6 +1148,20 @@ struct Walker<'a, 'c> {
     stack: Vec<Node<'a>>,
     acc: StatementAcc,
     context: Context<'c>,
+    /// Set when the walk only looks for column references (see [`column_refs`]).
+    columns: Option<ColumnRefs<'a, 'c>>,
+}
+
+/// What a column-reference walk looks for and found.
+struct ColumnRefs<'a, 'q> {
+    /// Collect subqueries instead of walking into them.
+    stop_at_queries: bool,
+    /// Count only names qualified with one of these (lowercase); `None`: any column.
+    qualifiers: Option<&'q BTreeSet<String>>,
+    /// A matching column reference was met (the walk then stops).
+    found: bool,
+    /// Subqueries met, when `stop_at_queries`.
+    queries: Vec<&'a Query>,
 }
 
 fn statement_facts(statement: &Statement, context: Context<'_>) -> StatementAcc {
@@ -1066,20 +1169,58 @@ fn statement_facts(statement: &Statement, context: Context<'_>) -> StatementAcc 
         stack: vec![Node::Statement(statement)],
         acc: StatementAcc::new(statement_kind(statement)),
         context,
+        columns: None,
     };
-    while let Some(node) = walker.stack.pop() {
-        match node {
-            Node::Statement(statement) => walker.statement(statement),
-            Node::Query(query) => walker.query(query),
-            Node::SetExpr(set_expr) => walker.set_expr(set_expr),
-            Node::TableFactor(factor) => walker.table_factor(factor),
-            Node::Expr(expr) => walker.expr(expr),
-        }
-    }
+    walker.run();
     walker.acc
 }
 
+/// Looks for column references under `start`: any column, or only names qualified
+/// with one of `qualifiers`; subqueries are collected rather than entered when
+/// `stop_at_queries`. Uses the statement walker, so every expression form is seen
+/// and nothing recurses on input-shaped data.
+fn column_refs<'a, 'q>(
+    start: Node<'a>,
+    stop_at_queries: bool,
+    qualifiers: Option<&'q BTreeSet<String>>,
+    context: Context<'q>,
+) -> ColumnRefs<'a, 'q> {
+    let mut walker = Walker {
+        stack: vec![start],
+        acc: StatementAcc::new(SqlKind::Select),
+        context,
+        columns: Some(ColumnRefs {
+            stop_at_queries,
+            qualifiers,
+            found: false,
+            queries: Vec::new(),
+        }),
+    };
+    walker.run();
+    walker.columns.unwrap_or(ColumnRefs {
+        stop_at_queries,
+        qualifiers,
+        found: true,
+        queries: Vec::new(),
+    })
+}
+
 impl<'a> Walker<'a, '_> {
+    fn run(&mut self) {
+        while let Some(node) = self.stack.pop() {
+            if self.columns.as_ref().is_some_and(|columns| columns.found) {
+                return;
+            }
+            match node {
+                Node::Statement(statement) => self.statement(statement),
+                Node::Query(query) => self.query(query),
+                Node::SetExpr(set_expr) => self.set_expr(set_expr),
+                Node::TableFactor(factor) => self.table_factor(factor),
+                Node::Expr(expr) => self.expr(expr),
+            }
+        }
+    }
+
     fn kind(&mut self, kind: SqlKind) {
         self.acc.nested.insert(kind);
     }
@@ -1109,6 +1250,10 @@ impl<'a> Walker<'a, '_> {
     }
 
     fn push_query(&mut self, query: &'a Query) {
+        if let Some(columns) = self.columns.as_mut().filter(|c| c.stop_at_queries) {
+            columns.queries.push(query);
+            return;
+        }
         self.stack.push(Node::Query(query));
     }
 
@@ -1200,7 +1345,7 @@ impl<'a> Walker<'a, '_> {
             self.kind(SqlKind::Copy);
         } else if ADMIN_FUNCTIONS.contains(&base.as_str()) {
             self.kind(SqlKind::Other);
-        } else if DYNAMIC_SQL_FUNCTIONS.contains(&base.as_str()) {
+        } else if DYNAMIC_SQL_FUNCTIONS.contains(&base.as_str()) && self.columns.is_none() {
             self.kind(SqlKind::Execute);
             for arg in args {
                 match function_arg_expr(arg) {
@@ -1212,21 +1357,32 @@ impl<'a> Walker<'a, '_> {
         self.push_args(args);
     }
 
-    /// An argument that may be SQL to execute: literal SQL is classified,
-    /// other literals are harmless, anything computed is opaque.
+    /// An argument that may be SQL to execute: literal SQL (or text folded from
+    /// literals, `'DROP ' || 'TABLE t'`) is classified, other literals are
+    /// harmless, anything computed is opaque.
     fn dynamic_sql(&mut self, expr: &Expr) {
         match expr {
-            Expr::Value(value) => {
-                if let Some(text) = value_string(&value.value) {
-                    if looks_like_sql(text) {
-                        self.embedded_sql(text);
-                    }
-                } else if matches!(value.value, Value::Placeholder(_)) {
-                    self.opaque();
-                }
-            }
+            Expr::Value(value) if matches!(value.value, Value::Placeholder(_)) => self.opaque(),
             Expr::Nested(inner) => self.dynamic_sql(inner),
-            _ => self.opaque(),
+            other => match const_value(other, 0) {
+                Some(Const::Str(text)) => {
+                    if looks_like_sql(&text) {
+                        self.embedded_sql(&text);
+                    }
+                }
+                Some(_) => {}
+                None => self.opaque(),
+            },
+        }
+    }
+
+    /// Text that is run as SQL whatever it looks like (`EXEC('...')`): classified
+    /// when it folds to a constant, opaque otherwise.
+    fn dynamic_text(&mut self, expr: &Expr) {
+        match const_value(expr, 0) {
+            Some(Const::Str(text)) => self.embedded_sql(&text),
+            Some(Const::Null) => {}
+            Some(_) | None => self.opaque(),
         }
     }
 
@@ -1290,6 +1446,11 @@ impl<'a> Walker<'a, '_> {
 
     fn statement(&mut self, statement: &'a Statement) {
         self.kind(statement_kind(statement));
+        if replaces_existing(statement) {
+            // CREATE OR REPLACE / CREATE OR ALTER drops what was there (a table's
+            // rows, a view's or function's definition) and creates anew.
+            self.kind(SqlKind::Drop);
+        }
         match statement {
             Statement::Query(query) => self.push_query(query),
             Statement::Insert(insert) => {
@@ -1351,7 +1512,17 @@ impl<'a> Walker<'a, '_> {
                 if let Some(returning) = &update.returning {
                     self.push_select_items(returning);
                 }
-                if matches_every_row(update.selection.as_ref()) {
+                let mut scope = RowScope::new(self.context);
+                scope.add_tables(&update.table);
+                if let Some(
+                    UpdateTableFromKind::BeforeSet(tables) | UpdateTableFromKind::AfterSet(tables),
+                ) = &update.from
+                {
+                    for table in tables {
+                        scope.add_tables(table);
+                    }
+                }
+                if matches_every_row(update.selection.as_ref(), &scope) {
                     self.acc.unbounded = true;
                 }
             }
@@ -1375,7 +1546,21 @@ impl<'a> Walker<'a, '_> {
                 if let Some(returning) = &delete.returning {
                     self.push_select_items(returning);
                 }
-                if matches_every_row(delete.selection.as_ref()) {
+                let mut scope = RowScope::new(self.context);
+                for name in &delete.tables {
+                    scope.add_name(name);
+                }
+                match &delete.from {
+                    FromTable::WithFromKeyword(tables) | FromTable::WithoutKeyword(tables) => {
+                        for table in tables {
+                            scope.add_tables(table);
+                        }
+                    }
+                }
+                for table in delete.using.iter().flatten() {
+                    scope.add_tables(table);
+                }
+                if matches_every_row(delete.selection.as_ref(), &scope) {
                     self.acc.unbounded = true;
                 }
             }
@@ -1408,7 +1593,9 @@ impl<'a> Walker<'a, '_> {
                         MergeAction::DoNothing { .. } => {}
                     }
                 }
-                if changes_matched_rows && truth(&merge.on, 0) == Truth::True {
+                let mut scope = RowScope::new(self.context);
+                scope.add_factor(&merge.table);
+                if changes_matched_rows && matches_every_row(Some(&merge.on), &scope) {
                     self.acc.unbounded = true;
                 }
             }
@@ -1543,6 +1730,23 @@ impl<'a> Walker<'a, '_> {
                             }
                         }
                         Op::SwapWith { table_name } => self.table(table_name),
+                        // A new column type rewrites every row (`USING` with any
+                        // expression, `USING NULL` wiping the column): an unbounded
+                        // update.
+                        Op::AlterColumn {
+                            op: AlterColumnOperation::SetDataType { using, .. },
+                            ..
+                        } => {
+                            self.kind(SqlKind::Update);
+                            self.acc.unbounded = true;
+                            if let Some(using) = using {
+                                self.push_expr(using);
+                            }
+                        }
+                        Op::ChangeColumn { .. } | Op::ModifyColumn { .. } => {
+                            self.kind(SqlKind::Update);
+                            self.acc.unbounded = true;
+                        }
                         _ => {}
                     }
                 }
@@ -1691,13 +1895,18 @@ impl<'a> Walker<'a, '_> {
             } => {
                 // PostgreSQL's and MySQL's readings take `IMMEDIATE` for the
                 // prepared statement's name.
-                let immediate = *immediate
-                    || name
-                        .as_ref()
-                        .is_some_and(|name| object_name(name) == "immediate");
-                if immediate {
+                // `EXEC('...')` (no name), `EXECUTE IMMEDIATE '...'` and
+                // `EXEC sp_executesql N'...'` run their text as SQL: it is
+                // classified however it looks (a bare procedure name is a batch
+                // too), and text built at run time is opaque.
+                let dynamic = *immediate
+                    || name.as_ref().is_none_or(|name| {
+                        let base = base_name(name);
+                        base == "immediate" || DYNAMIC_SQL_PROCEDURES.contains(&base.as_str())
+                    });
+                if dynamic {
                     for parameter in parameters {
-                        self.dynamic_sql(parameter);
+                        self.dynamic_text(parameter);
                     }
                 }
                 self.push_exprs(parameters);
@@ -1990,6 +2199,12 @@ impl<'a> Walker<'a, '_> {
     }
 
     fn expr(&mut self, expr: &'a Expr) {
+        if let Some(columns) = self.columns.as_mut() {
+            if rows::is_column_ref(expr, columns.qualifiers) {
+                columns.found = true;
+                return;
+            }
+        }
         match expr {
             Expr::Identifier(_)
             | Expr::CompoundIdentifier(_)
@@ -2234,473 +2449,6 @@ fn is_variable(expr: &Expr) -> bool {
             expr,
         } => matches!(expr.as_ref(), Expr::Identifier(_)),
         _ => false,
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Trivially true WHERE clauses.
-// ---------------------------------------------------------------------------
-
-/// Truth of a condition over *every* row, as far as constant folding tells.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Truth {
-    True,
-    False,
-    Unknown,
-}
-
-impl Truth {
-    fn not(self) -> Truth {
-        match self {
-            Truth::True => Truth::False,
-            Truth::False => Truth::True,
-            Truth::Unknown => Truth::Unknown,
-        }
-    }
-
-    fn from_bool(value: bool) -> Truth {
-        if value {
-            Truth::True
-        } else {
-            Truth::False
-        }
-    }
-}
-
-/// A folded constant.
-#[derive(Debug, Clone, PartialEq)]
-enum Const {
-    Null,
-    Bool(bool),
-    Num(f64),
-    Str(String),
-}
-
-impl Const {
-    /// Whether the value passes a WHERE in some dialect (MySQL casts strings to
-    /// numbers, PostgreSQL reads `'t'`/`'yes'`/`'on'` as true).
-    fn truthy(&self) -> bool {
-        match self {
-            Const::Null => false,
-            Const::Bool(value) => *value,
-            Const::Num(value) => *value != 0.0,
-            Const::Str(text) => pg_bool(text) == Some(true) || numeric_prefix(text) != 0.0,
-        }
-    }
-
-    fn as_num(&self) -> Option<f64> {
-        match self {
-            Const::Null => None,
-            Const::Bool(value) => Some(if *value { 1.0 } else { 0.0 }),
-            Const::Num(value) => Some(*value),
-            Const::Str(text) => Some(numeric_prefix(text)),
-        }
-    }
-}
-
-/// PostgreSQL's reading of a string as a boolean.
-fn pg_bool(text: &str) -> Option<bool> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        "t" | "true" | "y" | "yes" | "on" | "1" => Some(true),
-        "f" | "false" | "n" | "no" | "off" | "0" => Some(false),
-        _ => None,
-    }
-}
-
-/// MySQL's reading of a string as a number: its longest numeric prefix, or 0.
-fn numeric_prefix(text: &str) -> f64 {
-    let text = text.trim_start();
-    let bytes = text.as_bytes();
-    let mut end = 0;
-    if matches!(bytes.first(), Some(b'+' | b'-')) {
-        end = 1;
-    }
-    let digits_start = end;
-    while bytes.get(end).is_some_and(u8::is_ascii_digit) {
-        end += 1;
-    }
-    if bytes.get(end) == Some(&b'.') {
-        end += 1;
-        while bytes.get(end).is_some_and(u8::is_ascii_digit) {
-            end += 1;
-        }
-    }
-    if end == digits_start {
-        return 0.0;
-    }
-    if matches!(bytes.get(end), Some(b'e' | b'E')) {
-        let mut exponent_end = end + 1;
-        if matches!(bytes.get(exponent_end), Some(b'+' | b'-')) {
-            exponent_end += 1;
-        }
-        let exponent_digits = exponent_end;
-        while bytes.get(exponent_end).is_some_and(u8::is_ascii_digit) {
-            exponent_end += 1;
-        }
-        if exponent_end > exponent_digits {
-            end = exponent_end;
-        }
-    }
-    text.get(..end)
-        .and_then(|prefix| prefix.parse().ok())
-        .unwrap_or(0.0)
-}
-
-/// Whether a DELETE/UPDATE with this WHERE touches every row.
-fn matches_every_row(selection: Option<&Expr>) -> bool {
-    match selection {
-        None => true,
-        Some(condition) => truth(condition, 0) == Truth::True,
-    }
-}
-
-/// The operands of a chain of `op` (`a OR b OR c`), gathered without recursion.
-fn chain_terms<'e>(expr: &'e Expr, op: &BinaryOperator) -> Vec<&'e Expr> {
-    let mut terms = Vec::new();
-    let mut pending = vec![expr];
-    while let Some(next) = pending.pop() {
-        match next {
-            Expr::BinaryOp {
-                left,
-                op: next_op,
-                right,
-            } if next_op == op => {
-                pending.push(right);
-                pending.push(left);
-            }
-            Expr::Nested(inner) if matches!(inner.as_ref(), Expr::BinaryOp { op: inner_op, .. } if inner_op == op) => {
-                pending.push(inner)
-            }
-            other => terms.push(other),
-        }
-    }
-    terms
-}
-
-fn is_comparison(op: &BinaryOperator) -> bool {
-    use BinaryOperator as B;
-    matches!(
-        op,
-        B::Eq | B::NotEq | B::Lt | B::LtEq | B::Gt | B::GtEq | B::Spaceship
-    )
-}
-
-/// Whether `a` and `b` are the same small expression (`id = id`). Derived
-/// `==` on [`Expr`] recurses, so only shallow operands are compared.
-fn same_operand(a: &Expr, b: &Expr) -> bool {
-    shallow(a, 0) && shallow(b, 0) && a == b
-}
-
-/// Columns, literals, and functions/operators over them, a few levels deep.
-fn shallow(expr: &Expr, depth: usize) -> bool {
-    const MAX_SHALLOW_DEPTH: usize = 6;
-    if depth > MAX_SHALLOW_DEPTH {
-        return false;
-    }
-    match expr {
-        Expr::Identifier(_)
-        | Expr::CompoundIdentifier(_)
-        | Expr::Value(_)
-        | Expr::TypedString(_) => true,
-        Expr::Nested(inner)
-        | Expr::Cast { expr: inner, .. }
-        | Expr::UnaryOp { expr: inner, .. } => shallow(inner, depth + 1),
-        Expr::BinaryOp { left, right, .. } => shallow(left, depth + 1) && shallow(right, depth + 1),
-        Expr::Function(function) => match &function.args {
-            FunctionArguments::None => true,
-            FunctionArguments::List(list) => {
-                list.clauses.is_empty()
-                    && function.filter.is_none()
-                    && function.over.is_none()
-                    && list.args.iter().all(|arg| match arg {
-                        FunctionArg::Unnamed(FunctionArgExpr::Expr(expr)) => {
-                            shallow(expr, depth + 1)
-                        }
-                        _ => false,
-                    })
-            }
-            FunctionArguments::Subquery(_) => false,
-        },
-        _ => false,
-    }
-}
-
-fn is_column(expr: &Expr) -> bool {
-    matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_))
-}
-
-/// Whether `condition` holds for every row (best effort; see the module docs).
-fn truth(condition: &Expr, depth: usize) -> Truth {
-    if depth > MAX_CONST_DEPTH {
-        return Truth::Unknown;
-    }
-    let depth = depth + 1;
-    match condition {
-        Expr::Nested(inner) => truth(inner, depth),
-        Expr::BinaryOp {
-            op: op @ (BinaryOperator::Or | BinaryOperator::And),
-            ..
-        } => {
-            let is_or = *op == BinaryOperator::Or;
-            let mut unknown = false;
-            for term in chain_terms(condition, op) {
-                match (truth(term, depth), is_or) {
-                    (Truth::True, true) => return Truth::True,
-                    (Truth::False, false) => return Truth::False,
-                    (Truth::Unknown, _) => unknown = true,
-                    _ => {}
-                }
-            }
-            if unknown {
-                Truth::Unknown
-            } else {
-                Truth::from_bool(!is_or)
-            }
-        }
-        Expr::UnaryOp {
-            op: UnaryOperator::Not | UnaryOperator::BangNot,
-            expr,
-        } => truth(expr, depth).not(),
-        Expr::IsTrue(inner) | Expr::IsNotFalse(inner) => truth(inner, depth),
-        Expr::IsFalse(inner) | Expr::IsNotTrue(inner) => truth(inner, depth).not(),
-        Expr::IsNull(inner) => match const_value(inner, depth) {
-            Some(Const::Null) => Truth::True,
-            Some(_) => Truth::False,
-            None => Truth::Unknown,
-        },
-        Expr::IsNotNull(inner) => match const_value(inner, depth) {
-            Some(Const::Null) => Truth::False,
-            Some(_) => Truth::True,
-            // Every row that has a value: as good as every row.
-            None if is_column(inner) => Truth::True,
-            None => Truth::Unknown,
-        },
-        Expr::IsNotDistinctFrom(a, b) if same_operand(a, b) => Truth::True,
-        Expr::BinaryOp { left, op, right } if is_comparison(op) => compare(left, op, right, depth),
-        Expr::Like {
-            negated: false,
-            pattern,
-            ..
-        }
-        | Expr::ILike {
-            negated: false,
-            pattern,
-            ..
-        } => match const_value(pattern, depth) {
-            Some(Const::Str(pattern))
-                if !pattern.is_empty() && pattern.chars().all(|c| c == '%') =>
-            {
-                Truth::True
-            }
-            _ => Truth::Unknown,
-        },
-        Expr::In {
-            expr,
-            target: InTarget::List(list),
-            negated,
-            ..
-        } => {
-            let value = const_value(expr, depth);
-            let mut any_equal = false;
-            let mut all_known_unequal = true;
-            for item in list {
-                if same_operand(item, expr) && !matches!(value, Some(Const::Null)) {
-                    any_equal = true;
-                    continue;
-                }
-                match (&value, const_value(item, depth)) {
-                    (Some(value), Some(item)) => match loose_equal(value, &item) {
-                        Some(true) => any_equal = true,
-                        Some(false) => {}
-                        None => all_known_unequal = false,
-                    },
-                    _ => all_known_unequal = false,
-                }
-            }
-            match (negated, any_equal) {
-                (false, true) => Truth::True,
-                (true, false)
-                    if all_known_unequal && value.as_ref().is_some_and(|v| *v != Const::Null) =>
-                {
-                    Truth::True
-                }
-                _ => Truth::Unknown,
-            }
-        }
-        Expr::Between {
-            expr,
-            negated: false,
-            low,
-            high,
-        } => {
-            if same_operand(expr, low) && same_operand(expr, high) {
-                return Truth::True;
-            }
-            match (
-                const_value(expr, depth),
-                const_value(low, depth),
-                const_value(high, depth),
-            ) {
-                (Some(value), Some(low), Some(high)) => {
-                    let above = order(&low, &value).is_some_and(|o| o != Ordering::Greater);
-                    let below = order(&value, &high).is_some_and(|o| o != Ordering::Greater);
-                    Truth::from_bool(above && below)
-                }
-                _ => Truth::Unknown,
-            }
-        }
-        Expr::Exists {
-            subquery,
-            negated: false,
-        } => match subquery.body.as_ref() {
-            SetExpr::Select(select)
-                if select.from.is_empty()
-                    && select.selection.is_none()
-                    && select.having.is_none() =>
-            {
-                Truth::True
-            }
-            SetExpr::Values(_) => Truth::True,
-            _ => Truth::Unknown,
-        },
-        other => match const_value(other, depth) {
-            Some(value) => Truth::from_bool(value.truthy()),
-            None => Truth::Unknown,
-        },
-    }
-}
-
-/// Truth of `left op right` for every row.
-fn compare(left: &Expr, op: &BinaryOperator, right: &Expr, depth: usize) -> Truth {
-    use BinaryOperator as B;
-    let (left_value, right_value) = (const_value(left, depth), const_value(right, depth));
-    match (left_value, right_value) {
-        (Some(a), Some(b)) => match compare_consts(&a, op, &b) {
-            Some(value) => Truth::from_bool(value),
-            None => Truth::Unknown,
-        },
-        // A column (or any expression) compared with itself: true for every
-        // row where it is not NULL.
-        _ if same_operand(left, right) => {
-            Truth::from_bool(matches!(op, B::Eq | B::LtEq | B::GtEq | B::Spaceship))
-        }
-        _ => Truth::Unknown,
-    }
-}
-
-/// `a op b` for constants; `None` when undecidable.
-fn compare_consts(a: &Const, op: &BinaryOperator, b: &Const) -> Option<bool> {
-    use BinaryOperator as B;
-    if *a == Const::Null || *b == Const::Null {
-        // NULL <=> NULL is true (MySQL); any other comparison with NULL is NULL.
-        return Some(matches!(op, B::Spaceship) && a == b);
-    }
-    match op {
-        B::Eq | B::Spaceship => loose_equal(a, b),
-        B::NotEq => loose_equal(a, b).map(|equal| !equal || a != b),
-        B::Lt => order(a, b).map(|o| o == Ordering::Less),
-        B::LtEq => order(a, b).map(|o| o != Ordering::Greater),
-        B::Gt => order(a, b).map(|o| o == Ordering::Greater),
-        B::GtEq => order(a, b).map(|o| o != Ordering::Less),
-        _ => None,
-    }
-}
-
-/// Equality in the most permissive dialect: MySQL's case-insensitive,
-/// trailing-space-insensitive string comparison and string-to-number casts.
-fn loose_equal(a: &Const, b: &Const) -> Option<bool> {
-    match (a, b) {
-        (Const::Null, _) | (_, Const::Null) => Some(false),
-        (Const::Str(a), Const::Str(b)) => Some(
-            a == b
-                || a.trim_end_matches(' ').to_lowercase() == b.trim_end_matches(' ').to_lowercase(),
-        ),
-        (Const::Str(text), Const::Bool(value)) | (Const::Bool(value), Const::Str(text)) => {
-            Some(pg_bool(text) == Some(*value) || (numeric_prefix(text) != 0.0) == *value)
-        }
-        _ => Some(a.as_num()? == b.as_num()?),
-    }
-}
-
-fn order(a: &Const, b: &Const) -> Option<Ordering> {
-    match (a, b) {
-        (Const::Str(a), Const::Str(b)) => Some(a.cmp(b)),
-        _ => a.as_num()?.partial_cmp(&b.as_num()?),
-    }
-}
-
-/// Folds an expression to a constant, if it is one.
-fn const_value(expr: &Expr, depth: usize) -> Option<Const> {
-    if depth > MAX_CONST_DEPTH {
-        return None;
-    }
-    let depth = depth + 1;
-    match expr {
-        Expr::Value(value) => match &value.value {
-            Value::Number(number, _) => number.parse().ok().map(Const::Num),
-            Value::Boolean(value) => Some(Const::Bool(*value)),
-            Value::Null => Some(Const::Null),
-            Value::HexStringLiteral(hex) => Some(Const::Num(
-                u64::from_str_radix(hex, 16)
-                    .map(|n| n as f64)
-                    .unwrap_or(1.0),
-            )),
-            other => value_string(other).map(|text| Const::Str(text.to_owned())),
-        },
-        Expr::TypedString(typed) => {
-            value_string(&typed.value.value).map(|text| Const::Str(text.to_owned()))
-        }
-        Expr::Nested(inner)
-        | Expr::Cast { expr: inner, .. }
-        | Expr::Collate { expr: inner, .. } => const_value(inner, depth),
-        Expr::IsTrue(inner) | Expr::IsNotFalse(inner) => {
-            Some(Const::Bool(const_value(inner, depth)?.truthy()))
-        }
-        Expr::IsFalse(inner) | Expr::IsNotTrue(inner) => {
-            Some(Const::Bool(!const_value(inner, depth)?.truthy()))
-        }
-        Expr::IsNull(inner) => Some(Const::Bool(const_value(inner, depth)? == Const::Null)),
-        Expr::IsNotNull(inner) => Some(Const::Bool(const_value(inner, depth)? != Const::Null)),
-        Expr::UnaryOp { op, expr } => {
-            let value = const_value(expr, depth)?;
-            match op {
-                UnaryOperator::Minus => Some(Const::Num(-value.as_num()?)),
-                UnaryOperator::Plus => Some(Const::Num(value.as_num()?)),
-                UnaryOperator::Not | UnaryOperator::BangNot => match value {
-                    Const::Null => Some(Const::Null),
-                    other => Some(Const::Bool(!other.truthy())),
-                },
-                _ => None,
-            }
-        }
-        Expr::BinaryOp { left, op, right } => {
-            use BinaryOperator as B;
-            let a = const_value(left, depth)?;
-            let b = const_value(right, depth)?;
-            match op {
-                B::Plus | B::Minus | B::Multiply | B::Divide | B::Modulo => {
-                    let (x, y) = (a.as_num()?, b.as_num()?);
-                    let result = match op {
-                        B::Plus => x + y,
-                        B::Minus => x - y,
-                        B::Multiply => x * y,
-                        B::Divide if y != 0.0 => x / y,
-                        B::Modulo if y != 0.0 => x % y,
-                        _ => return None,
-                    };
-                    Some(Const::Num(result))
-                }
-                B::StringConcat => match (a, b) {
-                    (Const::Str(a), Const::Str(b)) => Some(Const::Str(a + &b)),
-                    _ => None,
-                },
-                B::Or => Some(Const::Bool(a.truthy() || b.truthy())),
-                B::And => Some(Const::Bool(a.truthy() && b.truthy())),
-                op if is_comparison(op) => compare_consts(&a, op, &b).map(Const::Bool),
-                _ => None,
-            }
-        }
-        _ => None,
     }
 }
 
@@ -3208,7 +2956,7 @@ mod tests {
             "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$ this is not sql $$",
             "COPY t TO PROGRAM 'rm -rf /'",
             "COPY (SELECT 1) TO PROGRAM 'curl evil'",
-            "SELECT dblink_exec('conn', 'DELETE ' || 'FROM t')",
+            "SELECT dblink_exec('conn', 'DELETE ' || lower(v))",
             "SELECT * FROM dblink('conn', $1) AS x(a int)",
             "EXECUTE IMMEDIATE 'DELETE FROM t WHERE ' || cond",
         ];
@@ -3243,6 +2991,11 @@ mod tests {
         assert!(facts.tables().contains("t"));
         assert!(facts.unbounded());
 
+        // Text folded from literals is read like a literal.
+        let facts = all("SELECT dblink_exec('conn', 'DELETE ' || 'FROM t')");
+        assert!(facts.kinds().contains(&K::Delete), "{:?}", facts.kinds());
+        assert!(facts.unbounded());
+
         let facts = all("SELECT dblink_exec('conn', 'DROP TABLE users')");
         assert!(facts.kinds().contains(&K::Drop));
         assert!(facts.tables().contains("users"));
@@ -3258,6 +3011,89 @@ mod tests {
 
         let facts = all("CREATE PROCEDURE p() AS BEGIN DELETE FROM t; END");
         assert!(facts.kinds().contains(&K::Delete), "{:?}", facts.kinds());
+
+        // Text run as SQL whatever it looks like, literal or folded from literals.
+        for text in [
+            "EXEC('DROP TABLE users')",
+            "EXECUTE ('DROP TABLE users')",
+            "EXEC sp_executesql N'DROP TABLE users'",
+            "EXECUTE IMMEDIATE 'DROP ' || 'TABLE users'",
+            "EXEC('DROP ' + 'TABLE users')",
+        ] {
+            let facts = all(text);
+            assert!(
+                facts.matches_kind(K::Drop),
+                "{text}: {:?} {:?}",
+                facts.kinds(),
+                facts.parse_error
+            );
+        }
+        // Computed text, or a bare procedure name, could be anything.
+        for text in [
+            "EXEC(@sql)",
+            "EXECUTE IMMEDIATE v_sql",
+            "EXEC('sp_wipe')",
+            "EXEC sp_executesql @stmt",
+        ] {
+            let facts = all(text);
+            assert!(
+                facts.kinds().contains(&K::Unparsed),
+                "{text}: {:?}",
+                facts.kinds()
+            );
+        }
+    }
+
+    #[test]
+    fn procedure_calls_are_call_or_execute() {
+        for (text, kind) in [
+            ("CALL wipe_everything()", K::Call),
+            ("CALL app.cleanup(1, 'x')", K::Call),
+            ("EXEC dbo.purge_all", K::Execute),
+            ("EXECUTE purge_all 1", K::Execute),
+        ] {
+            let facts = all(text);
+            assert!(facts.matches_kind(kind), "{text}: {:?}", facts.kinds());
+        }
+    }
+
+    #[test]
+    fn replacing_ddl_is_a_drop() {
+        for text in [
+            "CREATE OR REPLACE TABLE users (id int)",
+            "CREATE OR REPLACE TABLE users AS SELECT 1 AS id",
+            "CREATE OR REPLACE VIEW v AS SELECT 1",
+            "CREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+            "CREATE OR ALTER PROCEDURE p AS BEGIN SELECT 1; END",
+        ] {
+            let facts = all(text);
+            assert!(
+                facts.kinds().contains(&K::Create),
+                "{text}: {:?}",
+                facts.kinds()
+            );
+            assert!(
+                facts.kinds().contains(&K::Drop),
+                "{text}: {:?}",
+                facts.kinds()
+            );
+        }
+        for text in ["CREATE TABLE users (id int)", "CREATE VIEW v AS SELECT 1"] {
+            assert!(!all(text).kinds().contains(&K::Drop), "{text}");
+        }
+        for text in [
+            "ALTER TABLE t ALTER COLUMN c TYPE int USING NULL",
+            "ALTER TABLE t MODIFY COLUMN c varchar(1)",
+            "ALTER TABLE t CHANGE COLUMN c c2 int",
+        ] {
+            let facts = all(text);
+            assert!(
+                facts.kinds().contains(&K::Update),
+                "{text}: {:?}",
+                facts.kinds()
+            );
+            assert!(facts.unbounded(), "{text}");
+        }
     }
 
     #[test]
@@ -3433,6 +3269,172 @@ mod tests {
             ("SELECT * FROM t", false),
             ("INSERT INTO t VALUES (1)", false),
             ("DROP TABLE t", false),
+            // Conditions that are the same for every row: all rows or none.
+            ("DELETE FROM t WHERE (SELECT true)", true),
+            ("DELETE FROM t WHERE (SELECT 1) = 1", true),
+            ("DELETE FROM t WHERE EXISTS (SELECT 1 FROM u)", true),
+            (
+                "DELETE FROM t WHERE EXISTS (SELECT * FROM u WHERE u.flag)",
+                true,
+            ),
+            ("DELETE FROM t WHERE now() > '2000-01-01'", true),
+            ("DELETE FROM t WHERE current_user = 'app'", true),
+            ("DELETE FROM t WHERE $1", true),
+            ("DELETE FROM t WHERE id = 5 OR (SELECT true)", true),
+            ("DELETE FROM t WHERE id = 5 AND (SELECT true)", false),
+            ("DELETE FROM t WHERE NOT (SELECT false)", true),
+            ("DELETE FROM t WHERE (SELECT NULL) IS NULL", true),
+            ("DELETE FROM t WHERE random() < 2", true),
+            // Folded constants.
+            ("DELETE FROM t WHERE coalesce(1, 1) = 1", true),
+            ("DELETE FROM t WHERE coalesce(NULL, 1)", true),
+            ("DELETE FROM t WHERE nullif(1, 2) = 1", true),
+            (
+                "DELETE FROM t WHERE CASE WHEN 1 = 1 THEN true ELSE false END",
+                true,
+            ),
+            ("DELETE FROM t WHERE CAST('1' AS INT) = 1", true),
+            ("DELETE FROM t WHERE true + 0", true),
+            ("DELETE FROM t WHERE (1 = 1) * 1", true),
+            ("DELETE FROM t WHERE 1 IN (1)", true),
+            ("DELETE FROM t WHERE 'a' LIKE '%'", true),
+            ("DELETE FROM t WHERE 'abc' LIKE 'a%'", true),
+            ("DELETE FROM t WHERE NOT FALSE", true),
+            ("DELETE FROM t WHERE concat('a', 'b') = 'ab'", true),
+            ("DELETE FROM t WHERE 'a' || 'b' = 'ab'", true),
+            ("DELETE FROM t WHERE NOT NOT 1 = 1", true),
+            // IS [NOT] DISTINCT FROM and NULL tests on values.
+            ("DELETE FROM t WHERE id IS DISTINCT FROM NULL", true),
+            ("DELETE FROM t WHERE NULL IS DISTINCT FROM id", true),
+            (
+                "DELETE FROM t WHERE lower(name) IS DISTINCT FROM NULL",
+                true,
+            ),
+            ("DELETE FROM t WHERE id IS NOT DISTINCT FROM NULL", false),
+            (
+                "DELETE FROM t WHERE NOT (id IS NOT DISTINCT FROM NULL)",
+                true,
+            ),
+            ("DELETE FROM t WHERE id IS DISTINCT FROM 5", false),
+            ("DELETE FROM t WHERE 1 IS DISTINCT FROM 2", true),
+            ("DELETE FROM t WHERE NOT id IS NULL", true),
+            ("DELETE FROM t WHERE NOT (id <=> NULL)", true),
+            ("DELETE FROM t WHERE (id + 1) IS NOT NULL", true),
+            // A condition or its negation.
+            ("DELETE FROM t WHERE id = 5 OR id <> 5", true),
+            ("DELETE FROM t WHERE id = 5 OR NOT id = 5", true),
+            ("DELETE FROM t WHERE 5 = id OR id != 5", true),
+            ("DELETE FROM t WHERE flag OR NOT flag", true),
+            ("DELETE FROM t WHERE id IS NULL OR id IS NOT NULL", true),
+            (
+                "DELETE FROM t WHERE name LIKE 'a%' OR name NOT LIKE 'a%'",
+                true,
+            ),
+            ("DELETE FROM t WHERE id IN (1, 2) OR id NOT IN (1, 2)", true),
+            ("DELETE FROM t WHERE NOT (id = 1 AND id <> 1)", true),
+            ("DELETE FROM t WHERE id > 3 OR id <= 3", true),
+            ("DELETE FROM t WHERE id > 3 OR 3 >= id", true),
+            ("DELETE FROM t WHERE id = 5 OR name <> 'x'", false),
+            // Numbers covered by comparisons.
+            ("DELETE FROM t WHERE id > 5 OR id < 10", true),
+            ("DELETE FROM t WHERE id >= 0 OR id < 0", true),
+            ("DELETE FROM t WHERE id <> 1 OR id <> 2", true),
+            (
+                "DELETE FROM t WHERE id BETWEEN 0 AND 10 OR id > 5 OR id < 1",
+                true,
+            ),
+            ("DELETE FROM t WHERE id > 0 OR id < 0", false),
+            ("DELETE FROM t WHERE id > 10 OR id < 5", false),
+            // Values that cannot fail a bound.
+            ("DELETE FROM t WHERE abs(id) >= 0", true),
+            ("DELETE FROM t WHERE length(name) > -1", true),
+            ("DELETE FROM t WHERE id - id = 0", true),
+            ("DELETE FROM t WHERE id * 0 = 0", true),
+            ("DELETE FROM t WHERE (id > 0) + 1", true),
+            ("DELETE FROM t WHERE abs(id) < 0", false),
+            ("DELETE FROM t WHERE abs(id) > 5", false),
+            (
+                "DELETE FROM t WHERE CASE WHEN id > 0 THEN 1 ELSE 2 END",
+                true,
+            ),
+            (
+                "DELETE FROM t WHERE CASE WHEN id > 0 THEN 1 ELSE 0 END",
+                false,
+            ),
+            // The same table, unfiltered.
+            ("DELETE FROM users WHERE id IN (SELECT id FROM users)", true),
+            (
+                "DELETE FROM users WHERE id = ANY (SELECT id FROM users)",
+                true,
+            ),
+            (
+                "DELETE FROM users WHERE id IN (SELECT user_id FROM orders)",
+                false,
+            ),
+            (
+                "DELETE FROM users WHERE id IN (SELECT id FROM users WHERE banned)",
+                false,
+            ),
+            // Subqueries naming the changed rows are row-dependent.
+            (
+                "DELETE FROM t AS x WHERE EXISTS (SELECT 1 FROM u WHERE u.id = x.id)",
+                false,
+            ),
+            (
+                "UPDATE t SET a = 1 WHERE EXISTS (SELECT 1 FROM u WHERE u.id = t.id)",
+                false,
+            ),
+            ("UPDATE t SET a = 1 WHERE (SELECT true)", true),
+            (
+                "MERGE INTO t USING s ON (SELECT true) WHEN MATCHED THEN DELETE",
+                true,
+            ),
+            // Conditions compared with truth values, empty subqueries, self-joins.
+            ("DELETE FROM t WHERE (id = id) = true", true),
+            ("DELETE FROM t WHERE (1 = 1) = 1", true),
+            ("DELETE FROM t WHERE (id IS NULL) = false", true),
+            ("DELETE FROM t WHERE (id > 5) = true", false),
+            (
+                "DELETE FROM t WHERE id NOT IN (SELECT id FROM u WHERE false)",
+                true,
+            ),
+            (
+                "DELETE FROM t WHERE id NOT IN (SELECT id FROM u LIMIT 0)",
+                true,
+            ),
+            ("DELETE FROM t WHERE id NOT IN (SELECT id FROM u)", false),
+            ("DELETE FROM t USING t AS u WHERE t.id = u.id", true),
+            (
+                "UPDATE t AS a SET x = 1 FROM t AS b WHERE a.id = b.id",
+                true,
+            ),
+            ("DELETE FROM t USING u WHERE t.id = u.id", false),
+            ("DELETE FROM t WHERE id BETWEEN -1e19 AND 1e19", true),
+            ("DELETE FROM t WHERE id > -99999999999999999999", true),
+            ("DELETE FROM t WHERE id > 99999999999999999999", false),
+            // MySQL's `||` is OR.
+            ("DELETE FROM t WHERE id = 5 || 1", true),
+            ("UPDATE t SET a = 1 WHERE id = 5 || 'x' = 'x'", true),
+            ("DELETE FROM t WHERE name = 'a' || 'b'", false),
+            // Identity arithmetic, casts, collations and rows of the same operands.
+            ("DELETE FROM t WHERE id = id + 0", true),
+            ("DELETE FROM t WHERE id * 1 = id", true),
+            ("DELETE FROM t WHERE id::text = id::text", true),
+            ("DELETE FROM t WHERE (id, name) = (id, name)", true),
+            ("DELETE FROM t WHERE id = id + 1", false),
+            // Patterns that match every value.
+            ("DELETE FROM t WHERE name REGEXP '.*'", true),
+            ("DELETE FROM t WHERE name RLIKE ''", true),
+            ("DELETE FROM t WHERE name ~ '.*'", true),
+            ("DELETE FROM t WHERE name ~* '^.*$'", true),
+            ("DELETE FROM t WHERE name SIMILAR TO '%'", true),
+            ("DELETE FROM t WHERE name REGEXP '^a'", false),
+            ("DELETE FROM t WHERE name !~ '.*'", false),
+            ("DELETE FROM t WHERE name NOT REGEXP 'zzz'", false),
+            // DDL that rewrites every row.
+            ("ALTER TABLE t ALTER COLUMN c TYPE int USING NULL", true),
+            ("ALTER TABLE t ALTER COLUMN c SET DATA TYPE text", true),
+            ("ALTER TABLE t ADD COLUMN c int", false),
         ];
         for (text, expected) in cases {
             let facts = all(text);
@@ -3825,7 +3827,7 @@ mod tests {
             ("+", 0.0),
         ];
         for (text, expected) in cases {
-            assert_eq!(numeric_prefix(text), *expected, "{text:?}");
+            assert_eq!(rows::numeric_prefix(text), *expected, "{text:?}");
         }
     }
 

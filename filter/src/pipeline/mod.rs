@@ -1045,6 +1045,8 @@ impl Pipeline {
             None => {
                 facts.body.inspected = true;
                 facts.body.format = Some("binary-unread".into());
+                // A Kubernetes object in it could be anything.
+                classify::body_not_read(&mut facts);
             }
         }
         // A body passed unread is not part of the reply or of an approval's binding.

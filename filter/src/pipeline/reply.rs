@@ -338,7 +338,11 @@ pub fn summarize(facts: &RequestFacts) -> String {
                         RefAction::Update => "update",
                         RefAction::Delete => "delete",
                     };
-                    format!("{action} {}", u.ref_name)
+                    if u.ref_name.is_empty() {
+                        format!("{action} an unnamed ref")
+                    } else {
+                        format!("{action} {}", u.ref_name)
+                    }
                 })
                 .collect();
             if git.ref_updates.len() > 3 {
@@ -890,6 +894,7 @@ mod tests {
                 namespace: Some("prod".into()),
                 name: name.map(String::from),
                 dry_run: false,
+                risks: Vec::new(),
             }],
             ..RequestFacts::default()
         }
@@ -1089,6 +1094,7 @@ mod tests {
                 request: gitc::classify_git_request("POST", "/r.git/git-receive-pack", "")
                     .expect("a push"),
                 ref_updates: gitc::parse_receive_pack_commands(body).unwrap_or_default(),
+                body_ref: None,
             }),
             ..RequestFacts::default()
         }

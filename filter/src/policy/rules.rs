@@ -14,6 +14,7 @@ use crate::classify::git::{GitService, RefAction};
 use crate::classify::graphql::GraphqlOperationKind;
 use crate::classify::kubernetes::KubernetesVerb;
 use crate::classify::llm::LlmApi;
+use crate::classify::manifest::KubernetesRisk;
 use crate::classify::sql::{SqlFacts, SqlKind};
 use crate::classify::{Protocol, RequestFacts, SqlSettings};
 
@@ -343,6 +344,10 @@ pub struct KubernetesCondition {
     /// `dryRun=All`.
     #[serde(default)]
     pub dry_run: Option<bool>,
+    /// What the object(s) in the body would do (`privileged`, `host_path`,
+    /// `admin_binding`, `scale_to_zero`, `opaque`, ...): any of them.
+    #[serde(default)]
+    pub risk: Option<OneOrMany<KubernetesRisk>>,
 }
 
 /// git conditions.
@@ -383,6 +388,9 @@ pub struct McpCondition {
     /// A tool name with characters outside `[A-Za-z0-9_.-]` (look-alikes).
     #[serde(default)]
     pub suspicious_tool_name: Option<bool>,
+    /// A tool that runs code or commands (by its name's words or its arguments).
+    #[serde(default)]
+    pub code_execution: Option<bool>,
 }
 
 /// GraphQL conditions, matched per operation.
@@ -395,9 +403,16 @@ pub struct GraphqlCondition {
     /// Top-level field patterns.
     #[serde(default)]
     pub field: Option<OneOrMany<Pattern>>,
+    /// Patterns for any one word of any field name at any depth (camelCase and
+    /// snake_case split, lowercase: `productDelete` has `product` and `delete`).
+    #[serde(default)]
+    pub field_word: Option<OneOrMany<Pattern>>,
     /// The document did not parse.
     #[serde(default)]
     pub unparsed: Option<bool>,
+    /// The operations cannot be known from the request (a persisted query).
+    #[serde(default)]
+    pub opaque: Option<bool>,
 }
 
 /// LLM API conditions.
@@ -439,6 +454,7 @@ impl Conditions {
             || self.graphql.is_some()
             || self.llm.is_some()
             || self.body.is_some()
+            || self.kubernetes.as_ref().is_some_and(|k| k.risk.is_some())
             || self
                 .git
                 .as_ref()
@@ -473,7 +489,7 @@ impl Conditions {
                     found
                 })
             })
-            && opt(&self.kubernetes, |c| c.matches(facts))
+            && opt(&self.kubernetes, |c| c.matches_request(facts))
             && opt(&self.git, |c| c.matches_request(facts))
     }
 
@@ -488,6 +504,7 @@ impl Conditions {
             && self.matches_head(facts)
             && opt(&self.protocol, |p| p.any(|p| facts.protocols.contains(p)))
             && opt(&self.sql, |c| c.matches(facts))
+            && opt(&self.kubernetes, |c| c.matches(facts))
             && opt(&self.git, |c| c.matches_refs(facts))
             && opt(&self.mcp, |c| c.matches(facts))
             && opt(&self.graphql, |c| c.matches(facts))
@@ -577,16 +594,26 @@ impl SqlCondition {
 }
 
 impl KubernetesCondition {
+    /// Every condition, body risks included, on one reading of the request.
     fn matches(&self, facts: &RequestFacts) -> bool {
         facts.kubernetes.iter().any(|k8s| {
-            opt(&self.verb, |v| v.any(|v| *v == k8s.verb))
-                && any_pattern(&self.group, Some(k8s.api_group.as_str()))
-                && any_pattern(&self.resource, k8s.resource.as_deref())
-                && any_pattern(&self.subresource, k8s.subresource.as_deref())
-                && any_pattern(&self.namespace, k8s.namespace.as_deref())
-                && any_pattern(&self.name, k8s.name.as_deref())
-                && opt(&self.dry_run, |&want| k8s.dry_run == want)
+            self.matches_line(k8s) && opt(&self.risk, |r| r.any(|r| k8s.risks.contains(r)))
         })
+    }
+
+    /// The conditions the request line decides (body risks are not known yet).
+    fn matches_request(&self, facts: &RequestFacts) -> bool {
+        facts.kubernetes.iter().any(|k8s| self.matches_line(k8s))
+    }
+
+    fn matches_line(&self, k8s: &crate::classify::kubernetes::KubernetesFacts) -> bool {
+        opt(&self.verb, |v| v.any(|v| *v == k8s.verb))
+            && any_pattern(&self.group, Some(k8s.api_group.as_str()))
+            && any_pattern(&self.resource, k8s.resource.as_deref())
+            && any_pattern(&self.subresource, k8s.subresource.as_deref())
+            && any_pattern(&self.namespace, k8s.namespace.as_deref())
+            && any_pattern(&self.name, k8s.name.as_deref())
+            && opt(&self.dry_run, |&want| k8s.dry_run == want)
     }
 }
 
@@ -606,7 +633,9 @@ impl GitCondition {
             return false;
         };
         git.ref_updates.iter().any(|update| {
-            any_pattern(&self.ref_name, Some(update.ref_name.as_str()))
+            // An unknown ref (a ref API call that does not name it) could be any ref.
+            (update.ref_name.is_empty()
+                || any_pattern(&self.ref_name, Some(update.ref_name.as_str())))
                 && opt(&self.ref_action, |a| a.any(|a| *a == update.action))
         })
     }
@@ -625,6 +654,7 @@ impl McpCondition {
             && self.tool_word.is_none()
             && self.resource.is_none()
             && self.suspicious_tool_name.is_none()
+            && self.code_execution.is_none()
         {
             return true;
         }
@@ -646,6 +676,7 @@ impl McpCondition {
                 && opt(&self.suspicious_tool_name, |&want| {
                     message.tool_name_suspicious == want
                 })
+                && opt(&self.code_execution, |&want| message.code_execution == want)
         })
     }
 }
@@ -654,20 +685,30 @@ impl GraphqlCondition {
     fn matches(&self, facts: &RequestFacts) -> bool {
         facts.graphql.iter().any(|document| {
             let parsed = document.parse_error.is_none();
-            if !opt(&self.unparsed, |&want| parsed != want) {
+            let known = document.opaque.is_none();
+            if !opt(&self.unparsed, |&want| parsed != want)
+                || !opt(&self.opaque, |&want| known != want)
+            {
                 return false;
             }
-            if !parsed {
-                // An unreadable document could be any operation.
+            if !parsed || !known {
+                // An unreadable document, or one the server looks up, could be any
+                // operation.
                 return true;
             }
-            if self.operation.is_none() && self.field.is_none() {
+            if self.operation.is_none() && self.field.is_none() && self.field_word.is_none() {
                 return true;
             }
             document.operations.iter().any(|operation| {
                 opt(&self.operation, |k| k.any(|k| *k == operation.kind))
                     && opt(&self.field, |p| {
                         operation.fields.iter().any(|f| p.any(|p| p.matches(f)))
+                    })
+                    && opt(&self.field_word, |p| {
+                        operation.all_fields.iter().any(|f| {
+                            crate::classify::graphql::field_words(f)
+                                .any(|word| p.any(|p| p.matches(&word)))
+                        })
                     })
             })
         })

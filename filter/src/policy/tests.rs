@@ -397,10 +397,10 @@ rules:
       header: { x-a: v }
       protocol: [http, kubernetes, git, sql, mcp, graphql, llm]
       sql: { kind: drop, table: t, unbounded: true, multiple: true, unparsed: false }
-      kubernetes: { verb: delete, group: apps, resource: pods, subresource: exec, namespace: n, name: x, dry_run: false }
+      kubernetes: { verb: delete, group: apps, resource: pods, subresource: exec, namespace: n, name: x, dry_run: false, risk: [privileged, opaque] }
       git: { service: receive_pack, ref: refs/heads/main, ref_action: delete }
-      mcp: { method: tools/call, tool: t, tool_word: w, resource: r, malformed: false, suspicious_tool_name: true }
-      graphql: { operation: mutation, field: f, unparsed: false }
+      mcp: { method: tools/call, tool: t, tool_word: w, resource: r, malformed: false, suspicious_tool_name: true, code_execution: true }
+      graphql: { operation: mutation, field: f, field_word: w, unparsed: false, opaque: false }
       llm: { api: openai_chat_completions, model: m, tool: t, tool_results: true, tool_calls: true }
       body: { unreadable: true }
     unless: *all
@@ -484,4 +484,111 @@ rules:
         }
     }
     walk(&yaml, &schema, &schema, "$");
+}
+
+const NEW_CONDITIONS: &str = r#"
+rules:
+  - id: k8s-privileged
+    when: { kubernetes: { verb: [create, patch], risk: [privileged, host_path] } }
+    action: hold
+  - id: push-main
+    when: { git: { service: receive_pack, ref: refs/heads/main } }
+    action: hold
+  - id: mcp-exec
+    when: { mcp: { code_execution: true } }
+    action: hold
+  - id: gql-words
+    when: { graphql: { operation: mutation, field_word: delete } }
+    action: hold
+  - id: gql-opaque
+    when: { graphql: { opaque: true } }
+    action: deny
+"#;
+
+#[test]
+fn kubernetes_risks_need_the_body_and_match_per_reading() {
+    let p = policy(NEW_CONDITIONS);
+    let url = "http://k/api/v1/namespaces/a/pods";
+    let (head, _) = request("POST", url, Some("{}")).to_parts().unwrap();
+    let facts = crate::classify::classify_head(&head, None, p.sql_settings());
+    assert!(p.needs_body(&facts), "a risk condition needs the body");
+    let privileged =
+        r#"{"kind": "Pod", "spec": {"containers": [{"securityContext": {"privileged": true}}]}}"#;
+    let d = decide(&p, &request("POST", url, Some(privileged)));
+    assert_eq!(d.rule.as_deref(), Some("k8s-privileged"));
+    // The verb is part of the same reading: a GET with that body is not a create.
+    let d = decide(&p, &request("GET", url, Some(privileged)));
+    assert_eq!(d.rule, None);
+    let d = decide(&p, &request("POST", url, Some(r#"{"kind": "Pod"}"#)));
+    assert_eq!(d.rule, None);
+}
+
+#[test]
+fn ref_api_calls_match_git_conditions_and_unknown_refs_match_any() {
+    let p = policy(NEW_CONDITIONS);
+    for (method, url, body) in [
+        (
+            "PATCH",
+            "http://gh/repos/o/r/git/refs/heads/main",
+            Some(r#"{"sha": "x"}"#),
+        ),
+        (
+            "POST",
+            "http://gh/repos/o/r/merges",
+            Some(r#"{"base": "main", "head": "f"}"#),
+        ),
+        (
+            "POST",
+            "http://gh/repos/o/r/git/refs",
+            Some(r#"{"sha": "x"}"#),
+        ),
+        ("PUT", "http://gh/repos/o/r/pulls/1/merge", None),
+    ] {
+        let d = decide(&p, &request(method, url, body));
+        assert_eq!(d.rule.as_deref(), Some("push-main"), "{method} {url}");
+    }
+    let d = decide(
+        &p,
+        &request(
+            "POST",
+            "http://gh/repos/o/r/merges",
+            Some(r#"{"base": "dev", "head": "f"}"#),
+        ),
+    );
+    assert_eq!(d.rule, None);
+}
+
+#[test]
+fn mcp_code_execution_and_graphql_words_and_opaque() {
+    let p = policy(NEW_CONDITIONS);
+    let call = r#"{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "run_python", "arguments": {}}}"#;
+    let d = decide(&p, &request("POST", "http://m/mcp", Some(call)));
+    assert_eq!(d.rule.as_deref(), Some("mcp-exec"));
+    let d = decide(
+        &p,
+        &request(
+            "POST",
+            "http://a/graphql",
+            Some(r#"{"query": "mutation { productDelete(id: 1) }"}"#),
+        ),
+    );
+    assert_eq!(d.rule.as_deref(), Some("gql-words"));
+    let d = decide(
+        &p,
+        &request(
+            "POST",
+            "http://a/graphql",
+            Some(r#"{"query": "mutation { productCreate(id: 1) { deletedAt } }"}"#),
+        ),
+    );
+    assert_eq!(d.rule, None);
+    // A persisted query is opaque, and could be any operation.
+    let d = decide(
+        &p,
+        &request("POST", "http://a/graphql", Some(r#"{"documentId": "abc"}"#)),
+    );
+    assert_eq!(
+        (d.decision, d.rule.as_deref()),
+        (Action::Deny, Some("gql-opaque"))
+    );
 }

@@ -15,6 +15,7 @@ mod audit_log;
 mod audit_spans;
 mod audit_trail;
 mod bodies;
+mod classify_gaps;
 mod compose;
 mod console_browser;
 mod data_path;
