@@ -26,7 +26,9 @@ use crate::content::Declared;
 
 use super::engine::{Deadline, Engine};
 use super::known::KnownSet;
-use super::{ContentKind, DeadlinePassed, Direction, Finding, RedactStream, Redactor};
+use super::{
+    ContentKind, DeadlinePassed, Direction, Finding, RedactStream, Redactor, StructureOptions,
+};
 
 /// Largest part in `base64` or `quoted-printable` held to be decoded and masked; a
 /// larger one passes unread, like binary.
@@ -60,6 +62,7 @@ struct Scanner {
     direction: Direction,
     /// Shared by every stream of the body: they all give up together.
     deadline: Arc<Deadline>,
+    structure: Arc<StructureOptions>,
 }
 
 impl Scanner {
@@ -69,6 +72,7 @@ impl Scanner {
             Arc::clone(&self.known),
             kind,
             self.direction,
+            &self.structure,
         );
         stream.share_deadline(Arc::clone(&self.deadline));
         stream
@@ -142,6 +146,7 @@ impl Redactor {
             known: self.known_snapshot(),
             direction,
             deadline: Arc::default(),
+            structure: Arc::clone(&self.structure),
         };
         BodyMasker::with(scanner, declared, 0, 0, false)
     }

@@ -21,6 +21,7 @@ mod prefilter;
 mod rules;
 mod split;
 mod stream;
+pub mod structure;
 mod validate;
 
 use std::sync::{Arc, RwLock};
@@ -33,6 +34,7 @@ pub use rules::{
     ContextRuleSpec, PiiSpec, RuleContext, RulePack, RuleSpec, Validator, DEFAULT_RULES_YAML,
 };
 pub use stream::{RedactStream, StreamEnd};
+pub use structure::{FieldAction, FieldPath, FieldRules, PathSegment, StructureOptions};
 
 use engine::Engine;
 use known::KnownSet;
@@ -172,6 +174,8 @@ pub enum FindingKind {
     KnownSecret,
     /// A secret recognised by context only (a sensitive key name near a random-looking value).
     Generic,
+    /// A value a field rule flagged (policy-driven, see [`structure::FieldRules`]).
+    Field,
 }
 
 /// One masked region, for audit. Never carries the value.
@@ -265,6 +269,8 @@ pub struct RedactOptions {
     /// Key for the `hash` strategy. Without one, a fixed all-zero key is used: pseudonyms are
     /// then stable but guessable for low-entropy values, so policies should set one.
     pub hash_key: Option<Vec<u8>>,
+    /// The structure layer: Kubernetes Secrets, field rules (see [`structure`]).
+    pub structure: StructureOptions,
 }
 
 /// The compiled masking engine. Build once, share via `Arc`, use from many threads.
@@ -274,6 +280,7 @@ pub struct Redactor {
     // without recompiling the rule automaton; streams take a snapshot when they start so one
     // body is masked against one consistent set.
     known: RwLock<Arc<KnownSet>>,
+    structure: Arc<StructureOptions>,
 }
 
 impl std::fmt::Debug for Redactor {
@@ -296,6 +303,7 @@ impl Redactor {
         Ok(Self {
             engine: Arc::new(engine),
             known: RwLock::new(Arc::new(KnownSet::empty())),
+            structure: Arc::new(options.structure.clone()),
         })
     }
 
@@ -364,6 +372,7 @@ impl Redactor {
             self.known_snapshot(),
             content,
             direction,
+            &self.structure,
         )
     }
 
