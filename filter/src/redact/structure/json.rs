@@ -410,11 +410,15 @@ impl JsonNormalizer {
         let scratch = self.probe_scratch.get_or_insert_with(|| Box::new(NText::new()));
         let room = HOLD_LIMIT.saturating_sub(probe.probing.as_ref().map_or(0, |p| p.bytes));
         let take = new.len().min(room);
+        let before = probe.raw_pos;
         probe.run(&new[..take], scratch);
         scratch.discard();
         let closed = eof.then(|| probe.closed_answer());
+        // What it read, not what it was given: it stops where it learns the answer, and
+        // the budget must not depend on how the body was cut.
+        let read = (probe.raw_pos - before) as usize;
         let state = probe.probing.as_mut()?;
-        state.bytes += take;
+        state.bytes += read;
         if state.resolved.is_none() && (take < new.len() || state.bytes >= HOLD_LIMIT) {
             // Read ahead as far as allowed without learning: masked, to be safe.
             state.resolved = Some(true);
