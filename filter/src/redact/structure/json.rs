@@ -262,6 +262,8 @@ pub(crate) struct JsonNormalizer {
     probing: Option<ProbeState>,
     /// Raw bytes read by probes so far (bounded against the body's length).
     probed: u64,
+    /// Normalised offsets where a top-level document ended (not yet taken).
+    boundaries: Vec<u64>,
 }
 
 fn is_ws(b: u8) -> bool {
@@ -361,7 +363,14 @@ impl JsonNormalizer {
             probe_scratch: None,
             probing: None,
             probed: 0,
+            boundaries: Vec::new(),
         }
+    }
+
+    /// Where top-level documents ended since the last call (a JSON sequence or a watch
+    /// stream is masked document by document, each as soon as it is complete).
+    pub(crate) fn take_boundaries(&mut self) -> Vec<u64> {
+        std::mem::take(&mut self.boundaries)
     }
 
     /// Raw bytes held back while a probe reads ahead.
@@ -500,6 +509,7 @@ impl JsonNormalizer {
             probe_scratch: None,
             probing: None,
             probed: 0,
+            boundaries: Vec::new(),
         }
     }
 
@@ -640,6 +650,12 @@ impl JsonNormalizer {
                             out.n.push(b);
                             self.raw_pos += 1;
                             self.close();
+                            if self.frames.is_empty()
+                                && self.untracked == 0
+                                && self.probing.is_none()
+                            {
+                                self.boundaries.push(out.pos());
+                            }
                         }
                         b':' => {
                             out.n.push(b);

@@ -114,6 +114,13 @@ impl Normalizer {
         }
     }
 
+    fn take_boundaries(&mut self) -> Vec<u64> {
+        match self {
+            Normalizer::Json(j) => j.take_boundaries(),
+            Normalizer::Form(_) => Vec::new(),
+        }
+    }
+
     fn held(&self) -> usize {
         match self {
             Normalizer::Json(j) => j.held(),
@@ -198,6 +205,14 @@ impl StructStream {
 
     pub(crate) fn push_into(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
         self.norm.push(chunk, &mut self.text);
+        for boundary in self.norm.take_boundaries() {
+            // A complete top-level document: masked and passed on now, on its own.
+            let cut = (boundary - self.text.base) as usize;
+            self.process(cut, true, out);
+            self.text.n.drain(..cut);
+            self.text.base = boundary;
+            self.emit = 0;
+        }
         if self.text.n.len() - self.emit >= self.tail + MIN_STEP.max(self.tail) {
             let len = self.text.n.len();
             self.process(len, false, out);
@@ -390,8 +405,13 @@ impl StructStream {
         if eof {
             // Zero-length pieces at the very end (a value masked up to the last byte).
             let end_abs = self.text.base + end as u64;
-            while let Some(p) = self.text.pieces.pop_front() {
-                debug_assert!(p.n_start >= end_abs);
+            while let Some(p) = self.text.pieces.front() {
+                if p.n_start > end_abs {
+                    break;
+                }
+                let Some(p) = self.text.pieces.pop_front() else {
+                    break;
+                };
                 out.extend_from_slice(p.out.bytes());
                 self.anchor = (p.n_end, p.raw_end);
                 self.piece_finding(&p);

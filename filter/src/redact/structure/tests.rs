@@ -349,3 +349,17 @@ fn deep_nesting_and_long_values_stay_bounded() {
     let end = s.finish();
     assert!(!String::from_utf8_lossy(&end.tail).contains("AAAA"));
 }
+
+#[test]
+fn each_document_of_a_json_sequence_passes_on_as_soon_as_it_is_complete() {
+    let r = redactor();
+    let event = |i: usize| {
+        format!("{{\"type\":\"ADDED\",\"object\":{}}}\n", secret(i % 2 == 0, ""))
+    };
+    let mut s = r.stream(ContentKind::Json, Direction::Response);
+    for i in 0..3 {
+        let out = String::from_utf8(s.push(event(i).as_bytes())).unwrap();
+        assert!(out.ends_with('}'), "event {i} held back: {out:?}");
+        assert_secret_masked(&out);
+    }
+}
