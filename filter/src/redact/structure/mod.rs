@@ -162,6 +162,10 @@ pub trait FieldRules: Send + Sync + std::fmt::Debug {
 /// Settings of the structure layer (part of [`super::RedactOptions`]).
 #[derive(Debug, Clone)]
 pub struct StructureOptions {
+    /// Read JSON and forms through the structure layer (the default). `false`: the
+    /// pattern engine alone reads their raw bytes (no decoding, no Secrets, no field
+    /// rules) — for measuring what the layer costs, not for use.
+    pub decode: bool,
     /// Strategy for values of Kubernetes Secrets (`None`: not masked as such; the
     /// pattern engine still scans them). Default: `redact`.
     pub kubernetes_secrets: Option<Strategy>,
@@ -172,6 +176,7 @@ pub struct StructureOptions {
 impl Default for StructureOptions {
     fn default() -> Self {
         StructureOptions {
+            decode: true,
             kubernetes_secrets: Some(Strategy::Redact),
             field_rules: None,
         }

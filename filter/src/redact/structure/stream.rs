@@ -161,6 +161,9 @@ impl StructStream {
         direction: Direction,
         options: &Arc<StructureOptions>,
     ) -> Option<StructStream> {
+        if !options.decode {
+            return None;
+        }
         let norm = match content {
             ContentKind::Json => Normalizer::Json(Box::new(JsonNormalizer::new(
                 Arc::clone(options),

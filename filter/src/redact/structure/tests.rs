@@ -247,7 +247,7 @@ fn kubernetes_masking_strategy_and_switch() {
         &RedactOptions {
             structure: StructureOptions {
                 kubernetes_secrets: Some(Strategy::Hash),
-                field_rules: None,
+                ..StructureOptions::default()
             },
             ..RedactOptions::default()
         },
@@ -260,7 +260,7 @@ fn kubernetes_masking_strategy_and_switch() {
         &RedactOptions {
             structure: StructureOptions {
                 kubernetes_secrets: None,
-                field_rules: None,
+                ..StructureOptions::default()
             },
             ..RedactOptions::default()
         },
