@@ -165,7 +165,11 @@ fn huge_first_push_equals_chunked() {
             let cuts: Vec<usize> = (chunk..body.len()).step_by(chunk).collect();
             let (out, findings) = streamed(r, &body, &cuts, kind);
             if out != one.body {
-                let d = out.iter().zip(&one.body).position(|(a, b)| a != b).unwrap_or(0);
+                let d = out
+                    .iter()
+                    .zip(&one.body)
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(0);
                 let lo = d.saturating_sub(60);
                 panic!(
                     "kind {kind:?} chunk {chunk} at {d}:\n{}\n----\n{}",

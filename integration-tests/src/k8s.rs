@@ -172,7 +172,10 @@ pub const SECRETS: &[(&str, &str, &[(&str, &str)])] = &[
         "prod",
         "app",
         &[
-            ("DATABASE_URL", "postgres://app:Vq8-dsn-pass-77@db.internal:5432/app"),
+            (
+                "DATABASE_URL",
+                "postgres://app:Vq8-dsn-pass-77@db.internal:5432/app",
+            ),
             ("STRIPE", "sk_live_51HxQmZ2eVn8kLp4Rt6Yw3Ju9Bc"),
             ("plain-setting", "blue-green-rollout"),
             (
@@ -185,7 +188,10 @@ pub const SECRETS: &[(&str, &str, &[(&str, &str)])] = &[
         "dev",
         "tls",
         &[
-            ("tls.key", "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANdevkey\n-----END PRIVATE KEY-----\n"),
+            (
+                "tls.key",
+                "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANdevkey\n-----END PRIVATE KEY-----\n",
+            ),
             ("token", "dev-token-4f9a1c"),
         ],
     ),
@@ -274,17 +280,18 @@ async fn secret_list(
     if !matches!(query.get("watch").map(String::as_str), Some("true" | "1")) {
         return secret_list_of(items);
     }
-    let events: Vec<Result<bytes::Bytes, std::io::Error>> = secrets_in(Some(&ns), name.as_deref(), true)
-        .into_iter()
-        .flat_map(|s| {
-            ["ADDED", "MODIFIED"].map(|kind| {
-                let mut line = serde_json::to_vec(&json!({"type": kind, "object": s}))
-                    .unwrap_or_default();
-                line.push(b'\n');
-                Ok(bytes::Bytes::from(line))
+    let events: Vec<Result<bytes::Bytes, std::io::Error>> =
+        secrets_in(Some(&ns), name.as_deref(), true)
+            .into_iter()
+            .flat_map(|s| {
+                ["ADDED", "MODIFIED"].map(|kind| {
+                    let mut line =
+                        serde_json::to_vec(&json!({"type": kind, "object": s})).unwrap_or_default();
+                    line.push(b'\n');
+                    Ok(bytes::Bytes::from(line))
+                })
             })
-        })
-        .collect();
+            .collect();
     Response::builder()
         .header("content-type", "application/json")
         .body(axum::body::Body::from_stream(futures::stream::iter(events)))

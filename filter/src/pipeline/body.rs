@@ -170,7 +170,11 @@ pub(crate) fn choose(
         // Warden asks for JSON instead ([`json_accept`]); protobuf that comes anyway
         // (a Kubernetes Secret in protobuf) cannot be read, so it does not pass.
         return Err(Refusal {
-            status: if direction == Direction::Request { 415 } else { 502 },
+            status: if direction == Direction::Request {
+                415
+            } else {
+                502
+            },
             code: "unreadable_body",
             message: format!(
                 "the {what} body is {} which Warden cannot read to mask; ask for \
@@ -220,7 +224,12 @@ pub(crate) fn choose(
 /// Whether a media type is protobuf (`application/vnd.kubernetes.protobuf`,
 /// `application/x-protobuf`, ...): bytes Warden cannot read to mask.
 pub(crate) fn is_protobuf(media: &str) -> bool {
-    let media = media.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let media = media
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     media.starts_with("application/") && media.contains("protobuf")
 }
 

@@ -1196,10 +1196,7 @@ impl Pipeline {
                 // Kubernetes clients may ask for protobuf, which cannot be masked: the
                 // upstream is asked for JSON instead (protobuf that still comes is refused).
                 if decision.plan.response_headers && self.masks(Direction::Response) {
-                    if let Some(accept) = head
-                        .headers
-                        .get_str("accept")
-                        .and_then(body::json_accept)
+                    if let Some(accept) = head.headers.get_str("accept").and_then(body::json_accept)
                     {
                         set_headers.push(("accept".into(), accept));
                     }

@@ -76,8 +76,8 @@ impl RedactStream {
         direction: Direction,
         structure: &Arc<StructureOptions>,
     ) -> Self {
-        let structured = StructStream::for_kind(&engine, &known, content, direction, structure)
-            .map(Box::new);
+        let structured =
+            StructStream::for_kind(&engine, &known, content, direction, structure).map(Box::new);
         let l = engine.lmax().max(known.max_len() + 2);
         let max_span = 2 * l;
         Self {

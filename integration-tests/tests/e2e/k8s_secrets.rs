@@ -49,16 +49,30 @@ async fn kubectl_never_sees_a_secret_value() -> anyhow::Result<()> {
     )
     .await?;
     let server = format!("http://127.0.0.1:{}", envoy.port);
-    let logs = || format!("{}\n{}", warden.process.log_tail(), envoy.process.log_tail());
+    let logs = || {
+        format!(
+            "{}\n{}",
+            warden.process.log_tail(),
+            envoy.process.log_tail()
+        )
+    };
     let secrets = secret_values();
 
     let runs: [(&[&str], &[&str]); 5] = [
-        (&["get", "secret", "app", "-n", "prod", "-o", "json"], &["prod"]),
-        (&["get", "secret", "app", "-n", "prod", "-o", "yaml"], &["prod"]),
+        (
+            &["get", "secret", "app", "-n", "prod", "-o", "json"],
+            &["prod"],
+        ),
+        (
+            &["get", "secret", "app", "-n", "prod", "-o", "yaml"],
+            &["prod"],
+        ),
         (&["get", "secrets", "-n", "prod", "-o", "json"], &["prod"]),
         (&["get", "secrets", "-A", "-o", "json"], &["prod", "dev"]),
         (
-            &["get", "secret", "app", "-n", "prod", "--watch", "-o", "json"],
+            &[
+                "get", "secret", "app", "-n", "prod", "--watch", "-o", "json",
+            ],
             &["prod"],
         ),
     ];

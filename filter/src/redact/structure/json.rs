@@ -15,8 +15,8 @@ use sha2::Sha256;
 
 use super::stream::{NText, Piece, PieceOut};
 use super::{
-    FieldAction, FieldPath, PathSegment, StructureOptions, DOCKER_AUTH_ID, HOLD_LIMIT, KEY_CAP,
-    K8S_SECRET_ID, MAX_DEPTH,
+    FieldAction, FieldPath, PathSegment, StructureOptions, DOCKER_AUTH_ID, HOLD_LIMIT,
+    K8S_SECRET_ID, KEY_CAP, MAX_DEPTH,
 };
 use crate::redact::{FindingKind, Strategy};
 
@@ -416,7 +416,9 @@ impl JsonNormalizer {
     /// Feeds the probe `new` bytes (`eof`: there are no more); its answer, once it has one.
     fn run_probe(&mut self, new: &[u8], eof: bool) -> Option<bool> {
         let probe = self.probe.as_mut()?;
-        let scratch = self.probe_scratch.get_or_insert_with(|| Box::new(NText::new()));
+        let scratch = self
+            .probe_scratch
+            .get_or_insert_with(|| Box::new(NText::new()));
         let room = HOLD_LIMIT.saturating_sub(probe.probing.as_ref().map_or(0, |p| p.bytes));
         let take = new.len().min(room);
         let before = probe.raw_pos;
@@ -476,9 +478,10 @@ impl JsonNormalizer {
             self.held = rest.to_vec();
             match self.run_probe(rest, false) {
                 Some(answer) => {
-                    self.probed += self.probe.as_ref().map_or(0, |p| {
-                        p.probing.as_ref().map_or(0, |s| s.bytes as u64)
-                    });
+                    self.probed += self
+                        .probe
+                        .as_ref()
+                        .map_or(0, |p| p.probing.as_ref().map_or(0, |s| s.bytes as u64));
                     self.probe = None;
                     self.held.clear();
                     self.frames[target].secret = Some(answer);
@@ -531,9 +534,9 @@ impl JsonNormalizer {
             Kind::Secret => true,
             Kind::Unknown => {
                 o.has_metadata
-                    && self.list_of(state.target).is_some_and(|k| {
-                        matches!(k, Kind::SecretList | Kind::List | Kind::Unknown)
-                    })
+                    && self
+                        .list_of(state.target)
+                        .is_some_and(|k| matches!(k, Kind::SecretList | Kind::List | Kind::Unknown))
             }
             _ => false,
         }
@@ -625,10 +628,7 @@ impl JsonNormalizer {
                     }
                     match b {
                         b'"' => {
-                            let key = self
-                                .frames
-                                .last()
-                                .is_some_and(|f| f.object && f.expect_key)
+                            let key = self.frames.last().is_some_and(|f| f.object && f.expect_key)
                                 && self.untracked == 0;
                             out.n.push(b'"');
                             self.raw_pos += 1;
@@ -710,7 +710,11 @@ impl JsonNormalizer {
             Role::AuthEntry if self.untracked == 0 => {
                 const SECRET_KEYS: [&[u8]; 4] =
                     [b"auth", b"password", b"identitytoken", b"registrytoken"];
-                let key = self.frames.last().filter(|f| f.has_key).map(|f| f.key.as_slice());
+                let key = self
+                    .frames
+                    .last()
+                    .filter(|f| f.has_key)
+                    .map(|f| f.key.as_slice());
                 if key.is_some_and(|k| SECRET_KEYS.contains(&k)) {
                     return Some(Mask {
                         id: Arc::from(DOCKER_AUTH_ID),
@@ -749,7 +753,12 @@ impl JsonNormalizer {
             self.mode = StrMode::Value;
             self.capture = None;
             if let Some(mask) = mask {
-                self.acc = Some(Box::new(Acc::new(mask, self.raw_pos, &self.hash_key, scalar)));
+                self.acc = Some(Box::new(Acc::new(
+                    mask,
+                    self.raw_pos,
+                    &self.hash_key,
+                    scalar,
+                )));
                 self.mode = StrMode::Masked;
             }
             return;
@@ -757,7 +766,12 @@ impl JsonNormalizer {
         self.capture = (!scalar && parent.key_is(b"kind")).then(Vec::new);
         match mask {
             Some(mask) => {
-                self.acc = Some(Box::new(Acc::new(mask, self.raw_pos, &self.hash_key, scalar)));
+                self.acc = Some(Box::new(Acc::new(
+                    mask,
+                    self.raw_pos,
+                    &self.hash_key,
+                    scalar,
+                )));
                 self.mode = StrMode::Masked;
             }
             None => self.mode = StrMode::Value,
@@ -929,7 +943,8 @@ impl JsonNormalizer {
         }
         if self.mode == StrMode::Key && self.key_buf.len() < KEY_CAP {
             let room = KEY_CAP - self.key_buf.len();
-            self.key_buf.extend_from_slice(&text[..text.len().min(room)]);
+            self.key_buf
+                .extend_from_slice(&text[..text.len().min(room)]);
         }
         if let Some(c) = self.capture.as_mut() {
             if c.len() < 64 {

@@ -67,14 +67,22 @@ fn json_escapes_do_not_hide_secrets() {
         all_escaped(GHP),
         GHP.replacen('_', "\\u005f", 1),
         GHP.replacen('9', "\\u0039", 1),
-        format!("{}\\u00{:02X}{}", &GHP[..10], GHP.as_bytes()[10], &GHP[11..]),
+        format!(
+            "{}\\u00{:02X}{}",
+            &GHP[..10],
+            GHP.as_bytes()[10],
+            &GHP[11..]
+        ),
     ];
     for spelled in &spellings {
         let body = format!("{{\"note\": \"deploy with {spelled} today\"}}");
         let out = json(&r, &body);
         assert!(out.contains("[REDACTED:"), "{spelled}: {out}");
         assert!(!out.contains(&spelled[spelled.len() - 8..]), "{out}");
-        assert!(out.contains("deploy with ") && out.contains(" today"), "{out}");
+        assert!(
+            out.contains("deploy with ") && out.contains(" today"),
+            "{out}"
+        );
     }
     // A URL with a password, spelled the way PHP and Go write JSON.
     let body = r#"{"dsn": "postgres:\/\/app:Tr0ub4dor-3x@db.internal\/app\u0026x=1"}"#;
@@ -87,7 +95,12 @@ fn json_escapes_do_not_hide_secrets() {
 #[test]
 fn key_rules_see_the_decoded_key() {
     let r = redactor();
-    for key in ["pass\\u0077ord", "\\u0070assword", "api\\u005fkey", "pass\\/word"] {
+    for key in [
+        "pass\\u0077ord",
+        "\\u0070assword",
+        "api\\u005fkey",
+        "pass\\/word",
+    ] {
         let body = format!("{{\"{key}\": \"Hunter2-Correct-Horse\", \"n\": 1}}");
         let out = json(&r, &body);
         if key.contains("\\/") {
@@ -95,14 +108,20 @@ fn key_rules_see_the_decoded_key() {
             continue;
         }
         assert!(!out.contains("Hunter2"), "{key}: {out}");
-        assert!(out.contains(key), "the key is kept as it was spelled: {out}");
+        assert!(
+            out.contains(key),
+            "the key is kept as it was spelled: {out}"
+        );
     }
 }
 
 #[test]
 fn findings_point_at_raw_bytes() {
     let r = redactor();
-    let body = format!("{{\"a\":\"\\u00e9\\u00e9\",\"t\":\"{}\"}}", all_escaped(GHP));
+    let body = format!(
+        "{{\"a\":\"\\u00e9\\u00e9\",\"t\":\"{}\"}}",
+        all_escaped(GHP)
+    );
     let out = masked(&r, body.as_bytes(), ContentKind::Json);
     assert_eq!(out.findings.len(), 1);
     let f = &out.findings[0];
@@ -117,7 +136,10 @@ fn surrogate_pairs_and_control_escapes_stay_valid() {
     let body = format!("{{\"x\": \"\\ud83d\\ude00 {GHP} \\u0000\\u001f \\ud800\"}}");
     let out = json(&r, &body);
     assert!(!out.contains(GHP), "{out}");
-    assert!(out.starts_with("{\"x\": \"\\ud83d\\ude00 [REDACTED:"), "{out}");
+    assert!(
+        out.starts_with("{\"x\": \"\\ud83d\\ude00 [REDACTED:"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -132,8 +154,14 @@ fn forms_and_queries_are_percent_decoded() {
         let out = masked(&r, body.as_bytes(), ContentKind::Form);
         let text = String::from_utf8(out.body).unwrap();
         assert!(text.contains("[REDACTED:"), "{body}: {text}");
-        assert!(text.starts_with(&body[..2]) && text.ends_with("&b=2"), "{text}");
-        assert!(!text.contains("4eC39Hq") && !text.contains("hunter2"), "{text}");
+        assert!(
+            text.starts_with(&body[..2]) && text.ends_with("&b=2"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("4eC39Hq") && !text.contains("hunter2"),
+            "{text}"
+        );
     }
     // Separators spelled as escapes stay escapes: the pairs do not change.
     let body = "q=a%26b%3Dc&n=%2B1";
@@ -166,13 +194,19 @@ fn assert_secret_masked(out: &str) {
     ] {
         assert!(!out.contains(&value[..8]), "{value} leaked: {out}");
     }
-    for kept in ["DATABASE_URL", "STRIPE", ".dockerconfigjson", "plain", "\"pw\"", "prod"] {
+    for kept in [
+        "DATABASE_URL",
+        "STRIPE",
+        ".dockerconfigjson",
+        "plain",
+        "\"pw\"",
+        "prod",
+    ] {
         assert!(out.contains(kept), "{kept} lost: {out}");
     }
     let v: serde_json::Value = serde_json::from_str(out).expect("JSON");
-    let find = |v: &serde_json::Value| -> Option<serde_json::Value> {
-        v.pointer("/data/plain").cloned()
-    };
+    let find =
+        |v: &serde_json::Value| -> Option<serde_json::Value> { v.pointer("/data/plain").cloned() };
     // Data stays base64 (the object stays a valid Secret) of the marker.
     let mut stack = vec![v];
     let mut seen = false;
@@ -274,7 +308,9 @@ fn kubernetes_masking_strategy_and_switch() {
 fn docker_config_auth_is_masked() {
     let r = redactor();
     let auth = b64("robot:Zx9-very-secret");
-    let body = format!("{{\"auths\": {{\"registry.example.com\": {{\"auth\": \"{auth}\", \"email\": \"x\"}}}}}}");
+    let body = format!(
+        "{{\"auths\": {{\"registry.example.com\": {{\"auth\": \"{auth}\", \"email\": \"x\"}}}}}}"
+    );
     let out = json(&r, &body);
     assert!(!out.contains(&auth), "{out}");
     assert!(out.contains("registry.example.com"), "{out}");
@@ -287,7 +323,14 @@ impl FieldRules for Flag {
     fn decide(&self, path: &FieldPath<'_>) -> FieldAction {
         let segs: Vec<PathSegment<'_>> = path.segments().collect();
         let hit = path.key() == Some(b"ssn".as_slice())
-            || matches!(segs.as_slice(), [PathSegment::Key(b"rows"), PathSegment::Index(_), PathSegment::Index(1)]);
+            || matches!(
+                segs.as_slice(),
+                [
+                    PathSegment::Key(b"rows"),
+                    PathSegment::Index(_),
+                    PathSegment::Index(1)
+                ]
+            );
         if hit {
             FieldAction::Mask {
                 strategy: Strategy::Redact,
@@ -354,7 +397,10 @@ fn deep_nesting_and_long_values_stay_bounded() {
 fn each_document_of_a_json_sequence_passes_on_as_soon_as_it_is_complete() {
     let r = redactor();
     let event = |i: usize| {
-        format!("{{\"type\":\"ADDED\",\"object\":{}}}\n", secret(i % 2 == 0, ""))
+        format!(
+            "{{\"type\":\"ADDED\",\"object\":{}}}\n",
+            secret(i % 2 == 0, "")
+        )
     };
     let mut s = r.stream(ContentKind::Json, Direction::Response);
     for i in 0..3 {
