@@ -546,13 +546,18 @@ fn to_processing_response(kind: Kind, outcome: Outcome) -> ProcessingResponse {
 }
 
 fn common_response(mutation: Mutation) -> CommonResponse {
-    let header_mutation = if mutation.set_headers.is_empty() && mutation.remove_headers.is_empty() {
+    let header_mutation = if mutation.set_headers.is_empty()
+        && mutation.append_headers.is_empty()
+        && mutation.remove_headers.is_empty()
+    {
         None
     } else {
-        Some(header_mutation(
-            mutation.set_headers,
-            mutation.remove_headers,
-        ))
+        let mut set_headers = header_options(mutation.set_headers);
+        set_headers.extend(appended_header_options(mutation.append_headers));
+        Some(HeaderMutation {
+            set_headers,
+            remove_headers: mutation.remove_headers,
+        })
     };
     CommonResponse {
         status: ResponseStatus::Continue as i32,
@@ -583,6 +588,21 @@ fn header_options(set: Vec<(String, String)>) -> Vec<HeaderValueOption> {
                 ..HeaderValue::default()
             }),
             append_action: HeaderAppendAction::OverwriteIfExistsOrAdd as i32,
+            ..HeaderValueOption::default()
+        })
+        .collect()
+}
+
+/// Headers added next to the values already there (`raw_value`, like [`header_options`]).
+fn appended_header_options(add: Vec<(String, String)>) -> Vec<HeaderValueOption> {
+    add.into_iter()
+        .map(|(key, value)| HeaderValueOption {
+            header: Some(HeaderValue {
+                key,
+                raw_value: value.into_bytes(),
+                ..HeaderValue::default()
+            }),
+            append_action: HeaderAppendAction::AppendIfExistsOrAdd as i32,
             ..HeaderValueOption::default()
         })
         .collect()

@@ -69,7 +69,7 @@ pub struct FindingTally {
 }
 
 impl FindingTally {
-    fn add(&mut self, findings: &[Finding]) {
+    pub(crate) fn add(&mut self, findings: &[Finding]) {
         for finding in findings {
             self.total += 1;
             *self.by_rule.entry(finding.rule_id.to_string()).or_default() += 1;

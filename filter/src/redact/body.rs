@@ -25,6 +25,7 @@ use crate::content::sniff::{self, Encoding, Shape, Sniffed};
 use crate::content::Declared;
 
 use super::engine::{Deadline, Engine};
+use super::events::{EventJoiner, Framing};
 use super::known::KnownSet;
 use super::{ContentKind, DeadlinePassed, Direction, Finding, RedactStream, Redactor};
 
@@ -113,6 +114,8 @@ pub struct BodyMasker {
     /// Where this body starts within the outermost one (findings are offset by it).
     base: u64,
     depth: usize,
+    /// Masking across events, for event streams and NDJSON ([`super::events`]).
+    events: Option<EventJoiner>,
 }
 
 impl std::fmt::Debug for BodyMasker {
@@ -143,7 +146,21 @@ impl Redactor {
             direction,
             deadline: Arc::default(),
         };
-        BodyMasker::with(scanner, declared, 0, 0, false)
+        let framing = (!declared.is_multipart())
+            .then(|| Framing::of(ContentKind::from_content_type(&declared.media)))
+            .flatten();
+        let events = framing.map(|framing| {
+            EventJoiner::new(
+                Arc::clone(&scanner.engine),
+                Arc::clone(&scanner.known),
+                direction,
+                framing,
+                Arc::clone(&scanner.deadline),
+            )
+        });
+        let mut masker = BodyMasker::with(scanner, declared, 0, 0, false);
+        masker.events = events;
+        masker
     }
 
     /// Masks a whole body declared as `declared`.
@@ -156,6 +173,7 @@ impl Redactor {
         let mut masker = self.body_masker(declared, direction);
         let mut out = Vec::with_capacity(body.len() + body.len() / 16 + 64);
         masker.whole_into(body, &mut out);
+        let out = masker.join_events(out, true);
         let findings = masker.take_findings();
         RedactedBody {
             body: out,
@@ -178,6 +196,7 @@ impl Redactor {
         masker.set_deadline(deadline);
         let mut out = Vec::with_capacity(body.len() + body.len() / 16 + 64);
         masker.whole_into(body, &mut out);
+        let out = masker.join_events(out, true);
         if masker.deadline_passed() {
             return Err(DeadlinePassed);
         }
@@ -231,6 +250,7 @@ impl BodyMasker {
             window: None,
             base,
             depth,
+            events: None,
         }
     }
 
@@ -266,13 +286,46 @@ impl BodyMasker {
     pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(chunk.len());
         self.push_into(chunk, &mut out);
-        out
+        self.join_events(out, false)
     }
 
     /// Ends the body; returns the last masked bytes.
     pub fn finish(&mut self) -> Vec<u8> {
         let mut out = Vec::new();
         self.finish_into(&mut out);
+        self.join_events(out, true)
+    }
+
+    /// True while events of an event stream are held back because a secret may span
+    /// them and the next event ([`super::events`]); [`Self::flush_events`] sends them.
+    pub fn holds_events(&self) -> bool {
+        self.events.as_ref().is_some_and(EventJoiner::holds)
+    }
+
+    /// Sends the events held back now (the data path calls it on a short deadline so
+    /// a stream that pauses is not held up).
+    pub fn flush_events(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        if let Some(events) = &mut self.events {
+            events.flush(&mut out);
+            let found = events.take_findings();
+            self.add(found);
+        }
+        out
+    }
+
+    /// Runs masked stream bytes through the cross-event stage, if this body has one.
+    fn join_events(&mut self, masked: Vec<u8>, end: bool) -> Vec<u8> {
+        let Some(events) = &mut self.events else {
+            return masked;
+        };
+        let mut out = Vec::with_capacity(masked.len());
+        events.push(&masked, &mut out);
+        if end {
+            events.finish(&mut out);
+        }
+        let found = events.take_findings();
+        self.add(found);
         out
     }
 
