@@ -500,14 +500,14 @@ impl Exchange {
         &self.body_state(direction).choice
     }
 
-    fn body_state(&self, direction: Direction) -> &BodyState {
+    pub(crate) fn body_state(&self, direction: Direction) -> &BodyState {
         match direction {
             Direction::Request => &self.request_body,
             Direction::Response => &self.response_body,
         }
     }
 
-    fn body_state_mut(&mut self, direction: Direction) -> &mut BodyState {
+    pub(crate) fn body_state_mut(&mut self, direction: Direction) -> &mut BodyState {
         match direction {
             Direction::Request => &mut self.request_body,
             Direction::Response => &mut self.response_body,
@@ -633,6 +633,10 @@ pub struct Pipeline {
     body_workers: Option<Arc<crate::body_workers::BodyWorkers>>,
 }
 
+/// Default [`BodyWorkLimits::event_hold`], in milliseconds: longer than the gap between
+/// an LLM's tokens, far below Envoy's message timeout.
+pub const DEFAULT_EVENT_HOLD_MS: u64 = 50;
+
 /// Time limits on the work one body costs (decoding, classifying, masking).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BodyWorkLimits {
@@ -641,6 +645,10 @@ pub struct BodyWorkLimits {
     pub message_timeout: std::time::Duration,
     /// Most time one exchange may spend on body work over all its messages.
     pub per_exchange: std::time::Duration,
+    /// Longest a streamed body message's reply waits for the next message while
+    /// events are held back because a secret may continue in the next one
+    /// ([`crate::redact::BodyMasker::holds_events`]); then they go anyway.
+    pub event_hold: std::time::Duration,
 }
 
 impl Default for BodyWorkLimits {
@@ -648,6 +656,7 @@ impl Default for BodyWorkLimits {
         BodyWorkLimits {
             message_timeout: std::time::Duration::from_secs(2),
             per_exchange: std::time::Duration::from_secs(30),
+            event_hold: std::time::Duration::from_millis(DEFAULT_EVENT_HOLD_MS),
         }
     }
 }
@@ -684,6 +693,51 @@ impl Pipeline {
     }
 
     /// The time limits on body work.
+    /// How long the reply to the body message just handled in `direction` may wait
+    /// for the next message, because masking holds events back that a secret may
+    /// continue from ([`Self::flush_events`]). `None`: reply now.
+    pub fn events_held(
+        &self,
+        exchange: &Exchange,
+        direction: Direction,
+    ) -> Option<std::time::Duration> {
+        exchange
+            .body_state(direction)
+            .masker
+            .as_ref()
+            .filter(|m| m.holds_events())
+            .map(|_| self.body_limits.event_hold)
+    }
+
+    /// Masks and returns the events held back in `direction` (see
+    /// [`Self::events_held`]), to go on with the reply to the last body message; they
+    /// are recorded like any masked chunk. `Err`: they could not be masked in time, and
+    /// the exchange must fail closed.
+    pub fn flush_events(
+        &self,
+        exchange: &mut Exchange,
+        direction: Direction,
+    ) -> Result<Vec<u8>, crate::redact::DeadlinePassed> {
+        let at_ms = exchange.elapsed_millis();
+        let deadline = std::time::Instant::now() + self.body_limits.message_timeout;
+        let state = exchange.body_state_mut(direction);
+        let Some(masker) = state.masker.as_mut() else {
+            return Ok(Vec::new());
+        };
+        masker.set_deadline(Some(deadline));
+        let out = masker.flush_events();
+        if masker.deadline_passed() {
+            state.masker = None;
+            return Err(crate::redact::DeadlinePassed);
+        }
+        let findings = masker.take_findings();
+        state.findings.add(&findings);
+        if let Some(capture) = &mut state.capture {
+            capture.push(&out, Some(at_ms));
+        }
+        Ok(out)
+    }
+
     pub fn body_limits(&self) -> BodyWorkLimits {
         self.body_limits
     }

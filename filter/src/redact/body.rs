@@ -296,6 +296,12 @@ impl BodyMasker {
         self.join_events(out, true)
     }
 
+    /// True when this body is an event stream masked across its events (its output
+    /// may lag its input by a few events).
+    pub fn joins_events(&self) -> bool {
+        self.events.is_some()
+    }
+
     /// True while events of an event stream are held back because a secret may span
     /// them and the next event ([`super::events`]); [`Self::flush_events`] sends them.
     pub fn holds_events(&self) -> bool {
