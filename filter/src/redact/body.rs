@@ -91,8 +91,8 @@ enum State {
         stream: RedactStream,
         encoder: charset::Encoder,
     },
-    /// Binary: passed unread.
-    Binary,
+    /// Binary: passed unread, but for the secrets Warden knows ([`KnownOnly`]).
+    Binary(KnownOnly),
     /// Multipart: part by part.
     Multipart(Box<Parts>),
     /// A part in base64 or quoted-printable: held, then decoded and masked whole.
@@ -124,7 +124,7 @@ impl std::fmt::Debug for BodyMasker {
             State::Sniffing { .. } => "sniffing",
             State::Text(_) => "text",
             State::Transcoded { .. } => "transcoded",
-            State::Binary => "binary",
+            State::Binary(_) => "binary",
             State::Multipart(_) => "multipart",
             State::Encoded(_) => "encoded",
             State::Done => "done",
@@ -360,7 +360,11 @@ impl BodyMasker {
                 let found = stream.take_findings();
                 self.add(found);
             }
-            State::Binary | State::Done => out.extend_from_slice(chunk),
+            State::Binary(known) => {
+                let found = known.push(&self.scanner, chunk, out);
+                self.add(found);
+            }
+            State::Done => out.extend_from_slice(chunk),
             State::Multipart(parts) => {
                 parts.push(&self.scanner, chunk, out);
                 self.absorb_parts();
@@ -369,10 +373,13 @@ impl BodyMasker {
                 part.held.extend_from_slice(chunk);
                 if part.held.len() > MAX_ENCODED_PART {
                     // Too large to decode here: it passes unread, like binary.
-                    out.extend_from_slice(&part.held);
+                    let held = std::mem::take(&mut part.held);
+                    let mut known = KnownOnly::default();
+                    let found = known.push(&self.scanner, &held, out);
+                    self.add(found);
                     self.binary = true;
                     self.unread = true;
-                    self.state = State::Binary;
+                    self.state = State::Binary(known);
                 }
             }
         }
@@ -413,7 +420,11 @@ impl BodyMasker {
                 self.merge(report);
             }
             State::Sniffing { held, .. } => out.extend_from_slice(&held),
-            State::Binary | State::Done => {}
+            State::Binary(mut known) => {
+                let found = known.finish(&self.scanner, out);
+                self.add(found);
+            }
+            State::Done => {}
         }
     }
 
@@ -510,7 +521,7 @@ impl BodyMasker {
                 self.binary = true;
                 if declared == ContentKind::Binary {
                     self.unread = true;
-                    State::Binary
+                    State::Binary(KnownOnly::default())
                 } else {
                     // Labelled text: scanned anyway (and reported, for `block`).
                     State::Text(self.scanner.stream(declared))
@@ -810,6 +821,66 @@ fn offset(findings: Vec<Finding>, base: u64) -> Vec<Finding> {
         .collect()
 }
 
+/// Binary bytes are not read for rules (their patterns would match noise and a
+/// replacement would corrupt the format), but an exact secret Warden knows, such as the
+/// credential it injected, is found in them in every spelling and overwritten with `*`
+/// in place, so the body keeps its length and layout.
+#[derive(Default)]
+struct KnownOnly {
+    /// The last bytes of the previous chunk: a known secret may start in them.
+    carry: Vec<u8>,
+}
+
+impl KnownOnly {
+    fn push(&mut self, scanner: &Scanner, chunk: &[u8], out: &mut Vec<u8>) -> Vec<Finding> {
+        let keep = scanner.known.max_len().saturating_sub(1);
+        if keep == 0 {
+            out.extend_from_slice(chunk);
+            return Vec::new();
+        }
+        let mut hay = std::mem::take(&mut self.carry);
+        hay.extend_from_slice(chunk);
+        let found = overwrite_known(scanner, &mut hay);
+        // A secret starting before `emit` ends within `hay`: those bytes are final.
+        let emit = hay.len().saturating_sub(keep);
+        out.extend_from_slice(&hay[..emit]);
+        self.carry = hay.split_off(emit);
+        found
+    }
+
+    fn finish(&mut self, scanner: &Scanner, out: &mut Vec<u8>) -> Vec<Finding> {
+        let mut hay = std::mem::take(&mut self.carry);
+        let found = overwrite_known(scanner, &mut hay);
+        out.extend_from_slice(&hay);
+        found
+    }
+}
+
+/// Overwrites every known secret in `hay` with `*`; returns what it found (offsets
+/// within `hay`). Already overwritten bytes are not reported again.
+fn overwrite_known(scanner: &Scanner, hay: &mut [u8]) -> Vec<Finding> {
+    let mut cands = Vec::new();
+    scanner.known.scan(hay, 0, &mut cands);
+    let mut findings = Vec::new();
+    for cand in cands {
+        let Some(bytes) = hay.get_mut(cand.start..cand.end) else {
+            continue;
+        };
+        if bytes.iter().all(|b| *b == b'*') {
+            continue;
+        }
+        bytes.fill(b'*');
+        findings.push(Finding {
+            rule_id: scanner.engine.source_id(cand.source, &scanner.known),
+            kind: scanner.engine.source_kind(cand.source),
+            direction: scanner.direction,
+            offset: cand.start as u64,
+            len: (cand.end - cand.start) as u64,
+        });
+    }
+    findings
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -870,6 +941,36 @@ mod tests {
             !text.contains("hunter2horse") && !text.contains(TOKEN),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_known_secret_in_binary_bytes_is_overwritten_in_place() {
+        use base64::Engine as _;
+        let r = redactor();
+        let secret = "injected-Cred-0b7e4d19a2f6";
+        r.set_known_secrets(&[crate::redact::KnownSecret::new("upstream", secret)])
+            .expect("known secret");
+        let b64 = base64::engine::general_purpose::STANDARD.encode(format!("u:{secret}"));
+        let mut blob = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+        blob.extend(secret.as_bytes());
+        blob.extend(b"\0\x01\x02");
+        blob.extend(b64.as_bytes());
+        blob.extend(b"\0tail");
+        for chunk in [1, 5, 13, blob.len()] {
+            let mut masker = r.body_masker(&Declared::parse("application/octet-stream"), Direction::Response);
+            let mut out = Vec::new();
+            for piece in blob.chunks(chunk) {
+                out.extend(masker.push(piece));
+            }
+            out.extend(masker.finish());
+            assert!(masker.passed_unread());
+            assert_eq!(out.len(), blob.len(), "layout kept");
+            let text = String::from_utf8_lossy(&out);
+            assert!(!text.contains("0b7e4d19"), "{chunk}: {text}");
+            assert!(!text.contains(&b64[4..20]), "{chunk}: {text}");
+            assert!(text.ends_with("\0tail"), "{text}");
+            assert_eq!(masker.take_findings().len(), 2, "{chunk}");
+        }
     }
 
     #[test]
