@@ -2510,19 +2510,34 @@ mod tests {
             ]);
             let m = mutation(p.on_response_headers(&mut ex, head, false).unwrap());
             let all: Vec<_> = m.set_headers.iter().chain(&m.append_headers).collect();
-            assert!(
-                all.iter().all(|(_, v)| !v.contains(TOKEN)),
-                "{all:?}"
-            );
-            assert!(m.set_headers.iter().any(|(n, v)| n == "x-echo" && v.starts_with("you sent [REDACTED")));
+            assert!(all.iter().all(|(_, v)| !v.contains(TOKEN)), "{all:?}");
+            assert!(m
+                .set_headers
+                .iter()
+                .any(|(n, v)| n == "x-echo" && v.starts_with("you sent [REDACTED")));
             // Both cookies go on: the first replaces, the second is appended.
             assert_eq!(
-                m.set_headers.iter().filter(|(n, _)| n == "set-cookie").count(),
+                m.set_headers
+                    .iter()
+                    .filter(|(n, _)| n == "set-cookie")
+                    .count(),
                 1
             );
-            assert_eq!(m.set_headers.iter().find(|(n, _)| n == "set-cookie").unwrap().1, "theme=dark");
-            assert!(m.append_headers.iter().any(|(n, v)| n == "set-cookie" && v.contains("[REDACTED")));
-            assert!(!all.iter().any(|(n, _)| n == "x-plain" || n == "content-type"));
+            assert_eq!(
+                m.set_headers
+                    .iter()
+                    .find(|(n, _)| n == "set-cookie")
+                    .unwrap()
+                    .1,
+                "theme=dark"
+            );
+            assert!(m
+                .append_headers
+                .iter()
+                .any(|(n, v)| n == "set-cookie" && v.contains("[REDACTED")));
+            assert!(!all
+                .iter()
+                .any(|(n, _)| n == "x-plain" || n == "content-type"));
             assert_eq!(ex.findings(Direction::Response).total, 2);
         }
 
@@ -2536,10 +2551,12 @@ mod tests {
                     ("x-warden-subject", &format!("{TOKEN}")),
                 ],
             );
-            assert!(m
-                .set_headers
-                .iter()
-                .any(|(n, v)| n == "x-debug" && v.starts_with("token=[REDACTED")), "{m:?}");
+            assert!(
+                m.set_headers
+                    .iter()
+                    .any(|(n, v)| n == "x-debug" && v.starts_with("token=[REDACTED")),
+                "{m:?}"
+            );
             // A spoofed Warden header is removed, not masked.
             assert!(m.remove_headers.contains(&"x-warden-subject".to_string()));
             assert!(!m.set_headers.iter().any(|(n, _)| n == "x-warden-subject"));

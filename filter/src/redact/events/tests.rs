@@ -19,7 +19,9 @@ fn split(text: &str, parts: usize) -> Vec<String> {
         cuts.push(at + 3 + k * (TOKEN.len() - 3) / (parts - 1));
     }
     cuts.push(text.len());
-    cuts.windows(2).map(|w| text[w[0]..w[1]].to_string()).collect()
+    cuts.windows(2)
+        .map(|w| text[w[0]..w[1]].to_string())
+        .collect()
 }
 
 fn openai_event(delta: &str) -> String {
@@ -119,9 +121,11 @@ fn a_secret_split_over_llm_deltas_is_masked_in_every_format() {
 #[test]
 fn text_without_secrets_goes_on_byte_for_byte() {
     let r = Redactor::with_defaults().expect("default pack");
-    let words = ["Hello", ",", " how", " can", " I", " help", " you", " today", "?"];
-    let stream: String = words.iter().map(|w| openai_event(w)).collect::<String>()
-        + "data: [DONE]\n\n";
+    let words = [
+        "Hello", ",", " how", " can", " I", " help", " you", " today", "?",
+    ];
+    let stream: String =
+        words.iter().map(|w| openai_event(w)).collect::<String>() + "data: [DONE]\n\n";
     let (whole, streamed) = masked(&r, "text/event-stream", &stream, 5);
     assert_eq!(whole, stream);
     assert_eq!(streamed, stream);
