@@ -27,6 +27,7 @@ mod identity;
 mod istio_manifests;
 mod k8s_secrets;
 mod masking;
+mod masking_streams;
 mod metrics;
 mod policy_evasion;
 mod policy_live;
