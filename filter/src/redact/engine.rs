@@ -873,6 +873,7 @@ impl Engine {
             Validator::UserPass => validate::userpass_ok(value),
             Validator::UrlCreds => validate::url_creds_ok(value),
             Validator::Jwt64 => validate::jwt64_ok(value),
+            Validator::Template => !validate::is_form_template(value),
         };
         if !ok {
             return;
