@@ -1559,14 +1559,14 @@ impl Pipeline {
                     WithholdReason::GitCommands => {
                         match self.withhold_git_commands(exchange, withheld, chunk, end_of_stream) {
                             Ok(bytes) => released = Some(bytes),
-                            Err(outcome) => return Ok(outcome),
+                            Err(outcome) => return Ok(*outcome),
                         }
                     }
                     WithholdReason::Sniff => {
                         match self.withhold_until_sniffed(exchange, withheld, chunk, end_of_stream)
                         {
                             Ok(bytes) => released = Some(bytes),
-                            Err(outcome) => return Ok(outcome),
+                            Err(outcome) => return Ok(*outcome),
                         }
                     }
                 }
@@ -1676,7 +1676,7 @@ impl Pipeline {
         mut withheld: Withheld,
         chunk: &[u8],
         end_of_stream: bool,
-    ) -> Result<Vec<u8>, Outcome> {
+    ) -> Result<Vec<u8>, Box<Outcome>> {
         withheld.bytes.extend_from_slice(chunk);
         let complete = !matches!(
             classify::git::parse_receive_pack_commands(&withheld.bytes),
@@ -1686,16 +1686,16 @@ impl Pipeline {
             // Hold these bytes back (the chunk is replaced by nothing) until the
             // commands are complete.
             exchange.withheld = Some(withheld);
-            return Err(Outcome {
+            return Err(Box::new(Outcome {
                 step: Step::Continue(Mutation {
                     body: Some(Vec::new()),
                     ..Mutation::default()
                 }),
                 metadata: Vec::new(),
-            });
+            }));
         }
         if let Some(refused) = self.decide_pending(exchange, &withheld.bytes) {
-            return Err(refused);
+            return Err(Box::new(refused));
         }
         Ok(withheld.bytes)
     }
@@ -1711,7 +1711,7 @@ impl Pipeline {
         mut withheld: Withheld,
         chunk: &[u8],
         end_of_stream: bool,
-    ) -> Result<Vec<u8>, Outcome> {
+    ) -> Result<Vec<u8>, Box<Outcome>> {
         let window_open = withheld.bytes.len() < content::sniff::WINDOW;
         withheld.bytes.extend_from_slice(chunk);
         let binary = window_open
@@ -1720,13 +1720,13 @@ impl Pipeline {
         if binary {
             if self.settings.masking.binary == BinaryPolicy::Block {
                 exchange.pending_policy = None;
-                return Err(Outcome::reply(body::binary_blocked(
+                return Err(Box::new(Outcome::reply(body::binary_blocked(
                     Direction::Request,
                     &exchange.id,
-                )));
+                ))));
             }
             if let Some(refused) = self.decide_pending_on(exchange, None) {
-                return Err(refused);
+                return Err(Box::new(refused));
             }
             tracing::info!(
                 request_id = %exchange.id,
@@ -1739,22 +1739,22 @@ impl Pipeline {
         }
         if withheld.bytes.len() as u64 > self.settings.max_buffered_body_bytes {
             exchange.pending_policy = None;
-            return Err(Outcome::reply(
+            return Err(Box::new(Outcome::reply(
                 self.too_large(Direction::Request, &exchange.id),
-            ));
+            )));
         }
         if !end_of_stream {
             exchange.withheld = Some(withheld);
-            return Err(Outcome {
+            return Err(Box::new(Outcome {
                 step: Step::Continue(Mutation {
                     body: Some(Vec::new()),
                     ..Mutation::default()
                 }),
                 metadata: Vec::new(),
-            });
+            }));
         }
         if let Some(refused) = self.decide_pending(exchange, &withheld.bytes) {
-            return Err(refused);
+            return Err(Box::new(refused));
         }
         Ok(withheld.bytes)
     }
@@ -2548,7 +2548,7 @@ mod tests {
                 &p,
                 &[
                     ("x-debug", &format!("token={TOKEN}")),
-                    ("x-warden-subject", &format!("{TOKEN}")),
+                    ("x-warden-subject", TOKEN),
                 ],
             );
             assert!(
