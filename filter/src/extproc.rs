@@ -938,9 +938,12 @@ mod tests {
                 .await
                 .expect("stream opens")
                 .into_inner();
-            tx.send(request_headers(&[(":method", "POST"), (":path", "/v1/chat")], true))
-                .await
-                .expect("send");
+            tx.send(request_headers(
+                &[(":method", "POST"), (":path", "/v1/chat")],
+                true,
+            ))
+            .await
+            .expect("send");
             replies.message().await.expect("reply").expect("one");
             tx.send(response_headers()).await.expect("send");
             replies.message().await.expect("reply").expect("one");

@@ -1559,14 +1559,14 @@ impl Pipeline {
                     WithholdReason::GitCommands => {
                         match self.withhold_git_commands(exchange, withheld, chunk, end_of_stream) {
                             Ok(bytes) => released = Some(bytes),
-                            Err(outcome) => return Ok(outcome),
+                            Err(outcome) => return Ok(*outcome),
                         }
                     }
                     WithholdReason::Sniff => {
                         match self.withhold_until_sniffed(exchange, withheld, chunk, end_of_stream)
                         {
                             Ok(bytes) => released = Some(bytes),
-                            Err(outcome) => return Ok(outcome),
+                            Err(outcome) => return Ok(*outcome),
                         }
                     }
                 }
@@ -1676,7 +1676,7 @@ impl Pipeline {
         mut withheld: Withheld,
         chunk: &[u8],
         end_of_stream: bool,
-    ) -> Result<Vec<u8>, Outcome> {
+    ) -> Result<Vec<u8>, Box<Outcome>> {
         withheld.bytes.extend_from_slice(chunk);
         let complete = !matches!(
             classify::git::parse_receive_pack_commands(&withheld.bytes),
@@ -1686,16 +1686,16 @@ impl Pipeline {
             // Hold these bytes back (the chunk is replaced by nothing) until the
             // commands are complete.
             exchange.withheld = Some(withheld);
-            return Err(Outcome {
+            return Err(Box::new(Outcome {
                 step: Step::Continue(Mutation {
                     body: Some(Vec::new()),
                     ..Mutation::default()
                 }),
                 metadata: Vec::new(),
-            });
+            }));
         }
         if let Some(refused) = self.decide_pending(exchange, &withheld.bytes) {
-            return Err(refused);
+            return Err(Box::new(refused));
         }
         Ok(withheld.bytes)
     }
@@ -1711,7 +1711,7 @@ impl Pipeline {
         mut withheld: Withheld,
         chunk: &[u8],
         end_of_stream: bool,
-    ) -> Result<Vec<u8>, Outcome> {
+    ) -> Result<Vec<u8>, Box<Outcome>> {
         let window_open = withheld.bytes.len() < content::sniff::WINDOW;
         withheld.bytes.extend_from_slice(chunk);
         let binary = window_open
@@ -1720,13 +1720,13 @@ impl Pipeline {
         if binary {
             if self.settings.masking.binary == BinaryPolicy::Block {
                 exchange.pending_policy = None;
-                return Err(Outcome::reply(body::binary_blocked(
+                return Err(Box::new(Outcome::reply(body::binary_blocked(
                     Direction::Request,
                     &exchange.id,
-                )));
+                ))));
             }
             if let Some(refused) = self.decide_pending_on(exchange, None) {
-                return Err(refused);
+                return Err(Box::new(refused));
             }
             tracing::info!(
                 request_id = %exchange.id,
@@ -1739,22 +1739,22 @@ impl Pipeline {
         }
         if withheld.bytes.len() as u64 > self.settings.max_buffered_body_bytes {
             exchange.pending_policy = None;
-            return Err(Outcome::reply(
+            return Err(Box::new(Outcome::reply(
                 self.too_large(Direction::Request, &exchange.id),
-            ));
+            )));
         }
         if !end_of_stream {
             exchange.withheld = Some(withheld);
-            return Err(Outcome {
+            return Err(Box::new(Outcome {
                 step: Step::Continue(Mutation {
                     body: Some(Vec::new()),
                     ..Mutation::default()
                 }),
                 metadata: Vec::new(),
-            });
+            }));
         }
         if let Some(refused) = self.decide_pending(exchange, &withheld.bytes) {
-            return Err(refused);
+            return Err(Box::new(refused));
         }
         Ok(withheld.bytes)
     }
@@ -2510,19 +2510,34 @@ mod tests {
             ]);
             let m = mutation(p.on_response_headers(&mut ex, head, false).unwrap());
             let all: Vec<_> = m.set_headers.iter().chain(&m.append_headers).collect();
-            assert!(
-                all.iter().all(|(_, v)| !v.contains(TOKEN)),
-                "{all:?}"
-            );
-            assert!(m.set_headers.iter().any(|(n, v)| n == "x-echo" && v.starts_with("you sent [REDACTED")));
+            assert!(all.iter().all(|(_, v)| !v.contains(TOKEN)), "{all:?}");
+            assert!(m
+                .set_headers
+                .iter()
+                .any(|(n, v)| n == "x-echo" && v.starts_with("you sent [REDACTED")));
             // Both cookies go on: the first replaces, the second is appended.
             assert_eq!(
-                m.set_headers.iter().filter(|(n, _)| n == "set-cookie").count(),
+                m.set_headers
+                    .iter()
+                    .filter(|(n, _)| n == "set-cookie")
+                    .count(),
                 1
             );
-            assert_eq!(m.set_headers.iter().find(|(n, _)| n == "set-cookie").unwrap().1, "theme=dark");
-            assert!(m.append_headers.iter().any(|(n, v)| n == "set-cookie" && v.contains("[REDACTED")));
-            assert!(!all.iter().any(|(n, _)| n == "x-plain" || n == "content-type"));
+            assert_eq!(
+                m.set_headers
+                    .iter()
+                    .find(|(n, _)| n == "set-cookie")
+                    .unwrap()
+                    .1,
+                "theme=dark"
+            );
+            assert!(m
+                .append_headers
+                .iter()
+                .any(|(n, v)| n == "set-cookie" && v.contains("[REDACTED")));
+            assert!(!all
+                .iter()
+                .any(|(n, _)| n == "x-plain" || n == "content-type"));
             assert_eq!(ex.findings(Direction::Response).total, 2);
         }
 
@@ -2533,13 +2548,15 @@ mod tests {
                 &p,
                 &[
                     ("x-debug", &format!("token={TOKEN}")),
-                    ("x-warden-subject", &format!("{TOKEN}")),
+                    ("x-warden-subject", TOKEN),
                 ],
             );
-            assert!(m
-                .set_headers
-                .iter()
-                .any(|(n, v)| n == "x-debug" && v.starts_with("token=[REDACTED")), "{m:?}");
+            assert!(
+                m.set_headers
+                    .iter()
+                    .any(|(n, v)| n == "x-debug" && v.starts_with("token=[REDACTED")),
+                "{m:?}"
+            );
             // A spoofed Warden header is removed, not masked.
             assert!(m.remove_headers.contains(&"x-warden-subject".to_string()));
             assert!(!m.set_headers.iter().any(|(n, _)| n == "x-warden-subject"));

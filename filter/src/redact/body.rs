@@ -957,7 +957,10 @@ mod tests {
         blob.extend(b64.as_bytes());
         blob.extend(b"\0tail");
         for chunk in [1, 5, 13, blob.len()] {
-            let mut masker = r.body_masker(&Declared::parse("application/octet-stream"), Direction::Response);
+            let mut masker = r.body_masker(
+                &Declared::parse("application/octet-stream"),
+                Direction::Response,
+            );
             let mut out = Vec::new();
             for piece in blob.chunks(chunk) {
                 out.extend(masker.push(piece));

@@ -455,7 +455,9 @@ impl EventJoiner {
     fn trim_channels(&mut self) {
         for ch in &mut self.channels {
             let keep_from = ch.sent.saturating_sub(CONTEXT as u64).max(ch.base);
-            let drop = usize::try_from(keep_from - ch.base).unwrap_or(0).min(ch.text.len());
+            let drop = usize::try_from(keep_from - ch.base)
+                .unwrap_or(0)
+                .min(ch.text.len());
             if drop > 0 {
                 ch.text.drain(..drop);
                 ch.base += drop as u64;
@@ -530,8 +532,11 @@ fn open_start(ch: &Channel) -> u64 {
     ch.base + i as u64
 }
 
+/// A piece as read from an event: its channel key, its token in the document, its text.
+type FoundPiece = (String, Range<usize>, Vec<u8>);
+
 /// The pieces of an NDJSON line.
-fn read_line(raw: &[u8]) -> (Payload, Vec<(String, Range<usize>, Vec<u8>)>) {
+fn read_line(raw: &[u8]) -> (Payload, Vec<FoundPiece>) {
     let line = trim_line_end(raw);
     let doc = line.to_vec();
     let found = json_pieces(&doc);
@@ -547,7 +552,7 @@ fn read_line(raw: &[u8]) -> (Payload, Vec<(String, Range<usize>, Vec<u8>)>) {
 }
 
 /// The pieces of an SSE event (its `data:` lines joined with `\n`).
-fn read_sse(raw: &[u8]) -> (Payload, Vec<(String, Range<usize>, Vec<u8>)>) {
+fn read_sse(raw: &[u8]) -> (Payload, Vec<FoundPiece>) {
     let Some(data) = sse_data(raw) else {
         return (Payload::None, Vec::new());
     };
@@ -559,10 +564,7 @@ fn read_sse(raw: &[u8]) -> (Payload, Vec<(String, Range<usize>, Vec<u8>)>) {
         Some(_) => (Payload::None, Vec::new()),
         None => {
             let len = data.len();
-            (
-                Payload::Text,
-                vec![("text".to_string(), 0..len, data)],
-            )
+            (Payload::Text, vec![("text".to_string(), 0..len, data)])
         }
     }
 }
@@ -685,8 +687,7 @@ struct StringValue {
 }
 
 /// The pieces of one JSON document: `None` when it is not JSON.
-#[allow(clippy::type_complexity)]
-fn json_pieces(doc: &[u8]) -> Option<Vec<(String, Range<usize>, Vec<u8>)>> {
+fn json_pieces(doc: &[u8]) -> Option<Vec<FoundPiece>> {
     let value: serde_json::Value = serde_json::from_slice(doc).ok()?;
     if !(value.is_object() || value.is_array()) {
         return None;
@@ -727,10 +728,16 @@ fn llm_channel(doc: &serde_json::Value, path: &[Seg]) -> Option<String> {
         [Key(c), Index(i), Key(d), Key(f)]
             if c == "choices"
                 && d == "delta"
-                && matches!(f.as_str(), "content" | "reasoning_content" | "refusal" | "reasoning") =>
+                && matches!(
+                    f.as_str(),
+                    "content" | "reasoning_content" | "refusal" | "reasoning"
+                ) =>
         {
             let choice = doc.get("choices").and_then(|c| c.get(*i));
-            Some(format!("choice:{}:{f}", index_of(choice.and_then(|c| c.get("index")), *i)))
+            Some(format!(
+                "choice:{}:{f}",
+                index_of(choice.and_then(|c| c.get("index")), *i)
+            ))
         }
         [Key(c), Index(i), Key(d), Key(t), Index(j), Key(fun), Key(a)]
             if c == "choices"
@@ -753,7 +760,10 @@ fn llm_channel(doc: &serde_json::Value, path: &[Seg]) -> Option<String> {
         // OpenAI completions.
         [Key(c), Index(i), Key(t)] if c == "choices" && t == "text" => {
             let choice = doc.get("choices").and_then(|c| c.get(*i));
-            Some(format!("choice:{}:text", index_of(choice.and_then(|c| c.get("index")), *i)))
+            Some(format!(
+                "choice:{}:text",
+                index_of(choice.and_then(|c| c.get("index")), *i)
+            ))
         }
         // Anthropic messages.
         [Key(d), Key(f)]
@@ -782,7 +792,10 @@ fn llm_channel(doc: &serde_json::Value, path: &[Seg]) -> Option<String> {
                 .and_then(|v| v.as_str())
                 .map(str::to_string)
                 .unwrap_or_else(|| index_of(field("output_index"), 0));
-            Some(format!("item:{item}:{}", index_of(field("content_index"), 0)))
+            Some(format!(
+                "item:{item}:{}",
+                index_of(field("content_index"), 0)
+            ))
         }
         // Gemini.
         [Key(c), Index(i), Key(content), Key(parts), Index(_), Key(t)]
@@ -897,11 +910,9 @@ impl JsonScanner<'_> {
             }
             _ => {
                 // A number or literal: up to the next delimiter.
-                while self
-                    .doc
-                    .get(self.pos)
-                    .is_some_and(|b| !matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
-                {
+                while self.doc.get(self.pos).is_some_and(|b| {
+                    !matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
+                }) {
                     self.pos += 1;
                 }
                 Some(())

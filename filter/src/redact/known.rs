@@ -215,7 +215,11 @@ fn json_escape(s: &[u8]) -> (Decoded, usize) {
     if let Some(b) = simple {
         return (Decoded::Byte(b), 2);
     }
-    let Some(high) = s.get(1).filter(|b| **b == b'u').and_then(|_| hex_u16(s.get(2..6))) else {
+    let Some(high) = s
+        .get(1)
+        .filter(|b| **b == b'u')
+        .and_then(|_| hex_u16(s.get(2..6)))
+    else {
         return (Decoded::Byte(b'\\'), 1);
     };
     if (0xD800..0xDC00).contains(&high) {
@@ -306,7 +310,11 @@ fn base64_core(engine: &impl base64::Engine, v: &[u8], align: usize) -> Vec<u8> 
     // Character i carries bits [6i, 6i + 6): keep those wholly inside `v`'s bits.
     let first = (8 * align).div_ceil(6);
     let end = (8 * (align + v.len())) / 6;
-    encoded.as_bytes().get(first..end).map(<[u8]>::to_vec).unwrap_or_default()
+    encoded
+        .as_bytes()
+        .get(first..end)
+        .map(<[u8]>::to_vec)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

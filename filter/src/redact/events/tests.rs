@@ -19,7 +19,9 @@ fn split(text: &str, parts: usize) -> Vec<String> {
         cuts.push(at + 3 + k * (TOKEN.len() - 3) / (parts - 1));
     }
     cuts.push(text.len());
-    cuts.windows(2).map(|w| text[w[0]..w[1]].to_string()).collect()
+    cuts.windows(2)
+        .map(|w| text[w[0]..w[1]].to_string())
+        .collect()
 }
 
 fn openai_event(delta: &str) -> String {
@@ -94,7 +96,8 @@ fn a_secret_split_over_llm_deltas_is_masked_in_every_format() {
     let text = format!("Here is the token: {TOKEN} and some more text after it.");
     for parts in 2..=4 {
         let deltas = split(&text, parts);
-        let formats: [(&str, fn(&str) -> String); 4] = [
+        type Render = fn(&str) -> String;
+        let formats: [(&str, Render); 4] = [
             ("text/event-stream", openai_event),
             ("text/event-stream", anthropic_event),
             ("application/x-ndjson", ollama_line),
@@ -119,9 +122,11 @@ fn a_secret_split_over_llm_deltas_is_masked_in_every_format() {
 #[test]
 fn text_without_secrets_goes_on_byte_for_byte() {
     let r = Redactor::with_defaults().expect("default pack");
-    let words = ["Hello", ",", " how", " can", " I", " help", " you", " today", "?"];
-    let stream: String = words.iter().map(|w| openai_event(w)).collect::<String>()
-        + "data: [DONE]\n\n";
+    let words = [
+        "Hello", ",", " how", " can", " I", " help", " you", " today", "?",
+    ];
+    let stream: String =
+        words.iter().map(|w| openai_event(w)).collect::<String>() + "data: [DONE]\n\n";
     let (whole, streamed) = masked(&r, "text/event-stream", &stream, 5);
     assert_eq!(whole, stream);
     assert_eq!(streamed, stream);
