@@ -1251,6 +1251,14 @@ impl Pipeline {
                     remove_headers.push("accept-encoding".into());
                 }
                 let mut set_headers = vec![(REQUEST_ID_HEADER.into(), exchange.id.clone())];
+                // Kubernetes clients may ask for protobuf, which cannot be masked: the
+                // upstream is asked for JSON instead (protobuf that still comes is refused).
+                if decision.plan.response_headers && self.masks(Direction::Response) {
+                    if let Some(accept) = head.headers.get_str("accept").and_then(body::json_accept)
+                    {
+                        set_headers.push(("accept".into(), accept));
+                    }
+                }
                 let mut changes = Vec::new();
                 if let Some(authenticator) = &self.identity {
                     // Also strips identity headers a client forged.
@@ -2592,6 +2600,23 @@ mod tests {
             let (_, m) = started(&p, &[("accept-encoding", "gzip, br")]);
             assert!(m.remove_headers.contains(&"accept-encoding".to_string()));
             assert!(m.plan.unwrap().response_headers);
+        }
+
+        #[test]
+        fn protobuf_is_not_asked_for_when_responses_are_masked() {
+            let p = masking_pipeline(BinaryPolicy::Pass);
+            let kubectl = "application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io, application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
+            let (_, m) = started(&p, &[("accept", kubectl)]);
+            let accept = m.set_headers.iter().find(|(n, _)| n == "accept");
+            assert_eq!(
+                accept.map(|(_, v)| v.as_str()),
+                Some("application/json;as=Table;v=v1;g=meta.k8s.io,application/json")
+            );
+            let (_, m) = started(&p, &[("accept", "application/vnd.kubernetes.protobuf")]);
+            let accept = m.set_headers.iter().find(|(n, _)| n == "accept");
+            assert_eq!(accept.map(|(_, v)| v.as_str()), Some("application/json"));
+            let (_, m) = started(&p, &[("accept", "application/json")]);
+            assert!(!m.set_headers.iter().any(|(n, _)| n == "accept"));
         }
 
         #[test]

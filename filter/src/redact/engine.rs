@@ -566,6 +566,11 @@ impl Engine {
         v
     }
 
+    /// The key of the `hash` strategy (the structure layer hashes values it masks).
+    pub fn hash_key(&self) -> &[u8] {
+        &self.hash_key
+    }
+
     pub fn known_strategy(&self) -> Strategy {
         self.known_strategy
     }

@@ -22,6 +22,7 @@ mod prefilter;
 mod rules;
 mod split;
 mod stream;
+pub mod structure;
 mod validate;
 
 use std::sync::{Arc, RwLock};
@@ -34,6 +35,7 @@ pub use rules::{
     ContextRuleSpec, PiiSpec, RuleContext, RulePack, RuleSpec, Validator, DEFAULT_RULES_YAML,
 };
 pub use stream::{RedactStream, StreamEnd};
+pub use structure::{FieldAction, FieldPath, FieldRules, PathSegment, StructureOptions};
 
 use engine::Engine;
 use known::KnownSet;
@@ -173,6 +175,8 @@ pub enum FindingKind {
     KnownSecret,
     /// A secret recognised by context only (a sensitive key name near a random-looking value).
     Generic,
+    /// A value a field rule flagged (policy-driven, see [`structure::FieldRules`]).
+    Field,
 }
 
 /// One masked region, for audit. Never carries the value.
@@ -275,6 +279,8 @@ pub struct RedactOptions {
     /// Key for the `hash` strategy. Without one, a fixed all-zero key is used: pseudonyms are
     /// then stable but guessable for low-entropy values, so policies should set one.
     pub hash_key: Option<Vec<u8>>,
+    /// The structure layer: Kubernetes Secrets, field rules (see [`structure`]).
+    pub structure: StructureOptions,
 }
 
 /// The compiled masking engine. Build once, share via `Arc`, use from many threads.
@@ -284,6 +290,7 @@ pub struct Redactor {
     // without recompiling the rule automaton; streams take a snapshot when they start so one
     // body is masked against one consistent set.
     known: RwLock<Arc<KnownSet>>,
+    structure: Arc<StructureOptions>,
 }
 
 impl std::fmt::Debug for Redactor {
@@ -306,6 +313,7 @@ impl Redactor {
         Ok(Self {
             engine: Arc::new(engine),
             known: RwLock::new(Arc::new(KnownSet::empty())),
+            structure: Arc::new(options.structure.clone()),
         })
     }
 
@@ -411,6 +419,7 @@ impl Redactor {
             self.known_snapshot(),
             content,
             direction,
+            &self.structure,
         )
     }
 
