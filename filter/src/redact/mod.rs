@@ -15,6 +15,7 @@ mod anchor;
 mod body;
 mod decode;
 mod engine;
+pub mod fields;
 mod known;
 mod pii;
 mod prefilter;
@@ -172,6 +173,8 @@ pub enum FindingKind {
     KnownSecret,
     /// A secret recognised by context only (a sensitive key name near a random-looking value).
     Generic,
+    /// A field a policy flags (a JSON path, key name or SQL result column).
+    Field,
 }
 
 /// One masked region, for audit. Never carries the value.
@@ -365,6 +368,11 @@ impl Redactor {
             content,
             direction,
         )
+    }
+
+    /// The key of the `hash` strategy (field masking writes the same pseudonyms).
+    pub fn hash_key(&self) -> &[u8] {
+        self.engine.hash_key()
     }
 
     /// Ids of all compiled rules (rule pack and built-in detectors), for policy validation.
