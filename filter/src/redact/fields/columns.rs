@@ -265,7 +265,10 @@ impl<'a> Found<'a> {
         if items.is_empty() {
             return None;
         }
-        items.iter().map(|item| self.descriptor_name(item)).collect()
+        items
+            .iter()
+            .map(|item| self.descriptor_name(item))
+            .collect()
     }
 
     /// A column's name: the string itself, or a descriptor object's name member.

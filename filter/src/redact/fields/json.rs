@@ -331,7 +331,10 @@ mod tests {
         };
         assert_eq!(members[0].key, "a");
         assert_eq!(members[1].key, "ssn");
-        assert_eq!(&text[members[1].node.start..members[1].node.end], br#"{"k": null}"#);
+        assert_eq!(
+            &text[members[1].node.start..members[1].node.end],
+            br#"{"k": null}"#
+        );
         let Value::Array(items) = &members[0].node.value else {
             panic!("array")
         };

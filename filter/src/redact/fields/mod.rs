@@ -291,10 +291,7 @@ impl FieldSet {
 
     /// The first column rule (masks every cell of rows whose columns are unknown).
     fn first_column_rule(&self) -> Option<&Arc<FieldRule>> {
-        self.columns
-            .values()
-            .min()
-            .map(|&i| &self.rules[i])
+        self.columns.values().min().map(|&i| &self.rules[i])
     }
 
     fn path(&self, index: usize) -> &JsonPath {

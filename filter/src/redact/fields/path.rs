@@ -103,7 +103,9 @@ impl JsonPath {
             } else if bytes[at] == b'.' {
                 at += 1;
             } else if bytes[at] != b'[' {
-                return Err(error("expected `.name`, `..name` or `[...]` after a segment"));
+                return Err(error(
+                    "expected `.name`, `..name` or `[...]` after a segment",
+                ));
             }
             if at >= bytes.len() {
                 return Err(error("the path ends with `.`"));
@@ -271,9 +273,7 @@ fn bracket(text: &str, at: usize) -> Result<(Selector, usize), String> {
     };
     skip_space(&mut i);
     if bytes.get(i) != Some(&b']') {
-        return Err(
-            "expected `]` (filters, unions and slices are not supported)".into(),
-        );
+        return Err("expected `]` (filters, unions and slices are not supported)".into());
     }
     Ok((selector, i + 1))
 }
@@ -311,11 +311,17 @@ mod tests {
         assert!(matches("$.rows[*][3]", &[Key("rows"), ix(0), ix(3)]));
         assert!(!matches("$.rows[*][3]", &[Key("rows"), ix(0), ix(2)]));
         assert!(matches("$.rows[*][-1]", &[Key("rows"), ix(0), ix(4)]));
-        assert!(matches("$['odd key'][\"x.y\"]", &[Key("odd key"), Key("x.y")]));
+        assert!(matches(
+            "$['odd key'][\"x.y\"]",
+            &[Key("odd key"), Key("x.y")]
+        ));
         assert!(matches("$['it\\'s']", &[Key("it's")]));
         assert!(matches("$.*.b", &[Key("zz"), Key("b")]));
         assert!(matches("$..[0]", &[Key("a"), ix(0)]));
-        assert!(matches("$..a..b", &[Key("a"), Key("x"), Key("y"), Key("b")]));
+        assert!(matches(
+            "$..a..b",
+            &[Key("a"), Key("x"), Key("y"), Key("b")]
+        ));
         assert!(!matches("$..a..b", &[Key("b"), Key("a")]));
     }
 

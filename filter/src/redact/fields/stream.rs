@@ -39,7 +39,9 @@ pub enum FieldError {
 #[derive(Debug)]
 enum Mode {
     /// Waiting for the first bytes that tell what the body is.
-    Sniff { json_declared: bool },
+    Sniff {
+        json_declared: bool,
+    },
     Json(JsonScan),
     Sse(SseScan),
     Form(FormScan),

@@ -68,12 +68,21 @@ fn json_of(text: &str) -> Value {
 
 #[test]
 fn key_rules_match_any_depth_and_any_spelling() {
-    let s = set(&[rule("pii", key("ssn")), rule("pii", key("social_security_number"))]);
+    let s = set(&[
+        rule("pii", key("ssn")),
+        rule("pii", key("social_security_number")),
+    ]);
     let body = r#"{"SSN": "123-45-6789", "a": [{"s\u0073n": 987654321}, {"Social-Security-Number": {"x": 1}}],
         "socialSecurityNumber": "555-12-3456", "S_S_N": true, "ѕsn": "cyrillic", "note": "ssn is fine as text"}"#;
     let out = masked(&s, ContentKind::Json, body).unwrap();
     let v = json_of(&out);
-    for secret in ["123-45-6789", "987654321", "555-12-3456", "cyrillic", "\"x\""] {
+    for secret in [
+        "123-45-6789",
+        "987654321",
+        "555-12-3456",
+        "cyrillic",
+        "\"x\"",
+    ] {
         assert!(!out.contains(secret), "{secret}: {out}");
     }
     assert_eq!(v["SSN"], "[REDACTED:pii]");
@@ -249,10 +258,21 @@ fn event_stream_data_is_masked_event_by_event() {
     let s = set(&[rule("k", key("ssn"))]);
     let body = "event: row\ndata: {\"ssn\": \"123-45-6789\",\ndata:  \"n\": 1}\nid: 7\n\n: comment\n\ndata: [DONE]\n\ndata: {\"ssn\": 5}\r\n\r\n";
     let out = masked(&s, ContentKind::EventStream, body).unwrap();
-    assert!(!out.contains("123-45-6789") && !out.contains(": 5"), "{out}");
-    assert!(out.starts_with("event: row\ndata: {\"ssn\": \"[REDACTED:k]\",\ndata:  \"n\": 1}\nid: 7\n\n"), "{out}");
+    assert!(
+        !out.contains("123-45-6789") && !out.contains(": 5"),
+        "{out}"
+    );
+    assert!(
+        out.starts_with(
+            "event: row\ndata: {\"ssn\": \"[REDACTED:k]\",\ndata:  \"n\": 1}\nid: 7\n\n"
+        ),
+        "{out}"
+    );
     assert!(out.contains("data: [DONE]\n\n"), "{out}");
-    assert!(out.ends_with("data: {\"ssn\": \"[REDACTED:k]\"}\r\n\r\n"), "{out}");
+    assert!(
+        out.ends_with("data: {\"ssn\": \"[REDACTED:k]\"}\r\n\r\n"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -278,10 +298,16 @@ fn the_bytes_decide_what_a_body_is() {
         (ContentKind::Text, "  {\"ssn\": 1}"),
         (ContentKind::Binary, "\u{feff}{\"ssn\": 1}"),
         (ContentKind::Json, ")]}'\n{\"ssn\": 1}"),
-        (ContentKind::Json, "{\"ssn\": 1}{\"ssn\": 2}\x1e[{\"ssn\": 3}] 7"),
+        (
+            ContentKind::Json,
+            "{\"ssn\": 1}{\"ssn\": 2}\x1e[{\"ssn\": 3}] 7",
+        ),
     ] {
         let out = masked(&s, kind, body).unwrap();
-        assert!(!out.contains(": 1") && !out.contains(": 2") && !out.contains(": 3"), "{out}");
+        assert!(
+            !out.contains(": 1") && !out.contains(": 2") && !out.contains(": 3"),
+            "{out}"
+        );
         assert!(out.contains("[REDACTED:k]"), "{out}");
     }
     // Text that is not JSON has no fields.
@@ -303,16 +329,31 @@ fn what_cannot_be_read_is_an_error_not_a_pass() {
             "{body}"
         );
     }
-    let utf16: String = "{\"ssn\": 1}".encode_utf16().map(|u| char::from(u as u8)).collect();
+    let utf16: String = "{\"ssn\": 1}"
+        .encode_utf16()
+        .map(|u| char::from(u as u8))
+        .collect();
     let mut bytes = vec![0xffu8, 0xfe];
     bytes.extend("{\"ssn\": 1}".encode_utf16().flat_map(u16::to_le_bytes));
     let _ = utf16;
-    let r = FieldMasker::new(Arc::clone(&s), ContentKind::Json, Direction::Response, b"", LIMIT)
-        .whole(&bytes);
+    let r = FieldMasker::new(
+        Arc::clone(&s),
+        ContentKind::Json,
+        Direction::Response,
+        b"",
+        LIMIT,
+    )
+    .whole(&bytes);
     assert_eq!(r.unwrap_err(), FieldError::Unreadable);
     // One document larger than the limit: refused, whatever the chunking.
     let big = format!("{{\"pad\": \"{}\", \"ssn\": 1}}", "x".repeat(100));
-    let mut masker = FieldMasker::new(Arc::clone(&s), ContentKind::Json, Direction::Response, b"", 64);
+    let mut masker = FieldMasker::new(
+        Arc::clone(&s),
+        ContentKind::Json,
+        Direction::Response,
+        b"",
+        64,
+    );
     let mut out = Vec::new();
     let result = big
         .as_bytes()
@@ -323,10 +364,16 @@ fn what_cannot_be_read_is_an_error_not_a_pass() {
     assert!(!String::from_utf8_lossy(&out).contains("\"ssn\": 1"));
     // Many small documents are fine under the same limit.
     let lines = "{\"ssn\": 1}\n".repeat(100);
-    let out = FieldMasker::new(Arc::clone(&s), ContentKind::Ndjson, Direction::Response, b"", 64)
-        .whole(lines.as_bytes())
-        .unwrap()
-        .0;
+    let out = FieldMasker::new(
+        Arc::clone(&s),
+        ContentKind::Ndjson,
+        Direction::Response,
+        b"",
+        64,
+    )
+    .whole(lines.as_bytes())
+    .unwrap()
+    .0;
     assert!(!String::from_utf8_lossy(&out).contains(": 1"));
 }
 
@@ -369,5 +416,8 @@ fn findings_point_at_the_masked_bytes() {
     let f = &findings[0];
     assert_eq!(&*f.rule_id, "field:k");
     assert_eq!(f.kind, FindingKind::Field);
-    assert_eq!(&body[f.offset as usize..(f.offset + f.len) as usize], b"\"123\"");
+    assert_eq!(
+        &body[f.offset as usize..(f.offset + f.len) as usize],
+        b"\"123\""
+    );
 }
