@@ -526,10 +526,12 @@ fn redact(
                     .map_or("anonymous".to_string(), |i| {
                         format!("{} ({}, groups: {})", i.subject, i.kind, i.groups.join(","))
                     });
-                let rules: Vec<&str> = fields
-                    .iter()
-                    .flat_map(|f| f.rules().iter().map(|r| &*r.rule_id))
-                    .collect();
+                let mut rules: Vec<&str> = Vec::new();
+                for rule in fields.iter().flat_map(|f| f.rules()) {
+                    if !rules.contains(&&*rule.rule_id) {
+                        rules.push(&rule.rule_id);
+                    }
+                }
                 eprintln!(
                     "warden redact: policy fields for {} {} as {who}: {}",
                     caller.method.to_ascii_uppercase(),

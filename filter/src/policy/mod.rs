@@ -14,6 +14,7 @@
 //!   evaluated and reported (in [`PolicyDecision::observed`]) but not enforced.
 //! * Effects (`mask`, `record`, `inject`) come from the first matching rule (enforced
 //!   or not, in load order) that sets each of them.
+//!   `mask.fields` add up over every matching rule: a field one rule flags stays flagged.
 //!
 //! Evaluation is pure: [`Policy::evaluate`] over [`RequestFacts`].
 

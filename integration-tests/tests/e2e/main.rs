@@ -28,6 +28,7 @@ mod istio_manifests;
 mod masking;
 mod metrics;
 mod policy_evasion;
+mod policy_fields;
 mod policy_live;
 mod session_store;
 mod store;
