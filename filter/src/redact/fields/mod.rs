@@ -177,8 +177,8 @@ pub fn fold_name(name: &str) -> String {
 #[derive(Clone, Debug, Default)]
 pub struct FieldSet {
     rules: Vec<Arc<FieldRule>>,
-    /// Indexes (into `rules`) of the path rules, in order.
-    paths: Vec<usize>,
+    /// The path rules (with their index into `rules`), in order.
+    paths: Vec<(usize, JsonPath)>,
     /// Folded key → the first key rule naming it.
     keys: HashMap<String, usize>,
     /// Folded column → the first column rule naming it.
@@ -199,7 +199,7 @@ impl FieldSet {
         for rule in rules.iter().filter(|r| r.direction.covers(direction)) {
             let index = set.rules.len();
             match &rule.selector {
-                Selector::Path(_) => set.paths.push(index),
+                Selector::Path(path) => set.paths.push((index, path.clone())),
                 Selector::Key(name) => {
                     set.keys.entry(name.clone()).or_insert(index);
                 }
@@ -230,7 +230,7 @@ impl FieldSet {
     /// The cursor at a document's root.
     pub fn root(&self) -> FieldCursor {
         FieldCursor {
-            states: self.paths.iter().map(|&i| self.path(i).root()).collect(),
+            states: self.paths.iter().map(|(_, path)| path.root()).collect(),
         }
     }
 
@@ -241,7 +241,7 @@ impl FieldSet {
                 .paths
                 .iter()
                 .zip(&parent.states)
-                .map(|(&i, &state)| self.path(i).step(state, step))
+                .map(|((_, path), &state)| path.step(state, step))
                 .collect(),
         }
     }
@@ -254,8 +254,8 @@ impl FieldSet {
             .paths
             .iter()
             .zip(&cursor.states)
-            .find(|(&i, &state)| self.path(i).matches(state))
-            .map(|(&i, _)| i);
+            .find(|((_, path), &state)| path.matches(state))
+            .map(|((i, _), _)| *i);
         let by_name = key.and_then(|key| self.by_name(key));
         match (by_path, by_name) {
             (Some(a), Some(b)) => Some(&self.rules[a.min(b)]),
@@ -294,17 +294,9 @@ impl FieldSet {
         self.columns.values().min().map(|&i| &self.rules[i])
     }
 
-    fn path(&self, index: usize) -> &JsonPath {
-        match &self.rules[index].selector {
-            Selector::Path(path) => path,
-            // `paths` only holds path rules.
-            _ => unreachable!("a path index names a path rule"),
-        }
-    }
-
     /// True when some path selects by an index from the end (array lengths needed).
     fn needs_lengths(&self) -> bool {
-        self.paths.iter().any(|&i| self.path(i).needs_lengths())
+        self.paths.iter().any(|(_, path)| path.needs_lengths())
     }
 }
 
