@@ -247,6 +247,8 @@ pub enum SessionsCommand {
 }
 
 /// `warden policy ...`
+// Parsed once per run: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
     /// Load a policy directory and report the first error (file, field, line, column).
