@@ -525,6 +525,16 @@ pub struct LimitsConfig {
     /// serve everything else (0: one per CPU but one, at least one).
     #[serde(default)]
     pub body_workers: usize,
+    /// Longest an event of an event stream (SSE, NDJSON) is held back because a secret
+    /// may continue in the next event (an LLM writing a key token by token). The
+    /// latency it adds to a stream that pauses mid-word; keep it well under
+    /// `message_timeout_ms`.
+    #[serde(default = "default_event_hold_ms")]
+    pub event_hold_ms: u64,
+}
+
+fn default_event_hold_ms() -> u64 {
+    crate::pipeline::DEFAULT_EVENT_HOLD_MS
 }
 
 fn default_max_buffered_body_bytes() -> u64 {
@@ -546,6 +556,7 @@ impl Default for LimitsConfig {
             message_timeout_ms: default_message_timeout_ms(),
             body_work_per_request_ms: default_body_work_per_request_ms(),
             body_workers: 0,
+            event_hold_ms: default_event_hold_ms(),
         }
     }
 }
@@ -556,6 +567,7 @@ impl LimitsConfig {
         crate::pipeline::BodyWorkLimits {
             message_timeout: std::time::Duration::from_millis(self.message_timeout_ms),
             per_exchange: std::time::Duration::from_millis(self.body_work_per_request_ms),
+            event_hold: std::time::Duration::from_millis(self.event_hold_ms),
         }
     }
 }

@@ -337,6 +337,7 @@ fn merge(headers: Outcome, body: Outcome) -> Outcome {
         },
         (Step::Continue(mut first), Step::Continue(second)) => {
             first.set_headers.extend(second.set_headers);
+            first.append_headers.extend(second.append_headers);
             first.remove_headers.extend(second.remove_headers);
             Outcome {
                 step: Step::Continue(first),
@@ -347,9 +348,13 @@ fn merge(headers: Outcome, body: Outcome) -> Outcome {
         (Step::Continue(mut first), Step::Hold(mut held)) => {
             first.set_headers.append(&mut held.if_approved.set_headers);
             first
+                .append_headers
+                .append(&mut held.if_approved.append_headers);
+            first
                 .remove_headers
                 .append(&mut held.if_approved.remove_headers);
             held.if_approved.set_headers = first.set_headers;
+            held.if_approved.append_headers = first.append_headers;
             held.if_approved.remove_headers = first.remove_headers;
             let mut metadata = headers.metadata;
             metadata.extend(body.metadata);
@@ -413,7 +418,16 @@ fn to_check_response(step: Step, metadata: &[(&'static str, String)]) -> CheckRe
                     ..rpc::Status::default()
                 }),
                 http_response: Some(HttpResponse::OkResponse(OkHttpResponse {
-                    headers: header_options(mutation.set_headers),
+                    headers: header_options(mutation.set_headers)
+                        .into_iter()
+                        .chain(header_options(mutation.append_headers).into_iter().map(
+                            |mut option| {
+                                option.append_action =
+                                    HeaderAppendAction::AppendIfExistsOrAdd as i32;
+                                option
+                            },
+                        ))
+                        .collect(),
                     headers_to_remove,
                     ..OkHttpResponse::default()
                 })),

@@ -30,7 +30,7 @@ use envoy_types::pb::envoy::service::ext_proc::v3::{
     ProcessingResponse, TrailersResponse,
 };
 use envoy_types::pb::google::protobuf::{value, Struct, Value};
-use futures::{FutureExt, Stream};
+use futures::{FutureExt, Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
 pub use envoy_types::pb::envoy::service::ext_proc::v3::external_processor_server::ExternalProcessorServer;
@@ -66,6 +66,28 @@ pub trait StreamHandler: Send + Sync + 'static {
     /// stream ends with that error, and Envoy fails the request closed.
     fn fail(&self, state: &mut Self::State) {
         let _ = state;
+    }
+
+    /// How long `reply`, the reply to the message just handled, may wait for the next
+    /// message (see [`StreamHandler::flush_reply`]). `None` (the default): send it now.
+    fn reply_may_wait(
+        &self,
+        state: &Self::State,
+        reply: &ProcessingResponse,
+    ) -> Option<std::time::Duration> {
+        let _ = (state, reply);
+        None
+    }
+
+    /// Completes a reply that waited ([`StreamHandler::reply_may_wait`]) when no next
+    /// message came in time. An error ends the stream with that status.
+    fn flush_reply(
+        &self,
+        state: &mut Self::State,
+        reply: &mut ProcessingResponse,
+    ) -> Result<(), Status> {
+        let _ = (state, reply);
+        Ok(())
     }
 
     /// The reply to one message. An error ends the stream with that status.
@@ -134,11 +156,52 @@ impl<H: StreamHandler> ExternalProcessor for ExtProcService<H> {
             let interim = Interim {
                 sender: sender.clone(),
             };
+            // A reply that may wait for the next message (events held back while a
+            // secret may continue): sent when that message arrives, or completed and
+            // sent when its time is up.
+            let mut waiting: Option<(ProcessingResponse, tokio::time::Instant)> = None;
             loop {
-                match inbound.message().await {
-                    Ok(Some(message)) => {
+                let next = match &waiting {
+                    None => Some(inbound.next().await),
+                    Some((_, until)) => tokio::select! {
+                        message = inbound.next() => Some(message),
+                        () = tokio::time::sleep_until(*until) => None,
+                    },
+                };
+                let Some(next) = next else {
+                    // Nothing came in time: the held events go with the waiting reply.
+                    let Some((mut reply, _)) = waiting.take() else {
+                        continue;
+                    };
+                    match handler.flush_reply(&mut state, &mut reply) {
+                        Ok(()) => {
+                            if sender.send(Ok(reply)).await.is_err() {
+                                break;
+                            }
+                            continue;
+                        }
+                        Err(status) => {
+                            handler.fail(&mut state);
+                            let _ = sender.send(Err(status)).await;
+                            break;
+                        }
+                    }
+                };
+                if let Some((reply, _)) = waiting.take() {
+                    // The next message is here: the reply goes as it is; what it held
+                    // back goes with a later one.
+                    if sender.send(Ok(reply)).await.is_err() {
+                        break;
+                    }
+                }
+                match next {
+                    Some(Ok(message)) => {
                         match handle_guarded(&*handler, &mut state, message, &interim).await {
                             Ok(reply) => {
+                                if let Some(wait) = handler.reply_may_wait(&state, &reply) {
+                                    waiting = Some((reply, tokio::time::Instant::now() + wait));
+                                    continue;
+                                }
                                 if sender.send(Ok(reply)).await.is_err() {
                                     break;
                                 }
@@ -152,12 +215,12 @@ impl<H: StreamHandler> ExternalProcessor for ExtProcService<H> {
                         }
                     }
                     // Envoy closed its side: the exchange is over, a clean end is right.
-                    Ok(None) => break,
+                    None => break,
                     // A message could not be read: Envoy reset the stream, or (worse) a
                     // message was undecodable or over the size limit. A clean end would
                     // let Envoy continue unprocessed, so always end with an error; if
                     // Envoy is gone, nobody reads it.
-                    Err(status) => {
+                    Some(Err(status)) => {
                         tracing::warn!(%status, "ext_proc message could not be read; failing closed");
                         let message = format!(
                             "warden: cannot read the ext_proc message: {}",
@@ -240,6 +303,34 @@ impl StreamHandler for Pipeline {
 
     fn fail(&self, exchange: &mut Exchange) {
         exchange.note_failure();
+    }
+
+    fn reply_may_wait(
+        &self,
+        exchange: &Exchange,
+        reply: &ProcessingResponse,
+    ) -> Option<std::time::Duration> {
+        let (direction, _) = streamed_body_reply(reply)?;
+        self.events_held(exchange, direction)
+    }
+
+    fn flush_reply(
+        &self,
+        exchange: &mut Exchange,
+        reply: &mut ProcessingResponse,
+    ) -> Result<(), Status> {
+        let Some((direction, _)) = streamed_body_reply(reply) else {
+            return Ok(());
+        };
+        let held = self.flush_events(exchange, direction).map_err(|_| {
+            Status::deadline_exceeded(
+                "warden: events held back for masking could not be masked in time",
+            )
+        })?;
+        if let Some((_, body)) = streamed_body_reply_mut(reply) {
+            body.extend_from_slice(&held);
+        }
+        Ok(())
     }
 
     async fn handle(
@@ -331,6 +422,40 @@ impl StreamHandler for Pipeline {
         self.metrics()
             .observe_phase(kind.phase(), started.elapsed().saturating_sub(waited));
         Ok(to_processing_response(kind, outcome))
+    }
+}
+
+/// The direction and replacement body of a reply that continues a body message with
+/// a replaced chunk (what a masked streamed chunk gets).
+fn streamed_body_reply(reply: &ProcessingResponse) -> Option<(Direction, &Vec<u8>)> {
+    use processing_response::Response as Out;
+    let (direction, body) = match reply.response.as_ref()? {
+        Out::RequestBody(b) => (Direction::Request, b),
+        Out::ResponseBody(b) => (Direction::Response, b),
+        _ => return None,
+    };
+    let common = body.response.as_ref()?;
+    if common.status != ResponseStatus::Continue as i32 {
+        return None;
+    }
+    match common.body_mutation.as_ref()?.mutation.as_ref()? {
+        body_mutation::Mutation::Body(bytes) => Some((direction, bytes)),
+        _ => None,
+    }
+}
+
+/// [`streamed_body_reply`], to append to the body.
+fn streamed_body_reply_mut(reply: &mut ProcessingResponse) -> Option<(Direction, &mut Vec<u8>)> {
+    use processing_response::Response as Out;
+    let (direction, body) = match reply.response.as_mut()? {
+        Out::RequestBody(b) => (Direction::Request, b),
+        Out::ResponseBody(b) => (Direction::Response, b),
+        _ => return None,
+    };
+    let common = body.response.as_mut()?;
+    match common.body_mutation.as_mut()?.mutation.as_mut()? {
+        body_mutation::Mutation::Body(bytes) => Some((direction, bytes)),
+        _ => None,
     }
 }
 
@@ -546,13 +671,18 @@ fn to_processing_response(kind: Kind, outcome: Outcome) -> ProcessingResponse {
 }
 
 fn common_response(mutation: Mutation) -> CommonResponse {
-    let header_mutation = if mutation.set_headers.is_empty() && mutation.remove_headers.is_empty() {
+    let header_mutation = if mutation.set_headers.is_empty()
+        && mutation.append_headers.is_empty()
+        && mutation.remove_headers.is_empty()
+    {
         None
     } else {
-        Some(header_mutation(
-            mutation.set_headers,
-            mutation.remove_headers,
-        ))
+        let mut set_headers = header_options(mutation.set_headers);
+        set_headers.extend(appended_header_options(mutation.append_headers));
+        Some(HeaderMutation {
+            set_headers,
+            remove_headers: mutation.remove_headers,
+        })
     };
     CommonResponse {
         status: ResponseStatus::Continue as i32,
@@ -583,6 +713,21 @@ fn header_options(set: Vec<(String, String)>) -> Vec<HeaderValueOption> {
                 ..HeaderValue::default()
             }),
             append_action: HeaderAppendAction::OverwriteIfExistsOrAdd as i32,
+            ..HeaderValueOption::default()
+        })
+        .collect()
+}
+
+/// Headers added next to the values already there (`raw_value`, like [`header_options`]).
+fn appended_header_options(add: Vec<(String, String)>) -> Vec<HeaderValueOption> {
+    add.into_iter()
+        .map(|(key, value)| HeaderValueOption {
+            header: Some(HeaderValue {
+                key,
+                raw_value: value.into_bytes(),
+                ..HeaderValue::default()
+            }),
+            append_action: HeaderAppendAction::AppendIfExistsOrAdd as i32,
             ..HeaderValueOption::default()
         })
         .collect()
@@ -710,6 +855,146 @@ mod tests {
             },
             None,
         )
+    }
+
+    mod held_events {
+        use super::*;
+        use crate::pipeline::{BodyWorkLimits, MaskingSettings};
+        use crate::redact::Redactor;
+
+        const TOKEN: &str = "ghp_9xQ2mK7vL4pR8sT1wY6zB3nC5dF0gH2jA4kE";
+
+        fn masking(event_hold: std::time::Duration) -> Pipeline {
+            Pipeline::new(
+                PipelineSettings {
+                    request_body: BodyInspection::None,
+                    response_body: BodyInspection::Streamed,
+                    max_buffered_body_bytes: 1024,
+                    masking: MaskingSettings {
+                        request: true,
+                        response: true,
+                        binary: Default::default(),
+                    },
+                },
+                Some(Arc::new(Redactor::with_defaults().expect("default pack"))),
+            )
+            .with_body_work(
+                BodyWorkLimits {
+                    event_hold,
+                    ..BodyWorkLimits::default()
+                },
+                None,
+            )
+        }
+
+        fn delta(text: &str) -> Vec<u8> {
+            let data = serde_json::json!({"choices": [{"index": 0, "delta": {"content": text}}]});
+            format!("data: {data}\n\n").into_bytes()
+        }
+
+        fn response_body(body: Vec<u8>, end_of_stream: bool) -> ProcessingRequest {
+            ProcessingRequest {
+                request: Some(processing_request::Request::ResponseBody(HttpBody {
+                    body,
+                    end_of_stream,
+                    ..HttpBody::default()
+                })),
+                ..ProcessingRequest::default()
+            }
+        }
+
+        fn response_headers() -> ProcessingRequest {
+            ProcessingRequest {
+                request: Some(processing_request::Request::ResponseHeaders(HttpHeaders {
+                    headers: Some(headers(&[
+                        (":status", "200"),
+                        ("content-type", "text/event-stream"),
+                    ])),
+                    ..HttpHeaders::default()
+                })),
+                ..ProcessingRequest::default()
+            }
+        }
+
+        fn body_of(reply: &ProcessingResponse) -> String {
+            match streamed_body_reply(reply) {
+                Some((_, body)) => String::from_utf8_lossy(body).into_owned(),
+                None => panic!("not a replaced body chunk: {reply:?}"),
+            }
+        }
+
+        /// Opens a stream through request and response headers; returns the sender
+        /// for the body messages and the replies.
+        async fn opened(
+            pipeline: Pipeline,
+        ) -> (
+            tokio::sync::mpsc::Sender<ProcessingRequest>,
+            tonic::Streaming<ProcessingResponse>,
+        ) {
+            let mut client = client_for(pipeline).await;
+            let (tx, rx) = tokio::sync::mpsc::channel(8);
+            let mut replies = client
+                .process(tokio_stream::wrappers::ReceiverStream::new(rx))
+                .await
+                .expect("stream opens")
+                .into_inner();
+            tx.send(request_headers(
+                &[(":method", "POST"), (":path", "/v1/chat")],
+                true,
+            ))
+            .await
+            .expect("send");
+            replies.message().await.expect("reply").expect("one");
+            tx.send(response_headers()).await.expect("send");
+            replies.message().await.expect("reply").expect("one");
+            (tx, replies)
+        }
+
+        async fn next(replies: &mut tonic::Streaming<ProcessingResponse>) -> ProcessingResponse {
+            tokio::time::timeout(std::time::Duration::from_secs(20), replies.message())
+                .await
+                .expect("a reply comes (a held one at its deadline)")
+                .expect("reply")
+                .expect("one")
+        }
+
+        #[tokio::test]
+        async fn a_held_event_goes_at_its_deadline_when_nothing_follows() {
+            let (tx, mut replies) = opened(masking(std::time::Duration::from_millis(20))).await;
+            tx.send(response_body(delta("your key is ghp_9xQ2"), false))
+                .await
+                .expect("send");
+            // Nothing follows: without the deadline this reply would never come.
+            let body = body_of(&next(&mut replies).await);
+            assert!(body.contains("your key is ghp_9xQ2"), "{body}");
+            drop(tx);
+        }
+
+        #[tokio::test]
+        async fn a_secret_split_over_messages_is_masked_in_the_replies() {
+            // A deadline that never passes in the test: replies wait for the next message.
+            let (tx, mut replies) = opened(masking(std::time::Duration::from_secs(600))).await;
+            let text = format!("token {TOKEN} is live");
+            let cuts = [0, 10, 25, text.len()];
+            let mut seen = String::new();
+            for (i, w) in cuts.windows(2).enumerate() {
+                let last = i == cuts.len() - 2;
+                tx.send(response_body(delta(&text[w[0]..w[1]]), last))
+                    .await
+                    .expect("send");
+                if i > 0 {
+                    // The previous reply went when this message arrived.
+                    seen.push_str(&body_of(&next(&mut replies).await));
+                }
+            }
+            seen.push_str(&body_of(&next(&mut replies).await));
+            assert!(seen.contains("[REDACTED:"), "{seen}");
+            for w in TOKEN.as_bytes()[4..].windows(6) {
+                let w = std::str::from_utf8(w).expect("ascii");
+                assert!(!seen.contains(w), "{w} leaked: {seen}");
+            }
+            assert!(seen.contains(" is live"), "{seen}");
+        }
     }
 
     /// An interim sender whose stream nobody reads.

@@ -17,9 +17,13 @@
 //!   `x-reflect-content-encoding` (the test sends bytes already encoded), decoded from
 //!   base64 first when `x-reflect-base64: 1` (so a test can have binary bytes returned
 //!   without sending them), streamed in
-//!   `x-reflect-chunk`-byte chunks without a length when that header is set;
-//! - `GET /headers` — answers with the request headers it received, as JSON (an
-//!   upstream that echoes credentials back);
+//!   `x-reflect-chunk`-byte chunks without a length when that header is set, or one
+//!   line per chunk with `x-reflect-split: lines` (each after the first waiting for
+//!   the gate with `x-reflect-gated: 1`: a token stream that pauses);
+//! - `GET /headers` — answers with the request headers it received, as JSON, and
+//!   echoes each in response headers `x-echo-<name>` (raw) and `x-echo-b64-<name>`
+//!   (base64); `?as=binary` answers with them in a binary body instead, raw and base64
+//!   at shifting offsets (an upstream that echoes credentials back any way it can);
 //! - `GET /repo.git/info/refs?service=git-receive-pack` — a receive-pack ref
 //!   advertisement of an empty repository (as `git http-backend` sends it), so a real
 //!   `git push` gets as far as its push request;
@@ -186,14 +190,61 @@ async fn echo(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     .into_response()
 }
 
-async fn headers_route(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+#[derive(serde::Deserialize)]
+struct HeadersQuery {
+    /// `binary`: answer with the values in a binary body instead of JSON.
+    r#as: Option<String>,
+}
+
+async fn headers_route(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<HeadersQuery>,
+    headers: HeaderMap,
+) -> Response {
+    use base64::Engine;
     let seen = record(&shared, "GET", "/headers", &headers, b"");
-    let map: serde_json::Map<String, serde_json::Value> = seen
-        .headers
-        .into_iter()
-        .map(|(n, v)| (n, serde_json::Value::String(v)))
-        .collect();
-    axum::Json(serde_json::Value::Object(map)).into_response()
+    // A hostile upstream echoes every value in response headers too, raw and base64.
+    let mut builder = Response::builder();
+    for (name, value) in &seen.headers {
+        if name.starts_with(':') {
+            continue;
+        }
+        let encoded = base64::engine::general_purpose::STANDARD.encode(value);
+        builder = builder
+            .header(format!("x-echo-{name}"), value.as_str())
+            .header(format!("x-echo-b64-{name}"), encoded);
+    }
+    let body = if query.r#as.as_deref() == Some("binary") {
+        // Bytes no sniffer reads as text, with each value in them raw and base64 at
+        // shifting offsets.
+        let mut bytes = b"\x89BIN\0\x01\x02\x03".to_vec();
+        for (i, (_, value)) in seen.headers.iter().enumerate() {
+            bytes.extend(std::iter::repeat_n(0u8, i % 3));
+            bytes.extend(value.as_bytes());
+            bytes.push(0);
+            let mut shifted = vec![0xA5u8; i % 3];
+            shifted.extend(value.as_bytes());
+            bytes.extend(
+                base64::engine::general_purpose::STANDARD
+                    .encode(&shifted)
+                    .as_bytes(),
+            );
+            bytes.extend(b"\0\xff");
+        }
+        builder = builder.header("content-type", "application/octet-stream");
+        Body::from(bytes)
+    } else {
+        let map: serde_json::Map<String, serde_json::Value> = seen
+            .headers
+            .into_iter()
+            .map(|(n, v)| (n, serde_json::Value::String(v)))
+            .collect();
+        builder = builder.header("content-type", "application/json");
+        Body::from(serde_json::Value::Object(map).to_string())
+    };
+    builder
+        .body(body)
+        .unwrap_or_else(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response())
 }
 
 async fn git_advertisement(State(shared): State<Arc<Shared>>, request: Request) -> Response {
@@ -275,6 +326,30 @@ async fn reflect(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         builder = builder.header("content-encoding", encoding);
     }
     let chunk = header("x-reflect-chunk").and_then(|c| c.parse::<usize>().ok());
+    if header("x-reflect-split").as_deref() == Some("lines") {
+        // One chunk per line; with `x-reflect-gated: 1` each after the first waits for
+        // the test to open the gate ([`Upstream::release`]).
+        let gated = header("x-reflect-gated").as_deref() == Some("1");
+        let lines: Vec<Bytes> = data
+            .split_inclusive(|b| *b == b'\n')
+            .map(Bytes::copy_from_slice)
+            .collect();
+        let shared = Arc::clone(&shared);
+        let stream = futures::stream::iter(lines.into_iter().enumerate()).then(move |(i, line)| {
+            let shared = Arc::clone(&shared);
+            async move {
+                if gated && i > 0 {
+                    if let Ok(permit) = shared.gate.acquire().await {
+                        permit.forget();
+                    }
+                }
+                Ok::<Bytes, std::io::Error>(line)
+            }
+        });
+        return builder.body(Body::from_stream(stream)).unwrap_or_else(|e| {
+            (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()
+        });
+    }
     let body = match chunk {
         Some(size) => {
             let chunks: Vec<Result<Bytes, std::io::Error>> = data

@@ -338,10 +338,10 @@ pub fn captured_headers<'a>(
         .filter(|(name, _)| !is_credential_header(name, credentials))
         .map(|(name, value)| {
             let value = match redactor {
-                Some(redactor) => {
-                    let masked = redactor.redact(value, ContentKind::Text, direction);
-                    String::from_utf8_lossy(&masked.body).into_owned()
-                }
+                Some(redactor) => match redactor.redact_header(name, value, direction) {
+                    Some(masked) => masked.value,
+                    None => String::from_utf8_lossy(value).into_owned(),
+                },
                 None => UNMASKED_HEADER_VALUE.to_string(),
             };
             (name.to_ascii_lowercase(), value)

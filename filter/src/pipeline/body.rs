@@ -76,7 +76,7 @@ pub struct FindingTally {
 }
 
 impl FindingTally {
-    fn add(&mut self, findings: &[Finding]) {
+    pub(crate) fn add(&mut self, findings: &[Finding]) {
         for finding in findings {
             self.total += 1;
             *self.by_rule.entry(finding.rule_id.to_string()).or_default() += 1;
@@ -413,6 +413,8 @@ pub(crate) fn mask_chunk(
         .masker
         .get_or_insert_with(|| redactor.body_masker(content, direction));
     masker.set_deadline(state.deadline);
+    // Events held back go on in a later reply, so this one is never "unchanged".
+    let joins_events = masker.joins_events();
     let mut out = masker.push(chunk);
     if end_of_stream && !masker.deadline_passed() {
         out.extend(masker.finish());
@@ -444,7 +446,7 @@ pub(crate) fn mask_chunk(
         step: Step::Continue(Mutation {
             // A chunk that comes out as it went in needs no replacing (and a whole body
             // checked in one message, as through ext_authz, is then seen unchanged).
-            body: (out != chunk_in).then_some(out),
+            body: (joins_events || out != chunk_in).then_some(out),
             ..Mutation::default()
         }),
         metadata: Vec::new(),

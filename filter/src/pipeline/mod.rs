@@ -182,6 +182,10 @@ pub const RULE_HEADER: &str = "x-warden-rule";
 pub struct Mutation {
     /// Headers to set, replacing any existing value.
     pub set_headers: Vec<(String, String)>,
+    /// Headers to add after `set_headers`, keeping the values already there: the
+    /// second and later values of a header with several values, one of them masked
+    /// (its first value is in `set_headers`, which replaces them all).
+    pub append_headers: Vec<(String, String)>,
     /// Headers to remove.
     pub remove_headers: Vec<String>,
     /// Replacement for the body (or for this chunk, when streamed).
@@ -496,14 +500,14 @@ impl Exchange {
         &self.body_state(direction).choice
     }
 
-    fn body_state(&self, direction: Direction) -> &BodyState {
+    pub(crate) fn body_state(&self, direction: Direction) -> &BodyState {
         match direction {
             Direction::Request => &self.request_body,
             Direction::Response => &self.response_body,
         }
     }
 
-    fn body_state_mut(&mut self, direction: Direction) -> &mut BodyState {
+    pub(crate) fn body_state_mut(&mut self, direction: Direction) -> &mut BodyState {
         match direction {
             Direction::Request => &mut self.request_body,
             Direction::Response => &mut self.response_body,
@@ -633,6 +637,10 @@ pub struct Pipeline {
     body_workers: Option<Arc<crate::body_workers::BodyWorkers>>,
 }
 
+/// Default [`BodyWorkLimits::event_hold`], in milliseconds: longer than the gap between
+/// an LLM's tokens, far below Envoy's message timeout.
+pub const DEFAULT_EVENT_HOLD_MS: u64 = 50;
+
 /// Time limits on the work one body costs (decoding, classifying, masking).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BodyWorkLimits {
@@ -641,6 +649,10 @@ pub struct BodyWorkLimits {
     pub message_timeout: std::time::Duration,
     /// Most time one exchange may spend on body work over all its messages.
     pub per_exchange: std::time::Duration,
+    /// Longest a streamed body message's reply waits for the next message while
+    /// events are held back because a secret may continue in the next one
+    /// ([`crate::redact::BodyMasker::holds_events`]); then they go anyway.
+    pub event_hold: std::time::Duration,
 }
 
 impl Default for BodyWorkLimits {
@@ -648,6 +660,7 @@ impl Default for BodyWorkLimits {
         BodyWorkLimits {
             message_timeout: std::time::Duration::from_secs(2),
             per_exchange: std::time::Duration::from_secs(30),
+            event_hold: std::time::Duration::from_millis(DEFAULT_EVENT_HOLD_MS),
         }
     }
 }
@@ -681,6 +694,51 @@ impl Pipeline {
         self.body_limits = limits;
         self.body_workers = workers;
         self
+    }
+
+    /// How long the reply to the body message just handled in `direction` may wait
+    /// for the next message, because masking holds events back that a secret may
+    /// continue from ([`Self::flush_events`]). `None`: reply now.
+    pub fn events_held(
+        &self,
+        exchange: &Exchange,
+        direction: Direction,
+    ) -> Option<std::time::Duration> {
+        exchange
+            .body_state(direction)
+            .masker
+            .as_ref()
+            .filter(|m| m.holds_events())
+            .map(|_| self.body_limits.event_hold)
+    }
+
+    /// Masks and returns the events held back in `direction` (see
+    /// [`Self::events_held`]), to go on with the reply to the last body message; they
+    /// are recorded like any masked chunk. `Err`: they could not be masked in time, and
+    /// the exchange must fail closed.
+    pub fn flush_events(
+        &self,
+        exchange: &mut Exchange,
+        direction: Direction,
+    ) -> Result<Vec<u8>, crate::redact::DeadlinePassed> {
+        let at_ms = exchange.elapsed_millis();
+        let deadline = std::time::Instant::now() + self.body_limits.message_timeout;
+        let state = exchange.body_state_mut(direction);
+        let Some(masker) = state.masker.as_mut() else {
+            return Ok(Vec::new());
+        };
+        masker.set_deadline(Some(deadline));
+        let out = masker.flush_events();
+        if masker.deadline_passed() {
+            state.masker = None;
+            return Err(crate::redact::DeadlinePassed);
+        }
+        let findings = masker.take_findings();
+        state.findings.add(&findings);
+        if let Some(capture) = &mut state.capture {
+            capture.push(&out, Some(at_ms));
+        }
+        Ok(out)
     }
 
     /// The time limits on body work.
@@ -1245,12 +1303,53 @@ impl Pipeline {
                 ) {
                     remove_headers.push(name);
                 }
-                let mutation = Mutation {
+                let mut mutation = Mutation {
                     set_headers,
+                    append_headers: Vec::new(),
                     remove_headers,
                     body: None,
                     plan: Some(decision.plan),
                 };
+                let mask_request = exchange
+                    .policy_decision
+                    .as_ref()
+                    .and_then(|d| d.effects.mask_request);
+                if let Some(redactor) = self.redactor.as_deref().filter(|_| {
+                    self.masks_with(
+                        Direction::Request,
+                        MaskOverride {
+                            request: mask_request,
+                            ..MaskOverride::default()
+                        },
+                    )
+                }) {
+                    // Warden's own headers (the agent's token, what it sets or removes,
+                    // the deployment's credential headers) are not the agent's data.
+                    let token_header = self
+                        .identity
+                        .as_ref()
+                        .map(|a| a.config().token.header.clone());
+                    let changed: Vec<String> = mutation
+                        .set_headers
+                        .iter()
+                        .map(|(n, _)| n)
+                        .chain(&mutation.remove_headers)
+                        .cloned()
+                        .collect();
+                    let managed = |name: &str| {
+                        token_header.as_deref() == Some(name)
+                            || self.credential_headers.iter().any(|c| c == name)
+                            || changed.iter().any(|n| n == name)
+                    };
+                    let findings = mask_headers(
+                        redactor,
+                        &head.headers,
+                        Direction::Request,
+                        &managed,
+                        &mut mutation,
+                    );
+                    exchange.request_body.findings.add(&findings);
+                }
                 match &decision.verdict {
                     Verdict::Hold(check) => Step::Hold(Box::new(Held {
                         check: (**check).clone(),
@@ -1343,6 +1442,24 @@ impl Pipeline {
         };
         if choice.drop_content_length {
             mutation.remove_headers.push("content-length".into());
+        }
+        if let Some(redactor) = self
+            .redactor
+            .as_deref()
+            .filter(|_| self.masks_with(Direction::Response, mask_override))
+        {
+            // An upstream can echo a secret (or the credential Warden injected) in a
+            // header as easily as in its body.
+            let removed = mutation.remove_headers.clone();
+            let managed = |name: &str| removed.iter().any(|n| n == name);
+            let findings = mask_headers(
+                redactor,
+                &head.headers,
+                Direction::Response,
+                &managed,
+                &mut mutation,
+            );
+            exchange.response_body.findings.add(&findings);
         }
         if bodiless {
             exchange.response_body.progress.ended = true;
@@ -1831,6 +1948,50 @@ fn folded_spellings(
         }
     }
     out
+}
+
+/// Masks every header value of `headers` except pseudo-headers and the names `managed`
+/// says are Warden's own; a changed header goes into `mutation` (its first value set,
+/// the others appended, so a header with several values keeps them all). Returns what
+/// was masked.
+fn mask_headers(
+    redactor: &Redactor,
+    headers: &crate::http::Headers,
+    direction: Direction,
+    managed: &dyn Fn(&str) -> bool,
+    mutation: &mut Mutation,
+) -> Vec<crate::redact::Finding> {
+    let mut findings = Vec::new();
+    let mut done: Vec<&str> = Vec::new();
+    for (name, _) in headers.iter() {
+        if name.starts_with(':') || done.contains(&name) || managed(name) {
+            continue;
+        }
+        done.push(name);
+        let mut values = Vec::new();
+        let mut changed = false;
+        for value in headers.get_all(name) {
+            match redactor.redact_header(name, value, direction) {
+                Some(masked) => {
+                    changed = true;
+                    findings.extend(masked.findings);
+                    values.push(masked.value);
+                }
+                None => values.push(String::from_utf8_lossy(value).into_owned()),
+            }
+        }
+        if !changed {
+            continue;
+        }
+        let mut values = values.into_iter();
+        if let Some(first) = values.next() {
+            mutation.set_headers.push((name.to_string(), first));
+        }
+        mutation
+            .append_headers
+            .extend(values.map(|v| (name.to_string(), v)));
+    }
+    findings
 }
 
 /// Names of `x-warden-*` headers the client sent: only Warden may set those, so a
@@ -2369,6 +2530,95 @@ mod tests {
                     .unwrap(),
             );
             (ex, m)
+        }
+
+        #[test]
+        fn secrets_in_response_headers_are_masked_every_value_kept() {
+            let p = masking_pipeline(BinaryPolicy::Pass);
+            let (mut ex, _) = started(&p, &[]);
+            let head = response(&[
+                ("content-type", "text/plain"),
+                ("x-echo", &format!("you sent {TOKEN}")),
+                ("set-cookie", "theme=dark"),
+                ("set-cookie", &format!("gh={TOKEN}; Path=/")),
+                ("x-plain", "nothing here"),
+            ]);
+            let m = mutation(p.on_response_headers(&mut ex, head, false).unwrap());
+            let all: Vec<_> = m.set_headers.iter().chain(&m.append_headers).collect();
+            assert!(all.iter().all(|(_, v)| !v.contains(TOKEN)), "{all:?}");
+            assert!(m
+                .set_headers
+                .iter()
+                .any(|(n, v)| n == "x-echo" && v.starts_with("you sent [REDACTED")));
+            // Both cookies go on: the first replaces, the second is appended.
+            assert_eq!(
+                m.set_headers
+                    .iter()
+                    .filter(|(n, _)| n == "set-cookie")
+                    .count(),
+                1
+            );
+            assert_eq!(
+                m.set_headers
+                    .iter()
+                    .find(|(n, _)| n == "set-cookie")
+                    .unwrap()
+                    .1,
+                "theme=dark"
+            );
+            assert!(m
+                .append_headers
+                .iter()
+                .any(|(n, v)| n == "set-cookie" && v.contains("[REDACTED")));
+            assert!(!all
+                .iter()
+                .any(|(n, _)| n == "x-plain" || n == "content-type"));
+            assert_eq!(ex.findings(Direction::Response).total, 2);
+        }
+
+        #[test]
+        fn secrets_in_request_headers_are_masked_but_not_warden_s_own() {
+            let p = masking_pipeline(BinaryPolicy::Pass);
+            let (ex, m) = started(
+                &p,
+                &[
+                    ("x-debug", &format!("token={TOKEN}")),
+                    ("x-warden-subject", &format!("{TOKEN}")),
+                ],
+            );
+            assert!(
+                m.set_headers
+                    .iter()
+                    .any(|(n, v)| n == "x-debug" && v.starts_with("token=[REDACTED")),
+                "{m:?}"
+            );
+            // A spoofed Warden header is removed, not masked.
+            assert!(m.remove_headers.contains(&"x-warden-subject".to_string()));
+            assert!(!m.set_headers.iter().any(|(n, _)| n == "x-warden-subject"));
+            assert_eq!(ex.findings(Direction::Request).total, 1);
+        }
+
+        #[test]
+        fn the_injected_credential_echoed_in_a_header_is_masked_in_any_spelling() {
+            use base64::Engine as _;
+            let redactor = Redactor::with_defaults().expect("default pack compiles");
+            let secret = "upstream-cred-7f3a9c21e5";
+            redactor
+                .set_known_secrets(&[crate::redact::KnownSecret::new("credential:api", secret)])
+                .expect("known secret");
+            let b64 = base64::engine::general_purpose::STANDARD.encode(format!("x:{secret}"));
+            for echoed in [
+                secret.to_string(),
+                format!("Bearer {secret}"),
+                format!("Basic {b64}"),
+                secret.replace('-', "%2d"),
+            ] {
+                let masked = redactor
+                    .redact_header("x-upstream-saw", echoed.as_bytes(), Direction::Response)
+                    .unwrap_or_else(|| panic!("{echoed} not masked"));
+                assert!(masked.value.contains("[REDACTED:"), "{masked:?}");
+                assert!(!masked.value.contains("7f3a9c21"), "{masked:?}");
+            }
         }
 
         #[test]

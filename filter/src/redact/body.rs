@@ -25,6 +25,7 @@ use crate::content::sniff::{self, Encoding, Shape, Sniffed};
 use crate::content::Declared;
 
 use super::engine::{Deadline, Engine};
+use super::events::{EventJoiner, Framing};
 use super::known::KnownSet;
 use super::{ContentKind, DeadlinePassed, Direction, Finding, RedactStream, Redactor};
 
@@ -90,8 +91,8 @@ enum State {
         stream: RedactStream,
         encoder: charset::Encoder,
     },
-    /// Binary: passed unread.
-    Binary,
+    /// Binary: passed unread, but for the secrets Warden knows ([`KnownOnly`]).
+    Binary(KnownOnly),
     /// Multipart: part by part.
     Multipart(Box<Parts>),
     /// A part in base64 or quoted-printable: held, then decoded and masked whole.
@@ -113,6 +114,8 @@ pub struct BodyMasker {
     /// Where this body starts within the outermost one (findings are offset by it).
     base: u64,
     depth: usize,
+    /// Masking across events, for event streams and NDJSON ([`super::events`]).
+    events: Option<EventJoiner>,
 }
 
 impl std::fmt::Debug for BodyMasker {
@@ -121,7 +124,7 @@ impl std::fmt::Debug for BodyMasker {
             State::Sniffing { .. } => "sniffing",
             State::Text(_) => "text",
             State::Transcoded { .. } => "transcoded",
-            State::Binary => "binary",
+            State::Binary(_) => "binary",
             State::Multipart(_) => "multipart",
             State::Encoded(_) => "encoded",
             State::Done => "done",
@@ -143,7 +146,21 @@ impl Redactor {
             direction,
             deadline: Arc::default(),
         };
-        BodyMasker::with(scanner, declared, 0, 0, false)
+        let framing = (!declared.is_multipart())
+            .then(|| Framing::of(ContentKind::from_content_type(&declared.media)))
+            .flatten();
+        let events = framing.map(|framing| {
+            EventJoiner::new(
+                Arc::clone(&scanner.engine),
+                Arc::clone(&scanner.known),
+                direction,
+                framing,
+                Arc::clone(&scanner.deadline),
+            )
+        });
+        let mut masker = BodyMasker::with(scanner, declared, 0, 0, false);
+        masker.events = events;
+        masker
     }
 
     /// Masks a whole body declared as `declared`.
@@ -156,6 +173,7 @@ impl Redactor {
         let mut masker = self.body_masker(declared, direction);
         let mut out = Vec::with_capacity(body.len() + body.len() / 16 + 64);
         masker.whole_into(body, &mut out);
+        let out = masker.join_events(out, true);
         let findings = masker.take_findings();
         RedactedBody {
             body: out,
@@ -178,6 +196,7 @@ impl Redactor {
         masker.set_deadline(deadline);
         let mut out = Vec::with_capacity(body.len() + body.len() / 16 + 64);
         masker.whole_into(body, &mut out);
+        let out = masker.join_events(out, true);
         if masker.deadline_passed() {
             return Err(DeadlinePassed);
         }
@@ -231,6 +250,7 @@ impl BodyMasker {
             window: None,
             base,
             depth,
+            events: None,
         }
     }
 
@@ -266,13 +286,52 @@ impl BodyMasker {
     pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(chunk.len());
         self.push_into(chunk, &mut out);
-        out
+        self.join_events(out, false)
     }
 
     /// Ends the body; returns the last masked bytes.
     pub fn finish(&mut self) -> Vec<u8> {
         let mut out = Vec::new();
         self.finish_into(&mut out);
+        self.join_events(out, true)
+    }
+
+    /// True when this body is an event stream masked across its events (its output
+    /// may lag its input by a few events).
+    pub fn joins_events(&self) -> bool {
+        self.events.is_some()
+    }
+
+    /// True while events of an event stream are held back because a secret may span
+    /// them and the next event ([`super::events`]); [`Self::flush_events`] sends them.
+    pub fn holds_events(&self) -> bool {
+        self.events.as_ref().is_some_and(EventJoiner::holds)
+    }
+
+    /// Sends the events held back now (the data path calls it on a short deadline so
+    /// a stream that pauses is not held up).
+    pub fn flush_events(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        if let Some(events) = &mut self.events {
+            events.flush(&mut out);
+            let found = events.take_findings();
+            self.add(found);
+        }
+        out
+    }
+
+    /// Runs masked stream bytes through the cross-event stage, if this body has one.
+    fn join_events(&mut self, masked: Vec<u8>, end: bool) -> Vec<u8> {
+        let Some(events) = &mut self.events else {
+            return masked;
+        };
+        let mut out = Vec::with_capacity(masked.len());
+        events.push(&masked, &mut out);
+        if end {
+            events.finish(&mut out);
+        }
+        let found = events.take_findings();
+        self.add(found);
         out
     }
 
@@ -301,7 +360,11 @@ impl BodyMasker {
                 let found = stream.take_findings();
                 self.add(found);
             }
-            State::Binary | State::Done => out.extend_from_slice(chunk),
+            State::Binary(known) => {
+                let found = known.push(&self.scanner, chunk, out);
+                self.add(found);
+            }
+            State::Done => out.extend_from_slice(chunk),
             State::Multipart(parts) => {
                 parts.push(&self.scanner, chunk, out);
                 self.absorb_parts();
@@ -310,10 +373,13 @@ impl BodyMasker {
                 part.held.extend_from_slice(chunk);
                 if part.held.len() > MAX_ENCODED_PART {
                     // Too large to decode here: it passes unread, like binary.
-                    out.extend_from_slice(&part.held);
+                    let held = std::mem::take(&mut part.held);
+                    let mut known = KnownOnly::default();
+                    let found = known.push(&self.scanner, &held, out);
+                    self.add(found);
                     self.binary = true;
                     self.unread = true;
-                    self.state = State::Binary;
+                    self.state = State::Binary(known);
                 }
             }
         }
@@ -354,7 +420,11 @@ impl BodyMasker {
                 self.merge(report);
             }
             State::Sniffing { held, .. } => out.extend_from_slice(&held),
-            State::Binary | State::Done => {}
+            State::Binary(mut known) => {
+                let found = known.finish(&self.scanner, out);
+                self.add(found);
+            }
+            State::Done => {}
         }
     }
 
@@ -451,7 +521,7 @@ impl BodyMasker {
                 self.binary = true;
                 if declared == ContentKind::Binary {
                     self.unread = true;
-                    State::Binary
+                    State::Binary(KnownOnly::default())
                 } else {
                     // Labelled text: scanned anyway (and reported, for `block`).
                     State::Text(self.scanner.stream(declared))
@@ -751,6 +821,66 @@ fn offset(findings: Vec<Finding>, base: u64) -> Vec<Finding> {
         .collect()
 }
 
+/// Binary bytes are not read for rules (their patterns would match noise and a
+/// replacement would corrupt the format), but an exact secret Warden knows, such as the
+/// credential it injected, is found in them in every spelling and overwritten with `*`
+/// in place, so the body keeps its length and layout.
+#[derive(Default)]
+struct KnownOnly {
+    /// The last bytes of the previous chunk: a known secret may start in them.
+    carry: Vec<u8>,
+}
+
+impl KnownOnly {
+    fn push(&mut self, scanner: &Scanner, chunk: &[u8], out: &mut Vec<u8>) -> Vec<Finding> {
+        let keep = scanner.known.max_len().saturating_sub(1);
+        if keep == 0 {
+            out.extend_from_slice(chunk);
+            return Vec::new();
+        }
+        let mut hay = std::mem::take(&mut self.carry);
+        hay.extend_from_slice(chunk);
+        let found = overwrite_known(scanner, &mut hay);
+        // A secret starting before `emit` ends within `hay`: those bytes are final.
+        let emit = hay.len().saturating_sub(keep);
+        out.extend_from_slice(&hay[..emit]);
+        self.carry = hay.split_off(emit);
+        found
+    }
+
+    fn finish(&mut self, scanner: &Scanner, out: &mut Vec<u8>) -> Vec<Finding> {
+        let mut hay = std::mem::take(&mut self.carry);
+        let found = overwrite_known(scanner, &mut hay);
+        out.extend_from_slice(&hay);
+        found
+    }
+}
+
+/// Overwrites every known secret in `hay` with `*`; returns what it found (offsets
+/// within `hay`). Already overwritten bytes are not reported again.
+fn overwrite_known(scanner: &Scanner, hay: &mut [u8]) -> Vec<Finding> {
+    let mut cands = Vec::new();
+    scanner.known.scan(hay, 0, &mut cands);
+    let mut findings = Vec::new();
+    for cand in cands {
+        let Some(bytes) = hay.get_mut(cand.start..cand.end) else {
+            continue;
+        };
+        if bytes.iter().all(|b| *b == b'*') {
+            continue;
+        }
+        bytes.fill(b'*');
+        findings.push(Finding {
+            rule_id: scanner.engine.source_id(cand.source, &scanner.known),
+            kind: scanner.engine.source_kind(cand.source),
+            direction: scanner.direction,
+            offset: cand.start as u64,
+            len: (cand.end - cand.start) as u64,
+        });
+    }
+    findings
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -811,6 +941,39 @@ mod tests {
             !text.contains("hunter2horse") && !text.contains(TOKEN),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_known_secret_in_binary_bytes_is_overwritten_in_place() {
+        use base64::Engine as _;
+        let r = redactor();
+        let secret = "injected-Cred-0b7e4d19a2f6";
+        r.set_known_secrets(&[crate::redact::KnownSecret::new("upstream", secret)])
+            .expect("known secret");
+        let b64 = base64::engine::general_purpose::STANDARD.encode(format!("u:{secret}"));
+        let mut blob = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+        blob.extend(secret.as_bytes());
+        blob.extend(b"\0\x01\x02");
+        blob.extend(b64.as_bytes());
+        blob.extend(b"\0tail");
+        for chunk in [1, 5, 13, blob.len()] {
+            let mut masker = r.body_masker(
+                &Declared::parse("application/octet-stream"),
+                Direction::Response,
+            );
+            let mut out = Vec::new();
+            for piece in blob.chunks(chunk) {
+                out.extend(masker.push(piece));
+            }
+            out.extend(masker.finish());
+            assert!(masker.passed_unread());
+            assert_eq!(out.len(), blob.len(), "layout kept");
+            let text = String::from_utf8_lossy(&out);
+            assert!(!text.contains("0b7e4d19"), "{chunk}: {text}");
+            assert!(!text.contains(&b64[4..20]), "{chunk}: {text}");
+            assert!(text.ends_with("\0tail"), "{text}");
+            assert_eq!(masker.take_findings().len(), 2, "{chunk}");
+        }
     }
 
     #[test]

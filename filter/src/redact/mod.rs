@@ -15,6 +15,7 @@ mod anchor;
 mod body;
 mod decode;
 mod engine;
+mod events;
 pub mod fields;
 mod known;
 mod pii;
@@ -230,6 +231,15 @@ impl Redacted {
     }
 }
 
+/// A header value [`Redactor::redact_header`] masked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaskedHeader {
+    /// The value to pass on instead.
+    pub value: String,
+    /// What was masked (offsets within the value).
+    pub findings: Vec<Finding>,
+}
+
 /// A secret value Warden knows (e.g. an upstream credential it injects), masked wherever it
 /// appears whatever its format.
 #[derive(Clone)]
@@ -358,6 +368,43 @@ impl Redactor {
             findings,
             scanned: content != ContentKind::Binary,
         })
+    }
+
+    /// Masks one header value, read as the line `name: value` so rules that key on a
+    /// name (`x-api-key: …`, `password: …`) apply as they do in a body. `None`: nothing
+    /// to mask. The masked value is always a valid header value (no control characters);
+    /// when a finding reaches into the name itself the whole value is replaced.
+    pub fn redact_header(
+        &self,
+        name: &str,
+        value: &[u8],
+        direction: Direction,
+    ) -> Option<MaskedHeader> {
+        let prefix_len = name.len() + 2;
+        let mut line = Vec::with_capacity(prefix_len + value.len());
+        line.extend_from_slice(name.as_bytes());
+        line.extend_from_slice(b": ");
+        line.extend_from_slice(value);
+        let masked = self.redact(&line, ContentKind::Text, direction);
+        if !masked.changed() {
+            return None;
+        }
+        let value = match masked.body.strip_prefix(&line[..prefix_len]) {
+            Some(rest) => String::from_utf8_lossy(rest)
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect(),
+            None => "[REDACTED]".to_string(),
+        };
+        let findings = masked
+            .findings
+            .into_iter()
+            .map(|mut f| {
+                f.offset = f.offset.saturating_sub(prefix_len as u64);
+                f
+            })
+            .collect();
+        Some(MaskedHeader { value, findings })
     }
 
     /// Starts masking a body that arrives in chunks. See [`RedactStream`].

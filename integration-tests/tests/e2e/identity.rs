@@ -328,6 +328,77 @@ async fn hostile_tokens_are_refused_through_ext_authz() -> anyhow::Result<()> {
     check_hostile(Flavor::ExtAuthz).await
 }
 
+/// Base64 of `value` as it reads when it starts `align` bytes into the encoded data:
+/// the characters that depend on the value alone.
+fn base64_core(value: &[u8], align: usize) -> String {
+    let mut data = vec![0u8; align];
+    data.extend_from_slice(value);
+    data.extend_from_slice(&[0, 0]);
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&data);
+    encoded[(8 * align).div_ceil(6)..(8 * (align + value.len())) / 6].to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_injected_credential_never_comes_back_in_a_header_or_a_binary_body(
+) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let issuer = start_issuer(dir.path()).await?;
+    let secret = dir.path().join("upstream-token");
+    std::fs::write(&secret, INJECTED)?;
+    let token = mint_token(
+        dir.path(),
+        &issuer,
+        "alice",
+        &["agents".into()],
+        Duration::from_secs(600),
+        &Map::new(),
+    )?;
+    let stack = stack(Flavor::ExtProc, &issuer, &secret).await?;
+    // Every spelling that must not come back: raw, and base64 at each alignment.
+    let mut spellings = vec![INJECTED.to_string()];
+    spellings.extend((0..3).map(|a| base64_core(INJECTED.as_bytes(), a)));
+    for path in ["/headers", "/headers?as=binary"] {
+        let response = http1_client()
+            .get(stack.envoy.url(path))
+            .bearer_auth(&token)
+            .send()
+            .await?;
+        ensure!(
+            response.status() == 200,
+            "{path}: {}\n{}",
+            response.status(),
+            stack.logs()
+        );
+        let echoed = response
+            .headers()
+            .get("x-echo-authorization")
+            .and_then(|v| v.to_str().ok())
+            .context("the upstream's echo header is missing")?
+            .to_string();
+        ensure!(
+            echoed.contains("[REDACTED:"),
+            "{path}: x-echo-authorization: {echoed}"
+        );
+        let mut everything = String::new();
+        for (name, value) in response.headers() {
+            everything.push_str(&format!(
+                "{name}: {}\n",
+                String::from_utf8_lossy(value.as_bytes())
+            ));
+        }
+        let body = response.bytes().await?;
+        ensure!(!body.is_empty(), "{path}: empty body");
+        everything.push_str(&String::from_utf8_lossy(&body));
+        for spelling in &spellings {
+            ensure!(
+                !everything.contains(&spelling[..spelling.len().min(16)]),
+                "{path}: {spelling} came back:\n{everything}"
+            );
+        }
+    }
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn identity_reaches_the_upstream_and_credentials_are_swapped() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;

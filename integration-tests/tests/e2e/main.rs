@@ -26,6 +26,7 @@ mod fail_closed;
 mod identity;
 mod istio_manifests;
 mod masking;
+mod masking_streams;
 mod metrics;
 mod policy_evasion;
 mod policy_fields;
