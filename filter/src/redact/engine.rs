@@ -969,19 +969,29 @@ impl Engine {
     }
 
     fn pseudonym(&self, value: &[u8]) -> [u8; 16] {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut out = [b'0'; 16];
-        // new_from_slice only fails for key sizes HMAC cannot take; HMAC takes any size.
-        if let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.hash_key) {
-            mac.update(value);
-            let tag = mac.finalize().into_bytes();
-            for (i, b) in tag.iter().take(8).enumerate() {
-                out[2 * i] = HEX[usize::from(b >> 4)];
-                out[2 * i + 1] = HEX[usize::from(b & 0xf)];
-            }
-        }
-        out
+        pseudonym_bytes(&self.hash_key, value)
     }
+}
+
+/// The keyed pseudonym of `value`: the first 8 bytes of HMAC-SHA256 under `key`, in hex.
+fn pseudonym_bytes(key: &[u8], value: &[u8]) -> [u8; 16] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [b'0'; 16];
+    // new_from_slice only fails for key sizes HMAC cannot take; HMAC takes any size.
+    if let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) {
+        mac.update(value);
+        let tag = mac.finalize().into_bytes();
+        for (i, b) in tag.iter().take(8).enumerate() {
+            out[2 * i] = HEX[usize::from(b >> 4)];
+            out[2 * i + 1] = HEX[usize::from(b & 0xf)];
+        }
+    }
+    out
+}
+
+/// [`pseudonym_bytes`] as text (field masking writes the same pseudonyms).
+pub(crate) fn pseudonym_hex(key: &[u8], value: &[u8]) -> String {
+    String::from_utf8_lossy(&pseudonym_bytes(key, value)).into_owned()
 }
 
 /// The masked part of rule `rule`'s match `[ms, me)`: group `s`, else `s2`, else `n` (a bare
