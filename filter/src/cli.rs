@@ -78,12 +78,35 @@ pub enum Command {
         /// line on stderr.
         #[arg(long)]
         findings: bool,
-        /// A policy pack directory whose `redact/*.yaml` replace the built-in rules.
+        /// A policy pack directory: its `redact/*.yaml` replace the built-in rules, and
+        /// the fields its policy rules flag (`mask.fields`) for the request described
+        /// by --url, -X, --sub, --group and --kind are masked too.
         #[arg(long, value_name = "DIR")]
         policy: Option<PathBuf>,
         /// Treat the body as travelling to the upstream (outbound DLP) instead of back.
         #[arg(long)]
         request: bool,
+        /// With --policy: the URL of the request the body belongs to (its host and path
+        /// decide which rules match).
+        #[arg(long, default_value = "http://localhost/", requires = "policy")]
+        url: String,
+        /// With --policy: the request's method.
+        #[arg(
+            long = "method",
+            short = 'X',
+            default_value = "GET",
+            requires = "policy"
+        )]
+        method: String,
+        /// With --policy: the caller's subject (without it the caller is anonymous).
+        #[arg(long, requires = "policy")]
+        sub: Option<String>,
+        /// With --policy: the caller's groups (repeat for several).
+        #[arg(long = "group", value_name = "G", requires = "sub")]
+        groups: Vec<String>,
+        /// With --policy: the caller's kind, agent or human.
+        #[arg(long, default_value = "agent", requires = "sub")]
+        kind: String,
     },
     /// Verify the tamper-evident audit log; create checkpoint signing keys.
     Audit {
@@ -224,6 +247,8 @@ pub enum SessionsCommand {
 }
 
 /// `warden policy ...`
+// Parsed once per run: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
     /// Load a policy directory and report the first error (file, field, line, column).
@@ -270,6 +295,18 @@ pub enum PolicyCommand {
         /// The caller's kind: agent or human.
         #[arg(long, default_value = "agent")]
         kind: String,
+        /// The upstream's response body (`-` for stdin): printed masked, as the agent
+        /// would read it, in `masked_response_body`.
+        #[arg(long, value_name = "FILE")]
+        response_body_file: Option<PathBuf>,
+        /// The response's media type (decides JSON / NDJSON / SSE / form handling).
+        #[arg(
+            long,
+            value_name = "MIME",
+            default_value = "application/json",
+            requires = "response_body_file"
+        )]
+        response_content_type: String,
     },
 }
 

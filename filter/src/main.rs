@@ -69,7 +69,23 @@ fn main() -> anyhow::Result<()> {
             findings,
             policy,
             request,
-        } => redact(&content_type, findings, policy, request),
+            url,
+            method,
+            sub,
+            groups,
+            kind,
+        } => {
+            let caller = RedactCaller {
+                url,
+                method,
+                identity: sub.map(|subject| warden::classify::IdentityFacts {
+                    subject,
+                    groups,
+                    kind,
+                }),
+            };
+            redact(&content_type, findings, policy, request, caller)
+        }
         Command::DevIssuer {
             listen,
             issuer,
@@ -462,17 +478,74 @@ fn verify_audit(paths: &[std::path::PathBuf], request: AuditVerify) -> anyhow::R
     Ok(true)
 }
 
+/// The request `warden redact --policy` evaluates the policy's field rules for.
+struct RedactCaller {
+    url: String,
+    method: String,
+    identity: Option<warden::classify::IdentityFacts>,
+}
+
 /// `warden redact`: stdin → masked stdout, findings as JSON lines on stderr.
 fn redact(
     content_type: &str,
     print_findings: bool,
     policy: Option<std::path::PathBuf>,
     request: bool,
+    caller: RedactCaller,
 ) -> anyhow::Result<()> {
     use std::io::{Read, Write};
     use warden::content::Declared;
-    use warden::redact::Direction;
+    use warden::policy::{testcases, Policy, PolicyError};
+    use warden::redact::fields::FieldMasker;
+    use warden::redact::{ContentKind, Direction};
 
+    let direction = if request {
+        Direction::Request
+    } else {
+        Direction::Response
+    };
+    // The fields the directory's policy flags for the described request.
+    let fields = match &policy {
+        None => None,
+        Some(dir) => match Policy::load_dir(dir) {
+            Err(PolicyError::Empty(_)) => None,
+            Err(err) => return Err(err.into()),
+            Ok(loaded) => {
+                let described = testcases::TestRequest {
+                    method: caller.method.clone(),
+                    url: caller.url.clone(),
+                    ..Default::default()
+                };
+                let (head, _) = described.to_parts()?;
+                let (decision, _) =
+                    testcases::evaluate_request(&loaded, &head, None, caller.identity.clone());
+                let fields = decision.effects.field_set(direction);
+                let who = caller
+                    .identity
+                    .as_ref()
+                    .map_or("anonymous".to_string(), |i| {
+                        format!("{} ({}, groups: {})", i.subject, i.kind, i.groups.join(","))
+                    });
+                let mut rules: Vec<&str> = Vec::new();
+                for rule in fields.iter().flat_map(|f| f.rules()) {
+                    if !rules.contains(&&*rule.rule_id) {
+                        rules.push(&rule.rule_id);
+                    }
+                }
+                eprintln!(
+                    "warden redact: policy fields for {} {} as {who}: {}",
+                    caller.method.to_ascii_uppercase(),
+                    caller.url,
+                    if rules.is_empty() {
+                        "none".to_string()
+                    } else {
+                        format!("flagged by {}", rules.join(", "))
+                    }
+                );
+                fields
+            }
+        },
+    };
     let masking = warden::masking::MaskingConfig {
         policy_dir: policy,
         ..Default::default()
@@ -482,13 +555,22 @@ fn redact(
     std::io::stdin()
         .read_to_end(&mut body)
         .context("cannot read the body from stdin")?;
-    let direction = if request {
-        Direction::Request
-    } else {
-        Direction::Response
-    };
+    let mut field_findings = Vec::new();
+    if let Some(fields) = fields {
+        let kind = ContentKind::from_content_type(content_type);
+        let masker = FieldMasker::new(fields, kind, direction, redactor.hash_key(), usize::MAX);
+        let (masked, found) = masker.whole(&body).map_err(|err| {
+            anyhow::anyhow!(
+                "the policy flags fields in this body but they could not be masked: {err}"
+            )
+        })?;
+        body = masked;
+        field_findings = found;
+    }
     // The same reading as the data path: the label is a hint, the bytes decide.
-    let redacted = redactor.redact_body(&body, &Declared::parse(content_type), direction);
+    let mut redacted = redactor.redact_body(&body, &Declared::parse(content_type), direction);
+    field_findings.append(&mut redacted.findings);
+    redacted.findings = field_findings;
     if redacted.passed_unread {
         eprintln!(
             "warden redact: the body (or part of it) is binary and was passed through unread"
@@ -504,6 +586,17 @@ fn redact(
         }
     }
     Ok(())
+}
+
+/// The bytes of a file, or of stdin for `-`.
+fn read_file_or_stdin(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read;
+    if path.as_os_str() == "-" {
+        let mut data = Vec::new();
+        std::io::stdin().read_to_end(&mut data)?;
+        return Ok(data);
+    }
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -570,7 +663,10 @@ fn policy(command: PolicyCommand) -> anyhow::Result<()> {
             sub,
             groups,
             kind,
+            response_body_file,
+            response_content_type,
         } => {
+            let redact_dir = policy.clone().filter(|dir| dir.join("redact").is_dir());
             let policy = match policy {
                 Some(dir) => Policy::load_dir(&dir)?,
                 None => Policy::builtin()?,
@@ -591,15 +687,7 @@ fn policy(command: PolicyCommand) -> anyhow::Result<()> {
             }
             let (head, mut bytes) = request.to_parts()?;
             if let Some(path) = body_file {
-                use std::io::Read;
-                let mut data = Vec::new();
-                if path.as_os_str() == "-" {
-                    std::io::stdin().read_to_end(&mut data)?;
-                } else {
-                    data = std::fs::read(&path)
-                        .with_context(|| format!("cannot read {}", path.display()))?;
-                }
-                bytes = Some(data);
+                bytes = Some(read_file_or_stdin(&path)?);
             }
             let mut head = head;
             if let Some(data) = &bytes {
@@ -614,7 +702,7 @@ fn policy(command: PolicyCommand) -> anyhow::Result<()> {
             });
             let (decision, facts) =
                 testcases::evaluate_request(&policy, &head, bytes.as_deref(), identity);
-            let output = serde_json::json!({
+            let mut output = serde_json::json!({
                 "decision": decision.decision,
                 "rule": decision.rule,
                 "reason": decision.reason,
@@ -623,6 +711,32 @@ fn policy(command: PolicyCommand) -> anyhow::Result<()> {
                 "policy_hash": decision.policy_hash,
                 "facts": facts,
             });
+            if let Some(path) = response_body_file {
+                let body = read_file_or_stdin(&path)?;
+                let masking = warden::masking::MaskingConfig {
+                    policy_dir: redact_dir,
+                    ..Default::default()
+                };
+                let redactor = masking.build()?;
+                let masked = testcases::masked_body(
+                    &decision,
+                    warden::redact::Direction::Response,
+                    &response_content_type,
+                    &body,
+                    Some(&redactor),
+                );
+                match masked {
+                    Ok(bytes) => {
+                        output["masked_response_body"] =
+                            String::from_utf8_lossy(&bytes).into_owned().into();
+                    }
+                    Err(why) => {
+                        // Warden would refuse the response: nothing of it is shown.
+                        output["masked_response_body"] = serde_json::Value::Null;
+                        output["response_refused"] = why.into();
+                    }
+                }
+            }
             println!("{}", serde_json::to_string_pretty(&output)?);
             Ok(())
         }

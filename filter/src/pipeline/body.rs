@@ -21,6 +21,9 @@ use crate::audit::BodyRecorder;
 use crate::content::{self, Declared};
 use crate::http::Headers;
 use crate::masking::BinaryPolicy;
+use std::sync::Arc;
+
+use crate::redact::fields::{FieldError, FieldMasker, FieldSet};
 use crate::redact::{decode_body, BodyMasker, ContentKind, Direction, Finding, Redactor};
 
 use super::{BodyMode, LocalReply, Mutation, Outcome, Step};
@@ -30,8 +33,11 @@ use super::{BodyMode, LocalReply, Mutation, Outcome, Step};
 pub struct BodyChoice {
     /// The phase mode to ask Envoy for.
     pub mode: BodyMode,
-    /// Whether the body is masked.
+    /// Whether the body is masked (by the pattern engine, flagged fields, or both).
     pub mask: bool,
+    /// Whether the pattern engine masks it (`mask` without `patterns`: only the fields
+    /// a policy flags are masked).
+    pub patterns: bool,
     /// What the headers declare the body to be (a hint: the bytes decide).
     pub content: Declared,
     /// The `content-encoding` to undo before masking (buffered bodies only).
@@ -50,6 +56,7 @@ impl BodyChoice {
         BodyChoice {
             mode,
             mask: false,
+            patterns: false,
             content: Declared::default(),
             encoding: None,
             drop_content_length: false,
@@ -99,6 +106,10 @@ pub(crate) struct BodyState {
     pub(crate) progress: BodyProgress,
     pub(crate) choice: BodyChoice,
     pub(crate) masker: Option<BodyMasker>,
+    /// The fields the policy flags in this body (`None`: none).
+    pub(crate) fields: Option<Arc<FieldSet>>,
+    /// Masks them as the body streams.
+    pub(crate) field_masker: Option<FieldMasker>,
     pub(crate) findings: FindingTally,
     /// The masked body as passed on, kept for the session capture (only when sessions
     /// are recorded).
@@ -114,6 +125,8 @@ impl Default for BodyState {
             progress: BodyProgress::default(),
             choice: BodyChoice::unmasked(BodyMode::Skip),
             masker: None,
+            fields: None,
+            field_masker: None,
             findings: FindingTally::default(),
             capture: None,
             deadline: None,
@@ -130,17 +143,21 @@ pub(crate) struct Refusal {
 
 /// Chooses how to handle a body from its headers.
 ///
-/// `base` is the mode inspection asks for without masking; `mask` says whether this
-/// direction is masked. A label never makes a body skipped or refused here: what the
-/// body is, its bytes show ([`mask_whole`], [`mask_chunk`]).
+/// `base` is the mode inspection asks for without masking; `mask` says whether the
+/// pattern engine masks this direction, `fields` whether a policy flags fields in it.
+/// A label never makes a body skipped or refused here: what the body is, its bytes
+/// show ([`mask_whole`], [`mask_chunk`]).
 pub(crate) fn choose(
     direction: Direction,
     headers: &Headers,
     base: BodyMode,
     mask: bool,
+    fields: bool,
     binary: BinaryPolicy,
     max_buffered: u64,
 ) -> Result<BodyChoice, Refusal> {
+    let patterns = mask;
+    let mask = mask || fields;
     let length = headers
         .get_str("content-length")
         .and_then(|v| v.trim().parse::<u64>().ok());
@@ -198,6 +215,7 @@ pub(crate) fn choose(
         return Ok(BodyChoice {
             mode: BodyMode::Buffered,
             mask: true,
+            patterns,
             content: declared,
             encoding: Some(encoding),
             drop_content_length: false,
@@ -213,6 +231,7 @@ pub(crate) fn choose(
             BodyMode::Streamed
         },
         mask: true,
+        patterns,
         content: declared,
         encoding: None,
         drop_content_length: !buffered && length.is_some(),
@@ -283,9 +302,9 @@ fn note_unread(state: &mut BodyState, direction: Direction, request_id: &str) {
     state.choice.passed_unread = true;
 }
 
-/// Masks a whole (buffered) body.
+/// Masks a whole (buffered) body: the fields the policy flags, then patterns.
 pub(crate) fn mask_whole(
-    redactor: &Redactor,
+    redactor: Option<&Redactor>,
     state: &mut BodyState,
     direction: Direction,
     body: &[u8],
@@ -303,15 +322,51 @@ pub(crate) fn mask_whole(
         },
         None => body,
     };
-    let redacted = match redactor.redact_body_within(
-        plain,
-        &state.choice.content,
-        direction,
-        state.deadline,
-    ) {
-        Ok(redacted) => redacted,
-        Err(_) => return out_of_time(direction, request_id),
+    let fielded;
+    let mut field_findings = Vec::new();
+    let plain: &[u8] = match &state.fields {
+        Some(fields) => {
+            let kind = ContentKind::from_content_type(&state.choice.content.media);
+            let hash_key = redactor.map(Redactor::hash_key).unwrap_or_default();
+            // The whole body is at hand: no document limit beyond the body's own.
+            let masker =
+                FieldMasker::new(Arc::clone(fields), kind, direction, hash_key, usize::MAX);
+            match masker.whole(plain) {
+                Ok((bytes, found)) => {
+                    fielded = bytes;
+                    field_findings = found;
+                    &fielded
+                }
+                Err(err) => return fields_unmaskable(direction, &err, request_id),
+            }
+        }
+        None => plain,
     };
+    if state
+        .deadline
+        .is_some_and(|d| std::time::Instant::now() >= d)
+    {
+        return out_of_time(direction, request_id);
+    }
+    let redacted = match redactor.filter(|_| state.choice.patterns) {
+        Some(redactor) => match redactor.redact_body_within(
+            plain,
+            &state.choice.content,
+            direction,
+            state.deadline,
+        ) {
+            Ok(redacted) => redacted,
+            Err(_) => return out_of_time(direction, request_id),
+        },
+        None => crate::redact::RedactedBody {
+            body: plain.to_vec(),
+            findings: Vec::new(),
+            binary: false,
+            passed_unread: false,
+        },
+    };
+    let fields_changed = !field_findings.is_empty();
+    state.findings.add(&field_findings);
     if redacted.binary && state.choice.binary == BinaryPolicy::Block {
         return Outcome::reply(binary_blocked(direction, request_id));
     }
@@ -322,7 +377,7 @@ pub(crate) fn mask_whole(
         // What goes on: the masked body, or (unchanged) the same text decoded.
         capture.push(&redacted.body, None);
     }
-    if !redacted.changed() {
+    if !redacted.changed() && !fields_changed {
         // Unchanged: the original bytes (still compressed, if they were) go on.
         return Outcome::pass();
     }
@@ -343,14 +398,18 @@ pub(crate) fn mask_whole(
 /// Masks one chunk of a streamed body; the masker carries a tail between chunks so a
 /// secret split across them is still caught. `at_ms` (time since the exchange began)
 /// times the chunk in the session capture.
+/// Flagged fields are masked first: a JSON document (an NDJSON line, an event) is held
+/// until it is complete, up to `max_document` bytes ([`FieldMasker`]).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn mask_chunk(
-    redactor: &Redactor,
+    redactor: Option<&Redactor>,
     state: &mut BodyState,
     direction: Direction,
     chunk: &[u8],
     end_of_stream: bool,
     request_id: &str,
     at_ms: u64,
+    max_document: usize,
 ) -> Outcome {
     if let Some(encoding) = &state.choice.encoding {
         // Only reachable if Envoy streamed a body we asked to buffer.
@@ -362,6 +421,43 @@ pub(crate) fn mask_chunk(
         );
     }
     let content = &state.choice.content;
+    let fielded;
+    let chunk_in = chunk;
+    let chunk: &[u8] = match &state.fields {
+        Some(fields) => {
+            let field_masker = state.field_masker.get_or_insert_with(|| {
+                let kind = ContentKind::from_content_type(&content.media);
+                let hash_key = redactor.map(Redactor::hash_key).unwrap_or_default();
+                FieldMasker::new(Arc::clone(fields), kind, direction, hash_key, max_document)
+            });
+            let mut out = Vec::with_capacity(chunk.len());
+            let mut result = field_masker.push(chunk, &mut out);
+            if end_of_stream {
+                result = result.and_then(|()| field_masker.finish(&mut out));
+            }
+            let found = field_masker.take_findings();
+            if let Err(err) = result {
+                state.field_masker = None;
+                return fields_unmaskable(direction, &err, request_id);
+            }
+            state.findings.add(&found);
+            fielded = out;
+            &fielded
+        }
+        None => chunk,
+    };
+    let Some(redactor) = redactor.filter(|_| state.choice.patterns) else {
+        if let Some(capture) = &mut state.capture {
+            capture.push(chunk, Some(at_ms));
+        }
+        return Outcome {
+            step: Step::Continue(Mutation {
+                body: (chunk != chunk_in).then(|| chunk.to_vec()),
+                ..Mutation::default()
+            }),
+            metadata: Vec::new(),
+        };
+    };
     let masker = state
         .masker
         .get_or_insert_with(|| redactor.body_masker(content, direction));
@@ -399,7 +495,7 @@ pub(crate) fn mask_chunk(
         step: Step::Continue(Mutation {
             // A chunk that comes out as it went in needs no replacing (and a whole body
             // checked in one message, as through ext_authz, is then seen unchanged).
-            body: (joins_events || out != chunk).then_some(out),
+            body: (joins_events || out != chunk_in).then_some(out),
             ..Mutation::default()
         }),
         metadata: Vec::new(),
@@ -428,6 +524,26 @@ pub(crate) fn out_of_time(direction: Direction, request_id: &str) -> Outcome {
         &format!(
             "Warden could not inspect the {what} body within its time budget, so it was not \
              passed on; send a smaller or simpler body"
+        ),
+        request_id,
+    ))
+}
+
+/// The refusal of a body whose flagged fields could not be masked: too large a
+/// document to hold, or not readable as the JSON it claims to be.
+fn fields_unmaskable(direction: Direction, err: &FieldError, request_id: &str) -> Outcome {
+    tracing::info!(request_id, ?direction, error = %err, "flagged fields could not be masked; body refused");
+    let (status, what) = match (direction, err) {
+        (Direction::Request, FieldError::TooLarge { .. }) => (413, "request"),
+        (Direction::Request, _) => (400, "request"),
+        (Direction::Response, _) => (502, "response"),
+    };
+    Outcome::reply(LocalReply::json_error(
+        status,
+        "fields_not_maskable",
+        &format!(
+            "policy flags fields in this {what} body that Warden must mask, but it could not: \
+             {err}; the body was not passed on"
         ),
         request_id,
     ))

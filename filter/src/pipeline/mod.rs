@@ -602,6 +602,10 @@ pub struct MaskOverride {
     pub request: Option<bool>,
     /// Response bodies.
     pub response: Option<bool>,
+    /// The policy flags fields in the request body.
+    pub request_fields: bool,
+    /// The policy flags (or may flag) fields in the response body.
+    pub response_fields: bool,
 }
 
 /// Most a compressed body may grow to when decoded, as a multiple of the buffered
@@ -692,7 +696,6 @@ impl Pipeline {
         self
     }
 
-    /// The time limits on body work.
     /// How long the reply to the body message just handled in `direction` may wait
     /// for the next message, because masking holds events back that a secret may
     /// continue from ([`Self::flush_events`]). `None`: reply now.
@@ -738,6 +741,7 @@ impl Pipeline {
         Ok(out)
     }
 
+    /// The time limits on body work.
     pub fn body_limits(&self) -> BodyWorkLimits {
         self.body_limits
     }
@@ -858,8 +862,9 @@ impl Pipeline {
         let max = self.settings.max_buffered_body_bytes;
         let request_body = if has_body {
             let base = read_request_body.unwrap_or_else(|| body_mode(self.settings.request_body));
+            let fields = mask.request_fields;
             let mask = self.masks_with(Direction::Request, mask);
-            let base = if mask && base == BodyMode::Skip {
+            let base = if (mask || fields) && base == BodyMode::Skip {
                 BodyMode::Streamed
             } else {
                 base
@@ -869,6 +874,7 @@ impl Pipeline {
                 &head.headers,
                 base,
                 mask,
+                fields,
                 self.settings.masking.binary,
                 max,
             ) {
@@ -890,7 +896,9 @@ impl Pipeline {
         };
 
         let mut response_body = body_mode(self.settings.response_body);
-        if self.masks_with(Direction::Response, mask) && response_body == BodyMode::Skip {
+        if (self.masks_with(Direction::Response, mask) || mask.response_fields)
+            && response_body == BodyMode::Skip
+        {
             response_body = BodyMode::Streamed;
         }
         let plan = PhasePlan {
@@ -967,9 +975,13 @@ impl Pipeline {
             // fingerprint covers what the upstream would receive.
             return self.read_for_policy(exchange, facts, policy, head, end_of_stream);
         }
+        exchange.request_body.fields = verdict.effects.field_set(Direction::Request);
+        exchange.response_body.fields = verdict.effects.field_set(Direction::Response);
         let mask = MaskOverride {
             request: verdict.effects.mask_request,
             response: verdict.effects.mask_response,
+            request_fields: exchange.request_body.fields.is_some(),
+            response_fields: exchange.response_body.fields.is_some(),
         };
         log_policy(&verdict, &exchange.id);
         let decision = match verdict.decision {
@@ -1011,14 +1023,14 @@ impl Pipeline {
         mode: BodyMode,
     ) -> Decision {
         exchange.facts = Some(facts);
+        // The response phases are planned now: when some rule flags response fields,
+        // they are asked for whatever the body's decision will be.
+        let mask = MaskOverride {
+            response_fields: policy.flags_fields(Direction::Response),
+            ..MaskOverride::default()
+        };
         exchange.pending_policy = Some(policy);
-        self.decide(
-            &exchange.id,
-            head,
-            end_of_stream,
-            Some(mode),
-            MaskOverride::default(),
-        )
+        self.decide(&exchange.id, head, end_of_stream, Some(mode), mask)
     }
 
     /// Leaves the decision to the request body, read the way its label and length
@@ -1113,9 +1125,14 @@ impl Pipeline {
         log_policy(&verdict, &exchange.id);
         let mut metadata = vec![("decision", verdict.decision.name().to_string())];
         metadata.extend(policy_metadata(&verdict));
+        let choice = &mut exchange.request_body.choice;
         if let Some(mask) = verdict.effects.mask_request {
-            exchange.request_body.choice.mask &= mask;
+            choice.patterns &= mask;
         }
+        let request_fields = verdict.effects.field_set(Direction::Request);
+        choice.mask = choice.patterns || request_fields.is_some();
+        exchange.request_body.fields = request_fields;
+        exchange.response_body.fields = verdict.effects.field_set(Direction::Response);
         let outcome = match verdict.decision {
             Action::Deny => {
                 if let Some(decision) = exchange.decision.as_mut() {
@@ -1244,8 +1261,13 @@ impl Pipeline {
                 }
                 // Ask the upstream for an uncompressed response: it can then be
                 // masked as it streams instead of being buffered and decoded.
+                let response_fields = exchange.response_body.fields.is_some()
+                    || exchange
+                        .pending_policy
+                        .as_ref()
+                        .is_some_and(|p| p.flags_fields(Direction::Response));
                 if decision.plan.response_headers
-                    && self.masks(Direction::Response)
+                    && (self.masks(Direction::Response) || response_fields)
                     && head.headers.get("accept-encoding").is_some()
                 {
                     remove_headers.push("accept-encoding".into());
@@ -1305,7 +1327,7 @@ impl Pipeline {
                         Direction::Request,
                         MaskOverride {
                             request: mask_request,
-                            response: None,
+                            ..MaskOverride::default()
                         },
                     )
                 }) {
@@ -1377,11 +1399,12 @@ impl Pipeline {
         end_of_stream: bool,
     ) -> Result<Outcome, PipelineError> {
         let mask_override = MaskOverride {
-            request: None,
             response: exchange
                 .policy_decision
                 .as_ref()
                 .and_then(|d| d.effects.mask_response),
+            response_fields: exchange.response_body.fields.is_some(),
+            ..MaskOverride::default()
         };
         let Some(decision) = exchange.decision.as_mut() else {
             return Err(PipelineError::BeforeRequestHeaders("response headers"));
@@ -1402,6 +1425,7 @@ impl Pipeline {
                 &head.headers,
                 decision.plan.response_body,
                 self.masks_with(Direction::Response, mask_override),
+                mask_override.response_fields,
                 self.settings.masking.binary,
                 self.settings.max_buffered_body_bytes,
             )
@@ -1567,14 +1591,14 @@ impl Pipeline {
                     WithholdReason::GitCommands => {
                         match self.withhold_git_commands(exchange, withheld, chunk, end_of_stream) {
                             Ok(bytes) => released = Some(bytes),
-                            Err(outcome) => return Ok(outcome),
+                            Err(outcome) => return Ok(*outcome),
                         }
                     }
                     WithholdReason::Sniff => {
                         match self.withhold_until_sniffed(exchange, withheld, chunk, end_of_stream)
                         {
                             Ok(bytes) => released = Some(bytes),
-                            Err(outcome) => return Ok(outcome),
+                            Err(outcome) => return Ok(*outcome),
                         }
                     }
                 }
@@ -1642,18 +1666,29 @@ impl Pipeline {
         let id = exchange.id.clone();
         let state = exchange.body_state_mut(direction);
         let buffered = state.choice.mode == BodyMode::Buffered;
-        let Some(redactor) = self.redactor.as_deref().filter(|_| state.choice.mask) else {
+        if !state.choice.mask {
             return Outcome {
                 step: Step::Continue(Mutation::default()),
                 metadata: decided_metadata,
             };
-        };
+        }
+        let redactor = self.redactor.as_deref();
         let mut outcome = if buffered {
             let max_decoded =
                 usize::try_from(max.saturating_mul(MAX_DECODE_FACTOR)).unwrap_or(usize::MAX);
             body::mask_whole(redactor, state, direction, chunk, &id, max_decoded)
         } else {
-            body::mask_chunk(redactor, state, direction, chunk, end_of_stream, &id, at_ms)
+            let max_document = usize::try_from(max).unwrap_or(usize::MAX);
+            body::mask_chunk(
+                redactor,
+                state,
+                direction,
+                chunk,
+                end_of_stream,
+                &id,
+                at_ms,
+                max_document,
+            )
         };
         outcome.metadata.extend(decided_metadata);
         if state.progress.ended && state.findings.total > 0 {
@@ -1684,7 +1719,7 @@ impl Pipeline {
         mut withheld: Withheld,
         chunk: &[u8],
         end_of_stream: bool,
-    ) -> Result<Vec<u8>, Outcome> {
+    ) -> Result<Vec<u8>, Box<Outcome>> {
         withheld.bytes.extend_from_slice(chunk);
         let complete = !matches!(
             classify::git::parse_receive_pack_commands(&withheld.bytes),
@@ -1694,16 +1729,16 @@ impl Pipeline {
             // Hold these bytes back (the chunk is replaced by nothing) until the
             // commands are complete.
             exchange.withheld = Some(withheld);
-            return Err(Outcome {
+            return Err(Box::new(Outcome {
                 step: Step::Continue(Mutation {
                     body: Some(Vec::new()),
                     ..Mutation::default()
                 }),
                 metadata: Vec::new(),
-            });
+            }));
         }
         if let Some(refused) = self.decide_pending(exchange, &withheld.bytes) {
-            return Err(refused);
+            return Err(Box::new(refused));
         }
         Ok(withheld.bytes)
     }
@@ -1719,7 +1754,7 @@ impl Pipeline {
         mut withheld: Withheld,
         chunk: &[u8],
         end_of_stream: bool,
-    ) -> Result<Vec<u8>, Outcome> {
+    ) -> Result<Vec<u8>, Box<Outcome>> {
         let window_open = withheld.bytes.len() < content::sniff::WINDOW;
         withheld.bytes.extend_from_slice(chunk);
         let binary = window_open
@@ -1728,13 +1763,13 @@ impl Pipeline {
         if binary {
             if self.settings.masking.binary == BinaryPolicy::Block {
                 exchange.pending_policy = None;
-                return Err(Outcome::reply(body::binary_blocked(
+                return Err(Box::new(Outcome::reply(body::binary_blocked(
                     Direction::Request,
                     &exchange.id,
-                )));
+                ))));
             }
             if let Some(refused) = self.decide_pending_on(exchange, None) {
-                return Err(refused);
+                return Err(Box::new(refused));
             }
             tracing::info!(
                 request_id = %exchange.id,
@@ -1747,22 +1782,22 @@ impl Pipeline {
         }
         if withheld.bytes.len() as u64 > self.settings.max_buffered_body_bytes {
             exchange.pending_policy = None;
-            return Err(Outcome::reply(
+            return Err(Box::new(Outcome::reply(
                 self.too_large(Direction::Request, &exchange.id),
-            ));
+            )));
         }
         if !end_of_stream {
             exchange.withheld = Some(withheld);
-            return Err(Outcome {
+            return Err(Box::new(Outcome {
                 step: Step::Continue(Mutation {
                     body: Some(Vec::new()),
                     ..Mutation::default()
                 }),
                 metadata: Vec::new(),
-            });
+            }));
         }
         if let Some(refused) = self.decide_pending(exchange, &withheld.bytes) {
-            return Err(refused);
+            return Err(Box::new(refused));
         }
         Ok(withheld.bytes)
     }
@@ -2556,7 +2591,7 @@ mod tests {
                 &p,
                 &[
                     ("x-debug", &format!("token={TOKEN}")),
-                    ("x-warden-subject", &format!("{TOKEN}")),
+                    ("x-warden-subject", TOKEN),
                 ],
             );
             assert!(
@@ -2886,6 +2921,205 @@ mod tests {
             assert_eq!(m.plan.unwrap().request_body, BodyMode::Buffered);
             let m = mutation(p.on_request_body(&mut ex, body.as_bytes(), true).unwrap());
             assert!(!String::from_utf8(m.body.unwrap()).unwrap().contains(TOKEN));
+        }
+    }
+
+    mod fields {
+        use super::*;
+        use crate::identity::{IdentityKind, IdentitySource};
+        use crate::policy::watch::PolicyStore;
+
+        const POLICY: &str = r#"
+rules:
+  - id: agent-fields
+    when: { host: api.test, identity: { group: agents } }
+    action: allow
+    mask:
+      fields:
+        - { key: ssn }
+        - { path: "$.rows[*][0]" }
+        - { column: salary, direction: both }
+  - id: sql-needs-body
+    when: { sql: { kind: drop } }
+    action: deny
+"#;
+
+        /// Pattern masking off: only the fields a policy flags are masked.
+        fn fields_pipeline() -> Pipeline {
+            let policy = Policy::from_sources(vec![("p.yaml".into(), POLICY.into())]).unwrap();
+            Pipeline::new(
+                PipelineSettings {
+                    request_body: BodyInspection::None,
+                    response_body: BodyInspection::None,
+                    max_buffered_body_bytes: 256,
+                    masking: MaskingSettings {
+                        request: false,
+                        response: false,
+                        binary: BinaryPolicy::Pass,
+                    },
+                },
+                None,
+            )
+            .with_policy(PolicyStore::fixed(policy))
+        }
+
+        fn caller(group: &str) -> Identity {
+            Identity {
+                subject: format!("{group}-1"),
+                issuer: "https://idp.test".into(),
+                groups: vec![group.into()],
+                kind: IdentityKind::Agent,
+                session_id: None,
+                source: IdentitySource::Jwt,
+                acting_for: Vec::new(),
+            }
+        }
+
+        const BODY: &str = r#"{"ssn": "123-45-6789", "rows": [["r0", 1]], "columns": ["name", "salary"], "data": [["bob", 90000]]}"#;
+
+        fn respond(
+            group: &str,
+            headers: &[(&str, &str)],
+            chunks: &[&[u8]],
+        ) -> Result<String, LocalReply> {
+            let p = fields_pipeline();
+            let mut ex = Exchange::new("f");
+            let m = mutation(
+                p.on_request_headers(&mut ex, request("GET", &[]), true, Ok(Some(caller(group))))
+                    .unwrap(),
+            );
+            let plan = m.plan.expect("plan");
+            if group == "agents" {
+                assert_ne!(
+                    plan.response_body,
+                    BodyMode::Skip,
+                    "flagged fields need the body"
+                );
+            }
+            let head = p
+                .on_response_headers(&mut ex, response(headers), false)
+                .unwrap();
+            if let Step::Reply(r) = head.step {
+                return Err(r);
+            }
+            let mut out = Vec::new();
+            for (i, chunk) in chunks.iter().enumerate() {
+                let outcome = p
+                    .on_response_body(&mut ex, chunk, i + 1 == chunks.len())
+                    .unwrap();
+                match outcome.step {
+                    Step::Continue(m) => out.extend(m.body.unwrap_or_else(|| chunk.to_vec())),
+                    Step::Reply(r) => return Err(r),
+                    Step::Hold(_) => panic!("hold"),
+                }
+            }
+            Ok(String::from_utf8(out).unwrap())
+        }
+
+        #[test]
+        fn flagged_fields_are_masked_for_the_identity_the_rule_names_only() {
+            let len = BODY.len().to_string();
+            let buffered = [
+                ("content-type", "application/json"),
+                ("content-length", len.as_str()),
+            ];
+            let streamed = [("content-type", "application/json")];
+            let chunks: Vec<&[u8]> = BODY.as_bytes().chunks(7).collect();
+            for (headers, chunks) in [
+                (&buffered[..], vec![BODY.as_bytes()]),
+                (&streamed[..], chunks),
+            ] {
+                let out = respond("agents", headers, &chunks).unwrap();
+                let v: serde_json::Value = serde_json::from_str(&out).expect("still JSON");
+                assert_eq!(v["ssn"], "[REDACTED:agent-fields]", "{out}");
+                assert_eq!(v["rows"][0][0], "[REDACTED:agent-fields]", "{out}");
+                assert_eq!(
+                    v["data"][0],
+                    serde_json::json!(["bob", "[REDACTED:agent-fields]"])
+                );
+                let out = respond("humans", headers, &chunks).unwrap();
+                assert_eq!(out, BODY, "another identity sees the body as sent");
+            }
+        }
+
+        #[test]
+        fn a_streamed_document_larger_than_the_limit_is_refused() {
+            let big = format!(
+                "{{\"pad\": \"{}\", \"ssn\": \"123-45-6789\"}}",
+                "x".repeat(400)
+            );
+            let chunks: Vec<&[u8]> = big.as_bytes().chunks(100).collect();
+            let r =
+                respond("agents", &[("content-type", "application/json")], &chunks).unwrap_err();
+            assert_eq!(r.status, 502);
+            assert!(String::from_utf8_lossy(&r.body).contains("fields_not_maskable"));
+            // NDJSON of small lines streams line by line.
+            let lines = "{\"ssn\": \"123-45-6789\"}\n".repeat(40);
+            let chunks: Vec<&[u8]> = lines.as_bytes().chunks(100).collect();
+            let out = respond(
+                "agents",
+                &[("content-type", "application/x-ndjson")],
+                &chunks,
+            )
+            .unwrap();
+            assert!(!out.contains("123-45-6789"));
+            assert_eq!(out.lines().count(), 40);
+        }
+
+        #[test]
+        fn malformed_json_with_flagged_fields_is_refused() {
+            let body = b"{\"ssn\": \"123-45-6789\",}";
+            let len = body.len().to_string();
+            let r = respond(
+                "agents",
+                &[
+                    ("content-type", "application/json"),
+                    ("content-length", &len),
+                ],
+                &[body],
+            )
+            .unwrap_err();
+            assert_eq!(r.status, 502);
+        }
+
+        #[test]
+        fn request_fields_are_masked_and_a_pending_decision_plans_the_response() {
+            let p = fields_pipeline();
+            let mut ex = Exchange::new("f");
+            let body = br#"{"sql": "SELECT 1", "salary": 5}"#;
+            let len = body.len().to_string();
+            let m = mutation(
+                p.on_request_headers(
+                    &mut ex,
+                    request(
+                        "POST",
+                        &[
+                            ("content-type", "application/json"),
+                            ("content-length", &len),
+                        ],
+                    ),
+                    false,
+                    Ok(Some(caller("agents"))),
+                )
+                .unwrap(),
+            );
+            let plan = m.plan.expect("plan");
+            assert_eq!(
+                plan.request_body,
+                BodyMode::Buffered,
+                "the policy reads SQL"
+            );
+            assert_ne!(
+                plan.response_body,
+                BodyMode::Skip,
+                "response fields may apply"
+            );
+            let m = mutation(p.on_request_body(&mut ex, body, true).unwrap());
+            let sent = String::from_utf8(m.body.expect("masked")).unwrap();
+            assert_eq!(
+                sent,
+                r#"{"sql": "SELECT 1", "salary": "[REDACTED:agent-fields]"}"#
+            );
         }
     }
 }

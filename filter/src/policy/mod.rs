@@ -14,6 +14,7 @@
 //!   evaluated and reported (in [`PolicyDecision::observed`]) but not enforced.
 //! * Effects (`mask`, `record`, `inject`) come from the first matching rule (enforced
 //!   or not, in load order) that sets each of them.
+//!   `mask.fields` add up over every matching rule: a field one rule flags stays flagged.
 //!
 //! Evaluation is pure: [`Policy::evaluate`] over [`RequestFacts`].
 
@@ -24,11 +25,13 @@ pub mod watch;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::classify::{RequestFacts, SqlSettings};
+use crate::redact::fields::{FieldRule, FieldSet};
 pub use pattern::{PathPattern, Pattern};
 pub use rules::{Action, ApprovalSpec, MaskEffect, Mode, RecordLevel, Rule};
 
@@ -228,7 +231,7 @@ pub struct ObservedMatch {
 }
 
 /// Effects collected from the matching rules.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Effects {
     /// Mask the request body (None: Warden's configured default).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -242,6 +245,18 @@ pub struct Effects {
     /// Inject upstream credentials (None: as configured).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub inject: Option<bool>,
+    /// Fields masked wholesale: those of every matching rule (enforced or observed),
+    /// in load order — a field one rule flags is never unflagged by another.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<Arc<FieldRule>>,
+}
+
+impl Effects {
+    /// The field rules that apply to bodies travelling in `direction` (`None`: none).
+    pub fn field_set(&self, direction: crate::redact::Direction) -> Option<Arc<FieldSet>> {
+        let set = FieldSet::new(&self.fields, direction);
+        (!set.is_empty()).then(|| Arc::new(set))
+    }
 }
 
 const DEFAULT_STATUS: u16 = 403;
@@ -295,6 +310,16 @@ impl Policy {
                         &field,
                         format!("duplicate rule id {:?}", rule.id),
                     ));
+                }
+                let mut rule = rule;
+                if let Some(mask) = &rule.mask {
+                    for (j, spec) in mask.fields.iter().enumerate() {
+                        let compiled = crate::redact::fields::FieldRule::compile(&rule.id, spec)
+                            .map_err(|message| {
+                                invalid(path, &format!("{field}.mask.fields[{j}]"), message)
+                            })?;
+                        rule.fields.push(std::sync::Arc::new(compiled));
+                    }
                 }
                 if let Some(status) = rule.status {
                     if !(400..=599).contains(&status) {
@@ -455,6 +480,14 @@ impl Policy {
             })
     }
 
+    /// True when some rule flags fields in bodies travelling in `direction` (a
+    /// decision that waits for the request body must plan for them).
+    pub fn flags_fields(&self, direction: crate::redact::Direction) -> bool {
+        self.rules
+            .iter()
+            .any(|r| r.fields.iter().any(|f| f.direction.covers(direction)))
+    }
+
     /// Decides about a request.
     pub fn evaluate(&self, facts: &RequestFacts) -> PolicyDecision {
         let mut enforced: Option<&Rule> = None;
@@ -466,10 +499,11 @@ impl Policy {
             if !matches {
                 continue;
             }
-            if let Some(mask) = rule.mask {
+            if let Some(mask) = &rule.mask {
                 effects.mask_request = effects.mask_request.or(mask.request);
                 effects.mask_response = effects.mask_response.or(mask.response);
             }
+            effects.fields.extend(rule.fields.iter().cloned());
             effects.record = effects.record.or(rule.record);
             effects.inject = effects.inject.or(rule.inject);
             if rule.observe || self.mode == Mode::Observe {

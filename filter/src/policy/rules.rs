@@ -211,10 +211,13 @@ pub struct Rule {
     /// The resolved approval settings (hold rules only), filled in by the loader.
     #[serde(skip)]
     pub hold: Option<crate::policy::HoldSpec>,
+    /// `mask.fields`, compiled by the loader.
+    #[serde(skip)]
+    pub fields: Vec<std::sync::Arc<crate::redact::fields::FieldRule>>,
 }
 
-/// Which bodies are masked.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+/// Which bodies are masked, and which fields in them are masked whatever they hold.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MaskEffect {
     /// Mask the request body (outbound DLP).
@@ -223,6 +226,10 @@ pub struct MaskEffect {
     /// Mask the response body.
     #[serde(default)]
     pub response: Option<bool>,
+    /// Fields masked wholesale: JSON paths, key names, SQL result columns (responses
+    /// unless a field says otherwise). They apply whether or not pattern masking is on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<crate::redact::fields::FieldSpec>,
 }
 
 /// The conditions of a rule. Absent conditions always hold.

@@ -17,6 +17,25 @@
 //!       rule: sql-drop-truncate
 //! ```
 //!
+//! A case may also give the upstream's `response` and say what the agent must (not)
+//! read in it once masked — the fields the policy flags, then the pattern engine (the
+//! policy directory's `redact/` rules, else the built-in pack):
+//!
+//! ```yaml
+//!   - name: agents never read the salary column
+//!     request:
+//!       url: http://db.internal/query
+//!       identity: { subject: agent-7, groups: [agents] }
+//!     response:
+//!       headers: { content-type: application/json }
+//!       body: '{"columns": ["id", "salary"], "rows": [[1, 90000]]}'
+//!     expect:
+//!       decision: allow
+//!       response_excludes: ["90000"]
+//!       response_includes: ['"salary"', "[REDACTED:db-fields]"]
+//!       # or the whole masked body: response_body: '...'
+//! ```
+//!
 //! A request goes through exactly the classification the data path uses (body decoded
 //! per `content-encoding`, JSON read strictly), so a passing test says what Envoy
 //! traffic will get.
@@ -28,7 +47,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{Action, Policy, PolicyDecision, PolicyError};
 use crate::classify::{self, IdentityFacts, RequestFacts};
+use crate::content::Declared;
 use crate::http::{Headers, RequestHead};
+use crate::redact::fields::FieldMasker;
+use crate::redact::{ContentKind, Direction, Redactor};
 
 /// A request described in a test file or on the command line.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -84,6 +106,37 @@ pub struct Expectation {
     /// The deciding rule (`default` for the policy default), when given.
     #[serde(default)]
     pub rule: Option<String>,
+    /// The whole response body as the agent gets it (masked).
+    #[serde(default)]
+    pub response_body: Option<String>,
+    /// Text the masked response body must contain.
+    #[serde(default)]
+    pub response_includes: Vec<String>,
+    /// Text the masked response body must not contain.
+    #[serde(default)]
+    pub response_excludes: Vec<String>,
+}
+
+/// The upstream's response in a test case.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestResponse {
+    /// Headers (`content-type` decides how the body is read).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Body text.
+    #[serde(default)]
+    pub body: String,
+}
+
+impl TestResponse {
+    /// The `content-type` header, or empty.
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+            .map_or("", |(_, value)| value.as_str())
+    }
 }
 
 /// One test case.
@@ -94,6 +147,9 @@ pub struct TestCase {
     pub name: String,
     /// The request.
     pub request: TestRequest,
+    /// The upstream's response (to check what the agent reads of it).
+    #[serde(default)]
+    pub response: Option<TestResponse>,
     /// The expected outcome.
     pub expect: Expectation,
 }
@@ -224,9 +280,46 @@ pub fn evaluate_request(
     (policy.evaluate(&facts), facts)
 }
 
+/// A body as Warden passes it on under `decision`: the fields the policy flags for
+/// `direction` masked, then the pattern engine's findings (unless the decision turns
+/// pattern masking off for that direction; `redactor` `None`: fields only). `Err` says
+/// why the body would be refused.
+pub fn masked_body(
+    decision: &PolicyDecision,
+    direction: Direction,
+    content_type: &str,
+    body: &[u8],
+    redactor: Option<&Redactor>,
+) -> Result<Vec<u8>, String> {
+    let mut body = body.to_vec();
+    if let Some(fields) = decision.effects.field_set(direction) {
+        let kind = ContentKind::from_content_type(content_type);
+        let hash_key = redactor.map(Redactor::hash_key).unwrap_or_default();
+        body = FieldMasker::new(fields, kind, direction, hash_key, usize::MAX)
+            .whole(&body)
+            .map_err(|err| {
+                format!(
+                    "refused: policy flags fields in this body but it could not mask them: {err}"
+                )
+            })?
+            .0;
+    }
+    let patterns = match direction {
+        Direction::Request => decision.effects.mask_request,
+        Direction::Response => decision.effects.mask_response,
+    };
+    if let Some(redactor) = redactor.filter(|_| patterns != Some(false)) {
+        body = redactor
+            .redact_body(&body, &Declared::parse(content_type), direction)
+            .body;
+    }
+    Ok(body)
+}
+
 /// Runs every test file in `dir/tests/` against the policy in `dir`.
 pub fn run_dir(dir: &Path) -> Result<Vec<TestResult>, PolicyError> {
     let policy = Policy::load_dir(dir)?;
+    let mut redactor: Option<Redactor> = None;
     let tests_dir = dir.join("tests");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&tests_dir)
         .map_err(|source| PolicyError::Read {
@@ -249,14 +342,38 @@ pub fn run_dir(dir: &Path) -> Result<Vec<TestResult>, PolicyError> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         for case in file.tests {
-            results.push(run_case(&policy, &file_name, &case));
+            if case.response.is_some() && redactor.is_none() {
+                // The pattern engine the policy directory ships (`redact/`), else the
+                // built-in one.
+                let config = crate::masking::MaskingConfig {
+                    policy_dir: dir.join("redact").is_dir().then(|| dir.to_path_buf()),
+                    ..Default::default()
+                };
+                redactor = Some(config.build().map_err(|err| PolicyError::Invalid {
+                    path: dir.join("redact"),
+                    field: String::new(),
+                    location: String::new(),
+                    message: err.to_string(),
+                })?);
+            }
+            results.push(run_case_with(&policy, &file_name, &case, redactor.as_ref()));
         }
     }
     Ok(results)
 }
 
-/// Runs one test case.
+/// Runs one test case (a response in it is masked for fields only).
 pub fn run_case(policy: &Policy, file: &str, case: &TestCase) -> TestResult {
+    run_case_with(policy, file, case, None)
+}
+
+/// Runs one test case; a response in it is masked with `redactor` too.
+pub fn run_case_with(
+    policy: &Policy,
+    file: &str,
+    case: &TestCase,
+    redactor: Option<&Redactor>,
+) -> TestResult {
     let name = format!("{file}: {}", case.name);
     let (head, body) = match case.request.to_parts() {
         Ok(parts) => parts,
@@ -284,6 +401,45 @@ pub fn run_case(policy: &Policy, file: &str, case: &TestCase) -> TestResult {
         if *want != rule {
             problems.push(format!("expected rule {want}, got {rule}"));
         }
+    }
+    let expects_response = case.expect.response_body.is_some()
+        || !case.expect.response_includes.is_empty()
+        || !case.expect.response_excludes.is_empty();
+    match (&case.response, expects_response) {
+        (None, true) => problems.push("the expectation is about a response; give one".into()),
+        (Some(response), _) => {
+            let masked = masked_body(
+                &decision,
+                Direction::Response,
+                response.content_type(),
+                response.body.as_bytes(),
+                redactor,
+            );
+            match masked {
+                Err(why) => problems.push(format!("the response would be {why}")),
+                Ok(masked) => {
+                    let text = String::from_utf8_lossy(&masked);
+                    if let Some(want) = &case.expect.response_body {
+                        if *want != text {
+                            problems.push(format!("expected response body {want:?}, got {text:?}"));
+                        }
+                    }
+                    for want in &case.expect.response_includes {
+                        if !text.contains(want.as_str()) {
+                            problems.push(format!("the masked response lacks {want:?}: {text}"));
+                        }
+                    }
+                    for unwanted in &case.expect.response_excludes {
+                        if text.contains(unwanted.as_str()) {
+                            problems.push(format!(
+                                "the masked response still holds {unwanted:?}: {text}"
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        (None, false) => {}
     }
     let message = (!problems.is_empty()).then(|| {
         let facts = serde_json::to_string(&facts).unwrap_or_default();

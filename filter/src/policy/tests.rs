@@ -189,6 +189,7 @@ rules:
             mask_response: Some(false),
             record: Some(RecordLevel::Full),
             inject: Some(false),
+            fields: Vec::new(),
         }
     );
 }
@@ -408,7 +409,14 @@ rules:
     reason: r
     observe: true
     status: 409
-    mask: { request: true, response: false }
+    mask:
+      request: true
+      response: false
+      fields:
+        - { path: "$.rows[*][3]", strategy: redact, direction: response }
+        - { key: ssn, strategy: hash, direction: both }
+        - { column: salary, strategy: partial, direction: request }
+        - { key: x, strategy: drop }
     record: full
     inject: false
     approval: { approvers: [dba], required: 2, justification: true, expires: 2h, use_within: 5m, wait: 60s, grant: 1h, scope: db, bind_headers: [x-acme-region] }
@@ -591,4 +599,70 @@ fn mcp_code_execution_and_graphql_words_and_opaque() {
         (d.decision, d.rule.as_deref()),
         (Action::Deny, Some("gql-opaque"))
     );
+}
+
+#[test]
+fn field_rules_of_every_matching_rule_apply_and_bad_ones_are_located() {
+    let p = policy(
+        r#"
+rules:
+  - id: a
+    when: { host: db.internal }
+    action: allow
+    mask: { fields: [ { key: ssn } ] }
+  - id: b
+    when: { host: db.* }
+    action: allow
+    mask: { response: false, fields: [ { column: salary, strategy: hash }, { path: "$.rows[*][3]", direction: request } ] }
+"#,
+    );
+    let d = decide(&p, &request("GET", "http://db.internal/q", None));
+    let named: Vec<(&str, Option<&str>)> = d
+        .effects
+        .fields
+        .iter()
+        .map(|f| {
+            (
+                &*f.rule_id,
+                f.spec().key.as_deref().or(f.spec().column.as_deref()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        named,
+        [("a", Some("ssn")), ("b", Some("salary")), ("b", None)]
+    );
+    assert!(p.flags_fields(crate::redact::Direction::Request));
+    let json = serde_json::to_value(&d.effects).unwrap();
+    assert_eq!(
+        json["fields"][1],
+        serde_json::json!({"rule": "b", "column": "salary", "strategy": "hash", "direction": "response"})
+    );
+    let none = decide(&p, &request("GET", "http://api.internal/q", None));
+    assert!(none.effects.fields.is_empty());
+
+    for (bad, field) in [
+        (
+            "mask: { fields: [ { key: a, column: b } ] }",
+            "rules[0].mask.fields[0]",
+        ),
+        (
+            "mask: { fields: [ {}, { path: \"a.b\" } ] }",
+            "rules[0].mask.fields[0]",
+        ),
+        (
+            "mask: { fields: [ { path: \"$.a\" }, { path: \"$.a[?(@.x)]\" } ] }",
+            "rules[0].mask.fields[1]",
+        ),
+    ] {
+        let text = format!("rules:\n  - id: r\n    action: allow\n    {bad}\n");
+        let err = Policy::from_sources(vec![(PathBuf::from("f.yaml"), text)]).unwrap_err();
+        assert!(err.to_string().contains(field), "{err}");
+    }
+    let err = Policy::from_sources(vec![(
+        PathBuf::from("f.yaml"),
+        "rules:\n  - id: r\n    action: allow\n    mask: { fields: [ { key: a, strategy: blur } ] }\n".into(),
+    )])
+    .unwrap_err();
+    assert!(err.to_string().contains("blur"), "{err}");
 }

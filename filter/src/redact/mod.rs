@@ -16,6 +16,7 @@ mod body;
 mod decode;
 mod engine;
 mod events;
+pub mod fields;
 mod known;
 mod pii;
 mod prefilter;
@@ -175,7 +176,8 @@ pub enum FindingKind {
     KnownSecret,
     /// A secret recognised by context only (a sensitive key name near a random-looking value).
     Generic,
-    /// A value a field rule flagged (policy-driven, see [`structure::FieldRules`]).
+    /// A field a policy flags (a JSON path, key name or SQL result column; see
+    /// [`structure::FieldRules`]).
     Field,
 }
 
@@ -421,6 +423,11 @@ impl Redactor {
             direction,
             &self.structure,
         )
+    }
+
+    /// The key of the `hash` strategy (field masking writes the same pseudonyms).
+    pub fn hash_key(&self) -> &[u8] {
+        self.engine.hash_key()
     }
 
     /// Ids of all compiled rules (rule pack and built-in detectors), for policy validation.

@@ -30,6 +30,7 @@ mod masking;
 mod masking_streams;
 mod metrics;
 mod policy_evasion;
+mod policy_fields;
 mod policy_live;
 mod session_store;
 mod store;
