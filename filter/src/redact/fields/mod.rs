@@ -264,6 +264,27 @@ impl FieldSet {
         }
     }
 
+    /// [`FieldSet::action`] for a value given by its whole path from the document root
+    /// (outermost step first; its key is the last step's, if a key): for a streaming
+    /// tokenizer that knows each value's path but keeps no cursor (the structure layer's
+    /// field hook). Column positions in column-and-rows results need the document's
+    /// column table, which [`FieldMasker`] resolves; this answers for names and paths.
+    pub fn rule_at<'a>(
+        &self,
+        steps: impl IntoIterator<Item = PathStep<'a>>,
+    ) -> Option<&Arc<FieldRule>> {
+        let mut cursor = self.root();
+        let mut key = None;
+        for step in steps {
+            cursor = self.enter(&cursor, step);
+            key = match step {
+                PathStep::Key(k) => Some(k),
+                PathStep::Index { .. } => None,
+            };
+        }
+        self.action(&cursor, key)
+    }
+
     /// The key or column rule naming `name` (folded), the first in order.
     fn by_name(&self, name: &str) -> Option<usize> {
         if self.keys.is_empty() && self.columns.is_empty() {

@@ -421,3 +421,23 @@ fn findings_point_at_the_masked_bytes() {
         b"\"123\""
     );
 }
+
+#[test]
+fn a_whole_path_gives_the_same_answer_as_the_cursor() {
+    let s = set(&[rule("p", path("$.a[*].b")), rule("k", key("ssn"))]);
+    let ix = |index| PathStep::Index { index, len: None };
+    let at = |steps: &[PathStep<'_>]| {
+        s.rule_at(steps.iter().copied())
+            .map(|r| r.rule_id.to_string())
+    };
+    assert_eq!(
+        at(&[PathStep::Key("a"), ix(2), PathStep::Key("b")]),
+        Some("p".into())
+    );
+    assert_eq!(
+        at(&[PathStep::Key("x"), ix(0), PathStep::Key("S-S-N")]),
+        Some("k".into())
+    );
+    assert_eq!(at(&[PathStep::Key("a"), ix(2)]), None);
+    assert_eq!(at(&[]), None);
+}
