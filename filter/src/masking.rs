@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::redact::{PiiSpec, RedactError, RedactOptions, Redactor, RulePack, Strategy};
+use crate::redact::{
+    PiiSpec, RedactError, RedactOptions, Redactor, RulePack, Strategy, StructureOptions,
+};
 
 /// What to do with a body Warden cannot read as text (images, archives, unknown types).
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -48,6 +50,33 @@ impl Default for PiiConfig {
     }
 }
 
+/// How values of Kubernetes Secrets (`data`, `stringData`) are masked.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretMasking {
+    /// `[REDACTED:k8s-secret]` (base64-encoded under `data`, so the object stays a
+    /// valid Secret).
+    #[default]
+    Redact,
+    /// The marker with the value's last 4 characters (long values only).
+    Partial,
+    /// A keyed pseudonym (`[HASH:k8s-secret:…]`).
+    Hash,
+    /// Not masked as Secret values (the pattern rules still scan them).
+    Off,
+}
+
+impl SecretMasking {
+    fn strategy(self) -> Option<Strategy> {
+        match self {
+            SecretMasking::Redact => Some(Strategy::Redact),
+            SecretMasking::Partial => Some(Strategy::Partial),
+            SecretMasking::Hash => Some(Strategy::Hash),
+            SecretMasking::Off => None,
+        }
+    }
+}
+
 /// The `masking:` section of the config.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -75,6 +104,9 @@ pub struct MaskingConfig {
     /// trimmed). Without it pseudonyms use a fixed key and are guessable.
     #[serde(default)]
     pub hash_key_file: Option<PathBuf>,
+    /// Values of Kubernetes Secrets, wherever a Secret appears in a JSON body.
+    #[serde(default)]
+    pub kubernetes_secrets: SecretMasking,
 }
 
 fn yes() -> bool {
@@ -91,6 +123,7 @@ impl Default for MaskingConfig {
             pii: PiiConfig::default(),
             strategy: None,
             hash_key_file: None,
+            kubernetes_secrets: SecretMasking::Redact,
         }
     }
 }
@@ -179,6 +212,10 @@ impl MaskingConfig {
             }),
             default_strategy: self.strategy,
             hash_key,
+            structure: StructureOptions {
+                kubernetes_secrets: self.kubernetes_secrets.strategy(),
+                ..StructureOptions::default()
+            },
             ..RedactOptions::default()
         };
         Redactor::new(&pack, &options).map_err(MaskingError::Compile)

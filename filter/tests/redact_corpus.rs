@@ -76,12 +76,17 @@ struct Score {
     keep: f64,
 }
 
-fn score(file: &str, r: &Redactor, verbose: bool) -> Option<Score> {
+fn score(file: &str, r: &Redactor, verbose: bool) -> Score {
     let path = corpus_dir().join(file);
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        println!("{file}: corpus not found at {}, skipped", path.display());
-        return None;
-    };
+    // Missing data must fail the run, not pass it: a skipped accuracy check reads as a
+    // passing one.
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{file}: cannot read the labelled corpus at {} ({e}); it lives outside the repo \
+             (third-party data): check out ../shared/corpus next to the workspace",
+            path.display()
+        )
+    });
     let rows: Vec<Row> = text
         .lines()
         .filter(|l| !l.trim().is_empty())
@@ -164,7 +169,7 @@ fn score(file: &str, r: &Redactor, verbose: bool) -> Option<Score> {
         total.neg_ok,
         total.neg
     );
-    Some(Score { recall, keep })
+    Score { recall, keep }
 }
 
 #[test]
@@ -172,24 +177,24 @@ fn corpus_recall_and_keep_rate() {
     let r = secrets_only();
     let verbose = std::env::var_os("REDACT_CORPUS_VERBOSE").is_some();
     let mut failures = Vec::new();
-    if let Some(s) = score("gitleaks_samples.jsonl", &r, verbose) {
-        if s.recall < 0.98 {
-            failures.push(format!("gitleaks recall {:.2}% < 98%", s.recall * 100.0));
-        }
-        if s.keep < 0.95 {
-            failures.push(format!("gitleaks keep-rate {:.2}% < 95%", s.keep * 100.0));
-        }
+    // Targets of issue 16 (item 6) for gitleaks; noseyparker's are 97% / 98% and not
+    // reached yet (see docs/benchmarks.md), so its floor is today's score.
+    let s = score("gitleaks_samples.jsonl", &r, verbose);
+    if s.recall < 0.995 {
+        failures.push(format!("gitleaks recall {:.2}% < 99.5%", s.recall * 100.0));
     }
-    if let Some(s) = score("noseyparker_examples.jsonl", &r, verbose) {
-        if s.recall < 0.90 {
-            failures.push(format!("noseyparker recall {:.2}% < 90%", s.recall * 100.0));
-        }
-        if s.keep < 0.95 {
-            failures.push(format!(
-                "noseyparker keep-rate {:.2}% < 95%",
-                s.keep * 100.0
-            ));
-        }
+    if s.keep < 0.98 {
+        failures.push(format!("gitleaks keep-rate {:.2}% < 98%", s.keep * 100.0));
+    }
+    let s = score("noseyparker_examples.jsonl", &r, verbose);
+    if s.recall < 0.90 {
+        failures.push(format!("noseyparker recall {:.2}% < 90%", s.recall * 100.0));
+    }
+    if s.keep < 0.95 {
+        failures.push(format!(
+            "noseyparker keep-rate {:.2}% < 95%",
+            s.keep * 100.0
+        ));
     }
     assert!(failures.is_empty(), "{}", failures.join("; "));
 }

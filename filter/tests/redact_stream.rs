@@ -37,6 +37,29 @@ const PIECES: &[&str] = &[
     "\\",
     "\"",
     "12345",
+    // The structure layer: escapes (whole, split, broken), Kubernetes Secrets with
+    // `kind` before and after `data`, lists, forms with percent-escapes.
+    "\"t\": \"\\u0067hp_Zq3vN8kLm2Pw5Rt7Yx1Cb4Df6Gh9Jk0Ls2Q\"",
+    "{\"pass\\u0077ord\": \"hunter2-Correct\"}",
+    "\\ud83d\\ude00",
+    "\\ud83d",
+    "\\u00",
+    "\\/",
+    "{\"kind\":\"Secret\",\"data\":{\"k\":\"c2VjcmV0LXZhbHVl\"}}",
+    "{\"data\":{\"k\":\"c2VjcmV0LXZhbHVl\",\"j\":\"eA==\"},\"metadata\":{},",
+    "\"kind\":\"Secret\"}",
+    "{\"kind\":\"SecretList\",\"items\":[",
+    "{\"stringData\":{\"pw\":\"plain\"}}",
+    "]}",
+    "{\"auths\":{\"r.io\":{\"auth\":\"dTpwYXNz\"}}}",
+    "key=sk%5Flive%5F4eC39HqLyjWDarjtT1zdp7dc&",
+    "%4",
+    "%2",
+    "{",
+    "[",
+    "}",
+    ":",
+    ",",
 ];
 
 fn body_strategy() -> impl Strategy<Value = Vec<u8>> {
@@ -141,7 +164,19 @@ fn huge_first_push_equals_chunked() {
         for chunk in [999usize, 65_536, 300_001] {
             let cuts: Vec<usize> = (chunk..body.len()).step_by(chunk).collect();
             let (out, findings) = streamed(r, &body, &cuts, kind);
-            assert!(out == one.body, "kind {kind:?} chunk {chunk}");
+            if out != one.body {
+                let d = out
+                    .iter()
+                    .zip(&one.body)
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(0);
+                let lo = d.saturating_sub(60);
+                panic!(
+                    "kind {kind:?} chunk {chunk} at {d}:\n{}\n----\n{}",
+                    String::from_utf8_lossy(&out[lo..(d + 60).min(out.len())]),
+                    String::from_utf8_lossy(&one.body[lo..(d + 60).min(one.body.len())])
+                );
+            }
             assert_eq!(findings, one.findings, "kind {kind:?} chunk {chunk}");
         }
     }

@@ -1,4 +1,5 @@
-//! Streaming output and findings equal one-shot for any body and any chunking.
+//! Streaming output and findings equal one-shot for any body and any chunking (JSON
+//! and forms go through the structure layer: escapes, Kubernetes Secrets, percent-escapes).
 //! Run: `cd filter/fuzz && cargo +nightly fuzz run redact_stream`.
 #![no_main]
 

@@ -183,6 +183,23 @@ pub(crate) fn choose(
         Direction::Request => ("request", 413),
         Direction::Response => ("response", 502),
     };
+    if is_protobuf(&declared.media) {
+        // Warden asks for JSON instead ([`json_accept`]); protobuf that comes anyway
+        // (a Kubernetes Secret in protobuf) cannot be read, so it does not pass.
+        return Err(Refusal {
+            status: if direction == Direction::Request {
+                415
+            } else {
+                502
+            },
+            code: "unreadable_body",
+            message: format!(
+                "the {what} body is {} which Warden cannot read to mask; ask for \
+                 application/json",
+                declared.media
+            ),
+        });
+    }
     if let Some(encoding) = content::content_encoding(headers) {
         // A compressed body is masked whole, after decoding.
         if length.is_some_and(|l| l > max_buffered) {
@@ -220,6 +237,38 @@ pub(crate) fn choose(
         drop_content_length: !buffered && length.is_some(),
         binary,
         passed_unread: false,
+    })
+}
+
+/// Whether a media type is protobuf (`application/vnd.kubernetes.protobuf`,
+/// `application/x-protobuf`, ...): bytes Warden cannot read to mask.
+pub(crate) fn is_protobuf(media: &str) -> bool {
+    let media = media
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    media.starts_with("application/") && media.contains("protobuf")
+}
+
+/// An `accept` header value without the protobuf media types it lists (`None` when
+/// it lists none): a Kubernetes API server then answers JSON, which can be masked.
+/// `application/json` when nothing else is left.
+pub(crate) fn json_accept(accept: &str) -> Option<String> {
+    let entries: Vec<&str> = accept.split(',').map(str::trim).collect();
+    let kept: Vec<&str> = entries
+        .iter()
+        .copied()
+        .filter(|e| !e.is_empty() && !is_protobuf(e))
+        .collect();
+    if kept.len() == entries.iter().filter(|e| !e.is_empty()).count() {
+        return None;
+    }
+    Some(if kept.is_empty() {
+        "application/json".to_string()
+    } else {
+        kept.join(",")
     })
 }
 

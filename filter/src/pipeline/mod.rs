@@ -1273,6 +1273,14 @@ impl Pipeline {
                     remove_headers.push("accept-encoding".into());
                 }
                 let mut set_headers = vec![(REQUEST_ID_HEADER.into(), exchange.id.clone())];
+                // Kubernetes clients may ask for protobuf, which cannot be masked: the
+                // upstream is asked for JSON instead (protobuf that still comes is refused).
+                if decision.plan.response_headers && self.masks(Direction::Response) {
+                    if let Some(accept) = head.headers.get_str("accept").and_then(body::json_accept)
+                    {
+                        set_headers.push(("accept".into(), accept));
+                    }
+                }
                 let mut changes = Vec::new();
                 if let Some(authenticator) = &self.identity {
                     // Also strips identity headers a client forged.
@@ -1583,14 +1591,14 @@ impl Pipeline {
                     WithholdReason::GitCommands => {
                         match self.withhold_git_commands(exchange, withheld, chunk, end_of_stream) {
                             Ok(bytes) => released = Some(bytes),
-                            Err(outcome) => return Ok(outcome),
+                            Err(outcome) => return Ok(*outcome),
                         }
                     }
                     WithholdReason::Sniff => {
                         match self.withhold_until_sniffed(exchange, withheld, chunk, end_of_stream)
                         {
                             Ok(bytes) => released = Some(bytes),
-                            Err(outcome) => return Ok(outcome),
+                            Err(outcome) => return Ok(*outcome),
                         }
                     }
                 }
@@ -1711,7 +1719,7 @@ impl Pipeline {
         mut withheld: Withheld,
         chunk: &[u8],
         end_of_stream: bool,
-    ) -> Result<Vec<u8>, Outcome> {
+    ) -> Result<Vec<u8>, Box<Outcome>> {
         withheld.bytes.extend_from_slice(chunk);
         let complete = !matches!(
             classify::git::parse_receive_pack_commands(&withheld.bytes),
@@ -1721,16 +1729,16 @@ impl Pipeline {
             // Hold these bytes back (the chunk is replaced by nothing) until the
             // commands are complete.
             exchange.withheld = Some(withheld);
-            return Err(Outcome {
+            return Err(Box::new(Outcome {
                 step: Step::Continue(Mutation {
                     body: Some(Vec::new()),
                     ..Mutation::default()
                 }),
                 metadata: Vec::new(),
-            });
+            }));
         }
         if let Some(refused) = self.decide_pending(exchange, &withheld.bytes) {
-            return Err(refused);
+            return Err(Box::new(refused));
         }
         Ok(withheld.bytes)
     }
@@ -1746,7 +1754,7 @@ impl Pipeline {
         mut withheld: Withheld,
         chunk: &[u8],
         end_of_stream: bool,
-    ) -> Result<Vec<u8>, Outcome> {
+    ) -> Result<Vec<u8>, Box<Outcome>> {
         let window_open = withheld.bytes.len() < content::sniff::WINDOW;
         withheld.bytes.extend_from_slice(chunk);
         let binary = window_open
@@ -1755,13 +1763,13 @@ impl Pipeline {
         if binary {
             if self.settings.masking.binary == BinaryPolicy::Block {
                 exchange.pending_policy = None;
-                return Err(Outcome::reply(body::binary_blocked(
+                return Err(Box::new(Outcome::reply(body::binary_blocked(
                     Direction::Request,
                     &exchange.id,
-                )));
+                ))));
             }
             if let Some(refused) = self.decide_pending_on(exchange, None) {
-                return Err(refused);
+                return Err(Box::new(refused));
             }
             tracing::info!(
                 request_id = %exchange.id,
@@ -1774,22 +1782,22 @@ impl Pipeline {
         }
         if withheld.bytes.len() as u64 > self.settings.max_buffered_body_bytes {
             exchange.pending_policy = None;
-            return Err(Outcome::reply(
+            return Err(Box::new(Outcome::reply(
                 self.too_large(Direction::Request, &exchange.id),
-            ));
+            )));
         }
         if !end_of_stream {
             exchange.withheld = Some(withheld);
-            return Err(Outcome {
+            return Err(Box::new(Outcome {
                 step: Step::Continue(Mutation {
                     body: Some(Vec::new()),
                     ..Mutation::default()
                 }),
                 metadata: Vec::new(),
-            });
+            }));
         }
         if let Some(refused) = self.decide_pending(exchange, &withheld.bytes) {
-            return Err(refused);
+            return Err(Box::new(refused));
         }
         Ok(withheld.bytes)
     }
@@ -2583,7 +2591,7 @@ mod tests {
                 &p,
                 &[
                     ("x-debug", &format!("token={TOKEN}")),
-                    ("x-warden-subject", &format!("{TOKEN}")),
+                    ("x-warden-subject", TOKEN),
                 ],
             );
             assert!(
@@ -2627,6 +2635,23 @@ mod tests {
             let (_, m) = started(&p, &[("accept-encoding", "gzip, br")]);
             assert!(m.remove_headers.contains(&"accept-encoding".to_string()));
             assert!(m.plan.unwrap().response_headers);
+        }
+
+        #[test]
+        fn protobuf_is_not_asked_for_when_responses_are_masked() {
+            let p = masking_pipeline(BinaryPolicy::Pass);
+            let kubectl = "application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io, application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
+            let (_, m) = started(&p, &[("accept", kubectl)]);
+            let accept = m.set_headers.iter().find(|(n, _)| n == "accept");
+            assert_eq!(
+                accept.map(|(_, v)| v.as_str()),
+                Some("application/json;as=Table;v=v1;g=meta.k8s.io,application/json")
+            );
+            let (_, m) = started(&p, &[("accept", "application/vnd.kubernetes.protobuf")]);
+            let accept = m.set_headers.iter().find(|(n, _)| n == "accept");
+            assert_eq!(accept.map(|(_, v)| v.as_str()), Some("application/json"));
+            let (_, m) = started(&p, &[("accept", "application/json")]);
+            assert!(!m.set_headers.iter().any(|(n, _)| n == "accept"));
         }
 
         #[test]

@@ -27,7 +27,9 @@ use crate::content::Declared;
 use super::engine::{Deadline, Engine};
 use super::events::{EventJoiner, Framing};
 use super::known::KnownSet;
-use super::{ContentKind, DeadlinePassed, Direction, Finding, RedactStream, Redactor};
+use super::{
+    ContentKind, DeadlinePassed, Direction, Finding, RedactStream, Redactor, StructureOptions,
+};
 
 /// Largest part in `base64` or `quoted-printable` held to be decoded and masked; a
 /// larger one passes unread, like binary.
@@ -61,6 +63,7 @@ struct Scanner {
     direction: Direction,
     /// Shared by every stream of the body: they all give up together.
     deadline: Arc<Deadline>,
+    structure: Arc<StructureOptions>,
 }
 
 impl Scanner {
@@ -70,6 +73,7 @@ impl Scanner {
             Arc::clone(&self.known),
             kind,
             self.direction,
+            &self.structure,
         );
         stream.share_deadline(Arc::clone(&self.deadline));
         stream
@@ -145,6 +149,7 @@ impl Redactor {
             known: self.known_snapshot(),
             direction,
             deadline: Arc::default(),
+            structure: Arc::clone(&self.structure),
         };
         let framing = (!declared.is_multipart())
             .then(|| Framing::of(ContentKind::from_content_type(&declared.media)))

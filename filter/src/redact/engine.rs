@@ -18,7 +18,7 @@ use sha2::Sha256;
 use super::anchor;
 use super::known::KnownSet;
 use super::pii::{self, PiiKind};
-use super::prefilter::{Hit, Prefilter};
+use super::prefilter::{Hit, LaneHits, Prefilter};
 use super::rules::{RuleContext, RulePack, Validator};
 use super::split::{RevStart, Split, SplitCache};
 use super::validate;
@@ -133,7 +133,11 @@ pub(crate) struct Span {
 /// does not allocate.
 #[derive(Default)]
 pub(crate) struct Scratch {
+    /// One block's keyword hits (see [`HIT_BLOCK`]).
     hits: Vec<Hit>,
+    lanes: LaneHits,
+    /// Per keyword: its previous hit and the periodic text around it (see [`Period`]).
+    periods: Vec<Period>,
     /// Per rule: the last search start, so two literals hitting at one place (`secret`,
     /// `secret_key`) run the rule once.
     last: Vec<usize>,
@@ -142,6 +146,123 @@ pub(crate) struct Scratch {
     /// When detection must give up (the caller's time budget for this body); shared by
     /// every stream masking one body.
     pub(crate) deadline: Arc<Deadline>,
+    /// What detection did, for tests that check work grows linearly with the input.
+    pub(crate) work: Work,
+    /// Run the rules at every hit, never copying (the reference the copies are tested
+    /// against).
+    #[cfg(test)]
+    pub(crate) search_every_hit: bool,
+}
+
+/// Counts of the engine's costly steps, summed over a stream's calls.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Work {
+    /// Keyword hits whose rules were run (each runs every rule of its keyword once).
+    pub evaluated: u64,
+    /// Keyword hits whose candidates were copied from the previous hit (periodic text).
+    pub translated: u64,
+}
+
+/// Hits whose keyword ends in one block of this many bytes are found and handled before
+/// the next block is searched: the hits held at once are bounded by the block, not the body.
+const HIT_BLOCK: usize = 64 * 1024;
+
+/// Bytes compared ahead when a periodic run is extended, so a long run is checked in a few
+/// large comparisons rather than a little per hit.
+const PERIOD_AHEAD: usize = 64 * 1024;
+
+/// Bytes beyond a rule's `max_len` (plus the keyword) that deciding a candidate may read:
+/// look-around, the key name before a value (64), a backslash run (64), a dropped member's
+/// whitespace (64), a JSON escape after the value (5).
+const REACH_SLACK: usize = 256;
+
+/// A keyword's previous hit, and how far the text around it repeats with the distance
+/// between that hit and the next.
+///
+/// Why: every candidate of a hit is a function of the bytes within the keyword's reach
+/// (`Engine::pat_reach`) of it. When the hit at `h` and the previous hit of the same
+/// keyword at `h - q` see equal bytes, i.e. `hay[h - reach .. h + reach)` repeats with
+/// period `q`, running the rules again would find exactly the previous hit's candidates
+/// moved by `q`. Copying them keeps the output identical and makes text that repeats
+/// (one letter, one keyword, one literal over and over) cost a comparison per hit instead
+/// of a regex search over the keyword's window per hit.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Period {
+    /// The previous hit's start, if any.
+    prev: Option<usize>,
+    /// The candidates it produced: a range of the output vector.
+    cands: (usize, usize),
+    /// `hay[i] == hay[i - q]` for every `i` in `[lo, hi)`.
+    q: usize,
+    lo: usize,
+    hi: usize,
+}
+
+impl Period {
+    /// Pushes the hit at `h`'s candidates by moving the previous hit's, when the bytes
+    /// within `reach` of both are equal; false when the rules must run.
+    fn translate(&mut self, hay: &[u8], h: usize, reach: usize, out: &mut Vec<Cand>) -> bool {
+        let Some(prev) = self.prev else {
+            return false;
+        };
+        let q = h - prev;
+        // Both windows, with a byte of look-around, inside `hay`: neither sees where the
+        // haystack starts or ends (`^`, `$`, a window cut short).
+        if q == 0 || prev <= reach || h + reach >= hay.len() {
+            return false;
+        }
+        let (a, b) = (h - reach, h + reach);
+        if q != self.q || self.hi < a {
+            self.q = q;
+            self.lo = a;
+            self.hi = a;
+        }
+        if self.hi < b {
+            let to = (b + PERIOD_AHEAD).min(hay.len());
+            match first_mismatch(hay, self.hi, to, q) {
+                None => self.hi = to,
+                Some(m) if m >= b => self.hi = m,
+                Some(m) => {
+                    self.lo = m + 1;
+                    self.hi = m + 1;
+                    return false;
+                }
+            }
+        }
+        if self.lo > a {
+            return false;
+        }
+        for i in self.cands.0..self.cands.1 {
+            let c = out[i];
+            out.push(Cand {
+                start: c.start + q,
+                end: c.end + q,
+                ..c
+            });
+        }
+        true
+    }
+
+    /// Notes the hit at `h` and its candidates `out[start..end]`.
+    fn record(&mut self, h: usize, start: usize, end: usize) {
+        self.prev = Some(h);
+        self.cands = (start, end);
+    }
+}
+
+/// The first `i` in `[from, to)` with `hay[i] != hay[i - q]` (`from >= q`).
+fn first_mismatch(hay: &[u8], from: usize, to: usize, q: usize) -> Option<usize> {
+    const STEP: usize = 256;
+    let mut i = from;
+    while i < to {
+        let n = STEP.min(to - i);
+        // Slice equality is a `memcmp`: long runs are checked at memory speed.
+        if hay[i..i + n] != hay[i - q..i - q + n] {
+            return (i..i + n).find(|&k| hay[k] != hay[k - q]);
+        }
+        i += n;
+    }
+    None
 }
 
 /// When masking one body must give up, shared by every stream that masks a part of it
@@ -192,6 +313,9 @@ pub(crate) struct Engine {
     rules: Vec<CompiledRule>,
     prefilter: Prefilter,
     pat_rules: Vec<Vec<u32>>,
+    /// Per keyword: how far from a hit its rules' candidates can depend on bytes (see
+    /// [`Period`]).
+    pat_reach: Vec<usize>,
     pii: pii::PiiConfig,
     lmax: usize,
     hash_key: Vec<u8>,
@@ -405,6 +529,17 @@ impl Engine {
             });
         }
         let prefilter = Prefilter::new(&patterns)?;
+        let pat_reach = pat_rules
+            .iter()
+            .map(|ixs| {
+                let len = ixs
+                    .iter()
+                    .map(|&ix| rules[ix as usize].max_len)
+                    .max()
+                    .unwrap_or(0);
+                len + max_kw + REACH_SLACK
+            })
+            .collect();
         let pii_spec = options.pii.unwrap_or(pack.pii);
         let pii = pii::PiiConfig::new(pii_spec, |id| strategy_for(id, Strategy::Redact));
         let rule_max = rules.iter().map(|r| r.max_len).max().unwrap_or(0);
@@ -413,6 +548,7 @@ impl Engine {
             rules,
             prefilter,
             pat_rules,
+            pat_reach,
             pii,
             lmax,
             hash_key: options.hash_key.clone().unwrap_or_else(|| vec![0u8; 32]),
@@ -428,6 +564,11 @@ impl Engine {
         let mut v: Vec<Arc<str>> = self.rules.iter().map(|r| Arc::clone(&r.id)).collect();
         v.extend(pii::IDS.iter().map(|s| Arc::<str>::from(*s)));
         v
+    }
+
+    /// The key of the `hash` strategy (the structure layer hashes values it masks).
+    pub fn hash_key(&self) -> &[u8] {
+        &self.hash_key
     }
 
     pub fn known_strategy(&self) -> Strategy {
@@ -458,73 +599,190 @@ impl Engine {
         let jsonish = content.is_jsonish();
         let form = content == ContentKind::Form;
         let scan_from = from.saturating_sub(self.lmax);
+        #[cfg(test)]
+        let copy = !scratch.search_every_hit;
+        #[cfg(not(test))]
+        let copy = true;
         let Scratch {
             hits,
+            lanes,
+            periods,
             last,
             caps,
             split,
             deadline,
+            work,
+            ..
         } = scratch;
         if deadline.passed() {
             return;
         }
-        hits.clear();
-        self.prefilter.find_all(hay, scan_from, hits);
         last.clear();
         last.resize(self.rules.len(), usize::MAX);
         if caps.len() != self.rules.len() {
             caps.clear();
             caps.resize_with(self.rules.len(), || None);
         }
-        for (n, hit) in hits.iter().enumerate() {
-            if n % HITS_PER_DEADLINE_CHECK == 0 && deadline.check() {
-                // Out of time: what was found so far is incomplete, so nothing of this
-                // body may be emitted (the caller fails it closed).
-                out.clear();
-                return;
+        periods.clear();
+        periods.resize(self.pat_rules.len(), Period::default());
+        let mut seen = 0usize;
+        let mut lo = scan_from;
+        while lo < hay.len() {
+            let hi = lo.saturating_add(HIT_BLOCK).min(hay.len());
+            hits.clear();
+            self.prefilter
+                .find_ends_in(hay, scan_from, lo, hi, lanes, hits);
+            for hit in hits.iter() {
+                if seen % HITS_PER_DEADLINE_CHECK == 0 && deadline.check() {
+                    // Out of time: what was found so far is incomplete, so nothing of this
+                    // body may be emitted (the caller fails it closed).
+                    out.clear();
+                    return;
+                }
+                seen += 1;
+                let p = hit.pattern as usize;
+                let before = out.len();
+                let period = &mut periods[p];
+                if copy && period.translate(hay, hit.start, self.pat_reach[p], out) {
+                    work.translated += 1;
+                } else {
+                    work.evaluated += 1;
+                    self.eval_hit(hay, hit, eof, jsonish, form, last, caps, split, out);
+                }
+                period.record(hit.start, before, out.len());
             }
-            for &ix in &self.pat_rules[hit.pattern as usize] {
-                let rule = &self.rules[ix as usize];
-                if (rule.json_only && !jsonish) || (rule.form_only && !form) {
-                    continue;
-                }
-                let we = hit.start + rule.max_len + 1;
-                if we > hay.len() && !eof {
-                    continue;
-                }
-                let we = we.min(hay.len());
-                let (ws, we) = match rule.mode {
-                    Mode::Anchored => (hit.start, we),
-                    Mode::Lead(l) => (hit.start.saturating_sub(l), we),
-                    Mode::Window => {
-                        // No match crosses a byte it cannot contain: search only the run of
-                        // such bytes around the hit (same matches, far less scanning).
-                        let lo = hit.end.saturating_sub(rule.max_len);
-                        if rule.all_bytes {
-                            // What the walks below would reach, without walking
-                            // (`[^"']{3,256}`-style rules walked hundreds of bytes per hit).
-                            (hit.start.min(lo), hit.end.max(we))
-                        } else {
-                            let mut ws = hit.start;
-                            while ws > lo && rule.bytes[usize::from(hay[ws - 1])] {
-                                ws -= 1;
-                            }
-                            let mut e = hit.end;
-                            while e < we && rule.bytes[usize::from(hay[e])] {
-                                e += 1;
-                            }
-                            (ws, e)
+            lo = hi;
+        }
+        pii::scan(&self.pii, hay, from, eof, out);
+        known.scan(hay, from, out);
+        if jsonish {
+            for c in out.iter_mut() {
+                json_safe(hay, c);
+            }
+        }
+    }
+
+    /// Runs every rule of `hit`'s keyword around it and pushes their candidates.
+    #[allow(clippy::too_many_arguments)]
+    fn eval_hit(
+        &self,
+        hay: &[u8],
+        hit: &Hit,
+        eof: bool,
+        jsonish: bool,
+        form: bool,
+        last: &mut [usize],
+        caps: &mut [Option<Captures>],
+        split: &mut SplitCache,
+        out: &mut Vec<Cand>,
+    ) {
+        for &ix in &self.pat_rules[hit.pattern as usize] {
+            let rule = &self.rules[ix as usize];
+            if (rule.json_only && !jsonish) || (rule.form_only && !form) {
+                continue;
+            }
+            let we = hit.start + rule.max_len + 1;
+            if we > hay.len() && !eof {
+                continue;
+            }
+            let we = we.min(hay.len());
+            let (ws, we) = match rule.mode {
+                Mode::Anchored => (hit.start, we),
+                Mode::Lead(l) => (hit.start.saturating_sub(l), we),
+                Mode::Window => {
+                    // No match crosses a byte it cannot contain: search only the run of
+                    // such bytes around the hit (same matches, far less scanning).
+                    let lo = hit.end.saturating_sub(rule.max_len);
+                    if rule.all_bytes {
+                        // What the walks below would reach, without walking
+                        // (`[^"']{3,256}`-style rules walked hundreds of bytes per hit).
+                        (hit.start.min(lo), hit.end.max(we))
+                    } else {
+                        let mut ws = hit.start;
+                        while ws > lo && rule.bytes[usize::from(hay[ws - 1])] {
+                            ws -= 1;
                         }
+                        let mut e = hit.end;
+                        while e < we && rule.bytes[usize::from(hay[e])] {
+                            e += 1;
+                        }
+                        (ws, e)
                     }
-                };
-                if last[ix as usize] == ws && rule.mode != Mode::Window {
-                    continue;
                 }
-                last[ix as usize] = ws;
-                match (&rule.mode, &rule.lead_m) {
-                    (Mode::Anchored, _) => {
-                        let input = Input::new(hay).span(ws..we).anchored(Anchored::Yes);
-                        if let Some(m) = rule.m.re.search(&input) {
+            };
+            if last[ix as usize] == ws && rule.mode != Mode::Window {
+                continue;
+            }
+            last[ix as usize] = ws;
+            match (&rule.mode, &rule.lead_m) {
+                (Mode::Anchored, _) => {
+                    let input = Input::new(hay).span(ws..we).anchored(Anchored::Yes);
+                    if let Some(m) = rule.m.re.search(&input) {
+                        let part = masked_part(
+                            rule,
+                            hay,
+                            m.start(),
+                            m.end(),
+                            &mut caps[ix as usize],
+                            split,
+                        );
+                        self.accept(hay, ix, rule, m.start(), m.end(), part, jsonish, out);
+                    }
+                }
+                (Mode::Lead(_), Some(lm)) => {
+                    let mut at = ws;
+                    while at <= hit.start {
+                        // The lead matcher, DFA only, finds where the rule's leftmost
+                        // match starting in `[at, at + lead]` ends; the rule's own regex
+                        // then resolves groups inside `[at, end]` only, where its
+                        // leftmost-first match is that same match.
+                        let input = Input::new(hay).span(at..we).anchored(Anchored::Yes);
+                        let Some(outer) = lm.re.search(&input) else {
+                            break;
+                        };
+                        let from_rev = lm
+                            .rev
+                            .as_ref()
+                            .and_then(|rv| rv.leftmost(hay, at, outer.end()));
+                        let m = match from_rev {
+                            Some(k) => regex_automata::Match::must(0, k..outer.end()),
+                            None => {
+                                let inner = Input::new(hay).span(at..outer.end());
+                                let Some(m) = rule.m.re.search(&inner) else {
+                                    break;
+                                };
+                                m
+                            }
+                        };
+                        if m.start() > hit.start {
+                            break;
+                        }
+                        if m.end() >= hit.end {
+                            let part = masked_part(
+                                rule,
+                                hay,
+                                m.start(),
+                                m.end(),
+                                &mut caps[ix as usize],
+                                split,
+                            );
+                            self.accept(hay, ix, rule, m.start(), m.end(), part, jsonish, out);
+                            break;
+                        }
+                        at = if m.end() > m.start() {
+                            m.end()
+                        } else {
+                            m.end() + 1
+                        };
+                    }
+                }
+                _ => {
+                    let mut input = Input::new(hay).span(ws..we);
+                    while let Some(m) = rule.m.re.search(&input) {
+                        if m.start() > hit.start {
+                            break;
+                        }
+                        if m.end() >= hit.end {
                             let part = masked_part(
                                 rule,
                                 hay,
@@ -535,90 +793,17 @@ impl Engine {
                             );
                             self.accept(hay, ix, rule, m.start(), m.end(), part, jsonish, out);
                         }
-                    }
-                    (Mode::Lead(_), Some(lm)) => {
-                        let mut at = ws;
-                        while at <= hit.start {
-                            // The lead matcher, DFA only, finds where the rule's leftmost
-                            // match starting in `[at, at + lead]` ends; the rule's own regex
-                            // then resolves groups inside `[at, end]` only, where its
-                            // leftmost-first match is that same match.
-                            let input = Input::new(hay).span(at..we).anchored(Anchored::Yes);
-                            let Some(outer) = lm.re.search(&input) else {
-                                break;
-                            };
-                            let from_rev = lm
-                                .rev
-                                .as_ref()
-                                .and_then(|rv| rv.leftmost(hay, at, outer.end()));
-                            let m = match from_rev {
-                                Some(k) => regex_automata::Match::must(0, k..outer.end()),
-                                None => {
-                                    let inner = Input::new(hay).span(at..outer.end());
-                                    let Some(m) = rule.m.re.search(&inner) else {
-                                        break;
-                                    };
-                                    m
-                                }
-                            };
-                            if m.start() > hit.start {
-                                break;
-                            }
-                            if m.end() >= hit.end {
-                                let part = masked_part(
-                                    rule,
-                                    hay,
-                                    m.start(),
-                                    m.end(),
-                                    &mut caps[ix as usize],
-                                    split,
-                                );
-                                self.accept(hay, ix, rule, m.start(), m.end(), part, jsonish, out);
-                                break;
-                            }
-                            at = if m.end() > m.start() {
-                                m.end()
-                            } else {
-                                m.end() + 1
-                            };
+                        let next = if m.end() > m.start() {
+                            m.end()
+                        } else {
+                            m.end() + 1
+                        };
+                        if next >= we || next > hit.start {
+                            break;
                         }
-                    }
-                    _ => {
-                        let mut input = Input::new(hay).span(ws..we);
-                        while let Some(m) = rule.m.re.search(&input) {
-                            if m.start() > hit.start {
-                                break;
-                            }
-                            if m.end() >= hit.end {
-                                let part = masked_part(
-                                    rule,
-                                    hay,
-                                    m.start(),
-                                    m.end(),
-                                    &mut caps[ix as usize],
-                                    split,
-                                );
-                                self.accept(hay, ix, rule, m.start(), m.end(), part, jsonish, out);
-                            }
-                            let next = if m.end() > m.start() {
-                                m.end()
-                            } else {
-                                m.end() + 1
-                            };
-                            if next >= we || next > hit.start {
-                                break;
-                            }
-                            input.set_start(next);
-                        }
+                        input.set_start(next);
                     }
                 }
-            }
-        }
-        pii::scan(&self.pii, hay, from, eof, out);
-        known.scan(hay, from, out);
-        if jsonish {
-            for c in out.iter_mut() {
-                json_safe(hay, c);
             }
         }
     }
@@ -693,6 +878,7 @@ impl Engine {
             Validator::UserPass => validate::userpass_ok(value),
             Validator::UrlCreds => validate::url_creds_ok(value),
             Validator::Jwt64 => validate::jwt64_ok(value),
+            Validator::Template => !validate::is_form_template(value),
         };
         if !ok {
             return;
@@ -784,11 +970,6 @@ impl Engine {
 
     fn pseudonym(&self, value: &[u8]) -> [u8; 16] {
         pseudonym_bytes(&self.hash_key, value)
-    }
-
-    /// The key of the `hash` strategy.
-    pub(crate) fn hash_key(&self) -> &[u8] {
-        &self.hash_key
     }
 }
 
@@ -1001,4 +1182,165 @@ fn drop_extent(hay: &[u8], s: usize, e: usize) -> (usize, usize) {
         return (i - 1, e);
     }
     (s, e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redact::{RedactOptions, RulePack};
+
+    fn engine() -> Engine {
+        let pack = RulePack::default_pack().expect("default pack");
+        let opts = RedactOptions {
+            enabled_rules: ["aws-arn", "aws-account-id", "s3-bucket", "gcs-bucket"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            ..RedactOptions::default()
+        };
+        Engine::compile(&pack, &opts).expect("compiles")
+    }
+
+    fn detect(
+        e: &Engine,
+        hay: &[u8],
+        kind: ContentKind,
+        search_every_hit: bool,
+    ) -> (Work, Vec<Cand>) {
+        let mut scratch = Scratch {
+            search_every_hit,
+            ..Scratch::default()
+        };
+        let mut out = Vec::new();
+        e.detect(
+            hay,
+            0,
+            true,
+            kind,
+            &KnownSet::empty(),
+            &mut scratch,
+            &mut out,
+        );
+        (scratch.work, out)
+    }
+
+    fn repeat(unit: &[u8], len: usize) -> Vec<u8> {
+        unit.iter().copied().cycle().take(len).collect()
+    }
+
+    /// Every keyword and prefix of the pack, bare and in the shapes that complete an
+    /// assignment, plus single letters and separators.
+    fn units() -> Vec<(Vec<u8>, ContentKind)> {
+        let pack = RulePack::default_pack().expect("default pack");
+        let mut kws: Vec<String> = Vec::new();
+        for spec in pack.expanded().expect("expands") {
+            kws.extend(spec.keywords.iter().cloned());
+            kws.extend(spec.prefixes.iter().cloned());
+        }
+        kws.sort();
+        kws.dedup();
+        let mut units = Vec::new();
+        for k in &kws {
+            for (suffix, kind) in [
+                ("", ContentKind::Text),
+                (" ", ContentKind::Text),
+                ("=", ContentKind::Text),
+                ("\":\"", ContentKind::Json),
+            ] {
+                units.push((format!("{k}{suffix}").into_bytes(), kind));
+            }
+        }
+        for u in [
+            "A", "a", "0", "1 ", "@", "a@", "a@b.co ", "\\", "[", "{\"a\":",
+        ] {
+            units.push((u.as_bytes().to_vec(), ContentKind::Text));
+            units.push((u.as_bytes().to_vec(), ContentKind::Json));
+        }
+        units
+    }
+
+    /// Rule searches on text that repeats do not grow with its length: past the first
+    /// window, every hit's candidates are copied from the previous hit's (issue 16, item 5).
+    /// Counted, not timed: before the copies a body four times longer ran four times the
+    /// searches (8 MiB of one letter took 5 s).
+    #[test]
+    fn rule_searches_do_not_grow_with_repeated_text() {
+        let e = engine();
+        let mut grew = Vec::new();
+        for (unit, kind) in units() {
+            let (small, _) = detect(&e, &repeat(&unit, 48 << 10), kind, false);
+            let (big, _) = detect(&e, &repeat(&unit, 192 << 10), kind, false);
+            if big.evaluated > small.evaluated + 16 {
+                grew.push(format!(
+                    "{:?}: {} -> {} searches",
+                    String::from_utf8_lossy(&unit),
+                    small.evaluated,
+                    big.evaluated
+                ));
+            }
+        }
+        assert!(grew.is_empty(), "{}", grew.join("\n"));
+    }
+
+    /// Copied candidates are exactly the ones the rules would find, on periodic bodies with
+    /// a finding in every period (and periods broken now and then).
+    #[test]
+    fn copied_candidates_equal_searched_ones() {
+        let e = engine();
+        let key = |c: &Cand| {
+            (
+                c.start,
+                c.end,
+                source_key(c.source),
+                prio(c.source),
+                c.quote,
+                c.drop,
+            )
+        };
+        let mut shapes: Vec<(Vec<u8>, ContentKind)> = [
+            (
+                "{\"token\":\"ghp_Zq3vN8kLm2Pw5Rt7Yx1Cb4Df6Gh9Jk0Ls2Q\"},",
+                ContentKind::Json,
+            ),
+            ("{\"password\":12345678,\"x\":\"y\"},", ContentKind::Json),
+            ("password=hunter2X9!q ", ContentKind::Text),
+            ("AKIAZ7QJ3MX5TRV2WQ4N ", ContentKind::Text),
+            ("secret_key = \"Zq3vN8kLm2Pw5Rt7Yx1C\"\n", ContentKind::Text),
+            (
+                "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJlMTIz\n",
+                ContentKind::Text,
+            ),
+            (
+                "postgres://app:Tr0ub4dor-3x@db.internal/app ",
+                ContentKind::Text,
+            ),
+            ("token=abc&password=Tr0ub4dor3x&", ContentKind::Form),
+        ]
+        .iter()
+        .map(|(u, k)| (u.as_bytes().to_vec(), *k))
+        .collect();
+        shapes.extend(units().into_iter().step_by(7));
+        for (unit, kind) in shapes {
+            let mut hay = repeat(&unit, 40 << 10);
+            // Break the period in a few places: the copies must stop and restart there.
+            for at in [9000, 20_011, 20_012, 33_333] {
+                hay[at] ^= 0x20;
+            }
+            let (copied, mut a) = detect(&e, &hay, kind, false);
+            let (_, mut b) = detect(&e, &hay, kind, true);
+            a.sort_by_key(key);
+            a.dedup_by_key(|c| key(c));
+            b.sort_by_key(key);
+            b.dedup_by_key(|c| key(c));
+            let same = a.len() == b.len() && a.iter().zip(&b).all(|(x, y)| key(x) == key(y));
+            assert!(
+                same,
+                "{:?}: {} copied hits; {} candidates vs {} searched",
+                String::from_utf8_lossy(&unit),
+                copied.translated,
+                a.len(),
+                b.len()
+            );
+        }
+    }
 }

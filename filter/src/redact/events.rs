@@ -532,8 +532,11 @@ fn open_start(ch: &Channel) -> u64 {
     ch.base + i as u64
 }
 
+/// A piece as read from an event: its channel key, its token in the document, its text.
+type FoundPiece = (String, Range<usize>, Vec<u8>);
+
 /// The pieces of an NDJSON line.
-fn read_line(raw: &[u8]) -> (Payload, Vec<(String, Range<usize>, Vec<u8>)>) {
+fn read_line(raw: &[u8]) -> (Payload, Vec<FoundPiece>) {
     let line = trim_line_end(raw);
     let doc = line.to_vec();
     let found = json_pieces(&doc);
@@ -549,7 +552,7 @@ fn read_line(raw: &[u8]) -> (Payload, Vec<(String, Range<usize>, Vec<u8>)>) {
 }
 
 /// The pieces of an SSE event (its `data:` lines joined with `\n`).
-fn read_sse(raw: &[u8]) -> (Payload, Vec<(String, Range<usize>, Vec<u8>)>) {
+fn read_sse(raw: &[u8]) -> (Payload, Vec<FoundPiece>) {
     let Some(data) = sse_data(raw) else {
         return (Payload::None, Vec::new());
     };
@@ -684,8 +687,7 @@ struct StringValue {
 }
 
 /// The pieces of one JSON document: `None` when it is not JSON.
-#[allow(clippy::type_complexity)]
-fn json_pieces(doc: &[u8]) -> Option<Vec<(String, Range<usize>, Vec<u8>)>> {
+fn json_pieces(doc: &[u8]) -> Option<Vec<FoundPiece>> {
     let value: serde_json::Value = serde_json::from_slice(doc).ok()?;
     if !(value.is_object() || value.is_array()) {
         return None;

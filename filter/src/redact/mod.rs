@@ -23,6 +23,7 @@ mod prefilter;
 mod rules;
 mod split;
 mod stream;
+pub mod structure;
 mod validate;
 
 use std::sync::{Arc, RwLock};
@@ -35,6 +36,7 @@ pub use rules::{
     ContextRuleSpec, PiiSpec, RuleContext, RulePack, RuleSpec, Validator, DEFAULT_RULES_YAML,
 };
 pub use stream::{RedactStream, StreamEnd};
+pub use structure::{FieldAction, FieldPath, FieldRules, PathSegment, StructureOptions};
 
 use engine::Engine;
 use known::KnownSet;
@@ -174,7 +176,8 @@ pub enum FindingKind {
     KnownSecret,
     /// A secret recognised by context only (a sensitive key name near a random-looking value).
     Generic,
-    /// A field a policy flags (a JSON path, key name or SQL result column).
+    /// A field a policy flags (a JSON path, key name or SQL result column; see
+    /// [`structure::FieldRules`]).
     Field,
 }
 
@@ -278,6 +281,8 @@ pub struct RedactOptions {
     /// Key for the `hash` strategy. Without one, a fixed all-zero key is used: pseudonyms are
     /// then stable but guessable for low-entropy values, so policies should set one.
     pub hash_key: Option<Vec<u8>>,
+    /// The structure layer: Kubernetes Secrets, field rules (see [`structure`]).
+    pub structure: StructureOptions,
 }
 
 /// The compiled masking engine. Build once, share via `Arc`, use from many threads.
@@ -287,6 +292,7 @@ pub struct Redactor {
     // without recompiling the rule automaton; streams take a snapshot when they start so one
     // body is masked against one consistent set.
     known: RwLock<Arc<KnownSet>>,
+    structure: Arc<StructureOptions>,
 }
 
 impl std::fmt::Debug for Redactor {
@@ -309,6 +315,7 @@ impl Redactor {
         Ok(Self {
             engine: Arc::new(engine),
             known: RwLock::new(Arc::new(KnownSet::empty())),
+            structure: Arc::new(options.structure.clone()),
         })
     }
 
@@ -414,6 +421,7 @@ impl Redactor {
             self.known_snapshot(),
             content,
             direction,
+            &self.structure,
         )
     }
 

@@ -162,6 +162,8 @@ fn numbers(cfg: &PiiConfig, hay: &[u8], start: usize, eof: bool, out: &mut Vec<C
     let n = hay.len();
     let mut i = start;
     let mut prev_digit = start > 0 && hay[start - 1].is_ascii_digit();
+    // Where the last number token found too long ends (see `number_at`).
+    let mut long_end = 0usize;
     // Why 32 bytes at a time: this runs over every byte of every body (clean ones too) and
     // most digit runs are short ids and counters no detector takes; a word-wide digit mask
     // finds run starts and lengths without a byte loop or a call per run.
@@ -187,13 +189,13 @@ fn numbers(cfg: &PiiConfig, hay: &[u8], start: usize, eof: bool, out: &mut Vec<C
                     continue;
                 }
             }
-            run_start(cfg, hay, i + k, eof, out);
+            run_start(cfg, hay, i + k, eof, &mut long_end, out);
         }
         i += 32;
     }
     while i < n {
         if hay[i].is_ascii_digit() && !prev_digit {
-            run_start(cfg, hay, i, eof, out);
+            run_start(cfg, hay, i, eof, &mut long_end, out);
         }
         prev_digit = hay[i].is_ascii_digit();
         i += 1;
@@ -224,7 +226,19 @@ fn digit_mask(block: &[u8; 32]) -> u32 {
 }
 
 /// Handles the first digit of a run at `i` (the byte before it is not a digit).
-fn run_start(cfg: &PiiConfig, hay: &[u8], i: usize, eof: bool, out: &mut Vec<Cand>) {
+///
+/// `long_end`: the end of the last number token found longer than [`MAX_NUM`]. Every run
+/// start at least `MAX_NUM` bytes before it is in a token as long, so no detector takes it;
+/// skipping those keeps a long run of digits and separators (`1 1 1 …`) linear instead of
+/// a `MAX_NUM`-byte walk per digit.
+fn run_start(
+    cfg: &PiiConfig,
+    hay: &[u8],
+    i: usize,
+    eof: bool,
+    long_end: &mut usize,
+    out: &mut Vec<Cand>,
+) {
     let prev = if i > 0 { hay[i - 1] } else { b' ' };
     if prev.is_ascii_uppercase() && cfg.spec.iban && i >= 2 && hay[i - 2].is_ascii_uppercase() {
         let before = if i >= 3 { hay[i - 3] } else { b' ' };
@@ -254,12 +268,25 @@ fn run_start(cfg: &PiiConfig, hay: &[u8], i: usize, eof: bool, out: &mut Vec<Can
         p if p.is_ascii_alphanumeric() => None,
         _ => Some(i),
     };
+    if i < *long_end && *long_end - i >= MAX_NUM {
+        return;
+    }
     if let Some(a) = anchor {
-        number_at(cfg, hay, a, eof, out);
+        if let Some(end) = number_at(cfg, hay, a, eof, out) {
+            *long_end = end;
+        }
     }
 }
 
-fn number_at(cfg: &PiiConfig, hay: &[u8], a: usize, eof: bool, out: &mut Vec<Cand>) {
+/// Classifies the number token at anchor `a`. Returns where the token ends when it is
+/// longer than [`MAX_NUM`] (none of ours), so later run starts inside it can be skipped.
+fn number_at(
+    cfg: &PiiConfig,
+    hay: &[u8],
+    a: usize,
+    eof: bool,
+    out: &mut Vec<Cand>,
+) -> Option<usize> {
     let n = hay.len();
     let mut j = a;
     let plus = hay[a] == b'+';
@@ -281,10 +308,7 @@ fn number_at(cfg: &PiiConfig, hay: &[u8], a: usize, eof: bool, out: &mut Vec<Can
             cur += 1;
             j += 1;
             end = j;
-        } else if is_sep(b)
-            && j + 1 < n
-            && (hay[j + 1].is_ascii_digit() || (b == b')' && hay[j + 1] == b' '))
-        {
+        } else if number_continues(hay, j) {
             if cur > 0 {
                 groups[ng] = cur;
                 seps[ng] = b;
@@ -297,10 +321,15 @@ fn number_at(cfg: &PiiConfig, hay: &[u8], a: usize, eof: bool, out: &mut Vec<Can
         }
     }
     if j - a >= MAX_NUM {
-        return; // too long to be one of ours
+        // Too long to be one of ours; find where the token ends (the walk's test reads
+        // two bytes, so any start inside the token reaches the same end).
+        while j < n && number_continues(hay, j) {
+            j += 1;
+        }
+        return Some(j);
     }
     if j >= n && !eof {
-        return; // may continue in the next chunk
+        return None; // may continue in the next chunk
     }
     if cur > 0 {
         groups[ng] = cur;
@@ -311,7 +340,7 @@ fn number_at(cfg: &PiiConfig, hay: &[u8], a: usize, eof: bool, out: &mut Vec<Can
         && (hay[end].is_ascii_alphanumeric()
             || (hay[end] == b'.' && hay.get(end + 1).is_some_and(u8::is_ascii_digit)))
     {
-        return;
+        return None;
     }
     let digits = &digits[..nd];
     let groups = &groups[..ng];
@@ -326,7 +355,7 @@ fn number_at(cfg: &PiiConfig, hay: &[u8], a: usize, eof: bool, out: &mut Vec<Can
         && ssn_valid(digits)
     {
         push(out, a, end, PiiKind::Ssn);
-        return;
+        return None;
     }
     if cfg.spec.card
         && !plus
@@ -335,11 +364,21 @@ fn number_at(cfg: &PiiConfig, hay: &[u8], a: usize, eof: bool, out: &mut Vec<Can
         && card_valid(digits)
     {
         push(out, a, end, PiiKind::Card);
-        return;
+        return None;
     }
     if cfg.spec.phone && phone_ok(hay, a, plus, digits, groups, seps) {
         push(out, a, end, PiiKind::Phone);
     }
+    None
+}
+
+/// Whether a number token goes on at `j`: a digit, or a separator before a digit (or `) `).
+fn number_continues(hay: &[u8], j: usize) -> bool {
+    let b = hay[j];
+    b.is_ascii_digit()
+        || (is_sep(b)
+            && j + 1 < hay.len()
+            && (hay[j + 1].is_ascii_digit() || (b == b')' && hay[j + 1] == b' ')))
 }
 
 fn ssn_valid(d: &[u8]) -> bool {

@@ -32,6 +32,11 @@ pub(crate) struct Hit {
     pub pattern: u32,
 }
 
+/// Per-lane hit buffers for [`Prefilter::find_ends_in`] (so lanes' hits come out in order),
+/// kept by the caller and reused.
+#[derive(Default)]
+pub(crate) struct LaneHits([Vec<Hit>; LANES]);
+
 pub(crate) struct Prefilter {
     /// Transitions, `state + class[byte]`, state ids premultiplied by `stride`. Match states
     /// are numbered first so "is this a match" is one comparison in the hot loop.
@@ -142,17 +147,49 @@ impl Prefilter {
         self.trans[(s + u32::from(self.class[usize::from(byte)])) as usize]
     }
 
-    /// Appends every occurrence that starts at or after `from` (overlapping ones too), in
-    /// no particular order.
+    /// Appends every occurrence that starts at or after `from` (overlapping ones too),
+    /// ordered by end (see [`Self::find_ends_in`]).
+    #[cfg(test)]
     pub fn find_all(&self, hay: &[u8], from: usize, out: &mut Vec<Hit>) {
-        let n = hay.len();
-        if from >= n {
+        let mut lanes = LaneHits::default();
+        self.find_ends_in(hay, from, from, hay.len(), &mut lanes, out);
+    }
+
+    /// Appends every occurrence (overlapping ones too) that starts at or after `from` and
+    /// ends in `(lo, hi]`, ordered by end (occurrences ending together in automaton
+    /// order). `lo` must be at least `from`.
+    ///
+    /// Why a range: the engine takes a haystack's hits one block at a time, so the hits
+    /// held at once are bounded by the block, not the body (one letter repeated makes a hit
+    /// at every byte). Why ordered: the engine recognises periodic text by comparing a hit
+    /// with the previous hit of the same keyword.
+    pub fn find_ends_in(
+        &self,
+        hay: &[u8],
+        from: usize,
+        lo: usize,
+        hi: usize,
+        lanes: &mut LaneHits,
+        out: &mut Vec<Hit>,
+    ) {
+        let hi = hi.min(hay.len());
+        if lo >= hi || lo < from {
             return;
         }
-        let len = n - from;
+        let back = self.max_pattern_len.saturating_sub(1);
+        // Warm up from up to `back` bytes before `at` (never before `from`, where
+        // occurrences are not wanted), reporting nothing: the state then is exactly the
+        // state a single walk from `from` would have at `at`.
+        let warm = |at: usize| {
+            let w = at.saturating_sub(back).max(from);
+            hay[w..at]
+                .iter()
+                .fold(self.start, |st, &byte| self.step(st, byte))
+        };
+        let len = hi - lo;
         if len < LANES * MIN_LANE {
-            let mut st = self.start;
-            for (i, &byte) in hay.iter().enumerate().skip(from) {
+            let mut st = warm(lo);
+            for (i, &byte) in hay[..hi].iter().enumerate().skip(lo) {
                 st = self.step(st, byte);
                 if st < self.match_limit {
                     self.report(st, i + 1, out);
@@ -161,44 +198,40 @@ impl Prefilter {
             return;
         }
         let seg = len / LANES;
-        let back = self.max_pattern_len.saturating_sub(1);
-        let mut state = [self.start; LANES];
-        for (j, s) in state.iter_mut().enumerate() {
-            let b = from + j * seg;
-            // Warm up from up to `back` bytes earlier (never before `from`, where
-            // occurrences are not wanted), reporting nothing: the state then is exactly
-            // the state a single walk from `from` would have at `b`.
-            let w = b.saturating_sub(back).max(from);
-            *s = hay[w..b]
-                .iter()
-                .fold(self.start, |st, &byte| self.step(st, byte));
+        let mut state: [u32; LANES] = std::array::from_fn(|j| warm(lo + j * seg));
+        for l in lanes.0.iter_mut() {
+            l.clear();
         }
-        // Lane j owns [from + j*seg, from + (j+1)*seg); the last lane also owns the rest.
-        let lanes: [&[u8]; LANES] =
-            std::array::from_fn(|j| &hay[from + j * seg..from + (j + 1) * seg]);
+        // Lane j owns [lo + j*seg, lo + (j+1)*seg); the last lane also owns the rest.
+        let slices: [&[u8]; LANES] =
+            std::array::from_fn(|j| &hay[lo + j * seg..lo + (j + 1) * seg]);
         // Why indexed: all lanes advance by the same `i` in lock-step; iterator zips over
         // `LANES` slices measured no faster and read worse.
         #[allow(clippy::needless_range_loop)]
         for i in 0..seg {
-            let mut lo = u32::MAX;
+            let mut low = u32::MAX;
             for j in 0..LANES {
-                state[j] = self.step(state[j], lanes[j][i]);
-                lo = lo.min(state[j]);
+                state[j] = self.step(state[j], slices[j][i]);
+                low = low.min(state[j]);
             }
-            if lo < self.match_limit {
+            if low < self.match_limit {
                 for (j, &s) in state.iter().enumerate() {
                     if s < self.match_limit {
-                        self.report(s, from + j * seg + i + 1, out);
+                        self.report(s, lo + j * seg + i + 1, &mut lanes.0[j]);
                     }
                 }
             }
         }
         let mut st = state[LANES - 1];
-        for (i, &byte) in hay.iter().enumerate().skip(from + LANES * seg) {
+        for (i, &byte) in hay[..hi].iter().enumerate().skip(lo + LANES * seg) {
             st = self.step(st, byte);
             if st < self.match_limit {
-                self.report(st, i + 1, out);
+                self.report(st, i + 1, &mut lanes.0[LANES - 1]);
             }
+        }
+        // Each lane's hits are in end order and the lanes are consecutive.
+        for l in &lanes.0 {
+            out.extend_from_slice(l);
         }
     }
 
@@ -238,6 +271,38 @@ mod tests {
             .collect();
         v.sort_by_key(|h| (h.start, h.end, h.pattern));
         v
+    }
+
+    #[test]
+    fn blocks_in_end_order_equal_one_walk() {
+        let pats: Vec<Vec<u8>> = ["aaa", "a", "ab", "key", "keys"]
+            .iter()
+            .map(|s| s.as_bytes().to_vec())
+            .collect();
+        let pf = Prefilter::new(&pats).expect("builds");
+        let mut hay = b"aaaab keys ".repeat(9000);
+        hay.extend_from_slice(&[b'a'; 30_000]);
+        for from in [0, 3, 4099] {
+            let mut want = reference(&pats, &hay, from);
+            want.sort_by_key(|h| h.end);
+            for block in [7, 4096, 60_000, hay.len()] {
+                let mut lanes = LaneHits::default();
+                let mut got = Vec::new();
+                let mut lo = from;
+                while lo < hay.len() {
+                    let before = got.len();
+                    pf.find_ends_in(&hay, from, lo, lo + block, &mut lanes, &mut got);
+                    assert!(got[before..].windows(2).all(|w| w[0].end <= w[1].end));
+                    lo += block;
+                }
+                // Same hits; ties at one end may come in another order.
+                let mut g = got.clone();
+                g.sort_by_key(|h| (h.end, h.start, h.pattern));
+                let mut w = want.clone();
+                w.sort_by_key(|h| (h.end, h.start, h.pattern));
+                assert_eq!(g, w, "from {from} block {block}");
+            }
+        }
     }
 
     #[test]

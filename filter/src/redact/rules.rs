@@ -79,6 +79,10 @@ pub enum Validator {
     UrlCreds,
     /// Base64 of a JWT (`ZXlK...`).
     Jwt64,
+    /// Anything but a template expression or variable reference (`${X}`, `{{ x }}`,
+    /// `%X%`...), also when percent-encoded: for key-name rules, where the key alone says
+    /// the value is secret.
+    Template,
 }
 
 /// One full-regex rule.

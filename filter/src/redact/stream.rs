@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use super::engine::{merge, Cand, Deadline, Engine, Scratch, Span};
 use super::known::KnownSet;
+use super::structure::{StructStream, StructureOptions};
 use super::{ContentKind, Direction, Finding};
 
 /// Minimum new data before a (re)scan, so the carried tail is not rescanned per tiny chunk.
@@ -52,6 +53,9 @@ pub struct RedactStream {
     /// Sort keys for [`merge`], reused.
     keys: Vec<u128>,
     scratch: Scratch,
+    /// JSON and forms are read through the structure layer, which runs the same engine
+    /// over their decoded text (see [`super::structure`]).
+    structured: Option<Box<StructStream>>,
 }
 
 impl std::fmt::Debug for RedactStream {
@@ -70,7 +74,10 @@ impl RedactStream {
         known: Arc<KnownSet>,
         content: ContentKind,
         direction: Direction,
+        structure: &Arc<StructureOptions>,
     ) -> Self {
+        let structured =
+            StructStream::for_kind(&engine, &known, content, direction, structure).map(Box::new);
         let l = engine.lmax().max(known.max_len() + 2);
         let max_span = 2 * l;
         Self {
@@ -92,6 +99,7 @@ impl RedactStream {
             spans: Vec::new(),
             keys: Vec::new(),
             scratch: Scratch::default(),
+            structured,
         }
     }
 
@@ -102,17 +110,26 @@ impl RedactStream {
 
     /// Bytes currently held (carried tail plus context): bounded by the rule pack, not the body.
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        match &self.structured {
+            Some(s) => s.buffered(),
+            None => self.buf.len(),
+        }
     }
 
     /// Sets when masking must give up: after it, [`Self::deadline_passed`] turns true
     /// and nothing more is emitted. `None`: no limit.
     pub fn set_deadline(&mut self, deadline: Option<std::time::Instant>) {
         self.scratch.deadline.set(deadline);
+        if let Some(s) = &mut self.structured {
+            s.scratch_mut().deadline = Arc::clone(&self.scratch.deadline);
+        }
     }
 
     /// Makes this stream give up with the others that mask the same body.
     pub(crate) fn share_deadline(&mut self, deadline: Arc<Deadline>) {
+        if let Some(s) = &mut self.structured {
+            s.scratch_mut().deadline = Arc::clone(&deadline);
+        }
         self.scratch.deadline = deadline;
     }
 
@@ -133,6 +150,9 @@ impl RedactStream {
 
     /// [`Self::push`], appending to `out`.
     pub(crate) fn push_into(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
+        if let Some(s) = &mut self.structured {
+            return s.push_into(chunk, out);
+        }
         if !self.scanned() {
             out.extend_from_slice(chunk);
             return;
@@ -175,6 +195,9 @@ impl RedactStream {
     /// `finish` scans the tail and its left context again (eight anchor
     /// windows, tens of KB with the default pack) after copying them into the carry buffer.
     pub(crate) fn whole_into(&mut self, body: &[u8], out: &mut Vec<u8>) -> Vec<Finding> {
+        if let Some(s) = &mut self.structured {
+            return s.whole_into(body, out);
+        }
         if self.scanned()
             && self.buf.is_empty()
             && self.emit == 0
@@ -190,6 +213,9 @@ impl RedactStream {
 
     /// Findings committed so far (each is reported once).
     pub fn take_findings(&mut self) -> Vec<Finding> {
+        if let Some(s) = &mut self.structured {
+            return s.take_findings();
+        }
         std::mem::take(&mut self.findings)
     }
 
@@ -205,6 +231,9 @@ impl RedactStream {
 
     /// [`Self::finish`], appending the tail to `out`; returns the remaining findings.
     pub(crate) fn finish_into(&mut self, out: &mut Vec<u8>) -> Vec<Finding> {
+        if let Some(s) = &mut self.structured {
+            return s.finish_into(out);
+        }
         if self.scanned() {
             let len = self.buf.len();
             self.process_buf(len, true, out);

@@ -319,6 +319,9 @@ pub(crate) fn is_placeholder(v: &[u8]) -> bool {
     if marker {
         return true;
     }
+    if is_template(v) {
+        return true;
+    }
     let first = v[0];
     let last = v[v.len() - 1];
     if v.starts_with(b"${")
@@ -338,6 +341,105 @@ pub(crate) fn is_placeholder(v: &[u8]) -> bool {
         return true;
     }
     v.len() >= 12 && !entropy_at_least_2(v.len(), distinct as usize) && entropy(v) < 2.0
+}
+
+/// A template expression or variable reference: the value names a secret kept elsewhere
+/// (`${DB_PASSWORD}`, `$(DB_PASSWORD)`, `$DB_PASSWORD`, `${env:X}`, `{{ .Values.x }}`,
+/// `${{ secrets.X }}`, `{DB_PASSWORD}`, `#{x}`, `[[x]]`, `((x))`, `%DB_PASSWORD%`,
+/// `%(x)s`, `<your-password>`, `<%= x %>`, `@X@`, `__X__`), so it is kept, not masked.
+///
+/// Why whole values only: a literal with a `$` inside (`pa$$w0rd`) is a password; only a
+/// value that is nothing but the reference names something else.
+pub(crate) fn is_template(v: &[u8]) -> bool {
+    let v = strip_quotes(v);
+    if v.len() < 3 {
+        return false;
+    }
+    const WRAPPERS: [(&[u8], &[u8]); 12] = [
+        (b"${", b"}"),
+        (b"$(", b")"),
+        (b"{{", b"}}"),
+        (b"#{", b"}"),
+        (b"[[", b"]]"),
+        (b"((", b"))"),
+        (b"<%", b"%>"),
+        (b"%(", b")s"),
+        (b"%{", b"}"),
+        (b"{", b"}"),
+        (b"<", b">"),
+        (b"[", b"]"),
+    ];
+    let inner_ok = |inner: &[u8]| {
+        !inner.is_empty()
+            && !inner
+                .iter()
+                .any(|&b| matches!(b, b'\n' | b'\r' | b';' | b'&'))
+    };
+    if WRAPPERS.iter().any(|(open, close)| {
+        v.len() > open.len() + close.len()
+            && v.starts_with(open)
+            && v.ends_with(close)
+            && inner_ok(&v[open.len()..v.len() - close.len()])
+    }) {
+        return true;
+    }
+    let ident = |s: &[u8]| {
+        !s.is_empty()
+            && s[0].is_ascii_alphabetic()
+            && s.iter()
+                .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b':'))
+    };
+    let n = v.len();
+    (v[0] == b'%' && v[n - 1] == b'%' && ident(&v[1..n - 1]))
+        || (v[0] == b'@' && v[n - 1] == b'@' && ident(&v[1..n - 1]))
+        || (n > 4 && v.starts_with(b"__") && v.ends_with(b"__") && ident(&v[2..n - 2]))
+        // `$NAME`: an upper-case (or `env:`) name; `$ecret99` is more likely a password.
+        || (v[0] == b'$'
+            && ident(&v[1..])
+            && (v[1..].starts_with(b"env:")
+                || v[1..].iter().all(|&b| !b.is_ascii_lowercase())))
+}
+
+/// [`is_template`] for a form or query value, which may be percent-encoded
+/// (`%24%7BDB_PASSWORD%7D`): checked as written and decoded.
+pub(crate) fn is_form_template(v: &[u8]) -> bool {
+    if is_template(v) {
+        return true;
+    }
+    if !v.iter().any(|&b| b == b'%' || b == b'+') {
+        return false;
+    }
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(v.len());
+    let mut i = 0;
+    while i < v.len() {
+        match (
+            v[i],
+            v.get(i + 1).copied().and_then(hex),
+            v.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push(hi << 4 | lo);
+                i += 3;
+            }
+            (b'+', ..) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, ..) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    is_template(&out)
+}
+
+fn strip_quotes(v: &[u8]) -> &[u8] {
+    match v {
+        [q, inner @ .., r] if q == r && matches!(q, b'"' | b'\'' | b'`') => inner,
+        _ => v,
+    }
 }
 
 /// Whether `n` bytes with `distinct` different values have a Shannon entropy above 2 bits
@@ -837,6 +939,46 @@ pub(crate) fn basic_ok(v: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn templates_are_recognised() {
+        for t in [
+            &b"${DB_PASSWORD}"[..],
+            b"$(DB_PASSWORD)",
+            b"$DB_PASSWORD",
+            b"${env:DB_PASSWORD}",
+            b"$env:DB_PASSWORD",
+            b"{{ .Values.dbPassword }}",
+            b"${{ secrets.API_KEY }}",
+            b"{DB_PASSWORD}",
+            b"#{db.password}",
+            b"[[db_password]]",
+            b"((vault_password))",
+            b"%DB_PASSWORD%",
+            b"%(password)s",
+            b"<your-password>",
+            b"<%= ENV['DB_PASSWORD'] %>",
+            b"@DB_PASSWORD@",
+            b"__DB_PASSWORD__",
+            b"\"${DB_PASSWORD}\"",
+        ] {
+            assert!(is_template(t), "{}", String::from_utf8_lossy(t));
+            assert!(is_placeholder(t), "{}", String::from_utf8_lossy(t));
+        }
+        for s in [
+            &b"pa$$w0rd"[..],
+            b"$ecret99x",
+            b"hunter2",
+            b"ghp_9fK2lQ0xYv7TzR1mN8bC4dE6gH3jK5pW2sA1",
+            b"{x};DROP",
+            b"%%",
+        ] {
+            assert!(!is_template(s), "{}", String::from_utf8_lossy(s));
+        }
+        assert!(is_form_template(b"%24%7BDB_PASSWORD%7D"));
+        assert!(is_form_template(b"%7B%7B+.Values.dbPassword+%7D%7D"));
+        assert!(!is_form_template(b"Tr0ub4dor%263"));
+    }
 
     #[test]
     fn placeholders_are_recognised() {

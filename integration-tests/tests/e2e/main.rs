@@ -25,6 +25,7 @@ mod ext_authz;
 mod fail_closed;
 mod identity;
 mod istio_manifests;
+mod k8s_secrets;
 mod masking;
 mod masking_streams;
 mod metrics;

@@ -67,7 +67,8 @@ fn leaked(text: &str) -> Option<&'static str> {
 async fn a_secret_split_across_events_or_lines_is_masked() -> anyhow::Result<()> {
     let stack = Stack::start(streams()).await?;
     let text = format!("Sure! The deploy token is {GITHUB} and it is live.");
-    let formats: [(&str, &str, fn(&str) -> String); 4] = [
+    type Render = fn(&str) -> String;
+    let formats: [(&str, &str, Render); 4] = [
         ("openai", "text/event-stream", openai),
         ("anthropic", "text/event-stream", anthropic),
         ("ollama", "application/x-ndjson", ollama),

@@ -96,7 +96,8 @@ fn a_secret_split_over_llm_deltas_is_masked_in_every_format() {
     let text = format!("Here is the token: {TOKEN} and some more text after it.");
     for parts in 2..=4 {
         let deltas = split(&text, parts);
-        let formats: [(&str, fn(&str) -> String); 4] = [
+        type Render = fn(&str) -> String;
+        let formats: [(&str, Render); 4] = [
             ("text/event-stream", openai_event),
             ("text/event-stream", anthropic_event),
             ("application/x-ndjson", ollama_line),

@@ -1,0 +1,411 @@
+//! The structure layer through the whole redactor: what a client decodes is what is
+//! masked, output stays valid, streamed equals one-shot.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+
+use super::{FieldAction, FieldPath, FieldRules, PathSegment, StructureOptions};
+use crate::redact::{
+    ContentKind, Direction, FindingKind, RedactOptions, Redacted, Redactor, RulePack, Strategy,
+};
+
+const GHP: &str = "ghp_9xQ2mK7vL4pR8sT1wY6zB3nC5dF0gH2jA4kE";
+const STRIPE: &str = "sk_live_4eC39HqLyjWDarjtT1zdp7dcQx8rNbVm";
+
+fn redactor() -> Redactor {
+    Redactor::with_defaults().expect("default pack compiles")
+}
+
+fn b64(s: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+/// Masks `body` one-shot, then streamed in chunks of several sizes; all must agree.
+fn masked(r: &Redactor, body: &[u8], kind: ContentKind) -> Redacted {
+    let one = r.redact(body, kind, Direction::Response);
+    for size in [1usize, 2, 3, 5, 7, 64, 4096] {
+        let mut s = r.stream(kind, Direction::Response);
+        let mut out = Vec::new();
+        let mut findings = Vec::new();
+        for chunk in body.chunks(size) {
+            out.extend(s.push(chunk));
+            findings.extend(s.take_findings());
+        }
+        let end = s.finish();
+        out.extend(end.tail);
+        findings.extend(end.findings);
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            String::from_utf8_lossy(&one.body),
+            "{size}-byte chunks"
+        );
+        assert_eq!(findings, one.findings, "{size}-byte chunks");
+    }
+    one
+}
+
+fn json(r: &Redactor, body: &str) -> String {
+    let out = masked(r, body.as_bytes(), ContentKind::Json);
+    let text = String::from_utf8(out.body).expect("utf-8");
+    if serde_json::from_str::<serde_json::Value>(body).is_ok() {
+        serde_json::from_str::<serde_json::Value>(&text)
+            .unwrap_or_else(|e| panic!("output is not JSON ({e}): {text}"));
+    }
+    text
+}
+
+/// Spells every character of `s` as `\uXXXX`.
+fn all_escaped(s: &str) -> String {
+    s.chars().map(|c| format!("\\u{:04x}", c as u32)).collect()
+}
+
+#[test]
+fn json_escapes_do_not_hide_secrets() {
+    let r = redactor();
+    let spellings = [
+        all_escaped(GHP),
+        GHP.replacen('_', "\\u005f", 1),
+        GHP.replacen('9', "\\u0039", 1),
+        format!(
+            "{}\\u00{:02X}{}",
+            &GHP[..10],
+            GHP.as_bytes()[10],
+            &GHP[11..]
+        ),
+    ];
+    for spelled in &spellings {
+        let body = format!("{{\"note\": \"deploy with {spelled} today\"}}");
+        let out = json(&r, &body);
+        assert!(out.contains("[REDACTED:"), "{spelled}: {out}");
+        assert!(!out.contains(&spelled[spelled.len() - 8..]), "{out}");
+        assert!(
+            out.contains("deploy with ") && out.contains(" today"),
+            "{out}"
+        );
+    }
+    // A URL with a password, spelled the way PHP and Go write JSON.
+    let body = r#"{"dsn": "postgres:\/\/app:Tr0ub4dor-3x@db.internal\/app\u0026x=1"}"#;
+    let out = json(&r, body);
+    assert!(!out.contains("Tr0ub4dor"), "{out}");
+    // Unmasked escapes pass on as they came.
+    assert!(out.contains("\\u0026x=1"), "{out}");
+}
+
+#[test]
+fn key_rules_see_the_decoded_key() {
+    let r = redactor();
+    for key in [
+        "pass\\u0077ord",
+        "\\u0070assword",
+        "api\\u005fkey",
+        "pass\\/word",
+    ] {
+        let body = format!("{{\"{key}\": \"Hunter2-Correct-Horse\", \"n\": 1}}");
+        let out = json(&r, &body);
+        if key.contains("\\/") {
+            // `pass/word` is not a secret key name: kept.
+            continue;
+        }
+        assert!(!out.contains("Hunter2"), "{key}: {out}");
+        assert!(
+            out.contains(key),
+            "the key is kept as it was spelled: {out}"
+        );
+    }
+}
+
+#[test]
+fn findings_point_at_raw_bytes() {
+    let r = redactor();
+    let body = format!(
+        "{{\"a\":\"\\u00e9\\u00e9\",\"t\":\"{}\"}}",
+        all_escaped(GHP)
+    );
+    let out = masked(&r, body.as_bytes(), ContentKind::Json);
+    assert_eq!(out.findings.len(), 1);
+    let f = &out.findings[0];
+    let start = body.find("\\u0067").unwrap();
+    assert_eq!(f.offset as usize, start);
+    assert_eq!(f.len as usize, all_escaped(GHP).len());
+}
+
+#[test]
+fn surrogate_pairs_and_control_escapes_stay_valid() {
+    let r = redactor();
+    let body = format!("{{\"x\": \"\\ud83d\\ude00 {GHP} \\u0000\\u001f \\ud800\"}}");
+    let out = json(&r, &body);
+    assert!(!out.contains(GHP), "{out}");
+    assert!(
+        out.starts_with("{\"x\": \"\\ud83d\\ude00 [REDACTED:"),
+        "{out}"
+    );
+}
+
+#[test]
+fn forms_and_queries_are_percent_decoded() {
+    let r = redactor();
+    let encoded: String = STRIPE.bytes().map(|b| format!("%{b:02X}")).collect();
+    for body in [
+        format!("a=1&key={encoded}&b=2"),
+        format!("a=1&key={}&b=2", STRIPE.replace('_', "%5f")),
+        format!("password=hunter2%21horse%40x&b=2"),
+    ] {
+        let out = masked(&r, body.as_bytes(), ContentKind::Form);
+        let text = String::from_utf8(out.body).unwrap();
+        assert!(text.contains("[REDACTED:"), "{body}: {text}");
+        assert!(
+            text.starts_with(&body[..2]) && text.ends_with("&b=2"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("4eC39Hq") && !text.contains("hunter2"),
+            "{text}"
+        );
+    }
+    // Separators spelled as escapes stay escapes: the pairs do not change.
+    let body = "q=a%26b%3Dc&n=%2B1";
+    let out = masked(&r, body.as_bytes(), ContentKind::Form);
+    assert_eq!(out.body, body.as_bytes());
+}
+
+fn secret(kind_first: bool, extra: &str) -> String {
+    let data = format!(
+        "\"data\": {{\"DATABASE_URL\": \"{}\", \"STRIPE\": \"{}\", \".dockerconfigjson\": \"{}\", \"plain\": \"{}\"}}",
+        b64("postgres://app:s3cr3t-pw@db/app"),
+        b64(STRIPE),
+        b64("{\"auths\":{\"r.io\":{\"auth\":\"dTpw\"}}}"),
+        b64("hello"),
+    );
+    let meta = "\"metadata\": {\"name\": \"app\", \"namespace\": \"prod\"}";
+    if kind_first {
+        format!("{{\"kind\": \"Secret\", \"apiVersion\": \"v1\", {meta}, {data}, \"stringData\": {{\"pw\": \"plain-pw-1\"}}{extra}, \"type\": \"Opaque\"}}")
+    } else {
+        format!("{{\"apiVersion\": \"v1\", {data}, \"stringData\": {{\"pw\": \"plain-pw-1\"}}, {meta}{extra}, \"kind\": \"Secret\", \"type\": \"Opaque\"}}")
+    }
+}
+
+fn assert_secret_masked(out: &str) {
+    for value in [
+        b64("postgres://app:s3cr3t-pw@db/app"),
+        b64(STRIPE),
+        b64("hello"),
+        "plain-pw-1".into(),
+    ] {
+        assert!(!out.contains(&value[..8]), "{value} leaked: {out}");
+    }
+    for kept in [
+        "DATABASE_URL",
+        "STRIPE",
+        ".dockerconfigjson",
+        "plain",
+        "\"pw\"",
+        "prod",
+    ] {
+        assert!(out.contains(kept), "{kept} lost: {out}");
+    }
+    let v: serde_json::Value = serde_json::from_str(out).expect("JSON");
+    let find =
+        |v: &serde_json::Value| -> Option<serde_json::Value> { v.pointer("/data/plain").cloned() };
+    // Data stays base64 (the object stays a valid Secret) of the marker.
+    let mut stack = vec![v];
+    let mut seen = false;
+    while let Some(v) = stack.pop() {
+        if let Some(plain) = find(&v) {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(plain.as_str().unwrap())
+                .unwrap();
+            assert_eq!(decoded, b"[REDACTED:k8s-secret]");
+            seen = true;
+        }
+        match v {
+            serde_json::Value::Array(a) => stack.extend(a),
+            serde_json::Value::Object(o) => stack.extend(o.into_iter().map(|(_, v)| v)),
+            _ => {}
+        }
+    }
+    assert!(seen, "{out}");
+}
+
+#[test]
+fn kubernetes_secret_values_are_masked_whatever_the_member_order() {
+    let r = redactor();
+    for kind_first in [true, false] {
+        let out = json(&r, &secret(kind_first, ""));
+        assert_secret_masked(&out);
+        assert!(out.contains("[REDACTED:k8s-secret]"), "stringData: {out}");
+    }
+}
+
+#[test]
+fn kubernetes_lists_watch_events_and_nested_documents() {
+    let r = redactor();
+    let item = secret(true, "");
+    // SecretList items carry no kind of their own.
+    let bare = item.replacen("\"kind\": \"Secret\", \"apiVersion\": \"v1\", ", "", 1);
+    let bodies = [
+        format!("{{\"kind\": \"SecretList\", \"apiVersion\": \"v1\", \"metadata\": {{}}, \"items\": [{bare}, {bare}]}}"),
+        format!("{{\"apiVersion\": \"v1\", \"items\": [{bare}], \"kind\": \"SecretList\", \"metadata\": {{}}}}"),
+        format!("{{\"kind\": \"List\", \"items\": [{item}, {}]}}", secret(false, "")),
+        format!("{{\"type\": \"ADDED\", \"object\": {item}}}\n{{\"type\": \"MODIFIED\", \"object\": {}}}\n", secret(false, "")),
+        format!("{{\"jsonrpc\": \"2.0\", \"result\": {{\"objects\": [{}]}}}}", secret(false, "")),
+    ];
+    for body in &bodies {
+        let out = String::from_utf8(masked(&r, body.as_bytes(), ContentKind::Json).body).unwrap();
+        for line in out.lines() {
+            assert_secret_masked(line);
+        }
+    }
+}
+
+#[test]
+fn data_of_other_objects_is_not_masked_wholesale() {
+    let r = redactor();
+    for body in [
+        r#"{"kind": "ConfigMap", "data": {"color": "blue", "size": "large"}}"#,
+        r#"{"data": {"color": "blue", "size": "large"}, "kind": "ConfigMap"}"#,
+        r#"{"data": {"color": "blue", "size": "large"}}"#,
+        r#"{"data": {"type": "users", "attributes": {"color": "blue"}}, "kind": "Secret"}"#,
+        r#"{"kind": "ConfigMapList", "items": [{"metadata": {}, "data": {"color": "blue"}}]}"#,
+    ] {
+        let out = json(&r, body);
+        assert!(out.contains("blue"), "{body}: {out}");
+    }
+}
+
+#[test]
+fn kubernetes_masking_strategy_and_switch() {
+    let pack = RulePack::default_pack().unwrap();
+    let hashed = Redactor::new(
+        &pack,
+        &RedactOptions {
+            structure: StructureOptions {
+                kubernetes_secrets: Some(Strategy::Hash),
+                ..StructureOptions::default()
+            },
+            ..RedactOptions::default()
+        },
+    )
+    .unwrap();
+    let out = json(&hashed, &secret(false, ""));
+    assert!(out.contains("\"pw\": \"[HASH:k8s-secret:"), "{out}");
+    let off = Redactor::new(
+        &pack,
+        &RedactOptions {
+            structure: StructureOptions {
+                kubernetes_secrets: None,
+                ..StructureOptions::default()
+            },
+            ..RedactOptions::default()
+        },
+    )
+    .unwrap();
+    let out = json(&off, &secret(false, ""));
+    assert!(out.contains(&b64("hello")), "{out}");
+}
+
+#[test]
+fn docker_config_auth_is_masked() {
+    let r = redactor();
+    let auth = b64("robot:Zx9-very-secret");
+    let body = format!(
+        "{{\"auths\": {{\"registry.example.com\": {{\"auth\": \"{auth}\", \"email\": \"x\"}}}}}}"
+    );
+    let out = json(&r, &body);
+    assert!(!out.contains(&auth), "{out}");
+    assert!(out.contains("registry.example.com"), "{out}");
+}
+
+#[derive(Debug)]
+struct Flag;
+
+impl FieldRules for Flag {
+    fn decide(&self, path: &FieldPath<'_>) -> FieldAction {
+        let segs: Vec<PathSegment<'_>> = path.segments().collect();
+        let hit = path.key() == Some(b"ssn".as_slice())
+            || matches!(
+                segs.as_slice(),
+                [
+                    PathSegment::Key(b"rows"),
+                    PathSegment::Index(_),
+                    PathSegment::Index(1)
+                ]
+            );
+        if hit {
+            FieldAction::Mask {
+                strategy: Strategy::Redact,
+                label: Arc::from("field"),
+            }
+        } else {
+            FieldAction::Scan
+        }
+    }
+}
+
+#[test]
+fn field_rules_mask_values_by_path() {
+    let r = Redactor::new(
+        &RulePack::default_pack().unwrap(),
+        &RedactOptions {
+            structure: StructureOptions {
+                field_rules: Some(Arc::new(Flag)),
+                ..StructureOptions::default()
+            },
+            ..RedactOptions::default()
+        },
+    )
+    .unwrap();
+    let body = r#"{"people": [{"name": "Ann", "s\u0073n": "078-05-1120x"}, {"ssn": 12345, "name": "Bo"}],
+        "rows": [[1, "salary-a", "x"], [2, {"v": 9}, "y"]], "ssn": {"a": [1, "b"]}}"#;
+    let out = masked(&r, body.as_bytes(), ContentKind::Json);
+    let text = String::from_utf8(out.body).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(v["people"][0]["ssn"], "[REDACTED:field]", "{text}");
+    assert_eq!(v["people"][1]["ssn"], "[REDACTED:field]");
+    assert_eq!(v["people"][1]["name"], "Bo");
+    assert_eq!(v["rows"][0][1], "[REDACTED:field]");
+    assert_eq!(v["rows"][1][1]["v"], "[REDACTED:field]");
+    assert_eq!(v["rows"][1][2], "y");
+    assert_eq!(v["ssn"]["a"][1], "[REDACTED:field]");
+    assert!(out.findings.iter().all(|f| f.kind == FindingKind::Field));
+}
+
+#[test]
+fn deep_nesting_and_long_values_stay_bounded() {
+    let r = redactor();
+    let depth = 10_000;
+    let mut body = "[".repeat(depth);
+    body.push_str(&format!("\"{}\"", all_escaped(GHP)));
+    body.push_str(&"]".repeat(depth));
+    let out = masked(&r, body.as_bytes(), ContentKind::Json);
+    assert_eq!(out.findings.len(), 1);
+    // A long Secret value streams through without being held.
+    let long = "A".repeat(3 << 20);
+    let body = format!("{{\"kind\":\"Secret\",\"data\":{{\"k\":\"{long}\"}}}}");
+    let mut s = r.stream(ContentKind::Json, Direction::Response);
+    let mut max = 0;
+    for chunk in body.as_bytes().chunks(8192) {
+        s.push(chunk);
+        max = max.max(s.buffered());
+    }
+    assert!(max < 1 << 20, "held {max}");
+    let end = s.finish();
+    assert!(!String::from_utf8_lossy(&end.tail).contains("AAAA"));
+}
+
+#[test]
+fn each_document_of_a_json_sequence_passes_on_as_soon_as_it_is_complete() {
+    let r = redactor();
+    let event = |i: usize| {
+        format!(
+            "{{\"type\":\"ADDED\",\"object\":{}}}\n",
+            secret(i % 2 == 0, "")
+        )
+    };
+    let mut s = r.stream(ContentKind::Json, Direction::Response);
+    for i in 0..3 {
+        let out = String::from_utf8(s.push(event(i).as_bytes())).unwrap();
+        assert!(out.ends_with('}'), "event {i} held back: {out:?}");
+        assert_secret_masked(&out);
+    }
+}
