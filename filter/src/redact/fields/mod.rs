@@ -321,6 +321,51 @@ impl FieldSet {
     }
 }
 
+/// The structure layer's field hook ([`crate::redact::FieldRules`]): a value the set's
+/// paths or names select is masked wholesale, with the rule's id as the label. Column
+/// positions in column-and-rows results need the document's column table and are
+/// [`FieldMasker`]'s to resolve; names (arrays of objects) are answered here.
+impl crate::redact::FieldRules for FieldSet {
+    fn decide(&self, path: &crate::redact::FieldPath<'_>) -> crate::redact::FieldAction {
+        use crate::redact::{FieldAction, PathSegment};
+        if path.truncated() {
+            // Deeper than the layer tracks: the path is not known, the key still is.
+            let key = path.key().map(String::from_utf8_lossy);
+            return match key.and_then(|k| self.by_name(&k)) {
+                Some(i) => FieldAction::Mask {
+                    strategy: self.rules[i].strategy,
+                    label: Arc::clone(&self.rules[i].rule_id),
+                },
+                None => FieldAction::Scan,
+            };
+        }
+        let keys: Vec<(std::borrow::Cow<'_, str>, Option<usize>)> = path
+            .segments()
+            .map(|segment| match segment {
+                PathSegment::Key(k) => (String::from_utf8_lossy(k), None),
+                PathSegment::Index(i) => (
+                    std::borrow::Cow::Borrowed(""),
+                    Some(usize::try_from(i).unwrap_or(usize::MAX)),
+                ),
+            })
+            .collect();
+        let steps = keys.iter().map(|(key, index)| match index {
+            Some(index) => PathStep::Index {
+                index: *index,
+                len: None,
+            },
+            None => PathStep::Key(key),
+        });
+        match self.rule_at(steps) {
+            Some(rule) => FieldAction::Mask {
+                strategy: rule.strategy,
+                label: Arc::clone(&rule.rule_id),
+            },
+            None => FieldAction::Scan,
+        }
+    }
+}
+
 /// What masking a value writes and reports.
 pub(crate) struct Masking<'a> {
     pub(crate) direction: Direction,
