@@ -80,7 +80,10 @@ fn keywords() -> Vec<String> {
 }
 
 /// Every shape: name, content kind, body of `n` bytes.
-fn shapes() -> Vec<(&'static str, ContentKind, fn(usize) -> Vec<u8>)> {
+/// One adversarial shape: its name, how it is masked, and a generator of `n` bytes of it.
+type Shape = (&'static str, ContentKind, fn(usize) -> Vec<u8>);
+
+fn shapes() -> Vec<Shape> {
     vec![
         ("clean JSON (reference)", ContentKind::Json, clean_json),
         ("`A` repeated", ContentKind::Text, |n| repeat(b"A", n)),

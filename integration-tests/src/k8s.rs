@@ -165,9 +165,16 @@ async fn delete_pod(Path((ns, name)): Path<(String, String)>) -> Json<Value> {
     }))
 }
 
-/// The Secrets it serves: `(namespace, name, [(key, value)])`, values in clear (the
-/// API server sends them base64-encoded under `data`).
-pub const SECRETS: &[(&str, &str, &[(&str, &str)])] = &[
+/// One Secret the fake API server serves: `(namespace, name, [(key, value)])`.
+pub type SecretSpec = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+/// The Secrets it serves, values in clear (the API server sends them base64-encoded
+/// under `data`).
+pub const SECRETS: &[SecretSpec] = &[
     (
         "prod",
         "app",

@@ -264,6 +264,27 @@ impl FieldSet {
         }
     }
 
+    /// [`FieldSet::action`] for a value given by its whole path from the document root
+    /// (outermost step first; its key is the last step's, if a key): for a streaming
+    /// tokenizer that knows each value's path but keeps no cursor (the structure layer's
+    /// field hook). Column positions in column-and-rows results need the document's
+    /// column table, which [`FieldMasker`] resolves; this answers for names and paths.
+    pub fn rule_at<'a>(
+        &self,
+        steps: impl IntoIterator<Item = PathStep<'a>>,
+    ) -> Option<&Arc<FieldRule>> {
+        let mut cursor = self.root();
+        let mut key = None;
+        for step in steps {
+            cursor = self.enter(&cursor, step);
+            key = match step {
+                PathStep::Key(k) => Some(k),
+                PathStep::Index { .. } => None,
+            };
+        }
+        self.action(&cursor, key)
+    }
+
     /// The key or column rule naming `name` (folded), the first in order.
     fn by_name(&self, name: &str) -> Option<usize> {
         if self.keys.is_empty() && self.columns.is_empty() {
@@ -297,6 +318,51 @@ impl FieldSet {
     /// True when some path selects by an index from the end (array lengths needed).
     fn needs_lengths(&self) -> bool {
         self.paths.iter().any(|(_, path)| path.needs_lengths())
+    }
+}
+
+/// The structure layer's field hook ([`crate::redact::FieldRules`]): a value the set's
+/// paths or names select is masked wholesale, with the rule's id as the label. Column
+/// positions in column-and-rows results need the document's column table and are
+/// [`FieldMasker`]'s to resolve; names (arrays of objects) are answered here.
+impl crate::redact::FieldRules for FieldSet {
+    fn decide(&self, path: &crate::redact::FieldPath<'_>) -> crate::redact::FieldAction {
+        use crate::redact::{FieldAction, PathSegment};
+        if path.truncated() {
+            // Deeper than the layer tracks: the path is not known, the key still is.
+            let key = path.key().map(String::from_utf8_lossy);
+            return match key.and_then(|k| self.by_name(&k)) {
+                Some(i) => FieldAction::Mask {
+                    strategy: self.rules[i].strategy,
+                    label: Arc::clone(&self.rules[i].rule_id),
+                },
+                None => FieldAction::Scan,
+            };
+        }
+        let keys: Vec<(std::borrow::Cow<'_, str>, Option<usize>)> = path
+            .segments()
+            .map(|segment| match segment {
+                PathSegment::Key(k) => (String::from_utf8_lossy(k), None),
+                PathSegment::Index(i) => (
+                    std::borrow::Cow::Borrowed(""),
+                    Some(usize::try_from(i).unwrap_or(usize::MAX)),
+                ),
+            })
+            .collect();
+        let steps = keys.iter().map(|(key, index)| match index {
+            Some(index) => PathStep::Index {
+                index: *index,
+                len: None,
+            },
+            None => PathStep::Key(key),
+        });
+        match self.rule_at(steps) {
+            Some(rule) => FieldAction::Mask {
+                strategy: rule.strategy,
+                label: Arc::clone(&rule.rule_id),
+            },
+            None => FieldAction::Scan,
+        }
     }
 }
 

@@ -421,3 +421,47 @@ fn findings_point_at_the_masked_bytes() {
         b"\"123\""
     );
 }
+
+#[test]
+fn a_whole_path_gives_the_same_answer_as_the_cursor() {
+    let s = set(&[rule("p", path("$.a[*].b")), rule("k", key("ssn"))]);
+    let ix = |index| PathStep::Index { index, len: None };
+    let at = |steps: &[PathStep<'_>]| {
+        s.rule_at(steps.iter().copied())
+            .map(|r| r.rule_id.to_string())
+    };
+    assert_eq!(
+        at(&[PathStep::Key("a"), ix(2), PathStep::Key("b")]),
+        Some("p".into())
+    );
+    assert_eq!(
+        at(&[PathStep::Key("x"), ix(0), PathStep::Key("S-S-N")]),
+        Some("k".into())
+    );
+    assert_eq!(at(&[PathStep::Key("a"), ix(2)]), None);
+    assert_eq!(at(&[]), None);
+}
+
+#[test]
+fn the_structure_layer_hook_masks_what_the_set_selects() {
+    use crate::redact::{RedactOptions, Redactor, RulePack, StructureOptions};
+    let s = set(&[rule("p", path("$.a[*].b")), rule("k", key("ssn"))]);
+    let options = RedactOptions {
+        structure: StructureOptions {
+            field_rules: Some(s),
+            ..StructureOptions::default()
+        },
+        ..RedactOptions::default()
+    };
+    let redactor = Redactor::new(&RulePack::default_pack().unwrap(), &options).unwrap();
+    let body =
+        br#"{"a": [{"b": "path-value", "c": 1}], "x": {"S\u0053N": 42}, "ssn_note": "kept"}"#;
+    let out = redactor.redact(body, ContentKind::Json, Direction::Response);
+    let text = String::from_utf8(out.body).unwrap();
+    assert!(
+        !text.contains("path-value") && !text.contains("42"),
+        "{text}"
+    );
+    assert!(text.contains("kept") && text.contains("\"c\": 1"), "{text}");
+    json_of(&text);
+}
