@@ -183,15 +183,13 @@ pub(crate) fn choose(
         Direction::Request => ("request", 413),
         Direction::Response => ("response", 502),
     };
-    if is_protobuf(&declared.media) {
+    if direction == Direction::Response && is_protobuf(&declared.media) {
         // Warden asks for JSON instead ([`json_accept`]); protobuf that comes anyway
-        // (a Kubernetes Secret in protobuf) cannot be read, so it does not pass.
+        // (a Kubernetes Secret in protobuf) cannot be read, so it does not pass. A
+        // request body in protobuf is the policy's to judge: the default pack holds
+        // bodies it cannot read (`unreadable-body`), so a human can let one through.
         return Err(Refusal {
-            status: if direction == Direction::Request {
-                415
-            } else {
-                502
-            },
+            status: 502,
             code: "unreadable_body",
             message: format!(
                 "the {what} body is {} which Warden cannot read to mask; ask for \
