@@ -53,6 +53,13 @@ const PIECES: &[&str] = &[
     "]}",
     "{\"auths\":{\"r.io\":{\"auth\":\"dTpwYXNz\"}}}",
     "key=sk%5Flive%5F4eC39HqLyjWDarjtT1zdp7dc&",
+    // Secrets written as text: YAML (raw and inside a JSON string), JSON text escaped.
+    "kind: Secret\ndata:\n  DB_URL: cG9zdGdyZXM6Ly91OnBAaC9k\n  cert: |\n    QUJD\n",
+    "- apiVersion: v1\n  stringData:\n    PASS: plain words\n  kind: Secret\n",
+    "apiVersion: v1\\nkind: Secret\\ndata:\\n  K: c2VjcmV0\\n",
+    "{\\\"kind\\\":\\\"Secret\\\",\\\"data\\\":{\\\"k\\\":\\\"dmFs\\\"}}",
+    "---\n",
+    "  ",
     "%4",
     "%2",
     "{",

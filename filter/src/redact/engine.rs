@@ -17,10 +17,12 @@ use sha2::Sha256;
 
 use super::anchor;
 use super::known::KnownSet;
+use super::manifest;
 use super::pii::{self, PiiKind};
 use super::prefilter::{Hit, LaneHits, Prefilter};
 use super::rules::{RuleContext, RulePack, Validator};
 use super::split::{RevStart, Split, SplitCache};
+use super::structure::K8S_SECRET_ID;
 use super::validate;
 use super::{ContentKind, FindingKind, RedactError, RedactOptions, Strategy};
 
@@ -107,6 +109,8 @@ pub(crate) enum Source {
     Rule(u32),
     Pii(PiiKind),
     Known(u32),
+    /// A value of a Kubernetes Secret written as text (see `manifest`).
+    Manifest,
 }
 
 /// A region to mask, before merging.
@@ -320,6 +324,9 @@ pub(crate) struct Engine {
     lmax: usize,
     hash_key: Vec<u8>,
     known_strategy: Strategy,
+    /// Strategy for Secrets written as text (`None`: not looked for), see `manifest`.
+    manifest: Option<Strategy>,
+    manifest_id: Arc<str>,
 }
 
 fn syntax_config() -> regex_automata::util::syntax::Config {
@@ -543,7 +550,7 @@ impl Engine {
         let pii_spec = options.pii.unwrap_or(pack.pii);
         let pii = pii::PiiConfig::new(pii_spec, |id| strategy_for(id, Strategy::Redact));
         let rule_max = rules.iter().map(|r| r.max_len).max().unwrap_or(0);
-        let lmax = rule_max.max(pii::MAX_LEN) + max_kw + 2;
+        let lmax = rule_max.max(pii::MAX_LEN).max(manifest::REACH) + max_kw + 2;
         Ok(Self {
             rules,
             prefilter,
@@ -553,6 +560,8 @@ impl Engine {
             lmax,
             hash_key: options.hash_key.clone().unwrap_or_else(|| vec![0u8; 32]),
             known_strategy: strategy_for("known", Strategy::Redact),
+            manifest: options.structure.kubernetes_secrets,
+            manifest_id: Arc::from(K8S_SECRET_ID),
         })
     }
 
@@ -654,6 +663,9 @@ impl Engine {
             lo = hi;
         }
         pii::scan(&self.pii, hay, from, eof, out);
+        if self.manifest.is_some() {
+            manifest::scan(hay, from, eof, jsonish, out);
+        }
         known.scan(hay, from, out);
         if jsonish {
             for c in out.iter_mut() {
@@ -897,6 +909,7 @@ impl Engine {
             Source::Rule(ix) => self.rules[ix as usize].strategy,
             Source::Pii(k) => self.pii.strategy(k),
             Source::Known(_) => known.strategy(),
+            Source::Manifest => self.manifest.unwrap_or(Strategy::Redact),
         }
     }
 
@@ -905,6 +918,7 @@ impl Engine {
             Source::Rule(ix) => Arc::clone(&self.rules[ix as usize].id),
             Source::Pii(k) => self.pii.id(k),
             Source::Known(i) => known.label(i),
+            Source::Manifest => Arc::clone(&self.manifest_id),
         }
     }
 
@@ -915,6 +929,7 @@ impl Engine {
             Source::Rule(ix) => &self.rules[ix as usize].id,
             Source::Pii(k) => k.id(),
             Source::Known(i) => known.label_str(i),
+            Source::Manifest => &self.manifest_id,
         }
     }
 
@@ -923,6 +938,7 @@ impl Engine {
             Source::Rule(ix) => self.rules[ix as usize].kind,
             Source::Pii(_) => FindingKind::Pii,
             Source::Known(_) => FindingKind::KnownSecret,
+            Source::Manifest => FindingKind::Secret,
         }
     }
 
@@ -1139,6 +1155,7 @@ fn prio(s: Source) -> u8 {
         Source::Known(_) => 0,
         Source::Rule(_) => 1,
         Source::Pii(_) => 2,
+        Source::Manifest => 3,
     }
 }
 
@@ -1146,6 +1163,7 @@ fn source_key(s: Source) -> u32 {
     match s {
         Source::Known(i) | Source::Rule(i) => i,
         Source::Pii(k) => k as u32,
+        Source::Manifest => 0,
     }
 }
 

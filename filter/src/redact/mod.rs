@@ -18,6 +18,7 @@ mod engine;
 mod events;
 pub mod fields;
 mod known;
+mod manifest;
 mod pii;
 mod prefilter;
 mod rules;
