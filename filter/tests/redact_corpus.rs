@@ -77,21 +77,8 @@ struct Score {
 }
 
 fn score(file: &str, r: &Redactor, verbose: bool) -> Score {
-    let path = corpus_dir().join(file);
-    // Missing data must fail the run, not pass it: a skipped accuracy check reads as a
-    // passing one.
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{file}: cannot read the labelled corpus at {} ({e}); it lives outside the repo \
-             (third-party data): check out ../shared/corpus next to the workspace",
-            path.display()
-        )
-    });
-    let rows: Vec<Row> = text
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).expect("corpus row parses"))
-        .collect();
+    // Missing data must fail the run, not pass it (see `load_rows`).
+    let rows = load_rows(file);
     // The noseyparker file has no `expect_full_ruleset`; derive the same notion: a keep row
     // whose exact text is a `redact` row of another rule is a real secret for the full pack.
     let positive_texts: std::collections::HashSet<&str> = rows
@@ -266,4 +253,285 @@ fn own_fixtures_lookalikes_are_kept() {
         }
     }
     assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The coverage table (issue 16, item 6): docs/coverage.md maps every gitleaks and noseyparker
+// rule to the Warden rule(s) that mask its samples, or says why not. The table part of that
+// file is generated here from the corpus and the default pack; the test fails when the
+// committed table is stale. Regenerate with
+// `REDACT_COVERAGE_UPDATE=1 cargo test -p warden --test redact_corpus coverage_table`.
+// Only rule ids and counts go into the table, never sample text.
+// ---------------------------------------------------------------------------------------------
+
+const COVERAGE_BEGIN: &str = "<!-- BEGIN GENERATED: redact_corpus.rs coverage_table_is_current -->";
+const COVERAGE_END: &str = "<!-- END GENERATED -->";
+
+/// gitleaks rules (config/gitleaks.toml, v8.30) the corpus has no samples for, with the Warden
+/// rule that covers the same token shape (or `-`) and why.
+const GITLEAKS_NOT_IN_CORPUS: [(&str, &str, &str); 3] = [
+    (
+        "dropbox-long-lived-api-token",
+        "dropbox-long-lived-api-token",
+        "no corpus samples; same shape as gitleaks' rule, after a `dropbox` key name",
+    ),
+    (
+        "dropbox-short-lived-api-token",
+        "dropbox-short-lived",
+        "no corpus samples; `sl.` prefix rule, entropy-gated",
+    ),
+    (
+        "pkcs12-file",
+        "-",
+        "a file-path rule (`*.p12`/`*.pfx` in a repo); a body has no path, and a PKCS#12 \
+         blob is binary: Warden's binary-body policy applies, not a text rule",
+    ),
+];
+
+/// Why a source rule is not fully matched by the pack (misses or false positives in the
+/// corpus). Every imperfect rule needs an entry; entries for rules that score perfectly fail
+/// the test, so the notes stay true.
+const COVERAGE_NOTES: &[(&str, &str)] = &[];
+
+#[derive(Default)]
+struct RuleCoverage {
+    /// Warden rule id → how many of the source rule's positives it masked.
+    warden: BTreeMap<String, usize>,
+    tally: Tally,
+}
+
+/// The corpus file's rows; panics when the corpus is missing: a skipped accuracy check reads
+/// as a passing one.
+fn load_rows(file: &str) -> Vec<Row> {
+    let path = corpus_dir().join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{file}: cannot read the labelled corpus at {} ({e}); it lives outside the repo \
+             (third-party data): check out ../shared/corpus next to the workspace",
+            path.display()
+        )
+    });
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("corpus row parses"))
+        .collect()
+}
+
+/// Per source rule: which Warden rules masked its positives, and its recall / keep tallies
+/// (labelled as in [`score`]).
+fn coverage(file: &str, r: &Redactor) -> BTreeMap<String, RuleCoverage> {
+    let rows = load_rows(file);
+    let positive_texts: std::collections::HashSet<&str> = rows
+        .iter()
+        .filter(|r| r.expect == "redact")
+        .map(|r| r.text.as_str())
+        .collect();
+    let mut out: BTreeMap<String, RuleCoverage> = BTreeMap::new();
+    for row in &rows {
+        let label = match &row.expect_full_ruleset {
+            Some(l) => l.as_str(),
+            None if row.expect == "keep" && positive_texts.contains(row.text.as_str()) => "redact",
+            None => row.expect.as_str(),
+        };
+        let masked = r.redact(row.text.as_bytes(), ContentKind::Text, Direction::Response);
+        let c = out.entry(row.rule.clone()).or_default();
+        if label == "redact" {
+            c.tally.pos += 1;
+            let body = String::from_utf8_lossy(&masked.body);
+            let ok = match &row.secret {
+                Some(s) => !body.contains(s.as_str()),
+                None => masked.body != row.text.as_bytes(),
+            };
+            if !ok {
+                continue;
+            }
+            c.tally.pos_ok += 1;
+            // Attribute the row to the findings that cover the secret (all of them when the
+            // row has no secret of its own).
+            let spans: Vec<(u64, u64)> = match &row.secret {
+                Some(s) => row
+                    .text
+                    .match_indices(s.as_str())
+                    .map(|(i, m)| (i as u64, (i + m.len()) as u64))
+                    .collect(),
+                None => vec![(0, row.text.len() as u64)],
+            };
+            let mut ids: Vec<&str> = masked
+                .findings
+                .iter()
+                .filter(|f| spans.iter().any(|&(a, b)| f.offset < b && a < f.offset + f.len))
+                .map(|f| &*f.rule_id)
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            for id in ids {
+                *c.warden.entry(id.to_string()).or_default() += 1;
+            }
+        } else {
+            c.tally.neg += 1;
+            if masked.body == row.text.as_bytes() {
+                c.tally.neg_ok += 1;
+            }
+        }
+    }
+    out
+}
+
+fn frac(ok: usize, n: usize) -> String {
+    if n == 0 {
+        "–".to_string()
+    } else {
+        format!("{ok}/{n}")
+    }
+}
+
+/// Renders one source's table; records rules that need a note but have none.
+fn coverage_table(
+    title: &str,
+    cov: &BTreeMap<String, RuleCoverage>,
+    extra: &[(&str, &str, &str)],
+    notes: &BTreeMap<&str, &str>,
+    problems: &mut Vec<String>,
+) -> String {
+    let mut s = String::new();
+    let (mut rules, mut full, mut pos, mut pos_ok, mut neg, mut neg_ok) = (0, 0, 0, 0, 0, 0);
+    let mut body = String::new();
+    let mut rows: Vec<(&str, String, String, String, String)> = Vec::new();
+    for (rule, c) in cov {
+        let t = &c.tally;
+        rules += 1;
+        pos += t.pos;
+        pos_ok += t.pos_ok;
+        neg += t.neg;
+        neg_ok += t.neg_ok;
+        let perfect = t.pos_ok == t.pos && t.neg_ok == t.neg;
+        if perfect {
+            full += 1;
+        }
+        let mut warden: Vec<(&String, &usize)> = c.warden.iter().collect();
+        warden.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let warden = if warden.is_empty() {
+            "–".to_string()
+        } else {
+            warden
+                .iter()
+                .map(|(id, _)| format!("`{id}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let note = match (notes.get(rule.as_str()), perfect) {
+            (Some(n), false) => n.to_string(),
+            (None, false) => {
+                problems.push(format!(
+                    "{rule}: recall {} keep {} needs a note in COVERAGE_NOTES (why not covered)",
+                    frac(t.pos_ok, t.pos),
+                    frac(t.neg_ok, t.neg)
+                ));
+                "**no note**".to_string()
+            }
+            (Some(_), true) => {
+                problems.push(format!(
+                    "{rule}: scores perfectly now; remove its COVERAGE_NOTES entry"
+                ));
+                String::new()
+            }
+            (None, true) => String::new(),
+        };
+        rows.push((
+            rule.as_str(),
+            warden,
+            frac(t.pos_ok, t.pos),
+            frac(t.neg_ok, t.neg),
+            note,
+        ));
+    }
+    for (rule, warden, note) in extra {
+        rules += 1;
+        let warden = if *warden == "-" {
+            "–".to_string()
+        } else {
+            format!("`{warden}`")
+        };
+        rows.push((rule, warden, "no samples".into(), "–".into(), note.to_string()));
+    }
+    rows.sort_by(|a, b| a.0.cmp(b.0));
+    for (rule, warden, masked, kept, note) in rows {
+        body.push_str(&format!(
+            "| `{rule}` | {warden} | {masked} | {kept} | {note} |\n"
+        ));
+    }
+    s.push_str(&format!("### {title}\n\n"));
+    s.push_str(&format!(
+        "{rules} rules; {full} of the {} with samples fully matched (every positive masked, \
+         every negative kept); positives masked {pos_ok}/{pos}, negatives kept {neg_ok}/{neg}.\n\n",
+        cov.len()
+    ));
+    s.push_str("| source rule | Warden rule(s) | positives masked | negatives kept | why not (when not) |\n");
+    s.push_str("|---|---|---|---|---|\n");
+    s.push_str(&body);
+    s
+}
+
+#[test]
+fn coverage_table_is_current() {
+    let r = secrets_only();
+    let pack = RulePack::default_pack().expect("default pack");
+    let notes: BTreeMap<&str, &str> = COVERAGE_NOTES.iter().copied().collect();
+    let mut problems = Vec::new();
+    for (rule, warden, _) in GITLEAKS_NOT_IN_CORPUS {
+        let known = pack.rules.iter().any(|s| s.id == warden)
+            || pack.context_rules.iter().any(|s| s.id == warden);
+        if warden != "-" && !known {
+            problems.push(format!("{rule}: Warden rule {warden} is not in the pack"));
+        }
+    }
+    let gitleaks = coverage("gitleaks_samples.jsonl", &r);
+    let noseyparker = coverage("noseyparker_examples.jsonl", &r);
+    for (rule, _) in COVERAGE_NOTES {
+        if !gitleaks.contains_key(*rule) && !noseyparker.contains_key(*rule) {
+            problems.push(format!("COVERAGE_NOTES names {rule}, which no corpus rule has"));
+        }
+    }
+    let mut generated = String::new();
+    generated.push_str(&coverage_table(
+        "gitleaks (config/gitleaks.toml, v8.30: 222 rules, 219 with corpus samples)",
+        &gitleaks,
+        &GITLEAKS_NOT_IN_CORPUS,
+        &notes,
+        &mut problems,
+    ));
+    generated.push('\n');
+    generated.push_str(&coverage_table(
+        "noseyparker (built-in rules, v0.24+: 189 rules)",
+        &noseyparker,
+        &[],
+        &notes,
+        &mut problems,
+    ));
+
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/coverage.md");
+    let doc = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let (head, rest) = doc
+        .split_once(COVERAGE_BEGIN)
+        .unwrap_or_else(|| panic!("{} lacks the line {COVERAGE_BEGIN}", path.display()));
+    let (current, tail) = rest
+        .split_once(COVERAGE_END)
+        .unwrap_or_else(|| panic!("{} lacks the line {COVERAGE_END}", path.display()));
+    let wanted = format!("\n{generated}");
+    if current != wanted {
+        if std::env::var_os("REDACT_COVERAGE_UPDATE").is_some() {
+            std::fs::write(&path, format!("{head}{COVERAGE_BEGIN}{wanted}{COVERAGE_END}{tail}"))
+                .expect("write docs/coverage.md");
+            println!("rewrote {}", path.display());
+        } else {
+            problems.push(format!(
+                "{} is stale (the pack or the corpus changed): regenerate it with \
+                 REDACT_COVERAGE_UPDATE=1 cargo test -p warden --test redact_corpus \
+                 coverage_table, review the diff and commit it",
+                path.display()
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
