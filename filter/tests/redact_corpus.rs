@@ -6,7 +6,9 @@
 //! text with PII detectors off: the corpus labels secrets only (a keep row may well contain an
 //! email address, which Warden masks by design and the fixtures test separately).
 //!
-//! `REDACT_CORPUS_VERBOSE=1` prints every failing row's rule and text.
+//! `REDACT_CORPUS_VERBOSE=1` prints every failing row's rule, the shape of its secret (length and
+//! character classes, never the value: the corpus stays out of logs and the repo) and the
+//! Warden rules that fired.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -53,6 +55,40 @@ fn secrets_only() -> Redactor {
         ..RedactOptions::default()
     };
     Redactor::new(&pack, &opts).expect("compiles")
+}
+
+/// A secret's shape for the miss report: length and character classes, never its value.
+fn shape(secret: &str) -> String {
+    let mut classes = String::new();
+    for (name, test) in [
+        ("a-z", u8::is_ascii_lowercase as fn(&u8) -> bool),
+        ("A-Z", u8::is_ascii_uppercase),
+        ("0-9", u8::is_ascii_digit),
+    ] {
+        if secret.bytes().any(|b| test(&b)) {
+            classes.push_str(name);
+        }
+    }
+    let mut other: Vec<char> = secret
+        .chars()
+        .filter(|c| !c.is_ascii_alphanumeric())
+        .collect();
+    other.sort_unstable();
+    other.dedup();
+    classes.extend(other);
+    format!("len {} [{classes}]", secret.len())
+}
+
+/// The Warden rule ids in a result, for the miss report.
+fn fired(findings: &[warden::redact::Finding]) -> String {
+    let mut ids: Vec<&str> = findings.iter().map(|f| &*f.rule_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        "nothing".into()
+    } else {
+        ids.join(",")
+    }
 }
 
 /// Family = rule id without its last `-`/`.` suffix (`github-pat` → `github`, `np.aws.2` → `np.aws`).
@@ -111,9 +147,10 @@ fn score(file: &str, r: &Redactor, verbose: bool) -> Score {
                 total.pos_ok += 1;
             } else if verbose {
                 println!(
-                    "MISS {} {:?}",
+                    "MISS {:40} secret {}; fired {}",
                     row.rule,
-                    row.text.chars().take(220).collect::<String>()
+                    row.secret.as_deref().map_or("(inherited)".into(), shape),
+                    fired(&out.findings)
                 );
             }
         } else {
@@ -124,12 +161,7 @@ fn score(file: &str, r: &Redactor, verbose: bool) -> Score {
                 t.neg_ok += 1;
                 total.neg_ok += 1;
             } else if verbose {
-                println!(
-                    "FP   {} {:?} -> {:?}",
-                    row.rule,
-                    row.text.chars().take(200).collect::<String>(),
-                    masked.chars().take(200).collect::<String>()
-                );
+                println!("FP   {:40} fired {}", row.rule, fired(&out.findings));
             }
         }
     }
