@@ -337,7 +337,7 @@ const COVERAGE_NOTES: &[(&str, &str)] = &[
     ("curl-auth-user", "user-only (`user:`) and brace-wrapped (`{…}`) samples read as templates, which Warden keeps"),
     ("freemius-secret-key", "value contains `#&@*$`: outside any token charset; would need a freemius-specific rule"),
     ("gcp-api-key", "deliberate: bare `AIza…` keys in prose are kept (browser keys are publishable; docs quote public ones); keys in values, parameters and markup are masked"),
-    ("generic-api-key", "value shapes generic gating keeps on purpose (UUID in a function argument, `=`-laced value under `private-key`)"),
+    ("generic-api-key", "value shapes generic gating keeps on purpose (UUID in a function argument, `=`-laced value under `private-key`); one negative is hex under an `api_key` name, which `api-key-hex` masks by design"),
     ("hashicorp-tf-password", "dictionary-word password (`root…`): the password gate keeps words to avoid masking prose"),
     ("kubernetes-secret-yaml", "the data decodes to placeholder credentials (`admin:password`, `opensesame`); real Secret data is masked by `kubernetes-secret-data`"),
     ("mailchimp-api-key", "label contradiction: a gitleaks negative (`MailchimpSDK.initialize(token: …-us18)`) is a real key shape, masked as a secret"),
@@ -366,6 +366,13 @@ const COVERAGE_NOTES: &[(&str, &str)] = &[
     ("np.slack.2", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked"),
     ("np.tavily.1", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked"),
     ("np.twitch.1", "label contradiction: a noseyparker negative example that is a real secret shape under a secret key name; Warden masks it by design"),
+    ("np.azure.1", "label contradiction: noseyparker's match covers an identifier next to the secret (the account or key *name* of a connection string), which is not masked; the secret itself is"),
+    ("np.github.5", "label contradiction: noseyparker's match covers an identifier next to the secret (the OAuth client *ID*), which is not masked; the secret itself is"),
+    ("np.gradle.1", "the captured value is an upper-case variable name (`SOME_USERNAME`-like), not a credential"),
+    ("np.kubernetes.2", "label contradiction: noseyparker's match covers an identifier next to the secret (the bootstrap `token-id`), which is not masked; the secret itself is"),
+    ("np.phpmailer.1", "label contradiction: noseyparker's match covers an identifier next to the secret (the SMTP host / user name), which is not masked; the secret itself is"),
+    ("np.pypi.1", "one sample's token is truncated inside a `${{ secrets.… }}` template expression, which Warden keeps"),
+    ("np.salesforce.1", "an access token in `sf org display` table output, wrapped over box-drawing columns: no key name or prefix in reach (gap)"),
 ];
 
 #[derive(Default)]
