@@ -441,7 +441,11 @@ fn coverage(file: &str, r: &Redactor) -> BTreeMap<String, RuleCoverage> {
             let mut ids: Vec<&str> = masked
                 .findings
                 .iter()
-                .filter(|f| spans.iter().any(|&(a, b)| f.offset < b && a < f.offset + f.len))
+                .filter(|f| {
+                    spans
+                        .iter()
+                        .any(|&(a, b)| f.offset < b && a < f.offset + f.len)
+                })
                 .map(|f| &*f.rule_id)
                 .collect();
             ids.sort_unstable();
@@ -534,7 +538,13 @@ fn coverage_table(
         } else {
             format!("`{warden}`")
         };
-        rows.push((rule, warden, "no samples".into(), "–".into(), note.to_string()));
+        rows.push((
+            rule,
+            warden,
+            "no samples".into(),
+            "–".into(),
+            note.to_string(),
+        ));
     }
     rows.sort_by(|a, b| a.0.cmp(b.0));
     for (rule, warden, masked, kept, note) in rows {
@@ -571,7 +581,9 @@ fn coverage_table_is_current() {
     let noseyparker = coverage("noseyparker_examples.jsonl", &r);
     for (rule, _) in COVERAGE_NOTES {
         if !gitleaks.contains_key(*rule) && !noseyparker.contains_key(*rule) {
-            problems.push(format!("COVERAGE_NOTES names {rule}, which no corpus rule has"));
+            problems.push(format!(
+                "COVERAGE_NOTES names {rule}, which no corpus rule has"
+            ));
         }
     }
     let mut generated = String::new();
@@ -603,8 +615,11 @@ fn coverage_table_is_current() {
     let wanted = format!("\n{generated}");
     if current != wanted {
         if std::env::var_os("REDACT_COVERAGE_UPDATE").is_some() {
-            std::fs::write(&path, format!("{head}{COVERAGE_BEGIN}{wanted}{COVERAGE_END}{tail}"))
-                .expect("write docs/coverage.md");
+            std::fs::write(
+                &path,
+                format!("{head}{COVERAGE_BEGIN}{wanted}{COVERAGE_END}{tail}"),
+            )
+            .expect("write docs/coverage.md");
             println!("rewrote {}", path.display());
         } else {
             problems.push(format!(
