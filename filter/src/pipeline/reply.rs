@@ -1564,10 +1564,9 @@ mod tests {
 
         #[test]
         fn real_git_push_prints_the_hold_and_the_rejected_ref() {
-            let Some(backend) = http_backend() else {
-                eprintln!("git http-backend not installed: skipped");
-                return;
-            };
+            let backend = http_backend().expect(
+                "git http-backend is needed by this test: install git (apt-get install git)",
+            );
             let (dir, work) = repositories();
             let (port, server) = serve(backend, dir.path().to_path_buf(), true, hold());
             let (ok, stderr) = push(&work, port);
@@ -1598,10 +1597,9 @@ mod tests {
 
         #[test]
         fn real_git_push_without_side_band_prints_the_denial() {
-            let Some(backend) = http_backend() else {
-                eprintln!("git http-backend not installed: skipped");
-                return;
-            };
+            let backend = http_backend().expect(
+                "git http-backend is needed by this test: install git (apt-get install git)",
+            );
             let (dir, work) = repositories();
             let (port, server) = serve(backend, dir.path().to_path_buf(), false, deny());
             let (ok, stderr) = push(&work, port);
