@@ -197,7 +197,9 @@ fn corpus_recall_and_keep_rate() {
     let verbose = std::env::var_os("REDACT_CORPUS_VERBOSE").is_some();
     let mut failures = Vec::new();
     // Targets of issue 16 (item 6) for gitleaks; noseyparker's are 97% / 98% and not
-    // reached yet (see docs/benchmarks.md), so its floor is today's score.
+    // reached: its remaining misses and false positives are documentation dummies,
+    // placeholders and labels that contradict Warden's guarantees (docs/coverage.md says
+    // which), so its floor is today's score.
     let s = score("gitleaks_samples.jsonl", &r, verbose);
     if s.recall < 0.995 {
         failures.push(format!("gitleaks recall {:.2}% < 99.5%", s.recall * 100.0));
@@ -206,8 +208,8 @@ fn corpus_recall_and_keep_rate() {
         failures.push(format!("gitleaks keep-rate {:.2}% < 98%", s.keep * 100.0));
     }
     let s = score("noseyparker_examples.jsonl", &r, verbose);
-    if s.recall < 0.90 {
-        failures.push(format!("noseyparker recall {:.2}% < 90%", s.recall * 100.0));
+    if s.recall < 0.925 {
+        failures.push(format!("noseyparker recall {:.2}% < 92.5%", s.recall * 100.0));
     }
     if s.keep < 0.95 {
         failures.push(format!(
@@ -335,7 +337,7 @@ const COVERAGE_NOTES: &[(&str, &str)] = &[
     ("settlemint-personal-access-token", "the missed rows are gitleaks' `nonMatchingToken` negatives relabelled secret for the full rule set: 16 lowercase characters with no prefix or key name, indistinguishable from identifiers"),
     ("settlemint-application-access-token", "as settlemint-personal-access-token"),
     ("curl-auth-user", "user-only (`user:`) and brace-wrapped (`{…}`) samples read as templates, which Warden keeps"),
-    ("freemius-secret-key", "value contains `#&@*$`: outside any token charset; would need a freemius-specific rule"),
+    ("freemius-secret-key", "label contradiction: one negative is the very text of a positive (gitleaks scopes the rule by file path, a body has none); Warden masks both"),
     ("gcp-api-key", "deliberate: bare `AIza…` keys in prose are kept (browser keys are publishable; docs quote public ones); keys in values, parameters and markup are masked"),
     ("generic-api-key", "value shapes generic gating keeps on purpose (UUID in a function argument, `=`-laced value under `private-key`); one negative is hex under an `api_key` name, which `api-key-hex` masks by design"),
     ("hashicorp-tf-password", "dictionary-word password (`root…`): the password gate keeps words to avoid masking prose"),
@@ -353,16 +355,14 @@ const COVERAGE_NOTES: &[(&str, &str)] = &[
     ("np.generic.4", "as np.generic.3"),
     ("np.generic.5", "placeholder passwords (`thisismypassword`, `YOUR…`) are kept by design; one negative (`super$ecret`) is a password Warden masks"),
     ("np.generic.6", "placeholder password (`thisismypassword`), kept by design"),
-    ("np.generic.9", "a dictionary word with one symbol: the password gate keeps words to avoid masking prose"),
+    ("np.generic.9", "label contradiction: noseyparker's match covers the key *name* (`…Password`), which is not masked; the password value itself is (`dotnet-config-password`)"),
     ("np.gitalk.1", "label contradiction: a noseyparker negative example that is a real secret shape under a secret key name; Warden masks it by design"),
     ("np.google.3", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked"),
-    ("np.jwt.2", "values with quotes/backticks inside (`7`D'}…`) or a `word#word` phrase: no shape to tell them from prose; JSON and form key names are masked whatever the value"),
-    ("np.jwt.3", "as np.jwt.2"),
     ("np.linkedin.1", "label contradiction: the sample holds no secret (a form's field labels)"),
     ("np.newrelic.2", "label contradiction: a noseyparker negative example that is a real secret shape under a secret key name; Warden masks it by design (`license_key: …NRAL`)"),
     ("np.newrelic.3", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked"),
     ("np.odbc.1", "one sample's password is a template (`#{datastore['DBPASSWORD']}`), kept by design; the other equals the user name"),
-    ("np.okta.1", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked; the Terraform `variable … { default = … }` layout puts the key name out of reach"),
+    ("np.okta.1", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked"),
     ("np.slack.2", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked"),
     ("np.tavily.1", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked"),
     ("np.twitch.1", "label contradiction: a noseyparker negative example that is a real secret shape under a secret key name; Warden masks it by design"),
@@ -372,7 +372,7 @@ const COVERAGE_NOTES: &[(&str, &str)] = &[
     ("np.kubernetes.2", "label contradiction: noseyparker's match covers an identifier next to the secret (the bootstrap `token-id`), which is not masked; the secret itself is"),
     ("np.phpmailer.1", "label contradiction: noseyparker's match covers an identifier next to the secret (the SMTP host / user name), which is not masked; the secret itself is"),
     ("np.pypi.1", "one sample's token is truncated inside a `${{ secrets.… }}` template expression, which Warden keeps"),
-    ("np.salesforce.1", "an access token in `sf org display` table output, wrapped over box-drawing columns: no key name or prefix in reach (gap)"),
+    ("np.salesforce.1", "the token in the `sf org display` table is the documentation example (`…EXAMPLE…`): the fake-key gate keeps it by design; other tokens in that table are masked by the `00D…!` shape (`salesforce-access-token`)"),
 ];
 
 #[derive(Default)]
@@ -631,4 +631,70 @@ fn coverage_table_is_current() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Shapes the coverage work added, on text written here (not corpus rows): each positive's
+/// secret is gone, each negative is unchanged.
+#[test]
+fn documented_shapes_from_coverage_work() {
+    let r = Redactor::with_defaults().expect("compiles");
+    let positives: &[(&str, &str)] = &[
+        // Quoted values under a key that ends in a secret word may hold any symbol,
+        // including the other quote character.
+        (
+            "auth:\n  jwtSecret: \"Q7`x'p]2;Lr&v>9{Zk^w%Tn\" # rotated monthly\n",
+            "Q7`x'p]2;Lr&v>9{Zk^w%Tn",
+        ),
+        (
+            "DB_PASSWORD='k3\"Vq ;m8)Rz!pW'\n",
+            "k3\"Vq ;m8)Rz!pW",
+        ),
+        (
+            "session:\n  secret: \"staging#blue-lantern\"\n",
+            "staging#blue-lantern",
+        ),
+        // Terraform: the secret-like name is on the `variable` line.
+        (
+            "variable \"pagerduty_api_token\" {\n  type    = string\n  default = \"u+Zx3Qe7_WpK9mLs-Hd2\"\n}\n",
+            "u+Zx3Qe7_WpK9mLs-Hd2",
+        ),
+        // A Salesforce access token (`00D` org id, `!`, session) in `sf org display` output.
+        (
+            "=== Org Description\nKEY               VALUE\n────────────────  ──────────\nAccess Token      00D5g000004XkQz!AR8AQU89K1D5a0HECbLMQsNcCGctd76LCNUH1lS_2wLfKkaVE.tNMO66iv9b4.b8p6k_csDZVefZO9jDOmlpFbYfogYtGEwb\nClient Id         PlatformCLI\n",
+            "00D5g000004XkQz!AR8AQU89K1D5a0HECbLMQsNcCGctd76LCNUH1lS_2wLfKkaVE.tNMO66iv9b4.b8p6k_csDZVefZO9jDOmlpFbYfogYtGEwb",
+        ),
+        // A hex API key under an API-key name.
+        (
+            "api_key: 8f3a61c2d94e07b5a1c6e2f0947d3b58",
+            "8f3a61c2d94e07b5a1c6e2f0947d3b58",
+        ),
+    ];
+    let negatives = [
+        "secret_path: \"kv/data/payments/App1\"\n",
+        "secretName: \"db-credentials\"\n",
+        "password: \"${DB_PASSWORD}\"\n",
+        "password: \"<your-password>\"\n",
+        "declare -x PWD=\"/home/runner/work/app\"\n",
+        "variable \"token_ttl\" {\n  default = \"3600s-Ab\"\n}\n",
+        "variable \"api_token\" {\n  default = \"${var.vault_token}\"\n}\n",
+        "api_key_sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        "api_key: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    ];
+    let mut bad = Vec::new();
+    for (text, secret) in positives {
+        let out = r.redact(text.as_bytes(), ContentKind::Text, Direction::Response);
+        if String::from_utf8_lossy(&out.body).contains(secret) {
+            bad.push(format!("survived: {text:?}"));
+        }
+    }
+    for text in negatives {
+        let out = r.redact(text.as_bytes(), ContentKind::Text, Direction::Response);
+        if out.body != text.as_bytes() {
+            bad.push(format!(
+                "changed: {text:?} -> {:?}",
+                String::from_utf8_lossy(&out.body)
+            ));
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
 }

@@ -837,6 +837,14 @@ fn looks_like_words(v: &[u8]) -> bool {
     flips * 6 <= v.len() && vowels * 100 / letters >= 25
 }
 
+/// `/a/b…` or `~/a…` made of path characters only, with at least two `/`.
+fn is_absolute_path(v: &[u8]) -> bool {
+    (v.starts_with(b"/") || v.starts_with(b"~/"))
+        && v.iter().filter(|&&b| b == b'/').count() >= 2
+        && v.iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'.' | b'-' | b'~'))
+}
+
 /// Gate for password-like values next to a `password` key: low entropy is allowed (real
 /// passwords are often weak) but references and placeholders are kept.
 /// [`password_ok`] for a value written without quotes, where `$name` inside it is shell or
@@ -865,6 +873,11 @@ pub(crate) fn password_ok(v: &[u8]) -> bool {
         return false;
     }
 
+    // An absolute path (`PWD="/home/runner/work/app"` in `env` / `declare -x` output,
+    // `password_file: "/run/secrets/db"`) names where something is, not a password.
+    if is_absolute_path(v) {
+        return false;
+    }
     // A lowercase word (with `_`/`-`/`@`) is a name or a prose placeholder far more often than a
     // password; real ones with digits, capitals or symbols still pass.
     if v.iter()
@@ -1161,6 +1174,21 @@ mod tests {
         assert!(generic_ok(b"shared_secret = ", hex32));
         // Hex under a name that is neither strong nor an API key stays an identifier.
         assert!(!generic_ok(b"build_key = ", hex32));
+    }
+
+    #[test]
+    fn absolute_paths_are_not_passwords() {
+        for v in [
+            &b"/home/runner/work/app"[..],
+            b"~/.config/app/creds",
+            b"/run/secrets/db",
+        ] {
+            assert!(!password_ok(v), "{}", String::from_utf8_lossy(v));
+        }
+        // Slashes inside a value with other symbols, or one leading slash: still a password.
+        for v in [&b"/Xk9#q/p2!z"[..], b"/Tr0ub4dor3", b"ab/cd/Ef9xQ"] {
+            assert!(password_ok(v), "{}", String::from_utf8_lossy(v));
+        }
     }
 
     #[test]
