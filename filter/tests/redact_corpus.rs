@@ -6,7 +6,9 @@
 //! text with PII detectors off: the corpus labels secrets only (a keep row may well contain an
 //! email address, which Warden masks by design and the fixtures test separately).
 //!
-//! `REDACT_CORPUS_VERBOSE=1` prints every failing row's rule and text.
+//! `REDACT_CORPUS_VERBOSE=1` prints every failing row's rule, the shape of its secret (length and
+//! character classes, never the value: the corpus stays out of logs and the repo) and the
+//! Warden rules that fired.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -55,6 +57,40 @@ fn secrets_only() -> Redactor {
     Redactor::new(&pack, &opts).expect("compiles")
 }
 
+/// A secret's shape for the miss report: length and character classes, never its value.
+fn shape(secret: &str) -> String {
+    let mut classes = String::new();
+    for (name, test) in [
+        ("a-z", u8::is_ascii_lowercase as fn(&u8) -> bool),
+        ("A-Z", u8::is_ascii_uppercase),
+        ("0-9", u8::is_ascii_digit),
+    ] {
+        if secret.bytes().any(|b| test(&b)) {
+            classes.push_str(name);
+        }
+    }
+    let mut other: Vec<char> = secret
+        .chars()
+        .filter(|c| !c.is_ascii_alphanumeric())
+        .collect();
+    other.sort_unstable();
+    other.dedup();
+    classes.extend(other);
+    format!("len {} [{classes}]", secret.len())
+}
+
+/// The Warden rule ids in a result, for the miss report.
+fn fired(findings: &[warden::redact::Finding]) -> String {
+    let mut ids: Vec<&str> = findings.iter().map(|f| &*f.rule_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        "nothing".into()
+    } else {
+        ids.join(",")
+    }
+}
+
 /// Family = rule id without its last `-`/`.` suffix (`github-pat` → `github`, `np.aws.2` → `np.aws`).
 fn family(rule: &str) -> &str {
     match rule.rfind(['-', '.']) {
@@ -77,21 +113,8 @@ struct Score {
 }
 
 fn score(file: &str, r: &Redactor, verbose: bool) -> Score {
-    let path = corpus_dir().join(file);
-    // Missing data must fail the run, not pass it: a skipped accuracy check reads as a
-    // passing one.
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{file}: cannot read the labelled corpus at {} ({e}); it lives outside the repo \
-             (third-party data): check out ../shared/corpus next to the workspace",
-            path.display()
-        )
-    });
-    let rows: Vec<Row> = text
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).expect("corpus row parses"))
-        .collect();
+    // Missing data must fail the run, not pass it (see `load_rows`).
+    let rows = load_rows(file);
     // The noseyparker file has no `expect_full_ruleset`; derive the same notion: a keep row
     // whose exact text is a `redact` row of another rule is a real secret for the full pack.
     let positive_texts: std::collections::HashSet<&str> = rows
@@ -124,9 +147,10 @@ fn score(file: &str, r: &Redactor, verbose: bool) -> Score {
                 total.pos_ok += 1;
             } else if verbose {
                 println!(
-                    "MISS {} {:?}",
+                    "MISS {:40} secret {}; fired {}",
                     row.rule,
-                    row.text.chars().take(220).collect::<String>()
+                    row.secret.as_deref().map_or("(inherited)".into(), shape),
+                    fired(&out.findings)
                 );
             }
         } else {
@@ -137,12 +161,7 @@ fn score(file: &str, r: &Redactor, verbose: bool) -> Score {
                 t.neg_ok += 1;
                 total.neg_ok += 1;
             } else if verbose {
-                println!(
-                    "FP   {} {:?} -> {:?}",
-                    row.rule,
-                    row.text.chars().take(200).collect::<String>(),
-                    masked.chars().take(200).collect::<String>()
-                );
+                println!("FP   {:40} fired {}", row.rule, fired(&out.findings));
             }
         }
     }
@@ -178,7 +197,9 @@ fn corpus_recall_and_keep_rate() {
     let verbose = std::env::var_os("REDACT_CORPUS_VERBOSE").is_some();
     let mut failures = Vec::new();
     // Targets of issue 16 (item 6) for gitleaks; noseyparker's are 97% / 98% and not
-    // reached yet (see docs/benchmarks.md), so its floor is today's score.
+    // reached: its remaining misses and false positives are documentation dummies,
+    // placeholders and labels that contradict Warden's guarantees (docs/coverage.md says
+    // which), so its floor is today's score.
     let s = score("gitleaks_samples.jsonl", &r, verbose);
     if s.recall < 0.995 {
         failures.push(format!("gitleaks recall {:.2}% < 99.5%", s.recall * 100.0));
@@ -187,8 +208,11 @@ fn corpus_recall_and_keep_rate() {
         failures.push(format!("gitleaks keep-rate {:.2}% < 98%", s.keep * 100.0));
     }
     let s = score("noseyparker_examples.jsonl", &r, verbose);
-    if s.recall < 0.90 {
-        failures.push(format!("noseyparker recall {:.2}% < 90%", s.recall * 100.0));
+    if s.recall < 0.925 {
+        failures.push(format!(
+            "noseyparker recall {:.2}% < 92.5%",
+            s.recall * 100.0
+        ));
     }
     if s.keep < 0.95 {
         failures.push(format!(
@@ -261,6 +285,416 @@ fn own_fixtures_lookalikes_are_kept() {
             bad.push(format!(
                 "{:?} -> {:?}",
                 f.text,
+                String::from_utf8_lossy(&out.body)
+            ));
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The coverage table (issue 16, item 6): docs/coverage.md maps every gitleaks and noseyparker
+// rule to the Warden rule(s) that mask its samples, or says why not. The table part of that
+// file is generated here from the corpus and the default pack; the test fails when the
+// committed table is stale. Regenerate with
+// `REDACT_COVERAGE_UPDATE=1 cargo test -p warden --test redact_corpus coverage_table`.
+// Only rule ids and counts go into the table, never sample text.
+// ---------------------------------------------------------------------------------------------
+
+const COVERAGE_BEGIN: &str = "<!-- BEGIN GENERATED: redact_corpus.rs coverage_table_is_current -->";
+const COVERAGE_END: &str = "<!-- END GENERATED -->";
+
+/// gitleaks rules (config/gitleaks.toml, v8.30) the corpus has no samples for, with the Warden
+/// rule that covers the same token shape (or `-`) and why.
+const GITLEAKS_NOT_IN_CORPUS: [(&str, &str, &str); 3] = [
+    (
+        "dropbox-long-lived-api-token",
+        "dropbox-long-lived-api-token",
+        "no corpus samples; same shape as gitleaks' rule, after a `dropbox` key name",
+    ),
+    (
+        "dropbox-short-lived-api-token",
+        "dropbox-short-lived",
+        "no corpus samples; `sl.` prefix rule, entropy-gated",
+    ),
+    (
+        "pkcs12-file",
+        "-",
+        "a file-path rule (`*.p12`/`*.pfx` in a repo); a body has no path, and a PKCS#12 \
+         blob is binary: Warden's binary-body policy applies, not a text rule",
+    ),
+];
+
+/// Why a source rule is not fully matched by the pack (misses or false positives in the
+/// corpus). Every imperfect rule needs an entry; entries for rules that score perfectly fail
+/// the test, so the notes stay true.
+const COVERAGE_NOTES: &[(&str, &str)] = &[
+    ("1password-service-account-token", "one sample is truncated with `...` (a doc excerpt): shorter than the token shape"),
+    ("anthropic-api-key", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked"),
+    ("anthropic-admin-api-key", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked"),
+    ("aws-amazon-bedrock-api-key-long-lived", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked"),
+    ("databricks-api-token", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked"),
+    ("slack-user-token", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked; also shorter than Slack's documented shape"),
+    ("slack-legacy-bot-token", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked"),
+    ("slack-legacy-token", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked"),
+    ("settlemint-personal-access-token", "the missed rows are gitleaks' `nonMatchingToken` negatives relabelled secret for the full rule set: 16 lowercase characters with no prefix or key name, indistinguishable from identifiers"),
+    ("settlemint-application-access-token", "as settlemint-personal-access-token"),
+    ("curl-auth-user", "user-only (`user:`) and brace-wrapped (`{…}`) samples read as templates, which Warden keeps"),
+    ("freemius-secret-key", "label contradiction: one negative is the very text of a positive (gitleaks scopes the rule by file path, a body has none); Warden masks both"),
+    ("gcp-api-key", "deliberate: bare `AIza…` keys in prose are kept (browser keys are publishable; docs quote public ones); keys in values, parameters and markup are masked"),
+    ("generic-api-key", "value shapes generic gating keeps on purpose (UUID in a function argument, `=`-laced value under `private-key`); one negative is hex under an `api_key` name, which `api-key-hex` masks by design"),
+    ("hashicorp-tf-password", "dictionary-word password (`root…`): the password gate keeps words to avoid masking prose"),
+    ("kubernetes-secret-yaml", "the data decodes to placeholder credentials (`admin:password`, `opensesame`); real Secret data is masked by `kubernetes-secret-data`"),
+    ("mailchimp-api-key", "label contradiction: a gitleaks negative (`MailchimpSDK.initialize(token: …-us18)`) is a real key shape, masked as a secret"),
+    ("nuget-config-password", "label contradictions: `ClearTextPassword` values are gitleaks negatives but are passwords; a `…Password1` sample reads as a placeholder"),
+    ("stripe-access-token", "label contradiction: a gitleaks negative is a high-entropy value under a `Token` key name, which Warden masks by design"),
+    ("np.age.1", "an age *recipient* (`age1…`) is a public key: not masked by design; `AGE-SECRET-KEY-1…` identities are (`age-secret-key`)"),
+    ("np.auth0.1", "label contradiction: a noseyparker negative example that is a real secret shape under a secret key name; Warden masks it by design"),
+    ("np.aws.1", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked"),
+    ("np.aws.6", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked (the `A3T0ABCDEFGHIJKLMNOP` key id)"),
+    ("np.azure.4", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked"),
+    ("np.generic.1", "label contradiction: a noseyparker negative example that is a real secret shape under a secret key name; Warden masks it by design"),
+    ("np.generic.3", "the value is a mask (`######`): placeholders stay readable by design"),
+    ("np.generic.4", "as np.generic.3"),
+    ("np.generic.5", "placeholder passwords (`thisismypassword`, `YOUR…`) are kept by design; one negative (`super$ecret`) is a password Warden masks"),
+    ("np.generic.6", "placeholder password (`thisismypassword`), kept by design"),
+    ("np.generic.9", "label contradiction: noseyparker's match covers the key *name* (`…Password`), which is not masked; the password value itself is (`dotnet-config-password`)"),
+    ("np.gitalk.1", "label contradiction: a noseyparker negative example that is a real secret shape under a secret key name; Warden masks it by design"),
+    ("np.google.3", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked"),
+    ("np.linkedin.1", "label contradiction: the sample holds no secret (a form's field labels)"),
+    ("np.newrelic.2", "label contradiction: a noseyparker negative example that is a real secret shape under a secret key name; Warden masks it by design (`license_key: …NRAL`)"),
+    ("np.newrelic.3", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked"),
+    ("np.odbc.1", "one sample's password is a template (`#{datastore['DBPASSWORD']}`), kept by design; the other equals the user name"),
+    ("np.okta.1", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked"),
+    ("np.slack.2", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked"),
+    ("np.tavily.1", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked"),
+    ("np.twitch.1", "label contradiction: a noseyparker negative example that is a real secret shape under a secret key name; Warden masks it by design"),
+    ("np.azure.1", "label contradiction: noseyparker's match covers an identifier next to the secret (the account or key *name* of a connection string), which is not masked; the secret itself is"),
+    ("np.github.5", "label contradiction: noseyparker's match covers an identifier next to the secret (the OAuth client *ID*), which is not masked; the secret itself is"),
+    ("np.gradle.1", "the captured value is an upper-case variable name (`SOME_USERNAME`-like), not a credential"),
+    ("np.kubernetes.2", "label contradiction: noseyparker's match covers an identifier next to the secret (the bootstrap `token-id`), which is not masked; the secret itself is"),
+    ("np.phpmailer.1", "label contradiction: noseyparker's match covers an identifier next to the secret (the SMTP host / user name), which is not masked; the secret itself is"),
+    ("np.pypi.1", "one sample's token is truncated inside a `${{ secrets.… }}` template expression, which Warden keeps"),
+    ("np.salesforce.1", "the token in the `sf org display` table is the documentation example (`…EXAMPLE…`): the fake-key gate keeps it by design; other tokens in that table are masked by the `00D…!` shape (`salesforce-access-token`)"),
+];
+
+#[derive(Default)]
+struct RuleCoverage {
+    /// Warden rule id → how many of the source rule's positives it masked.
+    warden: BTreeMap<String, usize>,
+    tally: Tally,
+}
+
+/// The corpus file's rows; panics when the corpus is missing: a skipped accuracy check reads
+/// as a passing one.
+fn load_rows(file: &str) -> Vec<Row> {
+    let path = corpus_dir().join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{file}: cannot read the labelled corpus at {} ({e}); it lives outside the repo \
+             (third-party data): check out ../shared/corpus next to the workspace",
+            path.display()
+        )
+    });
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("corpus row parses"))
+        .collect()
+}
+
+/// Per source rule: which Warden rules masked its positives, and its recall / keep tallies
+/// (labelled as in [`score`]).
+fn coverage(file: &str, r: &Redactor) -> BTreeMap<String, RuleCoverage> {
+    let rows = load_rows(file);
+    let positive_texts: std::collections::HashSet<&str> = rows
+        .iter()
+        .filter(|r| r.expect == "redact")
+        .map(|r| r.text.as_str())
+        .collect();
+    let mut out: BTreeMap<String, RuleCoverage> = BTreeMap::new();
+    for row in &rows {
+        let label = match &row.expect_full_ruleset {
+            Some(l) => l.as_str(),
+            None if row.expect == "keep" && positive_texts.contains(row.text.as_str()) => "redact",
+            None => row.expect.as_str(),
+        };
+        let masked = r.redact(row.text.as_bytes(), ContentKind::Text, Direction::Response);
+        let c = out.entry(row.rule.clone()).or_default();
+        if label == "redact" {
+            c.tally.pos += 1;
+            let body = String::from_utf8_lossy(&masked.body);
+            let ok = match &row.secret {
+                Some(s) => !body.contains(s.as_str()),
+                None => masked.body != row.text.as_bytes(),
+            };
+            if !ok {
+                continue;
+            }
+            c.tally.pos_ok += 1;
+            // Attribute the row to the findings that cover the secret (all of them when the
+            // row has no secret of its own).
+            let spans: Vec<(u64, u64)> = match &row.secret {
+                Some(s) => row
+                    .text
+                    .match_indices(s.as_str())
+                    .map(|(i, m)| (i as u64, (i + m.len()) as u64))
+                    .collect(),
+                None => vec![(0, row.text.len() as u64)],
+            };
+            let mut ids: Vec<&str> = masked
+                .findings
+                .iter()
+                .filter(|f| {
+                    spans
+                        .iter()
+                        .any(|&(a, b)| f.offset < b && a < f.offset + f.len)
+                })
+                .map(|f| &*f.rule_id)
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            for id in ids {
+                *c.warden.entry(id.to_string()).or_default() += 1;
+            }
+        } else {
+            c.tally.neg += 1;
+            if masked.body == row.text.as_bytes() {
+                c.tally.neg_ok += 1;
+            }
+        }
+    }
+    out
+}
+
+fn frac(ok: usize, n: usize) -> String {
+    if n == 0 {
+        "–".to_string()
+    } else {
+        format!("{ok}/{n}")
+    }
+}
+
+/// Renders one source's table; records rules that need a note but have none.
+fn coverage_table(
+    title: &str,
+    cov: &BTreeMap<String, RuleCoverage>,
+    extra: &[(&str, &str, &str)],
+    notes: &BTreeMap<&str, &str>,
+    problems: &mut Vec<String>,
+) -> String {
+    let mut s = String::new();
+    let (mut rules, mut full, mut pos, mut pos_ok, mut neg, mut neg_ok) = (0, 0, 0, 0, 0, 0);
+    let mut body = String::new();
+    let mut rows: Vec<(&str, String, String, String, String)> = Vec::new();
+    for (rule, c) in cov {
+        let t = &c.tally;
+        rules += 1;
+        pos += t.pos;
+        pos_ok += t.pos_ok;
+        neg += t.neg;
+        neg_ok += t.neg_ok;
+        let perfect = t.pos_ok == t.pos && t.neg_ok == t.neg;
+        if perfect {
+            full += 1;
+        }
+        let mut warden: Vec<(&String, &usize)> = c.warden.iter().collect();
+        warden.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let warden = if warden.is_empty() {
+            "–".to_string()
+        } else {
+            warden
+                .iter()
+                .map(|(id, _)| format!("`{id}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let note = match (notes.get(rule.as_str()), perfect) {
+            (Some(n), false) => n.to_string(),
+            (None, false) => {
+                problems.push(format!(
+                    "{rule}: recall {} keep {} needs a note in COVERAGE_NOTES (why not covered)",
+                    frac(t.pos_ok, t.pos),
+                    frac(t.neg_ok, t.neg)
+                ));
+                "**no note**".to_string()
+            }
+            (Some(_), true) => {
+                problems.push(format!(
+                    "{rule}: scores perfectly now; remove its COVERAGE_NOTES entry"
+                ));
+                String::new()
+            }
+            (None, true) => String::new(),
+        };
+        rows.push((
+            rule.as_str(),
+            warden,
+            frac(t.pos_ok, t.pos),
+            frac(t.neg_ok, t.neg),
+            note,
+        ));
+    }
+    for (rule, warden, note) in extra {
+        rules += 1;
+        let warden = if *warden == "-" {
+            "–".to_string()
+        } else {
+            format!("`{warden}`")
+        };
+        rows.push((
+            rule,
+            warden,
+            "no samples".into(),
+            "–".into(),
+            note.to_string(),
+        ));
+    }
+    rows.sort_by(|a, b| a.0.cmp(b.0));
+    for (rule, warden, masked, kept, note) in rows {
+        body.push_str(&format!(
+            "| `{rule}` | {warden} | {masked} | {kept} | {note} |\n"
+        ));
+    }
+    s.push_str(&format!("### {title}\n\n"));
+    s.push_str(&format!(
+        "{rules} rules; {full} of the {} with samples fully matched (every positive masked, \
+         every negative kept); positives masked {pos_ok}/{pos}, negatives kept {neg_ok}/{neg}.\n\n",
+        cov.len()
+    ));
+    s.push_str("| source rule | Warden rule(s) | positives masked | negatives kept | why not (when not) |\n");
+    s.push_str("|---|---|---|---|---|\n");
+    s.push_str(&body);
+    s
+}
+
+#[test]
+fn coverage_table_is_current() {
+    let r = secrets_only();
+    let pack = RulePack::default_pack().expect("default pack");
+    let notes: BTreeMap<&str, &str> = COVERAGE_NOTES.iter().copied().collect();
+    let mut problems = Vec::new();
+    for (rule, warden, _) in GITLEAKS_NOT_IN_CORPUS {
+        let known = pack.rules.iter().any(|s| s.id == warden)
+            || pack.context_rules.iter().any(|s| s.id == warden);
+        if warden != "-" && !known {
+            problems.push(format!("{rule}: Warden rule {warden} is not in the pack"));
+        }
+    }
+    let gitleaks = coverage("gitleaks_samples.jsonl", &r);
+    let noseyparker = coverage("noseyparker_examples.jsonl", &r);
+    for (rule, _) in COVERAGE_NOTES {
+        if !gitleaks.contains_key(*rule) && !noseyparker.contains_key(*rule) {
+            problems.push(format!(
+                "COVERAGE_NOTES names {rule}, which no corpus rule has"
+            ));
+        }
+    }
+    let mut generated = String::new();
+    generated.push_str(&coverage_table(
+        "gitleaks (config/gitleaks.toml, v8.30: 222 rules, 219 with corpus samples)",
+        &gitleaks,
+        &GITLEAKS_NOT_IN_CORPUS,
+        &notes,
+        &mut problems,
+    ));
+    generated.push('\n');
+    generated.push_str(&coverage_table(
+        "noseyparker (built-in rules, v0.24+: 189 rules)",
+        &noseyparker,
+        &[],
+        &notes,
+        &mut problems,
+    ));
+
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/coverage.md");
+    let doc = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let (head, rest) = doc
+        .split_once(COVERAGE_BEGIN)
+        .unwrap_or_else(|| panic!("{} lacks the line {COVERAGE_BEGIN}", path.display()));
+    let (current, tail) = rest
+        .split_once(COVERAGE_END)
+        .unwrap_or_else(|| panic!("{} lacks the line {COVERAGE_END}", path.display()));
+    let wanted = format!("\n{generated}");
+    if current != wanted {
+        if std::env::var_os("REDACT_COVERAGE_UPDATE").is_some() {
+            std::fs::write(
+                &path,
+                format!("{head}{COVERAGE_BEGIN}{wanted}{COVERAGE_END}{tail}"),
+            )
+            .expect("write docs/coverage.md");
+            println!("rewrote {}", path.display());
+        } else {
+            problems.push(format!(
+                "{} is stale (the pack or the corpus changed): regenerate it with \
+                 REDACT_COVERAGE_UPDATE=1 cargo test -p warden --test redact_corpus \
+                 coverage_table, review the diff and commit it",
+                path.display()
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Shapes the coverage work added, on text written here (not corpus rows): each positive's
+/// secret is gone, each negative is unchanged.
+#[test]
+fn documented_shapes_from_coverage_work() {
+    let r = Redactor::with_defaults().expect("compiles");
+    let positives: &[(&str, &str)] = &[
+        // Quoted values under a key that ends in a secret word may hold any symbol,
+        // including the other quote character.
+        (
+            "auth:\n  jwtSecret: \"Q7`x'p]2;Lr&v>9{Zk^w%Tn\" # rotated monthly\n",
+            "Q7`x'p]2;Lr&v>9{Zk^w%Tn",
+        ),
+        (
+            "DB_PASSWORD='k3\"Vq ;m8)Rz!pW'\n",
+            "k3\"Vq ;m8)Rz!pW",
+        ),
+        (
+            "session:\n  secret: \"staging#blue-lantern\"\n",
+            "staging#blue-lantern",
+        ),
+        // Terraform: the secret-like name is on the `variable` line.
+        (
+            "variable \"pagerduty_api_token\" {\n  type    = string\n  default = \"u+Zx3Qe7_WpK9mLs-Hd2\"\n}\n",
+            "u+Zx3Qe7_WpK9mLs-Hd2",
+        ),
+        // A Salesforce access token (`00D` org id, `!`, session) in `sf org display` output.
+        (
+            "=== Org Description\nKEY               VALUE\n────────────────  ──────────\nAccess Token      00D5g000004XkQz!AR8AQU89K1D5a0HECbLMQsNcCGctd76LCNUH1lS_2wLfKkaVE.tNMO66iv9b4.b8p6k_csDZVefZO9jDOmlpFbYfogYtGEwb\nClient Id         PlatformCLI\n",
+            "00D5g000004XkQz!AR8AQU89K1D5a0HECbLMQsNcCGctd76LCNUH1lS_2wLfKkaVE.tNMO66iv9b4.b8p6k_csDZVefZO9jDOmlpFbYfogYtGEwb",
+        ),
+        // A hex API key under an API-key name.
+        (
+            "api_key: 8f3a61c2d94e07b5a1c6e2f0947d3b58",
+            "8f3a61c2d94e07b5a1c6e2f0947d3b58",
+        ),
+    ];
+    let negatives = [
+        "secret_path: \"kv/data/payments/App1\"\n",
+        "secretName: \"db-credentials\"\n",
+        "password: \"${DB_PASSWORD}\"\n",
+        "password: \"<your-password>\"\n",
+        "declare -x PWD=\"/home/runner/work/app\"\n",
+        "variable \"token_ttl\" {\n  default = \"3600s-Ab\"\n}\n",
+        "variable \"api_token\" {\n  default = \"${var.vault_token}\"\n}\n",
+        "api_key_sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        "api_key: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    ];
+    let mut bad = Vec::new();
+    for (text, secret) in positives {
+        let out = r.redact(text.as_bytes(), ContentKind::Text, Direction::Response);
+        if String::from_utf8_lossy(&out.body).contains(secret) {
+            bad.push(format!("survived: {text:?}"));
+        }
+    }
+    for text in negatives {
+        let out = r.redact(text.as_bytes(), ContentKind::Text, Direction::Response);
+        if out.body != text.as_bytes() {
+            bad.push(format!(
+                "changed: {text:?} -> {:?}",
                 String::from_utf8_lossy(&out.body)
             ));
         }

@@ -482,6 +482,112 @@ pub(crate) fn is_digest(v: &[u8]) -> bool {
     is_hex(v) && matches!(v.len(), 32 | 40 | 64 | 96 | 128)
 }
 
+/// Digests published everywhere: of empty input (MD5, SHA-1, SHA-2, git's empty blob and
+/// tree) and MD5 / SHA-1 / SHA-256 of the words documentation hashes in its examples (`abc`,
+/// the NIST test vector; `test`, `password`, `hello`...). Such a value in a key field is an
+/// example or a default, never a key anyone was issued.
+const WELL_KNOWN_DIGESTS: &[&str] = &[
+    // empty input
+    "d41d8cd98f00b204e9800998ecf8427e",
+    "da39a3ee5e6b4b0d3255bfef95601890afd80709",
+    "d14a028c2a3a2bc9476102bb288234c415a2b01f828ea62ac5b3e42f",
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    "38b060a751ac96384cd9327eb1b1e36a21fdb71114be07434c0cc7bf63f6e1da274edebfe76f65fbd51ad2f14898b95b",
+    "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e",
+    "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391",
+    "4b825dc642cb6eb9a060e54bf8d69288fbee4904",
+    // abc
+    "900150983cd24fb0d6963f7d28e17f72",
+    "a9993e364706816aba3e25717850c26c9cd0d89d",
+    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+    // test
+    "098f6bcd4621d373cade4e832627b4f6",
+    "a94a8fe5ccb19ba61c4c0873d391e987982fbbd3",
+    "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+    // password
+    "5f4dcc3b5aa765d61d8327deb882cf99",
+    "5baa61e4c9b93f3f0682250b6cf8331b7ee68fd8",
+    "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8",
+    // hello
+    "5d41402abc4b2a76b9719d911017c592",
+    "aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d",
+    "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
+    // hello world
+    "5eb63bbbe01eeed093cb22bb8f5acdc3",
+    "2aae6c35c94fcfb415dbe95f408b9ce91ee846ed",
+    "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9",
+    // foo
+    "acbd18db4cc2f85cedef654fccc4a4d8",
+    "0beec7b5ea3f0fdbc95d0dd47f3c5bc275da8a33",
+    "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae",
+    // secret
+    "5ebe2294ecd0e0f08eab7690d2a6ee69",
+    "e5e9fa1ba31ecd1ae84f75caaa474f3a663f05f4",
+    "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b",
+    // admin
+    "21232f297a57a5a743894a0e4a801fc3",
+    "d033e22ae348aeb5660fc2140aec35850c4da997",
+    "8c6976e5b5410415bde908bd4dee15dfb167a9c873fc4bb8a81f6f2ab448a918",
+    // 123456
+    "e10adc3949ba59abbe56e057f20f883e",
+    "7c4a8d09ca3762af61e59520943dc26494f8941b",
+    "8d969eef6ecad3c29a3a629280e686cf0c3f5d5a86aff3ca12020c923adc6c92",
+    // changeme
+    "4cb9c8a8048fd02294477fcb1a41191a",
+    "fa9beb99e4029ad5a6615399e7bbae21356086b3",
+    "057ba03d6c44104863dc7361fe4578965d1887360f90a0895882e58a6248fc86",
+    // example
+    "1a79a4d60de6718e8e5b326e338ae533",
+    "c3499c2729730a7f807efb8676a92dcb6f8a3f8f",
+    "50d858e0985ecc7f60418aaf0cc5ab587f42c2570a884095a9e8ccacd0f6545c",
+];
+
+/// Whether `v` (hex, either case) is one of [`WELL_KNOWN_DIGESTS`].
+pub(crate) fn is_well_known_digest(v: &[u8]) -> bool {
+    WELL_KNOWN_DIGESTS
+        .iter()
+        .any(|d| d.len() == v.len() && d.as_bytes().eq_ignore_ascii_case(v))
+}
+
+/// Whether a key name says its value is a digest (`api_key_hash`, `fileSha256`, `etag`,
+/// `content_md5`, `checksum`...), whatever secret word comes before.
+fn key_names_digest(key_name: &[u8]) -> bool {
+    let k: Vec<u8> = key_name
+        .iter()
+        .filter(|b| b.is_ascii_alphanumeric())
+        .map(u8::to_ascii_lowercase)
+        .collect();
+    const SUFFIXES: &[&[u8]] = &[
+        b"hash",
+        b"hashed",
+        b"digest",
+        b"checksum",
+        b"shasum",
+        b"md5",
+        b"md5sum",
+        b"sha",
+        b"sha1",
+        b"sha224",
+        b"sha256",
+        b"sha384",
+        b"sha512",
+        b"etag",
+        b"fingerprint",
+        b"integrity",
+    ];
+    SUFFIXES.iter().any(|s| k.ends_with(s))
+}
+
+/// Whether a key name names an API key (`api_key`, `apiKey`, `X-API-KEY`, `stripe_apikey`).
+fn names_api_key(key_name: &[u8]) -> bool {
+    let k: Vec<u8> = key_name
+        .iter()
+        .filter(|b| b.is_ascii_alphanumeric())
+        .map(u8::to_ascii_lowercase)
+        .collect();
+    k.windows(6).any(|w| w == b"apikey")
+}
+
 /// Key names that hold identifiers, not secrets, even when they contain `key`/`token`.
 fn key_is_benign(key: &[u8]) -> bool {
     let k = key.to_ascii_lowercase();
@@ -608,13 +714,20 @@ pub(crate) fn generic_ok(key: &[u8], v: &[u8]) -> bool {
         ],
         &key_lower,
     );
+    // The key region is everything the regex matched before the value; only the last
+    // identifier in it is the key name.
+    let key_name = key
+        .rsplit(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')))
+        .find(|s| !s.is_empty())
+        .unwrap_or(key);
     // Bare hex is what hashes, ids and commit SHAs look like; only a strongly named key
-    // (secret, token, credential...) makes it a secret.
+    // (secret, token, credential...) or an API-key name (many SaaS keys are 32/40/64 hex)
+    // makes it a secret, and not when the name or the value says it is a digest.
     if is_hex(v) {
-        return strong_key
-            && matches!(v.len(), 16 | 24 | 32 | 40 | 48 | 64)
-            && !key_lower.ends_with(b"hash")
-            && !key_lower.ends_with(b"sha");
+        return matches!(v.len(), 16 | 24 | 32 | 40 | 48 | 64)
+            && (strong_key || (names_api_key(key_name) && !key_is_benign(key_name)))
+            && !key_names_digest(key_name)
+            && !is_well_known_digest(v);
     }
     if is_digest(v) {
         return false;
@@ -631,12 +744,6 @@ pub(crate) fn generic_ok(key: &[u8], v: &[u8]) -> bool {
     if is_identifier_like(v) {
         return false;
     }
-    // The key region is everything the regex matched before the value; only the last
-    // identifier in it is the key name.
-    let key_name = key
-        .rsplit(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')))
-        .find(|s| !s.is_empty())
-        .unwrap_or(key);
     if key_is_benign(key_name) {
         return false;
     }
@@ -730,6 +837,14 @@ fn looks_like_words(v: &[u8]) -> bool {
     flips * 6 <= v.len() && vowels * 100 / letters >= 25
 }
 
+/// `/a/b…` or `~/a…` made of path characters only, with at least two `/`.
+fn is_absolute_path(v: &[u8]) -> bool {
+    (v.starts_with(b"/") || v.starts_with(b"~/"))
+        && v.iter().filter(|&&b| b == b'/').count() >= 2
+        && v.iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'.' | b'-' | b'~'))
+}
+
 /// Gate for password-like values next to a `password` key: low entropy is allowed (real
 /// passwords are often weak) but references and placeholders are kept.
 /// [`password_ok`] for a value written without quotes, where `$name` inside it is shell or
@@ -758,6 +873,11 @@ pub(crate) fn password_ok(v: &[u8]) -> bool {
         return false;
     }
 
+    // An absolute path (`PWD="/home/runner/work/app"` in `env` / `declare -x` output,
+    // `password_file: "/run/secrets/db"`) names where something is, not a password.
+    if is_absolute_path(v) {
+        return false;
+    }
     // A lowercase word (with `_`/`-`/`@`) is a name or a prose placeholder far more often than a
     // password; real ones with digits, capitals or symbols still pass.
     if v.iter()
@@ -1018,6 +1138,57 @@ mod tests {
             b"public_key = ",
             b"6pfblGAIu8k0qfs8hIuqFrnoJdyykhVzjLI8tXti0rUc"
         ));
+    }
+
+    #[test]
+    fn hex_under_an_api_key_name_is_a_key_unless_it_is_a_digest() {
+        // Random 32/40/64 hex (as many SaaS keys are) under an API-key name: a key.
+        let hex32 = b"8f3a61c2d94e07b5a1c6e2f0947d3b58";
+        let hex40 = b"3c9e1f7a0b5d28e6c4f1a9073e2d6b8c5a0f4e17";
+        for key in [
+            &b"api_key = "[..],
+            b"\"apiKey\": \"",
+            b"X-API-KEY: ",
+            b"STRIPE_APIKEY=",
+        ] {
+            assert!(generic_ok(key, hex32), "{}", String::from_utf8_lossy(key));
+            assert!(generic_ok(key, hex40), "{}", String::from_utf8_lossy(key));
+        }
+        // A key name that says digest or id, or a digest everyone has seen: kept.
+        for key in [
+            &b"api_key_sha256 = "[..],
+            b"apiKeyHash: ",
+            b"api_key_checksum=",
+            b"api_key_md5: ",
+            b"api_key_id: ",
+            b"file_etag: ",
+        ] {
+            assert!(!generic_ok(key, hex32), "{}", String::from_utf8_lossy(key));
+        }
+        for digest in WELL_KNOWN_DIGESTS {
+            assert!(is_well_known_digest(digest.as_bytes()));
+            assert!(is_well_known_digest(digest.to_ascii_uppercase().as_bytes()));
+            assert!(!generic_ok(b"api_key: ", digest.as_bytes()), "{digest}");
+        }
+        // `sha` inside a word is not a digest name: a shared secret is a secret.
+        assert!(generic_ok(b"shared_secret = ", hex32));
+        // Hex under a name that is neither strong nor an API key stays an identifier.
+        assert!(!generic_ok(b"build_key = ", hex32));
+    }
+
+    #[test]
+    fn absolute_paths_are_not_passwords() {
+        for v in [
+            &b"/home/runner/work/app"[..],
+            b"~/.config/app/creds",
+            b"/run/secrets/db",
+        ] {
+            assert!(!password_ok(v), "{}", String::from_utf8_lossy(v));
+        }
+        // Slashes inside a value with other symbols, or one leading slash: still a password.
+        for v in [&b"/Xk9#q/p2!z"[..], b"/Tr0ub4dor3", b"ab/cd/Ef9xQ"] {
+            assert!(password_ok(v), "{}", String::from_utf8_lossy(v));
+        }
     }
 
     #[test]
