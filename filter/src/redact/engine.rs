@@ -845,6 +845,7 @@ impl Engine {
     }
 
     /// Runs every rule of `hit`'s keyword around it and pushes their candidates.
+    #[allow(clippy::too_many_arguments)]
     fn eval_hit(
         &self,
         hay: &[u8],
@@ -888,13 +889,27 @@ impl Engine {
                         // The walks continue the previous hit's where they overlap
                         // (`.ey.ey.ey…` walked 16 KiB per hit).
                         let known = &mut searched[ix as usize];
-                        let ws = known.run_start(hay, &rule.bytes, hit.start, lo, work);
-                        let e = if hit.end >= we {
-                            hit.end
+                        if memo {
+                            let ws = known.run_start(hay, &rule.bytes, hit.start, lo, work);
+                            let e = if hit.end >= we {
+                                hit.end
+                            } else {
+                                known.run_end(hay, &rule.bytes, hit.end, we, work)
+                            };
+                            (ws, e)
                         } else {
-                            known.run_end(hay, &rule.bytes, hit.end, we, work)
-                        };
-                        (ws, e)
+                            // The reference: both walks in full, for every hit.
+                            let mut ws = hit.start;
+                            while ws > lo && rule.bytes[usize::from(hay[ws - 1])] {
+                                ws -= 1;
+                            }
+                            let mut e = hit.end;
+                            while e < we && rule.bytes[usize::from(hay[e])] {
+                                e += 1;
+                            }
+                            work.window_bytes += (e - ws) as u64;
+                            (ws, e)
+                        }
                     }
                 }
             };
