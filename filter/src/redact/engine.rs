@@ -147,6 +147,8 @@ pub(crate) struct Scratch {
     last: Vec<usize>,
     caps: Vec<Option<Captures>>,
     split: SplitCache,
+    /// Per rule: what its unanchored searches proved so far (see [`Searched`]).
+    searched: Vec<Searched>,
     /// When detection must give up (the caller's time budget for this body); shared by
     /// every stream masking one body.
     pub(crate) deadline: Arc<Deadline>,
@@ -156,6 +158,10 @@ pub(crate) struct Scratch {
     /// against).
     #[cfg(test)]
     pub(crate) search_every_hit: bool,
+    /// Search every hit's whole window, never skipping one a wider search proved empty
+    /// (the reference [`Searched`] is tested against).
+    #[cfg(test)]
+    pub(crate) search_every_window: bool,
 }
 
 /// Counts of the engine's costly steps, summed over a stream's calls.
@@ -165,6 +171,122 @@ pub(crate) struct Work {
     pub evaluated: u64,
     /// Keyword hits whose candidates were copied from the previous hit (periodic text).
     pub translated: u64,
+    /// Bytes handed to unanchored rule searches and walked to bound their windows: the
+    /// part of the work that a window per hit would make grow with the hits' density.
+    pub window_bytes: u64,
+    /// Unanchored rule searches skipped because a wider search proved them empty.
+    pub windows_skipped: u64,
+}
+
+/// What one rule's unanchored searches around earlier hits proved, so the windows of later
+/// hits that overlap them are not searched again.
+///
+/// Why: rules whose keyword can sit anywhere in a long match (`jwt` on `.ey`,
+/// `kubernetes-secret-data` on `kind:`: 8 KiB) search a window of up to twice their
+/// `max_len` around every hit, and text dense in their keywords made that a window per hit
+/// (8 MiB of keywords in random order: 42x the time of clean JSON). A hit's candidates
+/// are matches that start at or before the hit and lie within its window; when one search
+/// over a wider span `[lo, hi)` found no match starting before `first` (a leftmost search
+/// reports the leftmost start), every hit whose window lies within the span and that starts
+/// before `first` has no candidate, and is skipped unsearched. The wider span reaches one
+/// `max_len` past the window, so it covers the hits of the next `max_len` bytes: bytes
+/// searched per input byte stay bounded whatever the density of hits.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Searched {
+    lo: usize,
+    hi: usize,
+    first: usize,
+    /// The run of the rule's match bytes before `left_at` starts at `left_start` (or at or
+    /// before it, when that is where a walk stopped: `left_start` is then a floor that
+    /// later hits, whose floors only grow, never go under).
+    left_at: usize,
+    left_start: usize,
+    /// Every byte in `[right_from, right_to)` is a match byte of the rule; `right_end`:
+    /// `hay[right_to]` is not (the run ends there), else the walk stopped at a cap.
+    right_from: usize,
+    right_to: usize,
+    right_end: bool,
+}
+
+impl Default for Searched {
+    fn default() -> Self {
+        Self {
+            lo: 0,
+            hi: 0,
+            first: 0,
+            left_at: usize::MAX,
+            left_start: 0,
+            right_from: usize::MAX,
+            right_to: 0,
+            right_end: false,
+        }
+    }
+}
+
+impl Searched {
+    /// `max(floor, start of the run of `bytes` that ends at `at`)`, walking only bytes not
+    /// walked for an earlier hit (hits come in end order, so floors do not decrease).
+    fn run_start(
+        &mut self,
+        hay: &[u8],
+        bytes: &[bool; 256],
+        at: usize,
+        floor: usize,
+        work: &mut Work,
+    ) -> usize {
+        if at <= floor {
+            return at;
+        }
+        // Extending costs what it walks; never more than the walk back it replaces.
+        if self.left_at <= at && at - self.left_at <= at - floor {
+            // Extend the known run forward: a byte outside the set moves its start.
+            for i in self.left_at..at {
+                if !bytes[usize::from(hay[i])] {
+                    self.left_start = i + 1;
+                }
+            }
+            work.window_bytes += (at - self.left_at) as u64;
+            self.left_at = at;
+            return self.left_start.max(floor);
+        }
+        let mut ws = at;
+        while ws > floor && bytes[usize::from(hay[ws - 1])] {
+            ws -= 1;
+        }
+        work.window_bytes += (at - ws) as u64;
+        self.left_at = at;
+        self.left_start = ws;
+        ws
+    }
+
+    /// `min(cap, end of the run of `bytes` that starts at `from`)`, continuing an earlier
+    /// walk over the same run instead of walking it again.
+    fn run_end(
+        &mut self,
+        hay: &[u8],
+        bytes: &[bool; 256],
+        from: usize,
+        cap: usize,
+        work: &mut Work,
+    ) -> usize {
+        let mut e = if self.right_from <= from && from <= self.right_to {
+            if self.right_end || self.right_to >= cap {
+                return self.right_to.min(cap).max(from);
+            }
+            self.right_to
+        } else {
+            self.right_from = from;
+            from
+        };
+        let walked = e;
+        while e < cap && bytes[usize::from(hay[e])] {
+            e += 1;
+        }
+        work.window_bytes += (e - walked) as u64;
+        self.right_to = e;
+        self.right_end = e < cap;
+        e
+    }
 }
 
 /// Hits whose keyword ends in one block of this many bytes are found and handled before
@@ -267,6 +389,49 @@ fn first_mismatch(hay: &[u8], from: usize, to: usize, q: usize) -> Option<usize>
         i += n;
     }
     None
+}
+
+/// The per-rule working memory [`Engine::eval_hit`] reads and updates.
+struct HitState<'a> {
+    last: &'a mut [usize],
+    caps: &'a mut [Option<Captures>],
+    split: &'a mut SplitCache,
+    searched: &'a mut [Searched],
+    /// Skip windows proved empty (off only in tests, for the reference).
+    memo: bool,
+    work: &'a mut Work,
+}
+
+impl Searched {
+    /// Whether the rule has no match that starts at or before `hit` within `[ws, we)`,
+    /// proved by an earlier search over a span holding it or, when none holds it, by a
+    /// new search over `[ws, we + max_len)` (remembered for the hits that follow).
+    fn proves_empty(
+        &mut self,
+        rule: &CompiledRule,
+        hay: &[u8],
+        hit: &Hit,
+        ws: usize,
+        we: usize,
+        work: &mut Work,
+    ) -> bool {
+        let within = self.lo <= ws && we <= self.hi;
+        if within && hit.start < self.first {
+            return true;
+        }
+        if within && ws <= self.first {
+            // The span's first match may be this hit's: search the window itself.
+            return false;
+        }
+        let hi = we.saturating_add(rule.max_len).min(hay.len()).max(we);
+        work.window_bytes += (hi - ws) as u64;
+        let input = Input::new(hay).span(ws..hi);
+        // A leftmost search: no match within the span starts before the one it reports.
+        self.first = rule.m.re.search(&input).map_or(usize::MAX, |m| m.start());
+        self.lo = ws;
+        self.hi = hi;
+        hit.start < self.first
+    }
 }
 
 /// When masking one body must give up, shared by every stream that masks a part of it
@@ -610,6 +775,8 @@ impl Engine {
         let scan_from = from.saturating_sub(self.lmax);
         #[cfg(test)]
         let copy = !scratch.search_every_hit;
+        #[cfg(test)]
+        let scratch_every_window = scratch.search_every_window;
         #[cfg(not(test))]
         let copy = true;
         let Scratch {
@@ -619,6 +786,7 @@ impl Engine {
             last,
             caps,
             split,
+            searched,
             deadline,
             work,
             ..
@@ -634,6 +802,12 @@ impl Engine {
         }
         periods.clear();
         periods.resize(self.pat_rules.len(), Period::default());
+        searched.clear();
+        searched.resize(self.rules.len(), Searched::default());
+        #[cfg(test)]
+        let memo = !scratch_every_window;
+        #[cfg(not(test))]
+        let memo = true;
         let mut seen = 0usize;
         let mut lo = scan_from;
         while lo < hay.len() {
@@ -656,7 +830,15 @@ impl Engine {
                     work.translated += 1;
                 } else {
                     work.evaluated += 1;
-                    self.eval_hit(hay, hit, eof, jsonish, form, last, caps, split, out);
+                    let state = HitState {
+                        last,
+                        caps,
+                        split,
+                        searched,
+                        memo,
+                        work,
+                    };
+                    self.eval_hit(hay, hit, eof, jsonish, form, state, out);
                 }
                 period.record(hit.start, before, out.len());
             }
@@ -683,11 +865,17 @@ impl Engine {
         eof: bool,
         jsonish: bool,
         form: bool,
-        last: &mut [usize],
-        caps: &mut [Option<Captures>],
-        split: &mut SplitCache,
+        state: HitState<'_>,
         out: &mut Vec<Cand>,
     ) {
+        let HitState {
+            last,
+            caps,
+            split,
+            searched,
+            memo,
+            work,
+        } = state;
         for &ix in &self.pat_rules[hit.pattern as usize] {
             let rule = &self.rules[ix as usize];
             if (rule.json_only && !jsonish) || (rule.form_only && !form) {
@@ -710,15 +898,30 @@ impl Engine {
                         // (`[^"']{3,256}`-style rules walked hundreds of bytes per hit).
                         (hit.start.min(lo), hit.end.max(we))
                     } else {
-                        let mut ws = hit.start;
-                        while ws > lo && rule.bytes[usize::from(hay[ws - 1])] {
-                            ws -= 1;
+                        // The walks continue the previous hit's where they overlap
+                        // (`.ey.ey.ey…` walked 16 KiB per hit).
+                        let known = &mut searched[ix as usize];
+                        if memo {
+                            let ws = known.run_start(hay, &rule.bytes, hit.start, lo, work);
+                            let e = if hit.end >= we {
+                                hit.end
+                            } else {
+                                known.run_end(hay, &rule.bytes, hit.end, we, work)
+                            };
+                            (ws, e)
+                        } else {
+                            // The reference: both walks in full, for every hit.
+                            let mut ws = hit.start;
+                            while ws > lo && rule.bytes[usize::from(hay[ws - 1])] {
+                                ws -= 1;
+                            }
+                            let mut e = hit.end;
+                            while e < we && rule.bytes[usize::from(hay[e])] {
+                                e += 1;
+                            }
+                            work.window_bytes += (e - ws) as u64;
+                            (ws, e)
                         }
-                        let mut e = hit.end;
-                        while e < we && rule.bytes[usize::from(hay[e])] {
-                            e += 1;
-                        }
-                        (ws, e)
                     }
                 }
             };
@@ -789,6 +992,11 @@ impl Engine {
                     }
                 }
                 _ => {
+                    if memo && searched[ix as usize].proves_empty(rule, hay, hit, ws, we, work) {
+                        work.windows_skipped += 1;
+                        continue;
+                    }
+                    work.window_bytes += (we - ws) as u64;
                     let mut input = Input::new(hay).span(ws..we);
                     while let Some(m) = rule.m.re.search(&input) {
                         if m.start() > hit.start {
@@ -1240,6 +1448,150 @@ mod tests {
             &mut out,
         );
         (scratch.work, out)
+    }
+
+    fn detect_with(
+        e: &Engine,
+        hay: &[u8],
+        kind: ContentKind,
+        every_window: bool,
+    ) -> (Work, Vec<Cand>) {
+        let mut scratch = Scratch {
+            search_every_window: every_window,
+            ..Scratch::default()
+        };
+        let mut out = Vec::new();
+        e.detect(
+            hay,
+            0,
+            true,
+            kind,
+            &KnownSet::empty(),
+            &mut scratch,
+            &mut out,
+        );
+        (scratch.work, out)
+    }
+
+    /// The pack's keywords in pseudo-random order, each followed by a few of `= :"x1`:
+    /// dense in hits and not periodic (the adversarial bench's shape).
+    fn keyword_soup(len: usize, seed: u64) -> Vec<u8> {
+        let pack = RulePack::default_pack().expect("default pack");
+        let mut kws: Vec<String> = Vec::new();
+        for spec in pack.expanded().expect("expands") {
+            kws.extend(spec.keywords.iter().cloned());
+            kws.extend(spec.prefixes.iter().cloned());
+        }
+        kws.sort();
+        kws.dedup();
+        let mut x = seed;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut out = Vec::with_capacity(len + 64);
+        while out.len() < len {
+            let k = &kws[(next() % kws.len() as u64) as usize];
+            out.extend_from_slice(k.as_bytes());
+            out.extend_from_slice(&b"= :\"x1"[..(next() % 6) as usize]);
+        }
+        out.truncate(len);
+        out
+    }
+
+    /// Bodies dense in the keywords of rules searched over a window (`jwt` on `.ey`,
+    /// `kubernetes-secret-data` on `kind:`, 8 KiB each way): repeated, or in random order.
+    fn window_heavy_bodies(len: usize) -> Vec<(&'static str, Vec<u8>)> {
+        vec![
+            (
+                "keywords in random order",
+                keyword_soup(len, 0x9e37_79b9_7f4a_7c15),
+            ),
+            ("`.ey` repeated", repeat(b".ey", len)),
+            ("`kind:=` repeated", repeat(b"kind:=", len)),
+            ("`.ey ` repeated", repeat(b"x.eyJ ", len)),
+        ]
+    }
+
+    /// Bytes searched or walked around hits per input byte stay bounded however dense the
+    /// hits of window-searched rules are (issue 16, item 5). Counted, not timed. Without
+    /// [`Searched`] every hit searched its whole window: thousands of bytes per input byte
+    /// on `.ey` (8 KiB each way per hit, for every hit the period copies cannot reach).
+    #[test]
+    fn window_searches_stay_linear_in_keyword_dense_text() {
+        let e = engine();
+        let mut failed = Vec::new();
+        for len in [64 << 10, 256 << 10] {
+            for (name, body) in window_heavy_bodies(len) {
+                let (w, _) = detect_with(&e, &body, ContentKind::Text, false);
+                let (old, _) = detect_with(&e, &body, ContentKind::Text, true);
+                let per_byte = w.window_bytes as f64 / len as f64;
+                println!(
+                    "{name} {len}: {per_byte:.1} bytes searched per input byte ({:.1} searching every window)",
+                    old.window_bytes as f64 / len as f64
+                );
+                if per_byte > 40.0 {
+                    failed.push(format!("{name} ({len} bytes): {per_byte:.1} per byte"));
+                }
+            }
+        }
+        assert!(failed.is_empty(), "{}", failed.join("\n"));
+    }
+
+    /// Windows skipped because a wider search proved them empty change no candidate: the
+    /// same candidates as searching every window, on keyword-dense text with real JWTs,
+    /// Kubernetes Secrets and credentials placed among the keywords.
+    #[test]
+    fn skipped_windows_change_no_candidate() {
+        let e = engine();
+        let key = |c: &Cand| {
+            (
+                c.start,
+                c.end,
+                source_key(c.source),
+                prio(c.source),
+                c.quote,
+                c.drop,
+            )
+        };
+        let plants: [&[u8]; 5] = [
+            b" eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJlMTIz ",
+            b"\nkind: Secret\nmetadata:\n  name: x\ndata:\n  k: c3VwZXJzZWNyZXR2YWx1ZQ==\n",
+            b" postgres://app:Tr0ub4dor-3x@db.internal/app ",
+            b" curl -u admin:Hunter2hunter2 https://x ",
+            b" ->Host = \"smtp.x\"; ->Password = \"Tr0ub4dor3\" ",
+        ];
+        for (seed, every) in [(1u64, 997usize), (2, 4099), (3, 9001)] {
+            let mut body = keyword_soup(96 << 10, seed * 0x2545_f491_4f6c_dd1d);
+            let mut at = every;
+            let mut i = 0;
+            while at < body.len() {
+                let p = plants[i % plants.len()];
+                body.splice(at..at, p.iter().copied());
+                at += every + p.len();
+                i += 1;
+            }
+            for kind in [ContentKind::Text, ContentKind::Json] {
+                let (w, mut a) = detect_with(&e, &body, kind, false);
+                let (_, mut b) = detect_with(&e, &body, kind, true);
+                a.sort_by_key(key);
+                b.sort_by_key(key);
+                let same = a.len() == b.len() && a.iter().zip(&b).all(|(x, y)| key(x) == key(y));
+                assert!(
+                    same,
+                    "seed {seed} {kind:?}: {} skipped; {} candidates vs {} searching every window",
+                    w.windows_skipped,
+                    a.len(),
+                    b.len()
+                );
+                assert!(
+                    w.windows_skipped > 0,
+                    "nothing skipped: the test tests nothing"
+                );
+            }
+        }
     }
 
     fn repeat(unit: &[u8], len: usize) -> Vec<u8> {

@@ -20,6 +20,11 @@ use super::{ContentKind, Direction, Finding};
 /// Minimum new data before a (re)scan, so the carried tail is not rescanned per tiny chunk.
 const MIN_STEP: usize = 64 * 1024;
 
+/// Bytes a whole body is detected in per step ([`RedactStream::whole_into`]): the working
+/// memory per step is proportional to it, and each step rescans the carried tail (tens of
+/// KB), a few percent of a step this size.
+const WHOLE_STEP: usize = 1 << 20;
+
 /// What [`RedactStream::finish`] returns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamEnd {
@@ -53,6 +58,8 @@ pub struct RedactStream {
     /// Sort keys for [`merge`], reused.
     keys: Vec<u128>,
     scratch: Scratch,
+    /// [`WHOLE_STEP`], or another step in tests (`usize::MAX`: one step, the reference).
+    pub(crate) whole_step: usize,
     /// JSON and forms are read through the structure layer, which runs the same engine
     /// over their decoded text (see [`super::structure`]).
     structured: Option<Box<StructStream>>,
@@ -99,6 +106,7 @@ impl RedactStream {
             spans: Vec::new(),
             keys: Vec::new(),
             scratch: Scratch::default(),
+            whole_step: WHOLE_STEP,
             structured,
         }
     }
@@ -204,6 +212,19 @@ impl RedactStream {
             && self.base == 0
             && !matches!(self.content, ContentKind::Ndjson | ContentKind::EventStream)
         {
+            // Long bodies are detected a step at a time, each step over a prefix of the
+            // body (as pushing the steps would, minus the copies): the candidates and
+            // spans held at once are bounded by the step, not by the body (8 MiB of
+            // `a@b.co ` held 1.2 M of each, over 300 MiB). Short bodies take one step.
+            let step = self.whole_step.max(2 * self.tail);
+            let mut end = body.len().min(self.emit.saturating_add(step));
+            while end < body.len() && body.len() - end > self.tail + step / 2 {
+                self.process(body, end, false, out);
+                if self.scratch.deadline.passed() {
+                    return std::mem::take(&mut self.findings);
+                }
+                end = body.len().min(self.emit.saturating_add(step));
+            }
             self.process(body, body.len(), true, out);
             return std::mem::take(&mut self.findings);
         }

@@ -397,6 +397,39 @@ mod engine_work {
         o
     }
 
+    /// A long body masked in one call is detected a step at a time (bounded working
+    /// memory, issue 16 item 5): the same body and findings as one step over all of it,
+    /// with findings and secrets on and around every step boundary.
+    #[test]
+    fn whole_body_in_steps_equals_one_step() {
+        let r = Redactor::with_defaults().expect("compiles");
+        let units: [&[u8]; 4] = [
+            b"a@b.co ",
+            b"token=ghp_Zq3vN8kLm2Pw5Rt7Yx1Cb4Df6Gh9Jk0Ls2Q ",
+            b"x eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJlMTIz lorem ipsum ",
+            b"postgres://app:Tr0ub4dor-3x@db.internal/app and some prose between ",
+        ];
+        let mut body = Vec::new();
+        let mut i = 0usize;
+        while body.len() < (3 << 20) + 12_345 {
+            body.extend_from_slice(units[i % 7 % units.len()]);
+            i += 1;
+        }
+        for step in [64 << 10, 200_000, 1 << 20] {
+            let mut stepped = r.stream(ContentKind::Text, Direction::Response);
+            stepped.whole_step = step;
+            let mut a = Vec::new();
+            let fa = stepped.whole_into(&body, &mut a);
+            let mut whole = r.stream(ContentKind::Text, Direction::Response);
+            whole.whole_step = usize::MAX;
+            let mut b = Vec::new();
+            let fb = whole.whole_into(&body, &mut b);
+            assert!(fa.len() > 50_000, "{} findings", fa.len());
+            assert!(a == b, "step {step}: bodies differ");
+            assert!(fa == fb, "step {step}: findings differ");
+        }
+    }
+
     /// `REDACT_DUMP=/path cargo test --release -p warden --lib dump_outputs -- --ignored`
     #[test]
     #[ignore]
