@@ -588,7 +588,14 @@ fn inspect_git_pack(
             metadata,
         });
     }
-    let packet = gitpack::refusal_packet(&message);
+    // Whole pkt-lines inspected before the failure go first (a protocol v2 `packfile`
+    // section header, clean objects), then the error.
+    let mut packet = state
+        .git_pack
+        .as_mut()
+        .map(GitPackInspector::take_clean_prefix)
+        .unwrap_or_default();
+    packet.extend(gitpack::refusal_packet(&message));
     if let Some(capture) = &mut state.capture {
         capture.push(&packet, None);
     }

@@ -230,6 +230,8 @@ pub struct GitPackInspector {
     progress_tail: Vec<u8>,
     pack: PackReader,
     failed: Option<GitPackError>,
+    /// Inspected bytes not yet released when inspection failed.
+    clean_prefix: Vec<u8>,
 }
 
 impl std::fmt::Debug for GitPackInspector {
@@ -258,6 +260,7 @@ impl GitPackInspector {
             progress_tail: Vec::new(),
             pack: PackReader::new(direction),
             failed: None,
+            clean_prefix: Vec::new(),
         }
     }
 
@@ -289,6 +292,12 @@ impl GitPackInspector {
         self.settle(result)
     }
 
+    /// After an error: the bytes that were fully inspected but not yet released when it
+    /// happened (whole pkt-lines). They may go on ahead of the error packet.
+    pub fn take_clean_prefix(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.clean_prefix)
+    }
+
     /// The error that stopped the inspector, if any.
     pub fn failure(&self) -> Option<&GitPackError> {
         self.failed.as_ref()
@@ -299,6 +308,9 @@ impl GitPackInspector {
             Ok(()) => Ok(self.release()),
             Err(err) => {
                 self.failed = Some(err.clone());
+                // What was inspected before the failure may still go, ahead of the error
+                // (git must see a protocol v2 `packfile` header before a side-band error).
+                self.clean_prefix = self.release();
                 self.held.clear();
                 self.unparsed.clear();
                 self.marks.clear();

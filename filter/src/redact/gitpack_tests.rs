@@ -117,7 +117,10 @@ fn run_chunks(input: &[u8], size: usize) -> (Vec<u8>, Result<(), GitPackError>) 
     for chunk in input.chunks(size.max(1)) {
         match inspector.push(r, chunk, None) {
             Ok(bytes) => out.extend(bytes),
-            Err(err) => return (out, Err(err)),
+            Err(err) => {
+                out.extend(inspector.take_clean_prefix());
+                return (out, Err(err));
+            }
         }
     }
     match inspector.finish(r, None) {
@@ -125,7 +128,10 @@ fn run_chunks(input: &[u8], size: usize) -> (Vec<u8>, Result<(), GitPackError>) 
             out.extend(bytes);
             (out, Ok(()))
         }
-        Err(err) => (out, Err(err)),
+        Err(err) => {
+            out.extend(inspector.take_clean_prefix());
+            (out, Err(err))
+        }
     }
 }
 
@@ -550,4 +556,21 @@ fn git_pack_media_types() {
     assert!(is_git_pack_media("Application/X-Git-Receive-Pack-Request; x=y"));
     assert!(!is_git_pack_media("application/x-git-upload-pack-advertisement"));
     assert!(!is_git_pack_media("application/octet-stream"));
+}
+
+#[test]
+fn a_protocol_v2_refusal_keeps_the_packfile_header_ahead_of_the_error() {
+    let secret = repo(&[("creds", format!("aws_access_key_id = {AWS_KEY}\n"))]);
+    let pack = pack_of(secret.path(), true);
+    let mut stream = pkt(b"packfile\n");
+    for piece in pack.chunks(65000) {
+        let mut payload = vec![1u8];
+        payload.extend_from_slice(piece);
+        stream.extend(pkt(&payload));
+    }
+    stream.extend_from_slice(b"0000");
+    // One chunk, as a buffered body arrives: the header was inspected and still goes.
+    let (out, result) = run_chunks(&stream, stream.len());
+    assert!(matches!(result, Err(GitPackError::Secret { .. })), "{result:?}");
+    assert!(out == pkt(b"packfile\n"), "{:?}", String::from_utf8_lossy(&out));
 }
