@@ -184,7 +184,8 @@ impl GitPackError {
 }
 
 /// The bytes that end a refused fetch: a side-band error packet (band 3) with `message`
-/// and a flush. git prints `remote error: <message>` and stops.
+/// and a flush. git prints `remote: <message>` (older versions `remote error:`) and
+/// fails the fetch.
 pub fn refusal_packet(message: &str) -> Vec<u8> {
     // A pkt-line's payload is at most MAX_PKT_LEN - 4 bytes; band byte and newline too.
     let mut text: String = message.chars().filter(|c| !c.is_control()).collect();

@@ -306,7 +306,9 @@ async fn refused(name: &str, files: &[(&str, Vec<u8>)], secrets: &[&str], rule: 
         h.logs()
     );
     ensure!(
-        stderr.contains("remote error: Warden refused this fetch"),
+        // git shows a side-band error as `remote: …` (older versions `remote error: …`).
+        stderr.contains("remote: Warden refused this fetch")
+            || stderr.contains("remote error: Warden refused this fetch"),
         "git did not print Warden's reason:\n{stderr}\n{}",
         h.logs()
     );
