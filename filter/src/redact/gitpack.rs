@@ -142,9 +142,7 @@ impl GitPackError {
     /// The findings behind a refusal for a secret (rule ids only), for the audit record.
     pub fn rules(&self) -> &[String] {
         match self {
-            GitPackError::Secret { rules, .. } | GitPackError::SecretInMessage { rules } => {
-                rules
-            }
+            GitPackError::Secret { rules, .. } | GitPackError::SecretInMessage { rules } => rules,
             _ => &[],
         }
     }
@@ -152,9 +150,7 @@ impl GitPackError {
     /// A short code for logs and metadata.
     pub fn code(&self) -> &'static str {
         match self {
-            GitPackError::Secret { .. } | GitPackError::SecretInMessage { .. } => {
-                "git_pack_secret"
-            }
+            GitPackError::Secret { .. } | GitPackError::SecretInMessage { .. } => "git_pack_secret",
             GitPackError::Malformed(_) | GitPackError::Truncated(_) => "git_pack_unreadable",
             GitPackError::ObjectTooLarge => "git_pack_object_too_large",
             GitPackError::DeadlinePassed => "inspection_timeout",
@@ -867,7 +863,10 @@ impl PackReader {
         if kind != ObjectKind::Tree {
             let rules = secret_rules(redactor, &data, self.direction, deadline)?;
             if !rules.is_empty() {
-                return Err(GitPackError::Secret { object: kind, rules });
+                return Err(GitPackError::Secret {
+                    object: kind,
+                    rules,
+                });
             }
         }
         let id = object_id(kind, &data);
@@ -895,9 +894,7 @@ enum EntryBase {
 
 /// Parses an entry header: `(length, type, inflated size, base)`, or `None` when more
 /// bytes are needed.
-fn parse_entry_header(
-    bytes: &[u8],
-) -> Result<Option<(usize, u8, usize, EntryBase)>, GitPackError> {
+fn parse_entry_header(bytes: &[u8]) -> Result<Option<(usize, u8, usize, EntryBase)>, GitPackError> {
     let Some(&first) = bytes.first() else {
         return Ok(None);
     };
@@ -989,10 +986,7 @@ enum Instruction<'a> {
 }
 
 /// The next instruction at `*at`.
-fn delta_instruction<'a>(
-    delta: &'a [u8],
-    at: &mut usize,
-) -> Result<Instruction<'a>, GitPackError> {
+fn delta_instruction<'a>(delta: &'a [u8], at: &mut usize) -> Result<Instruction<'a>, GitPackError> {
     let truncated = || GitPackError::Malformed("truncated delta instruction".into());
     let op = *delta.get(*at).ok_or_else(truncated)?;
     *at += 1;

@@ -52,7 +52,10 @@ fn repo(files: &[(&str, String)]) -> tempfile::TempDir {
         )
         .expect("write");
         git(dir.path(), &["add", "."]);
-        git(dir.path(), &["commit", "-q", "-m", &format!("round {round}")]);
+        git(
+            dir.path(),
+            &["commit", "-q", "-m", &format!("round {round}")],
+        );
     }
     for (name, content) in files {
         std::fs::write(dir.path().join(name), content).expect("write");
@@ -187,7 +190,10 @@ fn a_raw_pack_without_side_band_is_read_too() {
     let mut stream = pkt(b"NAK\n");
     stream.extend_from_slice(&pack_of(secret.path(), true));
     let (_, result) = run_chunks(&stream, 5);
-    assert!(matches!(result, Err(GitPackError::Secret { .. })), "{result:?}");
+    assert!(
+        matches!(result, Err(GitPackError::Secret { .. })),
+        "{result:?}"
+    );
 }
 
 /// Where git put the blob with `content` in `pack` (from `git verify-pack`).
@@ -196,7 +202,10 @@ fn blob_offset(dir: &Path, pack: &[u8], content: &str) -> usize {
         let mut h = Sha1::new();
         h.update(format!("blob {}\0", content.len()).as_bytes());
         h.update(content.as_bytes());
-        h.finalize().iter().map(|b| format!("{b:02x}")).collect::<String>()
+        h.finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
     };
     let packs = tempfile::tempdir().expect("tempdir");
     let file = packs.path().join("p.pack");
@@ -234,10 +243,9 @@ fn a_committed_secret_refuses_the_fetch_before_its_object_goes() {
         }
         // Released: whole packets only, and none past the start of the secret's entry
         // (each 7-byte pack piece costs 5 bytes of framing; NAK and progress before).
-        let pack_bytes_released = out
-            .len()
-            .saturating_sub(pkt(b"NAK\n").len() + pkt(b"\x02Enumerating objects: 12, done.\n").len())
-            / 12
+        let pack_bytes_released = out.len().saturating_sub(
+            pkt(b"NAK\n").len() + pkt(b"\x02Enumerating objects: 12, done.\n").len(),
+        ) / 12
             * 7;
         assert!(
             pack_bytes_released <= offset,
@@ -254,7 +262,13 @@ fn a_kubernetes_secret_manifest_refuses_the_fetch() {
     let dir = repo(&[("secret.yaml", manifest.into())]);
     let (_, result) = run_chunks(&sideband(&pack_of(dir.path(), true), 65515), 8192);
     assert!(
-        matches!(&result, Err(GitPackError::Secret { object: ObjectKind::Blob, .. })),
+        matches!(
+            &result,
+            Err(GitPackError::Secret {
+                object: ObjectKind::Blob,
+                ..
+            })
+        ),
         "{result:?}"
     );
 }
@@ -274,7 +288,13 @@ fn a_secret_in_a_commit_message_refuses_the_fetch() {
     );
     let (_, result) = run_chunks(&sideband(&pack_of(dir.path(), true), 1000), 333);
     assert!(
-        matches!(&result, Err(GitPackError::Secret { object: ObjectKind::Commit, .. })),
+        matches!(
+            &result,
+            Err(GitPackError::Secret {
+                object: ObjectKind::Commit,
+                ..
+            })
+        ),
         "{result:?}"
     );
 }
@@ -405,13 +425,27 @@ fn blob_id(data: &[u8]) -> [u8; 20] {
 #[test]
 fn a_secret_assembled_by_an_ofs_delta_is_found() {
     // The base ends with the key's first half; the delta appends the second half.
-    let base = format!("{}aws_access_key_id = {}", "x\n".repeat(300), &AWS_KEY[..10]);
-    let d = delta(base.len(), base.len(), format!("{}\n", &AWS_KEY[10..]).as_bytes());
+    let base = format!(
+        "{}aws_access_key_id = {}",
+        "x\n".repeat(300),
+        &AWS_KEY[..10]
+    );
+    let d = delta(
+        base.len(),
+        base.len(),
+        format!("{}\n", &AWS_KEY[10..]).as_bytes(),
+    );
     let pack = hand_pack(&[Hand::Blob(base.as_bytes()), Hand::Ofs(1, d)]);
     for size in [1, 9, pack.len()] {
         let (out, result) = run_chunks(&pack, size);
         assert!(
-            matches!(&result, Err(GitPackError::Secret { object: ObjectKind::Blob, .. })),
+            matches!(
+                &result,
+                Err(GitPackError::Secret {
+                    object: ObjectKind::Blob,
+                    ..
+                })
+            ),
             "{result:?}"
         );
         // The base was clean and went; nothing of the delta did.
@@ -421,15 +455,29 @@ fn a_secret_assembled_by_an_ofs_delta_is_found() {
 
 #[test]
 fn a_secret_assembled_by_a_ref_delta_on_an_object_in_the_pack_is_found() {
-    let base = format!("{}aws_access_key_id = {}", "y\n".repeat(300), &AWS_KEY[..10]);
-    let d = delta(base.len(), base.len(), format!("{}\n", &AWS_KEY[10..]).as_bytes());
+    let base = format!(
+        "{}aws_access_key_id = {}",
+        "y\n".repeat(300),
+        &AWS_KEY[..10]
+    );
+    let d = delta(
+        base.len(),
+        base.len(),
+        format!("{}\n", &AWS_KEY[10..]).as_bytes(),
+    );
     let pack = hand_pack(&[
         Hand::Blob(base.as_bytes()),
         Hand::Ref(blob_id(base.as_bytes()), d),
     ]);
     let (_, result) = run_chunks(&pack, 4);
     assert!(
-        matches!(&result, Err(GitPackError::Secret { object: ObjectKind::Blob, .. })),
+        matches!(
+            &result,
+            Err(GitPackError::Secret {
+                object: ObjectKind::Blob,
+                ..
+            })
+        ),
         "{result:?}"
     );
 }
@@ -445,7 +493,13 @@ fn a_thin_pack_delta_is_read_by_what_it_inserts() {
     let pack = hand_pack(&[Hand::Ref(missing, d)]);
     let (_, result) = run_chunks(&pack, 3);
     assert!(
-        matches!(&result, Err(GitPackError::Secret { object: ObjectKind::Delta, .. })),
+        matches!(
+            &result,
+            Err(GitPackError::Secret {
+                object: ObjectKind::Delta,
+                ..
+            })
+        ),
         "{result:?}"
     );
     // And a clean thin delta passes.
@@ -490,10 +544,16 @@ fn corrupt_truncated_and_oversized_packs_are_refused() {
     // Truncated inside a pkt-line.
     let stream = sideband(&pack, 1000);
     let (_, result) = run_chunks(&stream[..stream.len() - 3], 100);
-    assert!(matches!(result, Err(GitPackError::Truncated(_))), "{result:?}");
+    assert!(
+        matches!(result, Err(GitPackError::Truncated(_))),
+        "{result:?}"
+    );
     // Not a pkt-line.
     let (_, result) = run_chunks(b"zzzz", 100);
-    assert!(matches!(result, Err(GitPackError::Malformed(_))), "{result:?}");
+    assert!(
+        matches!(result, Err(GitPackError::Malformed(_))),
+        "{result:?}"
+    );
     // Data after the pack.
     let mut extra = pack.clone();
     extra.extend_from_slice(b"more");
@@ -515,7 +575,10 @@ fn corrupt_truncated_and_oversized_packs_are_refused() {
     lying.extend(entry_header(3, 10));
     lying.extend(zlib(&[b'a'; 5000]));
     let (_, result) = run_chunks(&lying, 100);
-    assert!(matches!(result, Err(GitPackError::Malformed(_))), "{result:?}");
+    assert!(
+        matches!(result, Err(GitPackError::Malformed(_))),
+        "{result:?}"
+    );
 }
 
 #[test]
@@ -543,8 +606,8 @@ fn the_refusal_is_a_side_band_error_git_prints() {
     assert!(message.contains("Warden refused this fetch"));
     assert!(message.contains("aws-access-token"));
     let packet = refusal_packet(&message);
-    let len = usize::from_str_radix(std::str::from_utf8(&packet[..4]).expect("hex"), 16)
-        .expect("length");
+    let len =
+        usize::from_str_radix(std::str::from_utf8(&packet[..4]).expect("hex"), 16).expect("length");
     assert_eq!(packet[4], 3);
     assert_eq!(len, packet.len() - 4);
     assert!(packet.ends_with(b"\n0000"));
@@ -553,8 +616,12 @@ fn the_refusal_is_a_side_band_error_git_prints() {
 #[test]
 fn git_pack_media_types() {
     assert!(is_git_pack_media("application/x-git-upload-pack-result"));
-    assert!(is_git_pack_media("Application/X-Git-Receive-Pack-Request; x=y"));
-    assert!(!is_git_pack_media("application/x-git-upload-pack-advertisement"));
+    assert!(is_git_pack_media(
+        "Application/X-Git-Receive-Pack-Request; x=y"
+    ));
+    assert!(!is_git_pack_media(
+        "application/x-git-upload-pack-advertisement"
+    ));
     assert!(!is_git_pack_media("application/octet-stream"));
 }
 
@@ -571,6 +638,13 @@ fn a_protocol_v2_refusal_keeps_the_packfile_header_ahead_of_the_error() {
     stream.extend_from_slice(b"0000");
     // One chunk, as a buffered body arrives: the header was inspected and still goes.
     let (out, result) = run_chunks(&stream, stream.len());
-    assert!(matches!(result, Err(GitPackError::Secret { .. })), "{result:?}");
-    assert!(out == pkt(b"packfile\n"), "{:?}", String::from_utf8_lossy(&out));
+    assert!(
+        matches!(result, Err(GitPackError::Secret { .. })),
+        "{result:?}"
+    );
+    assert!(
+        out == pkt(b"packfile\n"),
+        "{:?}",
+        String::from_utf8_lossy(&out)
+    );
 }

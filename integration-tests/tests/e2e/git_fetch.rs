@@ -272,7 +272,12 @@ async fn a_clean_repository_clones_byte_identical() -> anyhow::Result<()> {
         String::from_utf8_lossy(&out.stderr),
         h.logs()
     );
-    for name in ["lib.rs", "README.md", "assets/blob.bin", "deploy/config.yaml"] {
+    for name in [
+        "lib.rs",
+        "README.md",
+        "assets/blob.bin",
+        "deploy/config.yaml",
+    ] {
         let want = std::fs::read(work.join(name))?;
         let got = std::fs::read(target.join(name)).with_context(|| name.to_string())?;
         ensure!(got == want, "{name} differs after the clone");
@@ -295,7 +300,12 @@ async fn a_clean_repository_clones_byte_identical() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn refused(name: &str, files: &[(&str, Vec<u8>)], secrets: &[&str], rule: &str) -> anyhow::Result<()> {
+async fn refused(
+    name: &str,
+    files: &[(&str, Vec<u8>)],
+    secrets: &[&str],
+    rule: &str,
+) -> anyhow::Result<()> {
     let h = Harness::start().await?;
     let work = make_repo(h.repos.path(), name, files)?;
     let (out, target) = h.clone(name)?;
@@ -312,7 +322,10 @@ async fn refused(name: &str, files: &[(&str, Vec<u8>)], secrets: &[&str], rule: 
         "git did not print Warden's reason:\n{stderr}\n{}",
         h.logs()
     );
-    ensure!(stderr.contains(rule), "the reason does not name {rule}:\n{stderr}");
+    ensure!(
+        stderr.contains(rule),
+        "the reason does not name {rule}:\n{stderr}"
+    );
     for file in all_files(&target)? {
         let bytes = std::fs::read(&file)?;
         for secret in secrets {
@@ -338,7 +351,10 @@ async fn refused(name: &str, files: &[(&str, Vec<u8>)], secrets: &[&str], rule: 
         "the audit log does not record the rule {rule}"
     );
     for secret in secrets {
-        ensure!(!contains(&audit, secret.as_bytes()), "the audit log holds the secret");
+        ensure!(
+            !contains(&audit, secret.as_bytes()),
+            "the audit log holds the secret"
+        );
     }
     Ok(())
 }
