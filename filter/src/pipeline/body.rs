@@ -24,6 +24,7 @@ use crate::masking::BinaryPolicy;
 use std::sync::Arc;
 
 use crate::redact::fields::{FieldError, FieldMasker, FieldSet};
+use crate::redact::gitpack::{self, GitPackInspector};
 use crate::redact::{decode_body, BodyMasker, ContentKind, Direction, Finding, Redactor};
 
 use super::{BodyMode, LocalReply, Mutation, Outcome, Step};
@@ -110,6 +111,9 @@ pub(crate) struct BodyState {
     pub(crate) fields: Option<Arc<FieldSet>>,
     /// Masks them as the body streams.
     pub(crate) field_masker: Option<FieldMasker>,
+    /// Inspects a git fetch's or push's pack data (which cannot be masked, only let
+    /// through or refused).
+    pub(crate) git_pack: Option<GitPackInspector>,
     pub(crate) findings: FindingTally,
     /// The masked body as passed on, kept for the session capture (only when sessions
     /// are recorded).
@@ -127,6 +131,7 @@ impl Default for BodyState {
             masker: None,
             fields: None,
             field_masker: None,
+            git_pack: None,
             findings: FindingTally::default(),
             capture: None,
             deadline: None,
@@ -320,6 +325,9 @@ pub(crate) fn mask_whole(
         },
         None => body,
     };
+    if let Some(outcome) = inspect_git_pack(redactor, state, direction, plain, true, request_id) {
+        return whole_git_pack(state, outcome);
+    }
     let fielded;
     let mut field_findings = Vec::new();
     let plain: &[u8] = match &state.fields {
@@ -418,6 +426,11 @@ pub(crate) fn mask_chunk(
             request_id,
         );
     }
+    if let Some(outcome) =
+        inspect_git_pack(redactor, state, direction, chunk, end_of_stream, request_id)
+    {
+        return outcome;
+    }
     let content = &state.choice.content;
     let fielded;
     let chunk_in = chunk;
@@ -497,6 +510,128 @@ pub(crate) fn mask_chunk(
             ..Mutation::default()
         }),
         metadata: Vec::new(),
+    }
+}
+
+/// Inspects a git fetch's result or a push's pack ([`gitpack`]) when the body is one:
+/// only bytes whose objects were all inspected go on (the rest of this chunk is held);
+/// on a secret, or pack data Warden cannot read, a fetch's stream ends with an error
+/// git prints and a push is refused. `None`: not git pack data, or not masked.
+fn inspect_git_pack(
+    redactor: Option<&Redactor>,
+    state: &mut BodyState,
+    direction: Direction,
+    chunk: &[u8],
+    end_of_stream: bool,
+    request_id: &str,
+) -> Option<Outcome> {
+    if !state.choice.patterns || !gitpack::is_git_pack_media(&state.choice.content.media) {
+        return None;
+    }
+    let redactor = redactor?;
+    let deadline = state.deadline;
+    let inspector = state
+        .git_pack
+        .get_or_insert_with(|| GitPackInspector::new(direction));
+    let refused_before = inspector.failure().is_some();
+    let mut result = inspector.push(redactor, chunk, deadline);
+    if end_of_stream {
+        result = result.and_then(|mut out| {
+            out.extend(inspector.finish(redactor, deadline)?);
+            Ok(out)
+        });
+    }
+    let err = match result {
+        Ok(out) => {
+            if let Some(capture) = &mut state.capture {
+                capture.push(&out, None);
+            }
+            return Some(Outcome {
+                step: Step::Continue(Mutation {
+                    body: (out != chunk).then_some(out),
+                    ..Mutation::default()
+                }),
+                metadata: Vec::new(),
+            });
+        }
+        // Already refused: the rest of the stream goes nowhere.
+        Err(_) if refused_before => {
+            return Some(Outcome {
+                step: Step::Continue(Mutation {
+                    body: Some(Vec::new()),
+                    ..Mutation::default()
+                }),
+                metadata: Vec::new(),
+            });
+        }
+        Err(err) => err,
+    };
+    // What was released before the refusal is already on its way.
+    let message = err.message(direction);
+    tracing::warn!(
+        request_id,
+        ?direction,
+        code = err.code(),
+        rules = %err.rules().join(","),
+        "git pack refused: {err}"
+    );
+    for rule in err.rules() {
+        state.findings.total += 1;
+        *state.findings.by_rule.entry(rule.clone()).or_default() += 1;
+    }
+    let metadata = vec![("refused_git_pack", err.code().to_string())];
+    if direction == Direction::Request {
+        // A push: the server must not get the pack; git shows the HTTP error.
+        let reply = LocalReply::json_error(403, err.code(), &message, request_id);
+        return Some(Outcome {
+            step: Step::Reply(reply),
+            metadata,
+        });
+    }
+    // Whole pkt-lines inspected before the failure go first (a protocol v2 `packfile`
+    // section header, clean objects), then the error.
+    let mut packet = state
+        .git_pack
+        .as_mut()
+        .map(GitPackInspector::take_clean_prefix)
+        .unwrap_or_default();
+    packet.extend(gitpack::refusal_packet(&message));
+    if let Some(capture) = &mut state.capture {
+        capture.push(&packet, None);
+    }
+    Some(Outcome {
+        step: Step::Continue(Mutation {
+            body: Some(packet),
+            ..Mutation::default()
+        }),
+        metadata,
+    })
+}
+
+/// A whole (buffered) git body's outcome: a changed (refused) body replaces the
+/// original, decoded, with a matching `content-length`; an unchanged one goes on as it
+/// came (still compressed, if it was).
+fn whole_git_pack(state: &BodyState, outcome: Outcome) -> Outcome {
+    let Outcome { step, metadata } = outcome;
+    let Step::Continue(mut mutation) = step else {
+        return Outcome { step, metadata };
+    };
+    let Some(body) = mutation.body.take() else {
+        return Outcome {
+            step: Step::Continue(mutation),
+            metadata,
+        };
+    };
+    mutation
+        .set_headers
+        .push(("content-length".into(), body.len().to_string()));
+    if state.choice.encoding.is_some() {
+        mutation.remove_headers.push("content-encoding".into());
+    }
+    mutation.body = Some(body);
+    Outcome {
+        step: Step::Continue(mutation),
+        metadata,
     }
 }
 

@@ -17,6 +17,7 @@ mod decode;
 mod engine;
 mod events;
 pub mod fields;
+pub mod gitpack;
 mod known;
 mod manifest;
 mod pii;

@@ -23,6 +23,7 @@ mod envoy_configs;
 mod envoy_tracing;
 mod ext_authz;
 mod fail_closed;
+mod git_fetch;
 mod identity;
 mod istio_manifests;
 mod k8s_secrets;
