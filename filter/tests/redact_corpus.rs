@@ -344,7 +344,7 @@ const COVERAGE_NOTES: &[(&str, &str)] = &[
     ("gcp-api-key", "deliberate: bare `AIza…` keys in prose are kept (browser keys are publishable; docs quote public ones); keys in values, parameters and markup are masked"),
     ("generic-api-key", "value shapes generic gating keeps on purpose (UUID in a function argument, `=`-laced value under `private-key`); one negative is hex under an `api_key` name, which `api-key-hex` masks by design"),
     ("hashicorp-tf-password", "dictionary-word password (`root…`): the password gate keeps words to avoid masking prose"),
-    ("kubernetes-secret-yaml", "the data decodes to placeholder credentials (`admin:password`, `opensesame`); real Secret data is masked by `kubernetes-secret-data`"),
+    ("kubernetes-secret-yaml", "the data decodes to placeholder credentials (`admin:password`, `opensesame`); real Secret data is masked by the Secret-manifest detector (`k8s-secret`, `redact::manifest`)"),
     ("mailchimp-api-key", "label contradiction: a gitleaks negative (`MailchimpSDK.initialize(token: …-us18)`) is a real key shape, masked as a secret"),
     ("nuget-config-password", "label contradictions: `ClearTextPassword` values are gitleaks negatives but are passwords; a `…Password1` sample reads as a placeholder"),
     ("stripe-access-token", "label contradiction: a gitleaks negative is a high-entropy value under a `Token` key name, which Warden masks by design"),

@@ -181,8 +181,8 @@ pub(crate) struct Work {
 /// What one rule's unanchored searches around earlier hits proved, so the windows of later
 /// hits that overlap them are not searched again.
 ///
-/// Why: rules whose keyword can sit anywhere in a long match (`jwt` on `.ey`,
-/// `kubernetes-secret-data` on `kind:`: 8 KiB) search a window of up to twice their
+/// Why: rules whose keyword can sit anywhere in a long match (`jwt` on `.ey`; before
+/// issue 16 also a Kubernetes-Secret regex on `kind:`, 8 KiB) search a window of up to twice their
 /// `max_len` around every hit, and text dense in their keywords made that a window per hit
 /// (8 MiB of keywords in random order: 42x the time of clean JSON). A hit's candidates
 /// are matches that start at or before the hit and lie within its window; when one search
@@ -1501,8 +1501,8 @@ mod tests {
         out
     }
 
-    /// Bodies dense in the keywords of rules searched over a window (`jwt` on `.ey`,
-    /// `kubernetes-secret-data` on `kind:`, 8 KiB each way): repeated, or in random order.
+    /// Bodies dense in the keywords of rules searched over a window (`jwt` on `.ey`, 8 KiB
+    /// each way; `kind:` for the Secret-manifest detector): repeated, or in random order.
     fn window_heavy_bodies(len: usize) -> Vec<(&'static str, Vec<u8>)> {
         vec![
             (

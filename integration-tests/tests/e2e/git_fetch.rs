@@ -372,12 +372,7 @@ async fn a_committed_aws_key_refuses_the_clone() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_committed_kubernetes_secret_refuses_the_clone() -> anyhow::Result<()> {
     let files = [("deploy/secret.yaml", manifest().into_bytes())];
-    refused(
-        "k8s",
-        &files,
-        &[STRIPE_B64, STRIPE],
-        "kubernetes-secret-data",
-    )
-    .await
-    .map_err(|e| anyhow!("{e:#}"))
+    refused("k8s", &files, &[STRIPE_B64, STRIPE], "k8s-secret")
+        .await
+        .map_err(|e| anyhow!("{e:#}"))
 }
