@@ -1361,9 +1361,10 @@ fn sort_key(c: &Cand) -> Option<u128> {
 fn prio(s: Source) -> u8 {
     match s {
         Source::Known(_) => 0,
-        Source::Rule(_) => 1,
-        Source::Pii(_) => 2,
-        Source::Manifest => 3,
+        // A Secret's value named as such says more than a key-name rule on the same bytes.
+        Source::Manifest => 1,
+        Source::Rule(_) => 2,
+        Source::Pii(_) => 3,
     }
 }
 

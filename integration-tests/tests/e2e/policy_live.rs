@@ -184,16 +184,57 @@ fn policy_command_line_checks_tests_and_evaluates() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A git push body: one pkt-line command for `refname`, a flush, then `pack_len`
-/// bytes standing for the packfile.
-fn push_body(refname: &str, pack_len: usize) -> Vec<u8> {
+/// A real pack of one blob of `len` pseudo-random (incompressible) bytes, made by git:
+/// Warden inspects a push's pack object by object, so it must be one git can read.
+fn real_pack(len: usize) -> anyhow::Result<Vec<u8>> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir()?;
+    let repo = dir.path().join("r.git");
+    let run = |args: &[&str], input: &[u8]| -> anyhow::Result<Vec<u8>> {
+        let mut child = Command::new("git")
+            .args(args)
+            .env("GIT_DIR", &repo)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("git is needed by this test: install git (apt-get install git)")?;
+        let mut stdin = child.stdin.take().context("git stdin")?;
+        let input = input.to_vec();
+        let writer = std::thread::spawn(move || stdin.write_all(&input));
+        let output = child.wait_with_output()?;
+        writer.join().map_err(|_| anyhow::anyhow!("writer panicked"))??;
+        ensure!(
+            output.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Ok(output.stdout)
+    };
+    run(&["init", "-q", "--bare"], b"")?;
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let blob: Vec<u8> = (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect();
+    let id = run(&["hash-object", "-w", "--stdin"], &blob)?;
+    run(&["pack-objects", "--stdout", "-q"], &id)
+}
+
+/// A git push body: one pkt-line command for `refname`, a flush, then `pack`.
+fn push_body(refname: &str, pack: &[u8]) -> Vec<u8> {
     let line = format!(
         "{} {} {refname}\0 report-status side-band-64k",
         "a".repeat(40),
         "b".repeat(40)
     );
     let mut body = format!("{:04x}{line}0000", line.len() + 4).into_bytes();
-    body.extend((0..pack_len).map(warden_integration_tests::upstream::pattern_byte));
+    body.extend_from_slice(pack);
     body
 }
 
@@ -202,13 +243,14 @@ async fn a_large_git_push_streams_through_once_its_commands_are_allowed() -> any
     use bytes::Bytes;
     let stack = Stack::start(StackOptions::default()).await?;
     let client = http1_client();
+    let pack = real_pack(12 << 20)?;
     // Larger than the buffered-body limit (8 MiB): the push is streamed, held back only
-    // until its ref updates are read.
+    // until its ref updates are read (and each object until it is inspected).
     for chunked in [false, true] {
         // Both answer 200: a held push gets git's own reply (report-status with `ng`),
         // told apart by `x-warden-decision`.
         for (refname, held) in [("refs/heads/feature/big", false), ("refs/heads/main", true)] {
-            let body = push_body(refname, 12 << 20);
+            let body = push_body(refname, &pack);
             let request = client
                 .post(stack.envoy.url("/repo.git/git-receive-pack"))
                 .header("content-type", "application/x-git-receive-pack-request");
