@@ -360,7 +360,10 @@ fn placeholder_scan(v: &[u8], low_entropy: bool) -> bool {
     if distinct <= 4 && v.len() >= 8 {
         return true;
     }
-    low_entropy && v.len() >= 12 && !entropy_at_least_2(v.len(), distinct as usize) && entropy(v) < 2.0
+    low_entropy
+        && v.len() >= 12
+        && !entropy_at_least_2(v.len(), distinct as usize)
+        && entropy(v) < 2.0
 }
 
 /// A template expression or variable reference: the value names a secret kept elsewhere
@@ -1227,9 +1230,13 @@ mod tests {
         assert!(!is_marked_placeholder(b"AKIADEADBEEFDEADBEEF"));
         assert!(!is_marked_placeholder(b"A3T0ABCDEFGHIJKLMNOP"));
         assert!(is_marked_placeholder(b"AKIAIOSFODNN7EXAMPLE"));
-        assert!(is_marked_placeholder(b"tvly-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"));
+        assert!(is_marked_placeholder(
+            b"tvly-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+        ));
         assert!(is_marked_placeholder(b"AKIAAAAAAAAAAAAAAAAA"));
-        assert!(is_marked_placeholder(b"00000000000000000000000000000000000TUVWXYZ"));
+        assert!(is_marked_placeholder(
+            b"00000000000000000000000000000000000TUVWXYZ"
+        ));
         assert!(is_marked_placeholder(b"${AWS_ACCESS_KEY_ID}"));
         assert!(!looks_fake(b"5555x6666y7777z"));
         let a = entropy(b"abcabcabcabc");
