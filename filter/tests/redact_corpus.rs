@@ -208,11 +208,8 @@ fn corpus_recall_and_keep_rate() {
         failures.push(format!("gitleaks keep-rate {:.2}% < 98%", s.keep * 100.0));
     }
     let s = score("noseyparker_examples.jsonl", &r, verbose);
-    if s.recall < 0.925 {
-        failures.push(format!(
-            "noseyparker recall {:.2}% < 92.5%",
-            s.recall * 100.0
-        ));
+    if s.recall < 0.94 {
+        failures.push(format!("noseyparker recall {:.2}% < 94%", s.recall * 100.0));
     }
     if s.keep < 0.95 {
         failures.push(format!(
@@ -350,8 +347,6 @@ const COVERAGE_NOTES: &[(&str, &str)] = &[
     ("stripe-access-token", "label contradiction: a gitleaks negative is a high-entropy value under a `Token` key name, which Warden masks by design"),
     ("np.age.1", "an age *recipient* (`age1…`) is a public key: not masked by design; `AGE-SECRET-KEY-1…` identities are (`age-secret-key`)"),
     ("np.auth0.1", "label contradiction: a noseyparker negative example that is a real secret shape under a secret key name; Warden masks it by design"),
-    ("np.aws.1", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked"),
-    ("np.aws.6", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked (the `A3T0ABCDEFGHIJKLMNOP` key id)"),
     ("np.azure.4", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked"),
     ("np.generic.1", "label contradiction: a noseyparker negative example that is a real secret shape under a secret key name; Warden masks it by design"),
     ("np.generic.3", "the value is a mask (`######`): placeholders stay readable by design"),
@@ -363,16 +358,14 @@ const COVERAGE_NOTES: &[(&str, &str)] = &[
     ("np.google.3", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked"),
     ("np.linkedin.1", "label contradiction: the sample holds no secret (a form's field labels)"),
     ("np.newrelic.2", "label contradiction: a noseyparker negative example that is a real secret shape under a secret key name; Warden masks it by design (`license_key: …NRAL`)"),
-    ("np.newrelic.3", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked"),
     ("np.odbc.1", "one sample's password is a template (`#{datastore['DBPASSWORD']}`), kept by design; the other equals the user name"),
-    ("np.okta.1", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked"),
+    ("np.okta.1", "placeholder: the remaining misses are `00` + one repeated letter (`00aaaa…`, a near-constant filler), which placeholders-are-kept keeps by design; fixed-format Okta tokens are masked even with alphabet runs"),
     ("np.slack.2", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked"),
     ("np.tavily.1", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked"),
     ("np.twitch.1", "label contradiction: a noseyparker negative example that is a real secret shape under a secret key name; Warden masks it by design"),
     ("np.azure.1", "label contradiction: noseyparker's match covers an identifier next to the secret (the account or key *name* of a connection string), which is not masked; the secret itself is"),
     ("np.github.5", "label contradiction: noseyparker's match covers an identifier next to the secret (the OAuth client *ID*), which is not masked; the secret itself is"),
     ("np.gradle.1", "the captured value is an upper-case variable name (`SOME_USERNAME`-like), not a credential"),
-    ("np.kubernetes.2", "label contradiction: noseyparker's match covers an identifier next to the secret (the bootstrap `token-id`), which is not masked; the secret itself is"),
     ("np.phpmailer.1", "label contradiction: noseyparker's match covers an identifier next to the secret (the SMTP host / user name), which is not masked; the secret itself is"),
     ("np.pypi.1", "one sample's token is truncated inside a `${{ secrets.… }}` template expression, which Warden keeps"),
     ("np.salesforce.1", "the token in the `sf org display` table is the documentation example (`…EXAMPLE…`): the fake-key gate keeps it by design; other tokens in that table are masked by the `00D…!` shape (`salesforce-access-token`)"),
@@ -671,6 +664,22 @@ fn documented_shapes_from_coverage_work() {
             "api_key: 8f3a61c2d94e07b5a1c6e2f0947d3b58",
             "8f3a61c2d94e07b5a1c6e2f0947d3b58",
         ),
+        // Strict provider formats are masked even when they look typed-in (alphabet runs,
+        // low entropy): only explicit placeholder markers keep them.
+        ("aws_access_key_id = AKIAABCDEFGHIJKLMNOP\n", "AKIAABCDEFGHIJKLMNOP"),
+        ("ASIACAFEBABECAFEBABE", "ASIACAFEBABECAFEBABE"),
+        ("NR_KEY=NRAK-ABCDEFGHIJKLMNOPQRSTUVWXYZ2\n", "NRAK-ABCDEFGHIJKLMNOPQRSTUVWXYZ2"),
+        (
+            "okta_token: 00abcdefghijklmnopqrstuvwxyz0123456789ABCD\n",
+            "00abcdefghijklmnopqrstuvwxyz0123456789ABCD",
+        ),
+        // An Azure DevOps PAT by its layout (`JQQJ9` at 52, `AZDO` at 76), low entropy or not.
+        (
+            "pat: AAAAbbbbCCCCddddEEEEffffGGGGhhhhIIIIjjjjKKKKllllMMMMJQQJ99AAAAAAAAAAAAAAAAAAAZDOAAAA\n",
+            "AAAAbbbbCCCCddddEEEEffffGGGGhhhhIIIIjjjjKKKKllllMMMMJQQJ99AAAAAAAAAAAAAAAAAAAZDOAAAA",
+        ),
+        // kubeadm's bootstrap token is `<id>.<secret>`: the id half goes too.
+        ("token-id: 9x2kq7\ntoken-secret: 0123456789abcdef\n", "9x2kq7"),
     ];
     let negatives = [
         "secret_path: \"kv/data/payments/App1\"\n",
@@ -682,6 +691,12 @@ fn documented_shapes_from_coverage_work() {
         "variable \"api_token\" {\n  default = \"${var.vault_token}\"\n}\n",
         "api_key_sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
         "api_key: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        // Strict formats with an explicit placeholder marker stay.
+        "aws_access_key_id = AKIAIOSFODNN7EXAMPLE\n",
+        "aws_access_key_id = AKIAXXXXXXXXXXXXXXXX\n",
+        "NR_KEY=NRAK-XXXXXXXXXXXXXXXXXXXXXXXXXXX\n",
+        "okta_token: 000000000000000000000000000000000000000000\n",
+        "okta_token: 00000000000000000000000000000000000TUVWXYZ\n",
     ];
     let mut bad = Vec::new();
     for (text, secret) in positives {

@@ -1081,6 +1081,7 @@ impl Engine {
         let key = &hay[validate::ident_start(hay, whole.start)..s];
         let ok = match rule.validator {
             Validator::None => true,
+            Validator::Strict => !validate::is_marked_placeholder(value),
             Validator::Default => !validate::is_placeholder(value) && !validate::looks_fake(value),
             Validator::Light => !validate::is_placeholder(value) && !validate::fake_letters(value),
             Validator::Generic => validate::generic_ok(key, value),

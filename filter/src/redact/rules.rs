@@ -65,6 +65,12 @@ pub enum Validator {
     Light,
     /// No check at all (e.g. JSON key-name rules: the key alone decides).
     None,
+    /// A value in a provider's strict documented format (fixed prefix, exact length and
+    /// charset: `AKIA` + 16 base32, `NRAK-` + 27): only explicit placeholder markers
+    /// (`EXAMPLE`, `xxxx`, `****`, templates, near-constant values) keep it. Alphabet runs
+    /// and low entropy do not: such a value is far more likely a credential than a dummy,
+    /// and masking a dummy costs the reader nothing.
+    Strict,
     /// Generic secrets: strict gating against hashes, UUIDs, identifiers, paths, placeholders.
     Generic,
     /// A password-like value: keeps obvious placeholders and variable references only.

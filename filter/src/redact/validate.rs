@@ -297,6 +297,26 @@ pub(crate) fn fake_letters(v: &[u8]) -> bool {
 /// references (`${X}`, `{{ x }}`, `<your key>`, `%VAR%`), documentation examples, and
 /// near-constant strings.
 pub(crate) fn is_placeholder(v: &[u8]) -> bool {
+    placeholder_scan(v, true)
+}
+
+/// The explicit placeholder markers of [`is_placeholder`] only: masks (`xxxx`, `****`,
+/// `####`, `...`), `EXAMPLE`, template and variable references, and values of at most four
+/// distinct bytes (`AKIAAAAAAAAAAAAAAAAA`); not low entropy. For values in a provider's
+/// strict format, where a low-entropy value (`AKIADEADBEEFDEADBEEF`) is still a credential.
+pub(crate) fn is_marked_placeholder(v: &[u8]) -> bool {
+    placeholder_scan(v, false) || padded_run(v)
+}
+
+/// One byte repeated for at least half the value, eight or more times
+/// (`00000000000000000000000000000000000TUVWXYZ`): a filler, not a key.
+fn padded_run(v: &[u8]) -> bool {
+    let need = (v.len() / 2).max(8);
+    v.chunk_by(|a, b| a == b).any(|run| run.len() >= need)
+}
+
+/// [`is_placeholder`], with the low-entropy test only when `low_entropy` is set.
+fn placeholder_scan(v: &[u8], low_entropy: bool) -> bool {
     if v.len() < 4 {
         return true;
     }
@@ -340,7 +360,10 @@ pub(crate) fn is_placeholder(v: &[u8]) -> bool {
     if distinct <= 4 && v.len() >= 8 {
         return true;
     }
-    v.len() >= 12 && !entropy_at_least_2(v.len(), distinct as usize) && entropy(v) < 2.0
+    low_entropy
+        && v.len() >= 12
+        && !entropy_at_least_2(v.len(), distinct as usize)
+        && entropy(v) < 2.0
 }
 
 /// A template expression or variable reference: the value names a secret kept elsewhere
@@ -1203,6 +1226,18 @@ mod tests {
     #[test]
     fn fake_runs_and_entropy_memo() {
         assert!(looks_fake(b"5555555dAAAAA7777777"));
+        // Strict formats: only explicit markers keep a value, not alphabet runs or low entropy.
+        assert!(!is_marked_placeholder(b"AKIADEADBEEFDEADBEEF"));
+        assert!(!is_marked_placeholder(b"A3T0ABCDEFGHIJKLMNOP"));
+        assert!(is_marked_placeholder(b"AKIAIOSFODNN7EXAMPLE"));
+        assert!(is_marked_placeholder(
+            b"tvly-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+        ));
+        assert!(is_marked_placeholder(b"AKIAAAAAAAAAAAAAAAAA"));
+        assert!(is_marked_placeholder(
+            b"00000000000000000000000000000000000TUVWXYZ"
+        ));
+        assert!(is_marked_placeholder(b"${AWS_ACCESS_KEY_ID}"));
         assert!(!looks_fake(b"5555x6666y7777z"));
         let a = entropy(b"abcabcabcabc");
         let b = entropy(b"abcdabcdabcd");
