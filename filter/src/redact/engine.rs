@@ -158,8 +158,9 @@ pub(crate) struct Scratch {
     /// against).
     #[cfg(test)]
     pub(crate) search_every_hit: bool,
-    /// Search every hit's whole window, never skipping one a wider search proved empty
-    /// (the reference [`Searched`] is tested against).
+    /// Search every hit's whole window, never skipping one a wider search proved empty,
+    /// and run anchored word-start rules inside words too (the reference [`Searched`] and
+    /// the word-start skip are tested against).
     #[cfg(test)]
     pub(crate) search_every_window: bool,
 }
@@ -176,6 +177,10 @@ pub(crate) struct Work {
     pub window_bytes: u64,
     /// Unanchored rule searches skipped because a wider search proved them empty.
     pub windows_skipped: u64,
+    /// Anchored rule searches run.
+    pub anchored_searches: u64,
+    /// Anchored searches of word-start rules skipped because the hit is inside a word.
+    pub word_start_skipped: u64,
 }
 
 /// What one rule's unanchored searches around earlier hits proved, so the windows of later
@@ -397,7 +402,8 @@ struct HitState<'a> {
     caps: &'a mut [Option<Captures>],
     split: &'a mut SplitCache,
     searched: &'a mut [Searched],
-    /// Skip windows proved empty (off only in tests, for the reference).
+    /// Skip windows proved empty and anchored word-start searches inside words (off only
+    /// in tests, for the reference).
     memo: bool,
     work: &'a mut Work,
 }
@@ -931,6 +937,16 @@ impl Engine {
             last[ix as usize] = ws;
             match (&rule.mode, &rule.lead_m) {
                 (Mode::Anchored, _) => {
+                    // An anchored match starts at the hit, so a hit inside a word fails the
+                    // rule's word-start check whatever the search finds: skip the search.
+                    // Why: in keyword-dense text most hits are keywords glued to others
+                    // (`apikey`, `secrettoken`), each running some 35 word-start rules
+                    // (the context rules) whose searches were all thrown away in `accept`.
+                    if rule.word_start && memo && !validate::word_start_ok(hay, ws) {
+                        work.word_start_skipped += 1;
+                        continue;
+                    }
+                    work.anchored_searches += 1;
                     let input = Input::new(hay).span(ws..we).anchored(Anchored::Yes);
                     if let Some(m) = rule.m.re.search(&input) {
                         let part = masked_part(
@@ -1591,6 +1607,10 @@ mod tests {
                 assert!(
                     w.windows_skipped > 0,
                     "nothing skipped: the test tests nothing"
+                );
+                assert!(
+                    w.word_start_skipped > 0,
+                    "no word-start search skipped: the test tests nothing"
                 );
             }
         }
