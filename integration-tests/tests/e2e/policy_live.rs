@@ -204,7 +204,9 @@ fn real_pack(len: usize) -> anyhow::Result<Vec<u8>> {
         let input = input.to_vec();
         let writer = std::thread::spawn(move || stdin.write_all(&input));
         let output = child.wait_with_output()?;
-        writer.join().map_err(|_| anyhow::anyhow!("writer panicked"))??;
+        writer
+            .join()
+            .map_err(|_| anyhow::anyhow!("writer panicked"))??;
         ensure!(
             output.status.success(),
             "git {args:?}: {}",
