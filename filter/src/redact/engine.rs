@@ -1558,22 +1558,25 @@ mod tests {
         assert!(failed.is_empty(), "{}", failed.join("\n"));
     }
 
+    /// Everything that tells two candidates apart, for comparing candidate lists.
+    fn cand_key(c: &Cand) -> (usize, usize, u32, u8, bool, bool) {
+        (
+            c.start,
+            c.end,
+            source_key(c.source),
+            prio(c.source),
+            c.quote,
+            c.drop,
+        )
+    }
+
     /// Windows skipped because a wider search proved them empty change no candidate: the
     /// same candidates as searching every window, on keyword-dense text with real JWTs,
     /// Kubernetes Secrets and credentials placed among the keywords.
     #[test]
     fn skipped_windows_change_no_candidate() {
         let e = engine();
-        let key = |c: &Cand| {
-            (
-                c.start,
-                c.end,
-                source_key(c.source),
-                prio(c.source),
-                c.quote,
-                c.drop,
-            )
-        };
+        let key = cand_key;
         let plants: [&[u8]; 5] = [
             b" eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJlMTIz ",
             b"\nkind: Secret\nmetadata:\n  name: x\ndata:\n  k: c3VwZXJzZWNyZXR2YWx1ZQ==\n",
@@ -1679,16 +1682,7 @@ mod tests {
     #[test]
     fn copied_candidates_equal_searched_ones() {
         let e = engine();
-        let key = |c: &Cand| {
-            (
-                c.start,
-                c.end,
-                source_key(c.source),
-                prio(c.source),
-                c.quote,
-                c.drop,
-            )
-        };
+        let key = cand_key;
         let mut shapes: Vec<(Vec<u8>, ContentKind)> = [
             (
                 "{\"token\":\"ghp_Zq3vN8kLm2Pw5Rt7Yx1Cb4Df6Gh9Jk0Ls2Q\"},",
