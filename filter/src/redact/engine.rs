@@ -1451,21 +1451,11 @@ mod tests {
         kind: ContentKind,
         search_every_hit: bool,
     ) -> (Work, Vec<Cand>) {
-        let mut scratch = Scratch {
+        let scratch = Scratch {
             search_every_hit,
             ..Scratch::default()
         };
-        let mut out = Vec::new();
-        e.detect(
-            hay,
-            0,
-            true,
-            kind,
-            &KnownSet::empty(),
-            &mut scratch,
-            &mut out,
-        );
-        (scratch.work, out)
+        detect_in(e, hay, kind, scratch)
     }
 
     fn detect_with(
@@ -1474,10 +1464,20 @@ mod tests {
         kind: ContentKind,
         every_window: bool,
     ) -> (Work, Vec<Cand>) {
-        let mut scratch = Scratch {
+        let scratch = Scratch {
             search_every_window: every_window,
             ..Scratch::default()
         };
+        detect_in(e, hay, kind, scratch)
+    }
+
+    /// One whole-body detect with `scratch`'s reference switches: its work and candidates.
+    fn detect_in(
+        e: &Engine,
+        hay: &[u8],
+        kind: ContentKind,
+        mut scratch: Scratch,
+    ) -> (Work, Vec<Cand>) {
         let mut out = Vec::new();
         e.detect(
             hay,
