@@ -97,8 +97,11 @@ fn make_repo(root: &Path, name: &str, files: &[(&str, Vec<u8>)]) -> anyhow::Resu
             bare.as_str(),
         ],
     )?;
-    // One thread: the same request gets the same pack (compared byte for byte).
+    // The same request must get the same bytes (compared byte for byte): one thread
+    // builds the same pack, and no keepalive packets (`0005\x01`, sent when building
+    // takes over 5 s, which a loaded CI machine reaches) depend on timing.
     git_ok(&root.join(&bare), &["config", "pack.threads", "1"])?;
+    git_ok(&root.join(&bare), &["config", "uploadpack.keepAlive", "0"])?;
     Ok(work)
 }
 
