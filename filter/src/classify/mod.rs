@@ -108,6 +108,10 @@ pub struct SqlFound {
     pub location: String,
     /// What it does.
     pub facts: sql::SqlFacts,
+    /// The text itself (for reading which result columns it computes from which,
+    /// [`sql::renamed_columns`]; never printed).
+    #[serde(skip)]
+    pub text: String,
 }
 
 /// git facts: the request line, and the ref updates of a push.
@@ -523,6 +527,7 @@ fn classify_text(
             facts.sql.push(SqlFound {
                 location: "body".into(),
                 facts: sql::classify_sql(&text, &sql.dialects),
+                text: text.into_owned(),
             });
         }
         "application/graphql" => {
@@ -684,6 +689,7 @@ fn sql_in_field(name: &str, value: &str, location: &str, sql: &SqlSettings) -> O
     Some(SqlFound {
         location: location.to_string(),
         facts,
+        text: value.to_string(),
     })
 }
 

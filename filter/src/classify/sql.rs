@@ -141,7 +141,10 @@ use sqlparser::keywords::Keyword;
 use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
+mod columns;
 mod rows;
+
+pub use columns::renamed_columns;
 
 use rows::{const_value, matches_every_row, Const, RowScope};
 

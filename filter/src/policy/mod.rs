@@ -261,6 +261,14 @@ impl Effects {
 
 const DEFAULT_STATUS: u16 = 403;
 
+/// Whether `rule` masks result columns of responses.
+fn flags_response_columns(rule: &Rule) -> bool {
+    rule.fields.iter().any(|f| {
+        matches!(f.selector, crate::redact::fields::Selector::Column(_))
+            && f.direction.covers(crate::redact::Direction::Response)
+    })
+}
+
 impl Policy {
     /// The built-in default pack.
     pub fn builtin() -> Result<Policy, PolicyError> {
@@ -367,9 +375,11 @@ impl Policy {
                 })?);
             }
         }
-        let needs_body = rules
-            .iter()
-            .any(|r| r.when.needs_body() || r.unless.as_ref().is_some_and(|u| u.needs_body()));
+        let needs_body = rules.iter().any(|r| {
+            r.when.needs_body()
+                || r.unless.as_ref().is_some_and(|u| u.needs_body())
+                || flags_response_columns(r)
+        });
         Ok(Policy {
             rules,
             mode: spec.mode,
@@ -474,8 +484,11 @@ impl Policy {
     pub fn needs_body(&self, head_facts: &RequestFacts) -> bool {
         self.needs_body
             && self.rules.iter().any(|rule| {
-                let body_rule =
-                    rule.when.needs_body() || rule.unless.as_ref().is_some_and(|u| u.needs_body());
+                // A rule masking response columns reads the request's query too: it may
+                // rename them (`SELECT salary AS pay`).
+                let body_rule = rule.when.needs_body()
+                    || rule.unless.as_ref().is_some_and(|u| u.needs_body())
+                    || flags_response_columns(rule);
                 body_rule && rule.when.matches_head(head_facts)
             })
     }

@@ -350,3 +350,72 @@ async fn a_streamed_document_too_large_to_hold_is_refused_not_leaked() -> anyhow
     ensure!(status == 200 && text == big, "status {status}");
     Ok(())
 }
+
+/// A query that renames a flagged column (an alias, an expression, a CTE or derived
+/// table's column list, a UNION under the other side's name) gets the renamed column
+/// masked too: the request's SQL is read before the response is. The upstream here
+/// reflects the request, so each body is both the query (`sql`) and its result.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flagged_column_renamed_by_the_query_is_still_masked() -> anyhow::Result<()> {
+    let f = fixture("").await?;
+    let client = http1_client();
+    let cases = [
+        ("SELECT id, salary AS pay FROM emp", r#"["id", "pay"]"#),
+        (
+            "select e.id, e.SALARY \"Take Home\" from emp e",
+            r#"["id", "Take Home"]"#,
+        ),
+        ("SELECT id, upper(salary) FROM emp", r#"["id", "upper"]"#),
+        (
+            "SELECT id, upper(salary) FROM emp",
+            r#"["id", "upper(salary)"]"#,
+        ),
+        ("SELECT id, salary || '' FROM emp", r#"["id", "?column?"]"#),
+        (
+            "WITH t(i, p) AS (SELECT id, salary FROM emp) SELECT i, p AS q FROM t",
+            r#"["i", "q"]"#,
+        ),
+        (
+            "SELECT s.id, s.z FROM (SELECT id, salary AS z FROM emp) AS s",
+            r#"["id", "z"]"#,
+        ),
+        (
+            "SELECT id, name AS label FROM team UNION ALL SELECT id, salary FROM emp",
+            r#"["id", "label"]"#,
+        ),
+    ];
+    for (sql, columns) in cases {
+        let body = format!(
+            r#"{{"sql": {}, "columns": {columns}, "rows": [[1, "salary-value-five"], [2, "salary-value-six"]]}}"#,
+            serde_json::to_string(sql)?
+        );
+        let headers = [
+            ("x-reflect-content-type", "application/json"),
+            ("x-result", "sql"),
+        ];
+        let (status, text) = reflect(&f, &client, &f.agent, &body, &headers).await?;
+        ensure!(status == 200, "{sql}: status {status}\n{}", f.stack.logs());
+        assert_no_secret(&text, sql)?;
+        let json: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("{sql}: not JSON: {text}"))?;
+        ensure!(
+            json["rows"][0][0] == 1 && json["rows"][0][1] == "[REDACTED:agent-columns]",
+            "{sql}: {text}"
+        );
+        let (_, text) = reflect(&f, &client, &f.analyst, &body, &headers).await?;
+        ensure!(text == body, "{sql}: the analyst's body changed: {text}");
+    }
+    // A query that renames some other column leaves it readable.
+    let body =
+        r#"{"sql": "SELECT id AS pay FROM emp", "columns": ["pay"], "rows": [["kept-value"]]}"#;
+    let headers = [
+        ("x-reflect-content-type", "application/json"),
+        ("x-result", "sql"),
+    ];
+    let (_, text) = reflect(&f, &client, &f.agent, body, &headers).await?;
+    ensure!(
+        text.contains("kept-value"),
+        "an unrelated alias was masked: {text}"
+    );
+    Ok(())
+}

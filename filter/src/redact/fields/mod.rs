@@ -310,6 +310,24 @@ impl FieldSet {
             .map(|i| &self.rules[i])
     }
 
+    /// The column rules' names (folded), each with its rule's index.
+    pub fn column_names(&self) -> Vec<(String, usize)> {
+        let mut names: Vec<(String, usize)> =
+            self.columns.iter().map(|(n, &i)| (n.clone(), i)).collect();
+        names.sort();
+        names
+    }
+
+    /// Masks result columns called `name` as rule `index` masks its own column: the
+    /// request's query computes them from it under another name (`SELECT salary AS
+    /// pay`, see [`crate::classify::sql::renamed_columns`]). A name some rule already
+    /// flags keeps that rule.
+    pub fn add_column_alias(&mut self, name: &str, index: usize) {
+        if index < self.rules.len() {
+            self.columns.entry(fold_name(name)).or_insert(index);
+        }
+    }
+
     /// The first column rule (masks every cell of rows whose columns are unknown).
     fn first_column_rule(&self) -> Option<&Arc<FieldRule>> {
         self.columns.values().min().map(|&i| &self.rules[i])
