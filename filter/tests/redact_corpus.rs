@@ -209,7 +209,10 @@ fn corpus_recall_and_keep_rate() {
     }
     let s = score("noseyparker_examples.jsonl", &r, verbose);
     if s.recall < 0.965 {
-        failures.push(format!("noseyparker recall {:.2}% < 96.5%", s.recall * 100.0));
+        failures.push(format!(
+            "noseyparker recall {:.2}% < 96.5%",
+            s.recall * 100.0
+        ));
     }
     if s.keep < 0.95 {
         failures.push(format!(

@@ -584,7 +584,10 @@ fn weak_passwords_masked_placeholder_phrases_kept() {
     for (text, secret) in [
         ("smtp_password = \"letmeinplease\"", "letmeinplease"),
         ("password: 'THEPASWORDZ'", "THEPASWORDZ"),
-        ("\"RootPassword\" : \"correcthorsebattery\"", "correcthorsebattery"),
+        (
+            "\"RootPassword\" : \"correcthorsebattery\"",
+            "correcthorsebattery",
+        ),
     ] {
         let out = mask(&r, text, ContentKind::Text);
         assert!(!out.contains(secret), "{out}");
@@ -609,7 +612,10 @@ fn whole_credentials_and_strict_formats() {
     let r = redactor();
     let key88 = format!("{}==", "Xk9q2ZbT7vR4mW1s".repeat(6)[..86].to_string());
     let azdo = format!("{}aQ1bAZDOx9Z2", "aQ1bW2cE3dR4".repeat(6));
-    let pypi = format!("pypi-AgEIcHlwaS5vcmc{}", "CJGQ2ZjE4NDk5LTk4MmUtNDdkZS04ZWM2".repeat(2));
+    let pypi = format!(
+        "pypi-AgEIcHlwaS5vcmc{}",
+        "CJGQ2ZjE4NDk5LTk4MmUtNDdkZS04ZWM2".repeat(2)
+    );
     for (text, gone) in [
         (
             format!("DefaultEndpointsProtocol=https;AccountName=acmestore42;AccountKey={key88};\nBlobEndpoint=https://acmestore42.blob.core.windows.net/;\n"),

@@ -871,18 +871,70 @@ fn is_absolute_path(v: &[u8]) -> bool {
 /// Words that placeholder passwords are made of: who (`your`, `my`), what (`db`, `admin`),
 /// the secret noun (`password`, `secret`, `key`...) and fillers (`here`, `goes`).
 const PLACEHOLDER_WORDS: &[&[u8]] = &[
-    b"your", b"my", b"the", b"a", b"enter", b"insert", b"put", b"some", b"new", b"example",
-    b"sample", b"dummy", b"fake", b"test", b"default", b"super", b"strong", b"secure", b"db",
-    b"database", b"admin", b"root", b"user", b"app", b"api", b"smtp", b"mail", b"email",
-    b"account", b"service", b"server", b"here", b"goes", b"value", b"s", b"password",
-    b"passwd", b"pass", b"pwd", b"passphrase", b"secret", b"key", b"token", b"access",
-    b"credential", b"changeme", b"changeit", b"letmein",
+    b"your",
+    b"my",
+    b"the",
+    b"a",
+    b"enter",
+    b"insert",
+    b"put",
+    b"some",
+    b"new",
+    b"example",
+    b"sample",
+    b"dummy",
+    b"fake",
+    b"test",
+    b"default",
+    b"super",
+    b"strong",
+    b"secure",
+    b"db",
+    b"database",
+    b"admin",
+    b"root",
+    b"user",
+    b"app",
+    b"api",
+    b"smtp",
+    b"mail",
+    b"email",
+    b"account",
+    b"service",
+    b"server",
+    b"here",
+    b"goes",
+    b"value",
+    b"s",
+    b"password",
+    b"passwd",
+    b"pass",
+    b"pwd",
+    b"passphrase",
+    b"secret",
+    b"key",
+    b"token",
+    b"access",
+    b"credential",
+    b"changeme",
+    b"changeit",
+    b"letmein",
 ];
 
 /// The secret nouns of [`PLACEHOLDER_WORDS`]: a placeholder phrase names what goes there.
 const PLACEHOLDER_NOUNS: &[&[u8]] = &[
-    b"password", b"passwd", b"pass", b"pwd", b"passphrase", b"secret", b"key", b"token",
-    b"credential", b"changeme", b"changeit", b"letmein",
+    b"password",
+    b"passwd",
+    b"pass",
+    b"pwd",
+    b"passphrase",
+    b"secret",
+    b"key",
+    b"token",
+    b"credential",
+    b"changeme",
+    b"changeit",
+    b"letmein",
 ];
 
 /// Whether a password value is nothing but placeholder vocabulary (ASCII case and `_`, `-`,
@@ -977,11 +1029,7 @@ pub(crate) fn password_ok(v: &[u8]) -> bool {
     // `thisismypassword` or a misspelled `YOURPASSWROD` as a password, so they are masked.
     static NAMES: OnceLock<Option<AhoCorasick>> = OnceLock::new();
     if !v.iter().all(u8::is_ascii_alphabetic)
-        && any_ci(
-            &NAMES,
-            &[b"password", b"passwd", b"secret", b"your"],
-            v,
-        )
+        && any_ci(&NAMES, &[b"password", b"passwd", b"secret", b"your"], v)
     {
         return false;
     }
