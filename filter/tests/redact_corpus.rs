@@ -208,8 +208,11 @@ fn corpus_recall_and_keep_rate() {
         failures.push(format!("gitleaks keep-rate {:.2}% < 98%", s.keep * 100.0));
     }
     let s = score("noseyparker_examples.jsonl", &r, verbose);
-    if s.recall < 0.94 {
-        failures.push(format!("noseyparker recall {:.2}% < 94%", s.recall * 100.0));
+    if s.recall < 0.965 {
+        failures.push(format!(
+            "noseyparker recall {:.2}% < 96.5%",
+            s.recall * 100.0
+        ));
     }
     if s.keep < 0.95 {
         failures.push(format!(
@@ -347,28 +350,23 @@ const COVERAGE_NOTES: &[(&str, &str)] = &[
     ("stripe-access-token", "label contradiction: a gitleaks negative is a high-entropy value under a `Token` key name, which Warden masks by design"),
     ("np.age.1", "an age *recipient* (`age1…`) is a public key: not masked by design; `AGE-SECRET-KEY-1…` identities are (`age-secret-key`)"),
     ("np.auth0.1", "label contradiction: a noseyparker negative example that is a real secret shape under a secret key name; Warden masks it by design"),
-    ("np.azure.4", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked"),
-    ("np.generic.1", "label contradiction: a noseyparker negative example that is a real secret shape under a secret key name; Warden masks it by design"),
+        ("np.generic.1", "label contradiction: a noseyparker negative example that is a real secret shape under a secret key name; Warden masks it by design"),
     ("np.generic.3", "the value is a mask (`######`): placeholders stay readable by design"),
     ("np.generic.4", "as np.generic.3"),
-    ("np.generic.5", "placeholder passwords (`thisismypassword`, `YOUR…`) are kept by design; one negative (`super$ecret`) is a password Warden masks"),
-    ("np.generic.6", "placeholder password (`thisismypassword`), kept by design"),
-    ("np.generic.9", "label contradiction: noseyparker's match covers the key *name* (`…Password`), which is not masked; the password value itself is (`dotnet-config-password`)"),
-    ("np.gitalk.1", "label contradiction: a noseyparker negative example that is a real secret shape under a secret key name; Warden masks it by design"),
+    ("np.generic.5", "label contradictions: the negatives include a quoted literal password (`super$ecret`), which Warden masks"),
+        ("np.generic.9", "label contradiction: noseyparker's match covers the key *name* (`…Password`), which is not masked; the password value itself is (`dotnet-config-password`)"),
+    ("np.gitalk.1", "label contradiction: a noseyparker negative example that is a real OAuth client secret (40 hex) under `clientSecret`; Warden masks it and its client id by design"),
     ("np.google.3", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked"),
     ("np.linkedin.1", "label contradiction: the sample holds no secret (a form's field labels)"),
     ("np.newrelic.2", "label contradiction: a noseyparker negative example that is a real secret shape under a secret key name; Warden masks it by design (`license_key: …NRAL`)"),
-    ("np.odbc.1", "one sample's password is a template (`#{datastore['DBPASSWORD']}`), kept by design; the other equals the user name"),
+    ("np.odbc.1", "one sample's credentials are template expressions (`#{datastore['DBUID']}`), kept by design"),
     ("np.okta.1", "placeholder: the remaining misses are `00` + one repeated letter (`00aaaa…`, a near-constant filler), which placeholders-are-kept keeps by design; fixed-format Okta tokens are masked even with alphabet runs"),
     ("np.slack.2", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked"),
     ("np.tavily.1", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked"),
     ("np.twitch.1", "label contradiction: a noseyparker negative example that is a real secret shape under a secret key name; Warden masks it by design"),
-    ("np.azure.1", "label contradiction: noseyparker's match covers an identifier next to the secret (the account or key *name* of a connection string), which is not masked; the secret itself is"),
-    ("np.github.5", "label contradiction: noseyparker's match covers an identifier next to the secret (the OAuth client *ID*), which is not masked; the secret itself is"),
-    ("np.gradle.1", "the captured value is an upper-case variable name (`SOME_USERNAME`-like), not a credential"),
+            ("np.gradle.1", "the captured value is an upper-case variable name (`SOME_USERNAME`-like), not a credential"),
     ("np.phpmailer.1", "label contradiction: noseyparker's match covers an identifier next to the secret (the SMTP host / user name), which is not masked; the secret itself is"),
-    ("np.pypi.1", "one sample's token is truncated inside a `${{ secrets.… }}` template expression, which Warden keeps"),
-    ("np.salesforce.1", "the token in the `sf org display` table is the documentation example (`…EXAMPLE…`): the fake-key gate keeps it by design; other tokens in that table are masked by the `00D…!` shape (`salesforce-access-token`)"),
+        ("np.salesforce.1", "the token in the `sf org display` table is the documentation example (`…EXAMPLE…`): the fake-key gate keeps it by design; other tokens in that table are masked by the `00D…!` shape (`salesforce-access-token`)"),
 ];
 
 #[derive(Default)]

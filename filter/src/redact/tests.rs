@@ -575,3 +575,74 @@ fn masking_gives_up_at_its_deadline_and_says_so() {
         out.len()
     );
 }
+
+/// Issue 16 (corpus): a quoted letters-only value under a password key is a (weak) password
+/// unless it is made of placeholder words; labels, selectors and templates stay readable.
+#[test]
+fn weak_passwords_masked_placeholder_phrases_kept() {
+    let r = redactor();
+    for (text, secret) in [
+        ("smtp_password = \"letmeinplease\"", "letmeinplease"),
+        ("password: 'THEPASWORDZ'", "THEPASWORDZ"),
+        (
+            "\"RootPassword\" : \"correcthorsebattery\"",
+            "correcthorsebattery",
+        ),
+    ] {
+        let out = mask(&r, text, ContentKind::Text);
+        assert!(!out.contains(secret), "{out}");
+    }
+    for text in [
+        "password = \"your_password_here\"",
+        "password = \"YourPasswordHere\"",
+        "password = \"changeme\"",
+        "db_password: \"MySecretPassword\"",
+        "this.addPassword = \"#add-password\";",
+        "passwordLabel:\"Password:\"",
+        "password_encoder = bcrypt",
+    ] {
+        assert_eq!(mask(&r, text, ContentKind::Text), text);
+    }
+}
+
+/// Issue 16 (corpus): credentials the provider defines as one string are masked whole, and
+/// strict formats are masked even when they look low-entropy.
+#[test]
+fn whole_credentials_and_strict_formats() {
+    let r = redactor();
+    let key88 = format!("{}==", "Xk9q2ZbT7vR4mW1s".repeat(6)[..86].to_string());
+    let azdo = format!("{}aQ1bAZDOx9Z2", "aQ1bW2cE3dR4".repeat(6));
+    let pypi = format!(
+        "pypi-AgEIcHlwaS5vcmc{}",
+        "CJGQ2ZjE4NDk5LTk4MmUtNDdkZS04ZWM2".repeat(2)
+    );
+    for (text, gone) in [
+        (
+            format!("DefaultEndpointsProtocol=https;AccountName=acmestore42;AccountKey={key88};\nBlobEndpoint=https://acmestore42.blob.core.windows.net/;\n"),
+            "acmestore42",
+        ),
+        (
+            format!("HostName=hub1.azure-devices.net;SharedAccessKeyName=iothubowner;SharedAccessKey={}", &key88[..44]),
+            "iothubowner",
+        ),
+        (format!("ado_pat: {azdo}\n"), azdo.as_str()),
+        (format!("password: ${{{{ secrets.{pypi}}}}}\n"), pypi.as_str()),
+        (
+            "conn = \"Server=db1;User ID=svc_report; \" & \"Password =svc_report;Database=r\"".to_string(),
+            "svc_report",
+        ),
+        (
+            "const app = {\n  clientId: '8a61f9b3a7aba766c0de',\n  clientSecret: 'f3c1e9a7b2d4c6e8a0b1c3d5e7f9a2b4c6d8e0f1',\n};".to_string(),
+            "8a61f9b3a7aba766c0de",
+        ),
+    ] {
+        let out = mask(&r, &text, ContentKind::Text);
+        assert!(!out.contains(gone), "{out}");
+    }
+    // A client id without its secret stays readable.
+    let text = "GITHUB_CLIENT_ID=8a61f9b3a7aba766c0de\nREDIRECT=https://app.test/cb\n";
+    assert_eq!(mask(&r, text, ContentKind::Text), text);
+    // Aligned PHPMailer assignments (the host goes with the credentials, as before).
+    let text = "$mail->Host       = 'smtp.corp.test';        //server\n$mail->Password   = 'Zq9!vT4wL2';   //pass\n";
+    assert!(!mask(&r, text, ContentKind::Text).contains("Zq9!vT4wL2"));
+}

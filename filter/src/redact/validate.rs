@@ -868,15 +868,123 @@ fn is_absolute_path(v: &[u8]) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'.' | b'-' | b'~'))
 }
 
+/// Words that placeholder passwords are made of: who (`your`, `my`), what (`db`, `admin`),
+/// the secret noun (`password`, `secret`, `key`...) and fillers (`here`, `goes`).
+const PLACEHOLDER_WORDS: &[&[u8]] = &[
+    b"your",
+    b"my",
+    b"the",
+    b"a",
+    b"enter",
+    b"insert",
+    b"put",
+    b"some",
+    b"new",
+    b"example",
+    b"sample",
+    b"dummy",
+    b"fake",
+    b"test",
+    b"default",
+    b"super",
+    b"strong",
+    b"secure",
+    b"db",
+    b"database",
+    b"admin",
+    b"root",
+    b"user",
+    b"app",
+    b"api",
+    b"smtp",
+    b"mail",
+    b"email",
+    b"account",
+    b"service",
+    b"server",
+    b"here",
+    b"goes",
+    b"value",
+    b"s",
+    b"password",
+    b"passwd",
+    b"pass",
+    b"pwd",
+    b"passphrase",
+    b"secret",
+    b"key",
+    b"token",
+    b"access",
+    b"credential",
+    b"changeme",
+    b"changeit",
+    b"letmein",
+];
+
+/// The secret nouns of [`PLACEHOLDER_WORDS`]: a placeholder phrase names what goes there.
+const PLACEHOLDER_NOUNS: &[&[u8]] = &[
+    b"password",
+    b"passwd",
+    b"pass",
+    b"pwd",
+    b"passphrase",
+    b"secret",
+    b"key",
+    b"token",
+    b"credential",
+    b"changeme",
+    b"changeit",
+    b"letmein",
+];
+
+/// Whether a password value is nothing but placeholder vocabulary (ASCII case and `_`, `-`,
+/// `.`, space ignored) naming a secret: `password`, `secret`, `YOUR_PASSWORD`,
+/// `your-password-here`, `MySecretPassword`, `changeme`.
+///
+/// Why whole-value vocabulary and not substrings: `thisismypassword` or a misspelled
+/// `YOURPASSWROD` contain the words but are not made of them; an auditor reads those as
+/// (weak) passwords, and a value we cannot recognise as a placeholder is masked (fail closed).
+/// `changeme`, `changeit` and `letmein` are kept because they are public defaults: masking
+/// them hides nothing, and showing them tells the reader a default is configured.
+pub(crate) fn is_placeholder_phrase(v: &[u8]) -> bool {
+    let norm: Vec<u8> = v
+        .iter()
+        .filter(|b| !matches!(b, b'_' | b'-' | b'.' | b' '))
+        .map(u8::to_ascii_lowercase)
+        .collect();
+    if norm.is_empty() || norm.len() > 64 {
+        return false;
+    }
+    // reach[i] bit 0: `norm[..i]` splits into vocabulary words; bit 1: one of them a noun.
+    let mut reach = vec![0u8; norm.len() + 1];
+    reach[0] = 1;
+    for i in 0..norm.len() {
+        if reach[i] == 0 {
+            continue;
+        }
+        for w in PLACEHOLDER_WORDS {
+            if norm[i..].starts_with(w) {
+                let noun = if PLACEHOLDER_NOUNS.contains(w) { 2 } else { 0 };
+                reach[i + w.len()] |= 1 | (reach[i] & 2) | noun;
+            }
+        }
+    }
+    reach[norm.len()] & 2 != 0
+}
+
 /// Gate for password-like values next to a `password` key: low entropy is allowed (real
 /// passwords are often weak) but references and placeholders are kept.
 /// [`password_ok`] for a value written without quotes, where `$name` inside it is shell or
 /// template interpolation (`password = super$ecret`), not part of a literal.
+///
+/// Why unquoted lowercase words are kept: written bare, `password_encoder = bcrypt` or
+/// `auth: password` are settings, not literals; a quoted literal (`"thisismypassword"`) is
+/// what a password looks like in code and config, so [`password_ok`] masks it.
 pub(crate) fn password_unquoted_ok(v: &[u8]) -> bool {
     let interpolates = v.windows(2).any(|w| {
         w[0] == b'$' && (w[1].is_ascii_alphabetic() || matches!(w[1], b'{' | b'(' | b'_'))
     });
-    !interpolates && password_ok(v)
+    !interpolates && !v.iter().all(u8::is_ascii_lowercase) && password_ok(v)
 }
 
 /// Gate for password-like values next to a `password` key: low entropy is allowed (real
@@ -901,22 +1009,36 @@ pub(crate) fn password_ok(v: &[u8]) -> bool {
     if is_absolute_path(v) {
         return false;
     }
-    // A lowercase word (with `_`/`-`/`@`) is a name or a prose placeholder far more often than a
-    // password; real ones with digits, capitals or symbols still pass.
-    if v.iter()
-        .all(|b| b.is_ascii_lowercase() || matches!(b, b'_' | b'-' | b'@' | b'.'))
+    // Lowercase words joined by `_`/`-`/`@`/`.` are names (`mysql_native_password`,
+    // `user@host`, `db.example`) far more often than passwords; one run of lowercase letters
+    // is a passphrase (`thisismypassword`) unless it is placeholder vocabulary (below).
+    let lowercase_only = v.iter().all(u8::is_ascii_lowercase);
+    if !lowercase_only
+        && v.iter()
+            .all(|b| b.is_ascii_lowercase() || matches!(b, b'_' | b'-' | b'@' | b'.'))
     {
         return false;
     }
+    if is_placeholder_phrase(v) {
+        return false;
+    }
+    // A value naming the secret (`password`, `secret`, `your`) with digits or symbols in it is
+    // a label, selector, route or doc value (`Password:`, `#add-password`,
+    // `policy/ChangePassword`, `CleartextPassword1`); letters only, it is a (weak) password
+    // unless it is made of placeholder words (`is_placeholder_phrase` above): an auditor reads
+    // `thisismypassword` or a misspelled `YOURPASSWROD` as a password, so they are masked.
+    static NAMES: OnceLock<Option<AhoCorasick>> = OnceLock::new();
+    if !v.iter().all(u8::is_ascii_alphabetic)
+        && any_ci(&NAMES, &[b"password", b"passwd", b"secret", b"your"], v)
+    {
+        return false;
+    }
+    // Explicit markers anywhere in the value.
     static WORDS: OnceLock<Option<AhoCorasick>> = OnceLock::new();
     if any_ci(
         &WORDS,
         &[
-            b"password",
-            b"passwd",
             b"changeme",
-            b"secret",
-            b"your",
             b"placeholder",
             b"redacted",
             b"example",
