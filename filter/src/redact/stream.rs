@@ -15,7 +15,7 @@ use std::sync::Arc;
 use super::engine::{merge, Cand, Deadline, Engine, Scratch, Span};
 use super::known::KnownSet;
 use super::structure::{StructStream, StructureOptions};
-use super::{ContentKind, Direction, Finding};
+use super::{ContentKind, Direction, Finding, FindingLog, UnlistedFindings};
 
 /// Minimum new data before a (re)scan, so the carried tail is not rescanned per tiny chunk.
 const MIN_STEP: usize = 64 * 1024;
@@ -49,7 +49,8 @@ pub struct RedactStream {
     emit: usize,
     /// Where to resume looking for a segment boundary (NDJSON/SSE).
     seg_scan: usize,
-    findings: Vec<Finding>,
+    /// Findings committed and not yet taken (listed up to a limit, then counted).
+    findings: FindingLog,
     tail: usize,
     ctx: usize,
     max_span: usize,
@@ -96,7 +97,7 @@ impl RedactStream {
             base: 0,
             emit: 0,
             seg_scan: 0,
-            findings: Vec::new(),
+            findings: FindingLog::default(),
             // A committed span must have every candidate that could overlap it decided:
             // span length (<= max_span + l) plus one anchor window on each side.
             tail: max_span + 4 * l,
@@ -146,6 +147,18 @@ impl RedactStream {
     /// pass it on.
     pub fn deadline_passed(&self) -> bool {
         self.scratch.deadline.passed()
+    }
+
+    /// Lists at most `max_listed` findings in all ([`Self::take_findings`]); later ones
+    /// are counted per rule ([`Self::take_unlisted`]) so a finding-dense body does not
+    /// hold one [`Finding`] per masked region.
+    pub fn list_at_most(&mut self, max_listed: usize) {
+        self.findings.set_limit(max_listed);
+    }
+
+    /// Findings past the listing limit ([`Self::list_at_most`]) since the last call.
+    pub fn take_unlisted(&mut self) -> UnlistedFindings {
+        self.findings.take_unlisted()
     }
 
     /// Feeds the next chunk; returns the masked bytes that are now safe to emit (possibly
@@ -204,7 +217,9 @@ impl RedactStream {
     /// windows, tens of KB with the default pack) after copying them into the carry buffer.
     pub(crate) fn whole_into(&mut self, body: &[u8], out: &mut Vec<u8>) -> Vec<Finding> {
         if let Some(s) = &mut self.structured {
-            return s.whole_into(body, out);
+            let found = s.whole_into(body, out);
+            self.findings.extend(found);
+            return self.findings.take();
         }
         if self.scanned()
             && self.buf.is_empty()
@@ -221,12 +236,12 @@ impl RedactStream {
             while end < body.len() && body.len() - end > self.tail + step / 2 {
                 self.process(body, end, false, out);
                 if self.scratch.deadline.passed() {
-                    return std::mem::take(&mut self.findings);
+                    return self.findings.take();
                 }
                 end = body.len().min(self.emit.saturating_add(step));
             }
             self.process(body, body.len(), true, out);
-            return std::mem::take(&mut self.findings);
+            return self.findings.take();
         }
         self.push_into(body, out);
         self.finish_into(out)
@@ -235,9 +250,10 @@ impl RedactStream {
     /// Findings committed so far (each is reported once).
     pub fn take_findings(&mut self) -> Vec<Finding> {
         if let Some(s) = &mut self.structured {
-            return s.take_findings();
+            let found = s.take_findings();
+            self.findings.extend(found);
         }
-        std::mem::take(&mut self.findings)
+        self.findings.take()
     }
 
     /// Ends the body: masks and returns the carried tail and the remaining findings.
@@ -253,7 +269,9 @@ impl RedactStream {
     /// [`Self::finish`], appending the tail to `out`; returns the remaining findings.
     pub(crate) fn finish_into(&mut self, out: &mut Vec<u8>) -> Vec<Finding> {
         if let Some(s) = &mut self.structured {
-            return s.finish_into(out);
+            let found = s.finish_into(out);
+            self.findings.extend(found);
+            return self.findings.take();
         }
         if self.scanned() {
             let len = self.buf.len();
@@ -261,7 +279,7 @@ impl RedactStream {
             self.buf.clear();
             self.emit = 0;
         }
-        std::mem::take(&mut self.findings)
+        self.findings.take()
     }
 
     /// The end (exclusive) of the next complete NDJSON line / SSE event in the buffer.
