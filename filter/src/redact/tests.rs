@@ -639,7 +639,10 @@ fn limited_body_listing_masks_the_same_and_counts_the_rest() {
     for (body, content_type) in &bodies {
         let declared = Declared::parse(content_type);
         let full = r.redact_body(body.as_bytes(), &declared, Direction::Response);
-        assert!(full.findings.len() > 5000, "{content_type}: too few findings");
+        assert!(
+            full.findings.len() > 5000,
+            "{content_type}: too few findings"
+        );
         for limit in [0, 7, 1000] {
             let short = r
                 .redact_body_listing_within(
@@ -650,7 +653,10 @@ fn limited_body_listing_masks_the_same_and_counts_the_rest() {
                     limit,
                 )
                 .expect("no deadline");
-            assert!(short.body == full.body, "{content_type} {limit}: bodies differ");
+            assert!(
+                short.body == full.body,
+                "{content_type} {limit}: bodies differ"
+            );
             assert_eq!(short.findings, full.findings[..limit], "{content_type}");
             assert_eq!(short.unlisted, counted(&full.findings[limit..]));
             assert!(short.changed());

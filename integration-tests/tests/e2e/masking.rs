@@ -216,11 +216,22 @@ async fn finding_dense_bodies_are_masked_and_counted_in_full() -> anyhow::Result
             &[("direction", "response"), ("rule", rule)],
         )
     };
-    let scrape = poll_until("the exchange's findings in the metrics", Duration::from_secs(30), || async {
-        let text = http1_client().get(&metrics).send().await.ok()?.text().await.ok()?;
-        let scrape = Scrape::parse(&text).ok()?;
-        (counted(&scrape, "pii-email") > 0.0).then_some(scrape)
-    })
+    let scrape = poll_until(
+        "the exchange's findings in the metrics",
+        Duration::from_secs(30),
+        || async {
+            let text = http1_client()
+                .get(&metrics)
+                .send()
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            let scrape = Scrape::parse(&text).ok()?;
+            (counted(&scrape, "pii-email") > 0.0).then_some(scrape)
+        },
+    )
     .await?;
     ensure!(
         counted(&scrape, "pii-email") == EMAILS as f64,
@@ -228,10 +239,15 @@ async fn finding_dense_bodies_are_masked_and_counted_in_full() -> anyhow::Result
         counted(&scrape, "pii-email")
     );
     ensure!(
-        scrape.sum("warden_masking_findings_total", &[("direction", "response")])
-            == EMAILS as f64 + 1.0,
+        scrape.sum(
+            "warden_masking_findings_total",
+            &[("direction", "response")]
+        ) == EMAILS as f64 + 1.0,
         "findings counted in all: {}",
-        scrape.sum("warden_masking_findings_total", &[("direction", "response")])
+        scrape.sum(
+            "warden_masking_findings_total",
+            &[("direction", "response")]
+        )
     );
     Ok(())
 }
