@@ -132,8 +132,38 @@ where
     }
 }
 
-/// A free TCP port on the loopback interface.
+/// A free TCP port on the loopback interface, for a server a test starts.
+///
+/// Chosen below the kernel's ephemeral range (`ip_local_port_range`, 32768–60999 by
+/// default), never from it: a port the kernel hands out for `:0` is free again once the
+/// check's listener closes, and the many client connections of parallel tests take
+/// their local ports from that same range, so one of them could take it before the
+/// server binds it ("Address already in use"). Ports are handed out in turn from a
+/// per-process random start, so parallel tests of one binary never get the same port.
 pub fn free_port() -> anyhow::Result<u16> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 10_000;
+    const SPAN: u32 = 22_000; // up to 31_999, below the ephemeral range
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    if NEXT.load(Ordering::Relaxed) == u32::MAX {
+        // A different start per test process (two test binaries may run at once).
+        let seed = std::process::id().wrapping_mul(2_654_435_761)
+            ^ std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0);
+        let _ = NEXT.compare_exchange(u32::MAX, seed % SPAN, Ordering::Relaxed, Ordering::Relaxed);
+    }
+    for _ in 0..SPAN {
+        let offset = NEXT.fetch_add(1, Ordering::Relaxed) % SPAN;
+        let Ok(port) = u16::try_from(FIRST + offset) else {
+            continue;
+        };
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    // Every port below the ephemeral range is taken: let the kernel choose.
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
 }

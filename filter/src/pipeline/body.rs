@@ -29,7 +29,7 @@ use crate::redact::{
     decode_body, BodyMasker, ContentKind, Direction, Finding, Redactor, UnlistedFindings,
 };
 
-use super::{BodyMode, LocalReply, Mutation, Outcome, Step};
+use super::{reply, BodyMode, LocalReply, Mutation, Outcome, Step};
 
 /// How one body will be handled, decided from its headers.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -129,6 +129,9 @@ pub(crate) struct BodyState {
     /// Inspects a git fetch's or push's pack data (which cannot be masked, only let
     /// through or refused).
     pub(crate) git_pack: Option<GitPackInspector>,
+    /// The start of a push's body (its command list, up to [`PUSH_HEAD_MAX`]): a refusal
+    /// names the refs it rejects and answers in the shape the client asked for.
+    pub(crate) push_head: Vec<u8>,
     pub(crate) findings: FindingTally,
     /// The masked body as passed on, kept for the session capture (only when sessions
     /// are recorded).
@@ -147,6 +150,7 @@ impl Default for BodyState {
             fields: None,
             field_masker: None,
             git_pack: None,
+            push_head: Vec::new(),
             findings: FindingTally::default(),
             capture: None,
             deadline: None,
@@ -531,6 +535,10 @@ pub(crate) fn mask_chunk(
     }
 }
 
+/// Most of a push's body kept for its refusal: the command list (a few refs, or a push
+/// certificate) fits many times over.
+const PUSH_HEAD_MAX: usize = 64 * 1024;
+
 /// Inspects a git fetch's result or a push's pack ([`gitpack`]) when the body is one:
 /// only bytes whose objects were all inspected go on (the rest of this chunk is held);
 /// on a secret, or pack data Warden cannot read, a fetch's stream ends with an error
@@ -548,6 +556,12 @@ fn inspect_git_pack(
     }
     let redactor = redactor?;
     let deadline = state.deadline;
+    if direction == Direction::Request && state.push_head.len() < PUSH_HEAD_MAX {
+        let room = PUSH_HEAD_MAX - state.push_head.len();
+        state
+            .push_head
+            .extend_from_slice(&chunk[..chunk.len().min(room)]);
+    }
     let inspector = state
         .git_pack
         .get_or_insert_with(|| GitPackInspector::new(direction));
@@ -599,8 +613,18 @@ fn inspect_git_pack(
     }
     let metadata = vec![("refused_git_pack", err.code().to_string())];
     if direction == Direction::Request {
-        // A push: the server must not get the pack; git shows the HTTP error.
-        let reply = LocalReply::json_error(403, err.code(), &message, request_id);
+        // A push: the server must not get the pack. Refused in git's reply shape, so
+        // `git push` prints the reason and marks each ref rejected; an HTTP error when
+        // the command list cannot be read (git then prints only the status).
+        let ng_reason = format!("refused by Warden: {err}");
+        let reply = reply::git_push_refused(
+            &state.push_head,
+            &message,
+            &ng_reason,
+            err.code(),
+            request_id,
+        )
+        .unwrap_or_else(|| LocalReply::json_error(403, err.code(), &message, request_id));
         return Some(Outcome {
             step: Step::Reply(reply),
             metadata,

@@ -575,6 +575,21 @@ fn git_reply(
         return None;
     }
     let capabilities = git::receive_pack_capabilities(request_body?);
+    let refs: Vec<&str> = push
+        .ref_updates
+        .iter()
+        .map(|u| u.ref_name.as_str())
+        .collect();
+    let body = push_result(&notice.message(), &ng_reason(notice), &refs, &capabilities);
+    let mut headers = notice.warden_headers("application/x-git-receive-pack-result");
+    headers.push(("cache-control".into(), "no-cache".into()));
+    Some(notice.reply(200, headers, body))
+}
+
+/// A receive-pack result refusing every ref in `refs`, in the shape the client asked
+/// for in `capabilities`: `message` on side-band 2 (git prints `remote: ...`), then a
+/// report-status with one `ng <ref> <ng_reason>` per ref, then a flush.
+fn push_result(message: &str, ng_reason: &str, refs: &[&str], capabilities: &[String]) -> Vec<u8> {
     let asked = |name: &str| capabilities.iter().any(|c| c == name);
     let max_packet = if asked("side-band-64k") {
         Some(SIDEBAND_64K_MAX_PACKET)
@@ -587,21 +602,18 @@ fn git_reply(
 
     let mut status = Vec::new();
     if report {
-        let reason = truncate(&ng_reason(notice), MAX_NG_REASON_CHARS);
+        let reason = truncate(ng_reason, MAX_NG_REASON_CHARS);
         pkt_line(&mut status, b"unpack ok\n");
-        for update in &push.ref_updates {
-            pkt_line(
-                &mut status,
-                format!("ng {} {reason}\n", update.ref_name).as_bytes(),
-            );
+        for name in refs {
+            pkt_line(&mut status, format!("ng {name} {reason}\n").as_bytes());
         }
         status.extend_from_slice(b"0000");
     }
-    let body = match max_packet {
+    match max_packet {
         Some(max) => {
             let mut out = Vec::new();
             let mut text = String::new();
-            for line in wrap(&notice.message(), SIDEBAND_LINE_WIDTH) {
+            for line in wrap(message, SIDEBAND_LINE_WIDTH) {
                 text.push_str(&line);
                 text.push('\n');
             }
@@ -614,10 +626,42 @@ fn git_reply(
         }
         None if report => status,
         None => b"0000".to_vec(),
-    };
-    let mut headers = notice.warden_headers("application/x-git-receive-pack-result");
-    headers.push(("cache-control".into(), "no-cache".into()));
-    Some(notice.reply(200, headers, body))
+    }
+}
+
+/// The reply refusing a push whose pack Warden would not let through (a secret in its
+/// objects, or pack data it cannot read), in git's own shape so `git push` prints
+/// `message` and reports each ref as rejected. `head` is the start of the request body
+/// (its command list); `None` when it cannot be read, and the caller answers with a
+/// plain HTTP error instead.
+pub fn git_push_refused(
+    head: &[u8],
+    message: &str,
+    ng_reason: &str,
+    code: &str,
+    request_id: &str,
+) -> Option<LocalReply> {
+    let updates = git::parse_receive_pack_commands(head).ok()?;
+    if updates.is_empty() {
+        return None;
+    }
+    let refs: Vec<&str> = updates.iter().map(|u| u.ref_name.as_str()).collect();
+    let capabilities = git::receive_pack_capabilities(head);
+    let body = push_result(message, &one_line(ng_reason), &refs, &capabilities);
+    Some(LocalReply {
+        status: 200,
+        headers: vec![
+            (
+                "content-type".into(),
+                "application/x-git-receive-pack-result".into(),
+            ),
+            ("cache-control".into(), "no-cache".into()),
+            (DECISION_HEADER.into(), "deny".into()),
+            (REQUEST_ID_HEADER.into(), header_value(request_id)),
+        ],
+        body,
+        details: format!("warden_{code}"),
+    })
 }
 
 /// The short reason on each `ng` line.

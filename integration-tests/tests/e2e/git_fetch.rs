@@ -379,3 +379,47 @@ async fn a_committed_kubernetes_secret_refuses_the_clone() -> anyhow::Result<()>
         .await
         .map_err(|e| anyhow!("{e:#}"))
 }
+
+/// A push whose objects carry a secret is refused in git's own reply shape (git prints
+/// the reason and the ref as rejected), and the server never receives the objects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_carrying_a_secret_is_refused_with_a_reason_git_prints() -> anyhow::Result<()> {
+    let h = Harness::start().await?;
+    let readme = [("README.md", b"# Pushed\n".to_vec())];
+    let work = make_repo(h.repos.path(), "pushed", &readme)?;
+    let before = git_ok(&h.repos.path().join("pushed.git"), &["rev-parse", "main"])?;
+    let key = aws_key();
+    std::fs::write(
+        work.join("credentials"),
+        format!("[default]\naws_access_key_id = {key}\n"),
+    )?;
+    git_ok(&work, &["add", "."])?;
+    git_ok(&work, &["commit", "-q", "-m", "add credentials"])?;
+    let url = h.envoy.url("/pushed.git");
+    let out = git(&work, &["push", &url, "main"])?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("--- git push stderr ---\n{stderr}");
+    ensure!(
+        !out.status.success(),
+        "the push of a secret succeeded\n{}",
+        h.logs()
+    );
+    ensure!(
+        stderr.contains("Warden refused") && stderr.contains("aws-access-token"),
+        "git did not print Warden's reason naming the rule:\n{stderr}\n{}",
+        h.logs()
+    );
+    ensure!(
+        stderr.contains("[remote rejected]"),
+        "git did not report the ref as rejected by the remote:\n{stderr}"
+    );
+    ensure!(
+        git_ok(&h.repos.path().join("pushed.git"), &["rev-parse", "main"])? == before,
+        "the server's main moved"
+    );
+    for file in all_files(&h.repos.path().join("pushed.git"))? {
+        let bytes = inflate_everywhere(&std::fs::read(&file)?);
+        assert_absent(&file.display().to_string(), &bytes, &key)?;
+    }
+    Ok(())
+}
