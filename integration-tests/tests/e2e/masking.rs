@@ -201,7 +201,9 @@ async fn finding_dense_bodies_are_masked_and_counted_in_full() -> anyhow::Result
     let length = response.headers().get("content-length").cloned();
     let text = response.text().await?;
     ensure!(
-        length.is_some_and(|l| l.to_str().ok() == Some(text.len().to_string().as_str())),
+        length
+            .as_ref()
+            .is_some_and(|l| l.to_str().ok() == Some(text.len().to_string().as_str())),
         "not masked as a buffered body (content-length {length:?})"
     );
     ensure!(!text.contains("@b.co"), "an email reached the client");
