@@ -568,7 +568,18 @@ fn redact(
         field_findings = found;
     }
     // The same reading as the data path: the label is a hint, the bytes decide.
-    let mut redacted = redactor.redact_body(&body, &Declared::parse(content_type), direction);
+    // Without `--findings` nothing reads them one by one: they are only counted, so a
+    // finding-dense body does not hold one per masked region.
+    let max_listed = if print_findings { usize::MAX } else { 0 };
+    let mut redacted = redactor
+        .redact_body_listing_within(
+            &body,
+            &Declared::parse(content_type),
+            direction,
+            None,
+            max_listed,
+        )
+        .map_err(|_| anyhow::anyhow!("masking gave up without a deadline (a bug)"))?;
     field_findings.append(&mut redacted.findings);
     redacted.findings = field_findings;
     if redacted.passed_unread {

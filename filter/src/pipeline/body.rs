@@ -25,7 +25,9 @@ use std::sync::Arc;
 
 use crate::redact::fields::{FieldError, FieldMasker, FieldSet};
 use crate::redact::gitpack::{self, GitPackInspector};
-use crate::redact::{decode_body, BodyMasker, ContentKind, Direction, Finding, Redactor};
+use crate::redact::{
+    decode_body, BodyMasker, ContentKind, Direction, Finding, Redactor, UnlistedFindings,
+};
 
 use super::{reply, BodyMode, LocalReply, Mutation, Outcome, Step};
 
@@ -67,6 +69,11 @@ impl BodyChoice {
     }
 }
 
+/// Findings of a buffered body listed one by one; past it they are only counted per rule
+/// (the tally is all the data path keeps), so a body with a million findings does not
+/// hold a million of them.
+const LISTED_FINDINGS: usize = 64;
+
 /// Masking findings of one body, by rule. Never holds a value.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FindingTally {
@@ -81,6 +88,14 @@ impl FindingTally {
         for finding in findings {
             self.total += 1;
             *self.by_rule.entry(finding.rule_id.to_string()).or_default() += 1;
+        }
+    }
+
+    /// Adds findings the masker counted without listing them.
+    pub(crate) fn add_unlisted(&mut self, unlisted: &UnlistedFindings) {
+        for (rule_id, count) in &unlisted.by_rule {
+            self.total += count;
+            *self.by_rule.entry(rule_id.to_string()).or_default() += count;
         }
     }
 
@@ -359,11 +374,12 @@ pub(crate) fn mask_whole(
         return out_of_time(direction, request_id);
     }
     let redacted = match redactor.filter(|_| state.choice.patterns) {
-        Some(redactor) => match redactor.redact_body_within(
+        Some(redactor) => match redactor.redact_body_listing_within(
             plain,
             &state.choice.content,
             direction,
             state.deadline,
+            LISTED_FINDINGS,
         ) {
             Ok(redacted) => redacted,
             Err(_) => return out_of_time(direction, request_id),
@@ -371,6 +387,7 @@ pub(crate) fn mask_whole(
         None => crate::redact::RedactedBody {
             body: plain.to_vec(),
             findings: Vec::new(),
+            unlisted: UnlistedFindings::default(),
             binary: false,
             passed_unread: false,
         },
@@ -381,6 +398,7 @@ pub(crate) fn mask_whole(
         return Outcome::reply(binary_blocked(direction, request_id));
     }
     state.findings.add(&redacted.findings);
+    state.findings.add_unlisted(&redacted.unlisted);
     if redacted.passed_unread {
         note_unread(state, direction, request_id);
     } else if let Some(capture) = &mut state.capture {

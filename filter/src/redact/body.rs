@@ -28,7 +28,8 @@ use super::engine::{Deadline, Engine};
 use super::events::{EventJoiner, Framing};
 use super::known::KnownSet;
 use super::{
-    ContentKind, DeadlinePassed, Direction, Finding, RedactStream, Redactor, StructureOptions,
+    ContentKind, DeadlinePassed, Direction, Finding, FindingLog, RedactStream, Redactor,
+    StructureOptions, UnlistedFindings,
 };
 
 /// Largest part in `base64` or `quoted-printable` held to be decoded and masked; a
@@ -40,8 +41,11 @@ const MAX_ENCODED_PART: usize = 16 << 20;
 pub struct RedactedBody {
     /// The masked body (the input itself when nothing was found).
     pub body: Vec<u8>,
-    /// What was masked.
+    /// What was masked (all of it, or the first ones when the listing was limited:
+    /// [`Redactor::redact_body_listing_within`]).
     pub findings: Vec<Finding>,
+    /// What was masked past the listing limit, counted per rule.
+    pub unlisted: UnlistedFindings,
     /// Some of the bytes are binary (scanned anyway under a text label).
     pub binary: bool,
     /// Some of the bytes are binary and passed unread.
@@ -51,7 +55,7 @@ pub struct RedactedBody {
 impl RedactedBody {
     /// Whether anything was masked.
     pub fn changed(&self) -> bool {
-        !self.findings.is_empty()
+        !self.findings.is_empty() || !self.unlisted.is_empty()
     }
 }
 
@@ -64,6 +68,8 @@ struct Scanner {
     /// Shared by every stream of the body: they all give up together.
     deadline: Arc<Deadline>,
     structure: Arc<StructureOptions>,
+    /// Findings each masker of the body lists in full ([`BodyMasker::list_at_most`]).
+    max_listed: usize,
 }
 
 impl Scanner {
@@ -109,7 +115,7 @@ enum State {
 pub struct BodyMasker {
     scanner: Scanner,
     state: State,
-    findings: Vec<Finding>,
+    findings: FindingLog,
     binary: bool,
     unread: bool,
     /// The first bytes of text labelled text, kept (up to [`sniff::WINDOW`]) to notice
@@ -135,7 +141,7 @@ impl std::fmt::Debug for BodyMasker {
         };
         f.debug_struct("BodyMasker")
             .field("state", &state)
-            .field("findings", &self.findings.len())
+            .field("findings", &self.findings.listed.len())
             .finish()
     }
 }
@@ -150,6 +156,7 @@ impl Redactor {
             direction,
             deadline: Arc::default(),
             structure: Arc::clone(&self.structure),
+            max_listed: usize::MAX,
         };
         let framing = (!declared.is_multipart())
             .then(|| Framing::of(ContentKind::from_content_type(&declared.media)))
@@ -183,6 +190,7 @@ impl Redactor {
         RedactedBody {
             body: out,
             findings,
+            unlisted: masker.take_unlisted(),
             binary: masker.binary,
             passed_unread: masker.unread,
         }
@@ -197,8 +205,24 @@ impl Redactor {
         direction: Direction,
         deadline: Option<std::time::Instant>,
     ) -> Result<RedactedBody, DeadlinePassed> {
+        self.redact_body_listing_within(body, declared, direction, deadline, usize::MAX)
+    }
+
+    /// [`Redactor::redact_body_within`], listing at most `max_listed` findings in full
+    /// and counting the rest per rule ([`RedactedBody::unlisted`]): what a caller that
+    /// needs counts only (the data path's audit record) uses, so memory does not grow
+    /// with the number of findings.
+    pub fn redact_body_listing_within(
+        &self,
+        body: &[u8],
+        declared: &Declared,
+        direction: Direction,
+        deadline: Option<std::time::Instant>,
+        max_listed: usize,
+    ) -> Result<RedactedBody, DeadlinePassed> {
         let mut masker = self.body_masker(declared, direction);
         masker.set_deadline(deadline);
+        masker.list_at_most(max_listed);
         let mut out = Vec::with_capacity(body.len() + body.len() / 16 + 64);
         masker.whole_into(body, &mut out);
         let out = masker.join_events(out, true);
@@ -209,6 +233,7 @@ impl Redactor {
         Ok(RedactedBody {
             body: out,
             findings,
+            unlisted: masker.take_unlisted(),
             binary: masker.binary,
             passed_unread: masker.unread,
         })
@@ -246,10 +271,12 @@ impl BodyMasker {
                 });
             sniffing(declared_kind, hint)
         };
+        let mut findings = FindingLog::default();
+        findings.set_limit(scanner.max_listed);
         BodyMasker {
             scanner,
             state,
-            findings: Vec::new(),
+            findings,
             binary: false,
             unread: false,
             window: None,
@@ -284,7 +311,20 @@ impl BodyMasker {
 
     /// Findings so far (each reported once).
     pub fn take_findings(&mut self) -> Vec<Finding> {
-        std::mem::take(&mut self.findings)
+        self.findings.take()
+    }
+
+    /// Lists at most `max_listed` findings of the body in all ([`Self::take_findings`]);
+    /// later ones are counted per rule ([`Self::take_unlisted`]). Set before the first
+    /// bytes.
+    pub fn list_at_most(&mut self, max_listed: usize) {
+        self.scanner.max_listed = max_listed;
+        self.findings.set_limit(max_listed);
+    }
+
+    /// Findings past the listing limit ([`Self::list_at_most`]) since the last call.
+    pub fn take_unlisted(&mut self) -> UnlistedFindings {
+        self.findings.take_unlisted()
     }
 
     /// Feeds the next chunk; returns the masked bytes now safe to pass on.
@@ -440,8 +480,13 @@ impl BodyMasker {
             if held.is_empty() {
                 self.decide_on(body, true);
                 if let State::Text(stream) = &mut self.state {
+                    // Listed up to the same limit inside the stream: a finding-dense body
+                    // is not first listed in full there.
+                    stream.list_at_most(self.findings.room());
                     let found = stream.whole_into(body, out);
+                    let unlisted = stream.take_unlisted();
                     self.add(found);
+                    self.findings.absorb(unlisted);
                     self.state = State::Done;
                     return;
                 }
@@ -576,6 +621,7 @@ impl BodyMasker {
     /// Findings (already offset) and flags of a part.
     fn merge(&mut self, report: Report) {
         self.findings.extend(report.findings);
+        self.findings.absorb(report.unlisted);
         self.binary |= report.binary;
         self.unread |= report.unread;
     }
@@ -608,6 +654,8 @@ fn refine(declared: ContentKind, shape: Shape) -> ContentKind {
 #[derive(Default)]
 struct Report {
     findings: Vec<Finding>,
+    /// Findings past the listing limit.
+    unlisted: UnlistedFindings,
     binary: bool,
     unread: bool,
 }
@@ -616,6 +664,7 @@ impl Report {
     fn of(masker: &mut BodyMasker) -> Report {
         Report {
             findings: masker.take_findings(),
+            unlisted: masker.take_unlisted(),
             binary: masker.binary,
             unread: masker.unread,
         }
@@ -623,6 +672,7 @@ impl Report {
 
     fn add(&mut self, other: Report) {
         self.findings.extend(other.findings);
+        self.unlisted.absorb(other.unlisted);
         self.binary |= other.binary;
         self.unread |= other.unread;
     }
@@ -806,7 +856,7 @@ impl EncodedPart {
         let mut masked = Vec::with_capacity(plain.len());
         inner.whole_into(&plain, &mut masked);
         let report = Report::of(&mut inner);
-        if report.findings.is_empty() {
+        if report.findings.is_empty() && report.unlisted.is_empty() {
             out.extend_from_slice(&self.held);
         } else {
             let wrap = self.held.contains(&b'\n');

@@ -28,6 +28,7 @@ mod stream;
 pub mod structure;
 mod validate;
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
@@ -217,13 +218,121 @@ pub enum Strategy {
     Drop,
 }
 
+/// Findings of a body past its listing limit ([`Redactor::redact_listing`],
+/// [`BodyMasker::list_at_most`]): counted per rule instead of listed one by one.
+///
+/// Why: a buffered caller that only needs counts (the data path's audit record) must not
+/// hold one [`Finding`] (40 bytes) per masked region: 8 MiB of `a@b.co ` has 1.2 M of
+/// them, 48 MiB on top of the body.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnlistedFindings {
+    /// Findings not listed, in all.
+    pub total: u64,
+    /// Findings not listed, per rule id.
+    pub by_rule: BTreeMap<Arc<str>, u64>,
+}
+
+impl UnlistedFindings {
+    /// True when every finding was listed.
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    /// Counts `count` more findings of `rule_id`.
+    pub(crate) fn count(&mut self, rule_id: &Arc<str>, count: u64) {
+        self.total += count;
+        match self.by_rule.get_mut(rule_id) {
+            Some(n) => *n += count,
+            None => {
+                self.by_rule.insert(Arc::clone(rule_id), count);
+            }
+        }
+    }
+
+    /// Adds another body's (or part's) counts.
+    pub(crate) fn absorb(&mut self, other: UnlistedFindings) {
+        for (rule_id, count) in &other.by_rule {
+            self.count(rule_id, *count);
+        }
+    }
+}
+
+/// A body's findings as they are collected: listed in full up to a limit, counted per rule
+/// past it.
+#[derive(Debug)]
+pub(crate) struct FindingLog {
+    /// Findings listed and not yet taken.
+    pub(crate) listed: Vec<Finding>,
+    /// Findings listed so far, taken or not.
+    listed_count: usize,
+    /// How many findings are listed in all; later ones are counted.
+    limit: usize,
+    unlisted: UnlistedFindings,
+}
+
+impl Default for FindingLog {
+    fn default() -> Self {
+        Self {
+            listed: Vec::new(),
+            listed_count: 0,
+            limit: usize::MAX,
+            unlisted: UnlistedFindings::default(),
+        }
+    }
+}
+
+impl FindingLog {
+    /// Lists at most `limit` findings in all (those listed so far included).
+    pub(crate) fn set_limit(&mut self, limit: usize) {
+        self.limit = limit;
+    }
+
+    /// How many more findings would be listed.
+    pub(crate) fn room(&self) -> usize {
+        self.limit.saturating_sub(self.listed_count)
+    }
+
+    pub(crate) fn push(&mut self, finding: Finding) {
+        if self.listed_count < self.limit {
+            self.listed_count += 1;
+            self.listed.push(finding);
+        } else {
+            self.unlisted.count(&finding.rule_id, 1);
+        }
+    }
+
+    pub(crate) fn extend(&mut self, findings: impl IntoIterator<Item = Finding>) {
+        for finding in findings {
+            self.push(finding);
+        }
+    }
+
+    /// Findings listed since the last call.
+    pub(crate) fn take(&mut self) -> Vec<Finding> {
+        std::mem::take(&mut self.listed)
+    }
+
+    /// Findings counted past the limit since the last call.
+    pub(crate) fn take_unlisted(&mut self) -> UnlistedFindings {
+        std::mem::take(&mut self.unlisted)
+    }
+
+    /// Adds findings counted elsewhere past the same limit.
+    pub(crate) fn absorb(&mut self, unlisted: UnlistedFindings) {
+        self.unlisted.absorb(unlisted);
+    }
+}
+
 /// The result of a one-shot [`Redactor::redact`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Redacted {
     /// The masked body (equal to the input when nothing was found or nothing was scanned).
     pub body: Vec<u8>,
-    /// What was masked, in body order.
+    /// What was masked, in body order (all of it, or the first ones when the listing was
+    /// limited: [`Redactor::redact_listing`]).
     pub findings: Vec<Finding>,
+    /// What was masked past the listing limit, counted per rule (empty unless limited).
+    pub unlisted: UnlistedFindings,
     /// False when the content kind is [`ContentKind::Binary`]: the body was passed through
     /// unread and the caller must apply its binary policy (audit note or block).
     pub scanned: bool,
@@ -232,7 +341,12 @@ pub struct Redacted {
 impl Redacted {
     /// Whether anything was masked (and so BUFFERED mode must fix `content-length`).
     pub fn changed(&self) -> bool {
-        !self.findings.is_empty()
+        !self.findings.is_empty() || !self.unlisted.is_empty()
+    }
+
+    /// Findings in all, listed or counted.
+    pub fn finding_count(&self) -> u64 {
+        self.findings.len() as u64 + self.unlisted.total
     }
 }
 
@@ -342,9 +456,24 @@ impl Redactor {
         }
     }
 
-    /// Masks a whole body.
+    /// Masks a whole body; lists every finding.
     pub fn redact(&self, body: &[u8], content: ContentKind, direction: Direction) -> Redacted {
+        self.redact_listing(body, content, direction, usize::MAX)
+    }
+
+    /// [`Redactor::redact`], listing at most `max_listed` findings in full
+    /// ([`Redacted::findings`]) and counting the rest per rule ([`Redacted::unlisted`]):
+    /// for callers that need counts, not offsets, so memory does not grow with the
+    /// number of findings.
+    pub fn redact_listing(
+        &self,
+        body: &[u8],
+        content: ContentKind,
+        direction: Direction,
+        max_listed: usize,
+    ) -> Redacted {
         let mut s = self.stream(content, direction);
+        s.list_at_most(max_listed);
         // Sized up front: masks are usually few, so the output is about the input's size
         // and is written once, without regrowing (and re-copying) a multi-MiB buffer.
         let mut out = Vec::with_capacity(body.len() + body.len() / 16 + 64);
@@ -352,6 +481,7 @@ impl Redactor {
         Redacted {
             body: out,
             findings,
+            unlisted: s.take_unlisted(),
             scanned: content != ContentKind::Binary,
         }
     }
@@ -375,6 +505,7 @@ impl Redactor {
         Ok(Redacted {
             body: out,
             findings,
+            unlisted: s.take_unlisted(),
             scanned: content != ContentKind::Binary,
         })
     }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use super::engine::{merge, Cand, Deadline, Engine, Scratch, Span};
 use super::known::KnownSet;
 use super::structure::{StructStream, StructureOptions};
-use super::{ContentKind, Direction, Finding};
+use super::{ContentKind, Direction, Finding, FindingLog, UnlistedFindings};
 
 /// Minimum new data before a (re)scan, so the carried tail is not rescanned per tiny chunk.
 const MIN_STEP: usize = 64 * 1024;
@@ -24,6 +24,26 @@ const MIN_STEP: usize = 64 * 1024;
 /// memory per step is proportional to it, and each step rescans the carried tail (tens of
 /// KB), a few percent of a step this size.
 const WHOLE_STEP: usize = 1 << 20;
+
+/// Spans one step of a whole body aims at ([`RedactStream::whole_into`]): about 3 MiB of
+/// candidates, spans and sort keys.
+const DENSE_STEP_SPANS: usize = 16 * 1024;
+
+/// When masking makes the output longer than the input (markers longer than the values:
+/// `[REDACTED:pii-email]` for `a@b.co`), reserves room for the rest of the body at the
+/// rate seen so far, once, instead of letting the buffer double: each doubling copies it,
+/// and the allocator may keep the old buffer resident for a while.
+fn reserve_at_rate(out: &mut Vec<u8>, out_start: usize, read: usize, body_len: usize) {
+    let written = out.len() - out_start;
+    if read == 0 || written <= read {
+        return;
+    }
+    let rest = body_len - read;
+    let need = (rest as u128 * written as u128 / read as u128) as usize + rest / 16 + 64;
+    if out.capacity() - out.len() < need {
+        out.reserve_exact(need);
+    }
+}
 
 /// What [`RedactStream::finish`] returns.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,7 +69,8 @@ pub struct RedactStream {
     emit: usize,
     /// Where to resume looking for a segment boundary (NDJSON/SSE).
     seg_scan: usize,
-    findings: Vec<Finding>,
+    /// Findings committed and not yet taken (listed up to a limit, then counted).
+    findings: FindingLog,
     tail: usize,
     ctx: usize,
     max_span: usize,
@@ -96,7 +117,7 @@ impl RedactStream {
             base: 0,
             emit: 0,
             seg_scan: 0,
-            findings: Vec::new(),
+            findings: FindingLog::default(),
             // A committed span must have every candidate that could overlap it decided:
             // span length (<= max_span + l) plus one anchor window on each side.
             tail: max_span + 4 * l,
@@ -146,6 +167,18 @@ impl RedactStream {
     /// pass it on.
     pub fn deadline_passed(&self) -> bool {
         self.scratch.deadline.passed()
+    }
+
+    /// Lists at most `max_listed` findings in all ([`Self::take_findings`]); later ones
+    /// are counted per rule ([`Self::take_unlisted`]) so a finding-dense body does not
+    /// hold one [`Finding`] per masked region.
+    pub fn list_at_most(&mut self, max_listed: usize) {
+        self.findings.set_limit(max_listed);
+    }
+
+    /// Findings past the listing limit ([`Self::list_at_most`]) since the last call.
+    pub fn take_unlisted(&mut self) -> UnlistedFindings {
+        self.findings.take_unlisted()
     }
 
     /// Feeds the next chunk; returns the masked bytes that are now safe to emit (possibly
@@ -204,7 +237,9 @@ impl RedactStream {
     /// windows, tens of KB with the default pack) after copying them into the carry buffer.
     pub(crate) fn whole_into(&mut self, body: &[u8], out: &mut Vec<u8>) -> Vec<Finding> {
         if let Some(s) = &mut self.structured {
-            return s.whole_into(body, out);
+            let found = s.whole_into(body, out);
+            self.findings.extend(found);
+            return self.findings.take();
         }
         if self.scanned()
             && self.buf.is_empty()
@@ -216,17 +251,43 @@ impl RedactStream {
             // body (as pushing the steps would, minus the copies): the candidates and
             // spans held at once are bounded by the step, not by the body (8 MiB of
             // `a@b.co ` held 1.2 M of each, over 300 MiB). Short bodies take one step.
-            let step = self.whole_step.max(2 * self.tail);
+            //
+            // Where findings are dense the steps get shorter (down to two carried tails),
+            // so the candidates, spans and sort keys of one step stay near
+            // `DENSE_STEP_SPANS` whatever the density: 1 MiB of `a@b.co ` is 150 k of
+            // each, ~25 MiB with their vectors' growth. The output is the same for any
+            // steps (`whole_body_in_steps_equals_one_step`).
+            let max_step = self.whole_step.max(2 * self.tail);
+            let min_step = (2 * self.tail).min(max_step);
+            // A first step shorter than the longest tells the density before the vectors
+            // grow (a step longer than `WHOLE_STEP`, as tests ask for, is taken as asked).
+            let mut step = if max_step > WHOLE_STEP {
+                max_step
+            } else {
+                max_step.min(WHOLE_STEP / 4).max(min_step)
+            };
+            let out_start = out.len();
             let mut end = body.len().min(self.emit.saturating_add(step));
             while end < body.len() && body.len() - end > self.tail + step / 2 {
+                let from = self.emit;
                 self.process(body, end, false, out);
                 if self.scratch.deadline.passed() {
-                    return std::mem::take(&mut self.findings);
+                    return self.findings.take();
                 }
+                let spans = self.spans.len().max(1);
+                let done = (self.emit - from).max(1);
+                step = (done.saturating_mul(DENSE_STEP_SPANS) / spans).clamp(min_step, max_step);
+                if spans > DENSE_STEP_SPANS {
+                    // Shorter steps from here on: give back what this one grew.
+                    self.cands.shrink_to(DENSE_STEP_SPANS * 2);
+                    self.spans.shrink_to(DENSE_STEP_SPANS * 2);
+                    self.keys.shrink_to(DENSE_STEP_SPANS * 2);
+                }
+                reserve_at_rate(out, out_start, self.emit, body.len());
                 end = body.len().min(self.emit.saturating_add(step));
             }
             self.process(body, body.len(), true, out);
-            return std::mem::take(&mut self.findings);
+            return self.findings.take();
         }
         self.push_into(body, out);
         self.finish_into(out)
@@ -235,9 +296,10 @@ impl RedactStream {
     /// Findings committed so far (each is reported once).
     pub fn take_findings(&mut self) -> Vec<Finding> {
         if let Some(s) = &mut self.structured {
-            return s.take_findings();
+            let found = s.take_findings();
+            self.findings.extend(found);
         }
-        std::mem::take(&mut self.findings)
+        self.findings.take()
     }
 
     /// Ends the body: masks and returns the carried tail and the remaining findings.
@@ -253,7 +315,9 @@ impl RedactStream {
     /// [`Self::finish`], appending the tail to `out`; returns the remaining findings.
     pub(crate) fn finish_into(&mut self, out: &mut Vec<u8>) -> Vec<Finding> {
         if let Some(s) = &mut self.structured {
-            return s.finish_into(out);
+            let found = s.finish_into(out);
+            self.findings.extend(found);
+            return self.findings.take();
         }
         if self.scanned() {
             let len = self.buf.len();
@@ -261,7 +325,7 @@ impl RedactStream {
             self.buf.clear();
             self.emit = 0;
         }
-        std::mem::take(&mut self.findings)
+        self.findings.take()
     }
 
     /// The end (exclusive) of the next complete NDJSON line / SSE event in the buffer.

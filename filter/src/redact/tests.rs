@@ -646,3 +646,91 @@ fn whole_credentials_and_strict_formats() {
     let text = "$mail->Host       = 'smtp.corp.test';        //server\n$mail->Password   = 'Zq9!vT4wL2';   //pass\n";
     assert!(!mask(&r, text, ContentKind::Text).contains("Zq9!vT4wL2"));
 }
+
+/// A body with findings of several rules in every 1 MiB step of the one-shot path.
+fn finding_dense_body(len: usize) -> String {
+    let mut body = String::with_capacity(len + 64);
+    let mut i = 0usize;
+    while body.len() < len {
+        if i % 1000 == 999 {
+            body.push_str("token ghp_9fK2lQ0xYv7TzR1mN8bC4dE6gH3jK5pW2sA1 ");
+        } else {
+            body.push_str(&format!("u{}@b.co ", i % 7));
+        }
+        i += 1;
+    }
+    body
+}
+
+/// The findings past the first `listed`, counted per rule as [`UnlistedFindings`] is.
+fn counted(findings: &[Finding]) -> UnlistedFindings {
+    let mut counts = UnlistedFindings::default();
+    for f in findings {
+        counts.count(&f.rule_id, 1);
+    }
+    counts
+}
+
+#[test]
+fn limited_listing_masks_the_same_and_counts_the_rest() {
+    let r = redactor();
+    let text = finding_dense_body(2_500_000);
+    let json = serde_json::to_string(&serde_json::json!({ "log": text })).expect("json");
+    for (body, kind) in [(&text, ContentKind::Text), (&json, ContentKind::Json)] {
+        let full = r.redact(body.as_bytes(), kind, Direction::Response);
+        assert!(full.findings.len() > 300_000, "{kind:?}: too few findings");
+        assert!(full.unlisted.is_empty());
+        for limit in [0, 7, 1000] {
+            let short = r.redact_listing(body.as_bytes(), kind, Direction::Response, limit);
+            assert!(short.body == full.body, "{kind:?} {limit}: bodies differ");
+            assert_eq!(short.findings, full.findings[..limit], "{kind:?} {limit}");
+            assert_eq!(short.unlisted, counted(&full.findings[limit..]));
+            assert_eq!(short.finding_count(), full.findings.len() as u64);
+            assert!(short.changed());
+        }
+    }
+}
+
+#[test]
+fn limited_body_listing_masks_the_same_and_counts_the_rest() {
+    use crate::content::Declared;
+    let r = redactor();
+    let text = finding_dense_body(1_200_000);
+    let multipart = format!(
+        "--XyZ\r\ncontent-type: text/plain\r\n\r\n{}\r\n--XyZ\r\ncontent-type: text/plain\r\n\
+         content-transfer-encoding: base64\r\n\r\n{}\r\n--XyZ--\r\n",
+        &text[..40_000],
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &text[..30_000]),
+    );
+    let bodies = [
+        (text.clone(), "text/plain"),
+        (text.clone(), "application/octet-stream"),
+        (multipart, "multipart/form-data; boundary=XyZ"),
+    ];
+    for (body, content_type) in &bodies {
+        let declared = Declared::parse(content_type);
+        let full = r.redact_body(body.as_bytes(), &declared, Direction::Response);
+        assert!(
+            full.findings.len() > 5000,
+            "{content_type}: too few findings"
+        );
+        for limit in [0, 7, 1000] {
+            let short = r
+                .redact_body_listing_within(
+                    body.as_bytes(),
+                    &declared,
+                    Direction::Response,
+                    None,
+                    limit,
+                )
+                .expect("no deadline");
+            assert!(
+                short.body == full.body,
+                "{content_type} {limit}: bodies differ"
+            );
+            assert_eq!(short.findings, full.findings[..limit], "{content_type}");
+            assert_eq!(short.unlisted, counted(&full.findings[limit..]));
+            assert!(short.changed());
+        }
+    }
+}

@@ -171,6 +171,89 @@ async fn gzip_responses_are_decoded_masked_and_sent_plain() -> anyhow::Result<()
     Ok(())
 }
 
+/// A buffered body with thousands of findings: Warden lists only the first few of them
+/// and counts the rest per rule (its memory must not grow with the findings); every one
+/// is still masked, and every one is counted in the metrics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finding_dense_bodies_are_masked_and_counted_in_full() -> anyhow::Result<()> {
+    use std::time::Duration;
+    use warden_integration_tests::metrics::Scrape;
+    use warden_integration_tests::process::poll_until;
+
+    let stack = Stack::start(StackOptions {
+        warden_config: "masking:\n  request: false\n  response: true\n\
+                        approvals:\n  admin: {listen: '127.0.0.1:$ADMIN_PORT'}\n"
+            .into(),
+        ..StackOptions::default()
+    })
+    .await?;
+    const EMAILS: usize = 3000;
+    let mut body: String = (0..EMAILS).map(|i| format!("u{i}@b.co ")).collect();
+    body.push_str(GITHUB);
+    let response = reflect(
+        &stack,
+        &http1_client(),
+        body,
+        &[("x-reflect-content-type", "text/plain")],
+    )
+    .await?;
+    // Buffered (a known length within the limit), so the one-shot path masked it.
+    let length = response.headers().get("content-length").cloned();
+    let text = response.text().await?;
+    ensure!(
+        length
+            .as_ref()
+            .is_some_and(|l| l.to_str().ok() == Some(text.len().to_string().as_str())),
+        "not masked as a buffered body (content-length {length:?})"
+    );
+    ensure!(!text.contains("@b.co"), "an email reached the client");
+    ensure!(!text.contains(GITHUB), "the token reached the client");
+    let masked = text.matches("[REDACTED:pii-email]").count();
+    ensure!(masked == EMAILS, "{masked} emails masked, not {EMAILS}");
+
+    let metrics = format!("{}/metrics", stack.warden.admin_url()?);
+    let counted = |scrape: &Scrape, rule: &str| {
+        scrape.sum(
+            "warden_masking_findings_total",
+            &[("direction", "response"), ("rule", rule)],
+        )
+    };
+    let scrape = poll_until(
+        "the exchange's findings in the metrics",
+        Duration::from_secs(30),
+        || async {
+            let text = http1_client()
+                .get(&metrics)
+                .send()
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            let scrape = Scrape::parse(&text).ok()?;
+            (counted(&scrape, "pii-email") > 0.0).then_some(scrape)
+        },
+    )
+    .await?;
+    ensure!(
+        counted(&scrape, "pii-email") == EMAILS as f64,
+        "pii-email findings counted: {}",
+        counted(&scrape, "pii-email")
+    );
+    ensure!(
+        scrape.sum(
+            "warden_masking_findings_total",
+            &[("direction", "response")]
+        ) == EMAILS as f64 + 1.0,
+        "findings counted in all: {}",
+        scrape.sum(
+            "warden_masking_findings_total",
+            &[("direction", "response")]
+        )
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_sent_events_are_masked_event_by_event() -> anyhow::Result<()> {
     let stack = Stack::start(response_masking()).await?;
