@@ -389,7 +389,7 @@ impl JsonNormalizer {
     }
 
     /// Where the top-level documents of `body` end, when this (fresh) normaliser would
-    /// read `body` exactly as it is: no escape to decode (no `\\` at all), no value to
+    /// read `body` exactly as it is: no escape to decode (no `\` in a string), no value to
     /// mask wholesale (no field rules, no `"data"`, `"stringData"` or `"auths"` member,
     /// which every Secret and Docker config needs), so the normalised text is `body`
     /// itself and has no piece. `None` when it would not (it must be read for real).
@@ -402,16 +402,11 @@ impl JsonNormalizer {
         if self.raw_pos != 0 || self.opts.field_rules.is_some() {
             return None;
         }
-        if memchr::memchr(b'\\', body).is_some() {
-            return None;
-        }
-        for member in [&b"\"data\""[..], b"\"stringData\"", b"\"auths\""] {
-            if memchr::memmem::find(body, member).is_some() {
-                return None;
-            }
-        }
         // As `run` reads it: with no escapes a string ends at the next quote; outside
-        // strings, brackets nest (a stray closer at the top level ends a document too).
+        // strings, brackets nest (a stray closer at the top level ends a document too). A
+        // backslash outside strings is a scalar byte like any other; in a string it may
+        // start an escape. The member names are checked on every string (keys and values
+        // alike), in the same walk: one pass over the body.
         let mut ends = Vec::new();
         let mut depth = 0usize;
         let mut i = 0;
@@ -420,8 +415,13 @@ impl JsonNormalizer {
                 b'"' => {
                     let rest = &body[i + 1..];
                     let len = string_run(rest);
-                    if len == rest.len() {
-                        break;
+                    match rest.get(len) {
+                        None => break,
+                        Some(b'\\') => return None,
+                        Some(_) => {}
+                    }
+                    if matches!(&rest[..len], b"data" | b"stringData" | b"auths") {
+                        return None;
                     }
                     i += len + 2;
                     continue;

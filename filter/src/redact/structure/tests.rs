@@ -430,6 +430,8 @@ fn bodies_read_as_they_are_mask_as_when_read_token_by_token() {
         format!("{{\"password\":\"hunter2hunter2\"}}\n{{\"email\":\"jane.doe@acme-corp.io\"}}\n"),
         // Brackets inside strings are not structure.
         format!(r#"{{"a":"}}]{{[","b":"{STRIPE}"}} ["{GHP}"]"#),
+        // A backslash outside strings is a scalar byte, not an escape.
+        format!(r#"[1,\ "{GHP}"]"#),
         // Secrets spelled with a quote right after, scalars, nesting.
         format!(r#"[{{"k":[true,null,-1.5e3,{{"d":"{GHP}"}}]}},"{STRIPE}"]"#),
     ];
