@@ -274,6 +274,19 @@ fn is_delim(b: u8) -> bool {
     is_ws(b) || matches!(b, b',' | b'}' | b']' | b':' | b'"' | b'{' | b'[')
 }
 
+/// Length of the plain run at the start of a string's content: up to its closing quote or
+/// an escape.
+#[inline]
+fn string_run(rest: &[u8]) -> usize {
+    // Most strings are short: a plain loop over the first bytes is cheaper than setting up
+    // a vector search for each.
+    let head = rest.len().min(16);
+    if let Some(k) = rest[..head].iter().position(|&c| c == b'"' || c == b'\\') {
+        return k;
+    }
+    memchr::memchr2(b'"', b'\\', &rest[head..]).map_or(rest.len(), |k| head + k)
+}
+
 fn hex(b: &[u8]) -> Option<u32> {
     let mut v = 0u32;
     for &c in b {
@@ -307,12 +320,14 @@ fn canonical(cp: u32, out: &mut Vec<u8>) {
     }
 }
 
-/// A key as a client reads it: the canonical escapes left in the normalised text undone.
-fn decode_key(canon: &[u8]) -> Vec<u8> {
+/// A key as a client reads it: the canonical escapes left in the normalised text undone,
+/// written over `out` (its buffer is reused: one key per member, no allocation).
+fn decode_key_into(canon: &[u8], out: &mut Vec<u8>) {
+    out.clear();
     if !canon.contains(&b'\\') {
-        return canon.to_vec();
+        out.extend_from_slice(canon);
+        return;
     }
-    let mut out = Vec::with_capacity(canon.len());
     let mut i = 0;
     while i < canon.len() {
         if canon[i] == b'\\' && i + 1 < canon.len() {
@@ -339,6 +354,12 @@ fn decode_key(canon: &[u8]) -> Vec<u8> {
         out.push(canon[i]);
         i += 1;
     }
+}
+
+/// [`decode_key_into`] into a new buffer.
+fn decode_key(canon: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(canon.len());
+    decode_key_into(canon, &mut out);
     out
 }
 
@@ -365,6 +386,58 @@ impl JsonNormalizer {
             probed: 0,
             boundaries: Vec::new(),
         }
+    }
+
+    /// Where the top-level documents of `body` end, when this (fresh) normaliser would
+    /// read `body` exactly as it is: no escape to decode (no `\` in a string), no value to
+    /// mask wholesale (no field rules, no `"data"`, `"stringData"` or `"auths"` member,
+    /// which every Secret and Docker config needs), so the normalised text is `body`
+    /// itself and has no piece. `None` when it would not (it must be read for real).
+    ///
+    /// Why: most bodies are like this, and then the only structure that changes what the
+    /// engine does is where each document ends (each is masked on its own). Finding those
+    /// ends is a walk over the brackets outside strings, a fraction of the cost of reading
+    /// and copying every token.
+    pub(crate) fn plain_document_ends(&self, body: &[u8]) -> Option<Vec<usize>> {
+        if self.raw_pos != 0 || self.opts.field_rules.is_some() {
+            return None;
+        }
+        // As `run` reads it: with no escapes a string ends at the next quote; outside
+        // strings, brackets nest (a stray closer at the top level ends a document too). A
+        // backslash outside strings is a scalar byte like any other; in a string it may
+        // start an escape. The member names are checked on every string (keys and values
+        // alike), in the same walk: one pass over the body.
+        let mut ends = Vec::new();
+        let mut depth = 0usize;
+        let mut i = 0;
+        while i < body.len() {
+            match body[i] {
+                b'"' => {
+                    let rest = &body[i + 1..];
+                    let len = string_run(rest);
+                    match rest.get(len) {
+                        None => break,
+                        Some(b'\\') => return None,
+                        Some(_) => {}
+                    }
+                    if matches!(&rest[..len], b"data" | b"stringData" | b"auths") {
+                        return None;
+                    }
+                    i += len + 2;
+                    continue;
+                }
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' => {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        ends.push(i + 1);
+                    }
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        Some(ends)
     }
 
     /// Where top-level documents ended since the last call (a JSON sequence or a watch
@@ -571,25 +644,54 @@ impl JsonNormalizer {
 
     /// Reads `raw` until its end, or until a value whose treatment needs reading ahead
     /// (returns its index; nothing of it was consumed).
+    ///
+    /// Most of a body goes into the normalised text exactly as it came: punctuation,
+    /// keys, scalars, strings without escapes. Those bytes are not copied token by token
+    /// (a call per token was most of this layer's cost on clean JSON): `raw[copied..i]` is
+    /// read and still to be copied, and is written in one go before anything that differs
+    /// from the raw bytes (an escape, a value masked wholesale), before the normalised
+    /// position is taken (a piece, a document's end), and when `run` returns.
     fn run(&mut self, raw: &[u8], out: &mut NText) -> Option<usize> {
         let mut i = 0;
+        let mut copied = 0;
+        macro_rules! flush {
+            () => {{
+                out.n.extend_from_slice(&raw[copied..i]);
+                copied = i;
+            }};
+        }
         while i < raw.len() {
             if self.probing.is_some() && self.resolved() {
+                out.n.extend_from_slice(&raw[copied..i]);
                 return None;
             }
             match self.lex {
                 Lex::Str => {
                     let rest = &raw[i..];
-                    let stop = memchr::memchr2(b'"', b'\\', rest).unwrap_or(rest.len());
+                    let stop = string_run(rest);
                     if stop > 0 {
-                        self.sink(&rest[..stop], None, out);
+                        if self.mode == StrMode::Masked {
+                            // Not written: the value's marker replaces it.
+                            out.n.extend_from_slice(&raw[copied..i]);
+                            self.sink(&rest[..stop], None, out);
+                            copied = i + stop;
+                        } else {
+                            self.note(&rest[..stop]);
+                        }
                         i += stop;
                         self.raw_pos += stop as u64;
                         continue;
                     }
                     if rest[0] == b'"' {
+                        if self.mode == StrMode::Masked {
+                            flush!();
+                        }
+                        // The closing quote itself is copied as it is.
                         self.end_string(out);
                     } else {
+                        // The escape is written by `esc_byte` once it is complete.
+                        out.n.extend_from_slice(&raw[copied..i]);
+                        copied = i + 1;
                         self.esc[0] = b'\\';
                         self.esc_len = 1;
                         self.esc_raw = self.raw_pos;
@@ -603,16 +705,26 @@ impl JsonNormalizer {
                         i += 1;
                         self.raw_pos += 1;
                     }
+                    copied = i;
                 }
                 Lex::Scalar => {
                     let rest = &raw[i..];
                     let run = rest.iter().position(|&c| is_delim(c)).unwrap_or(rest.len());
                     if run == 0 {
+                        if self.acc.is_some() {
+                            flush!();
+                        }
                         self.end_masked(out);
                         self.lex = Lex::Between;
                         continue;
                     }
-                    self.sink(&rest[..run], None, out);
+                    if self.mode == StrMode::Masked {
+                        out.n.extend_from_slice(&raw[copied..i]);
+                        self.sink(&rest[..run], None, out);
+                        copied = i + run;
+                    } else {
+                        self.note(&rest[..run]);
+                    }
                     i += run;
                     self.raw_pos += run as u64;
                 }
@@ -621,7 +733,6 @@ impl JsonNormalizer {
                     if is_ws(b) {
                         let rest = &raw[i..];
                         let run = rest.iter().position(|&c| !is_ws(c)).unwrap_or(rest.len());
-                        out.n.extend_from_slice(&rest[..run]);
                         i += run;
                         self.raw_pos += run as u64;
                         continue;
@@ -630,7 +741,6 @@ impl JsonNormalizer {
                         b'"' => {
                             let key = self.frames.last().is_some_and(|f| f.object && f.expect_key)
                                 && self.untracked == 0;
-                            out.n.push(b'"');
                             self.raw_pos += 1;
                             if key {
                                 self.mode = StrMode::Key;
@@ -642,23 +752,25 @@ impl JsonNormalizer {
                         }
                         b'{' | b'[' => {
                             if self.needs_probe(b == b'{') {
+                                out.n.extend_from_slice(&raw[copied..i]);
                                 return Some(i);
                             }
-                            self.open(b == b'{', out);
+                            self.open(b == b'{');
                         }
                         b'}' | b']' => {
-                            out.n.push(b);
                             self.raw_pos += 1;
                             self.close();
                             if self.frames.is_empty()
                                 && self.untracked == 0
                                 && self.probing.is_none()
                             {
+                                i += 1;
+                                flush!();
                                 self.boundaries.push(out.pos());
+                                continue;
                             }
                         }
                         b':' => {
-                            out.n.push(b);
                             self.raw_pos += 1;
                             if let Some(f) = self.frames.last_mut().filter(|_| self.untracked == 0)
                             {
@@ -666,7 +778,6 @@ impl JsonNormalizer {
                             }
                         }
                         b',' => {
-                            out.n.push(b);
                             self.raw_pos += 1;
                             if let Some(f) = self.frames.last_mut().filter(|_| self.untracked == 0)
                             {
@@ -689,6 +800,7 @@ impl JsonNormalizer {
                 }
             }
         }
+        out.n.extend_from_slice(&raw[copied..i]);
         None
     }
 
@@ -815,9 +927,8 @@ impl JsonNormalizer {
         self.secret_of(index).is_none()
     }
 
-    /// An object or array opens.
-    fn open(&mut self, object: bool, out: &mut NText) {
-        out.n.push(if object { b'{' } else { b'[' });
+    /// An object or array opens (its bracket is copied by the caller).
+    fn open(&mut self, object: bool) {
         self.probe_value(false);
         let mask = self.value_mask();
         self.raw_pos += 1;
@@ -879,13 +990,12 @@ impl JsonNormalizer {
         self.frames.pop();
     }
 
-    /// A string ends (at its closing quote, not yet written).
+    /// A string ends (at its closing quote, not yet written: the caller copies it).
     fn end_string(&mut self, out: &mut NText) {
         match self.mode {
             StrMode::Key => {
-                let key = decode_key(&self.key_buf);
                 if let Some(f) = self.frames.last_mut() {
-                    f.key = key;
+                    decode_key_into(&self.key_buf, &mut f.key);
                     f.has_key = true;
                 }
             }
@@ -908,7 +1018,6 @@ impl JsonNormalizer {
             }
             StrMode::Masked => self.end_masked(out),
         }
-        out.n.push(b'"');
         self.mode = StrMode::Value;
         self.lex = Lex::Between;
     }
@@ -932,15 +1041,10 @@ impl JsonNormalizer {
         });
     }
 
-    /// String (or scalar) content: `text` is its normalised spelling; `raw` (start and
-    /// bytes), when given, the raw spelling it stands for (else the same bytes).
-    fn sink(&mut self, text: &[u8], raw: Option<(u64, &[u8])>, out: &mut NText) {
-        if self.mode == StrMode::Masked {
-            if let Some(acc) = self.acc.as_mut() {
-                acc.feed(text);
-            }
-            return;
-        }
+    /// String (or scalar) content read as it came (the caller copies it): kept where a
+    /// key or a `kind` value is being read.
+    #[inline]
+    fn note(&mut self, text: &[u8]) {
         if self.mode == StrMode::Key && self.key_buf.len() < KEY_CAP {
             let room = KEY_CAP - self.key_buf.len();
             self.key_buf
@@ -951,6 +1055,18 @@ impl JsonNormalizer {
                 c.extend_from_slice(&text[..text.len().min(64)]);
             }
         }
+    }
+
+    /// String (or scalar) content: `text` is its normalised spelling; `raw` (start and
+    /// bytes), when given, the raw spelling it stands for (else the same bytes).
+    fn sink(&mut self, text: &[u8], raw: Option<(u64, &[u8])>, out: &mut NText) {
+        if self.mode == StrMode::Masked {
+            if let Some(acc) = self.acc.as_mut() {
+                acc.feed(text);
+            }
+            return;
+        }
+        self.note(text);
         match raw {
             Some((raw_start, raw)) if raw != text => {
                 let n_start = out.pos();

@@ -235,6 +235,12 @@ impl StructStream {
     }
 
     pub(crate) fn whole_into(&mut self, body: &[u8], out: &mut Vec<u8>) -> Vec<Finding> {
+        let fresh = self.text.pos() == 0 && self.text.pieces.is_empty();
+        if let (true, Normalizer::Json(j)) = (fresh, &self.norm) {
+            if let Some(ends) = j.plain_document_ends(body) {
+                return self.whole_plain(body, &ends, out);
+            }
+        }
         for step in body.chunks(WHOLE_STEP) {
             if self.scratch.deadline.passed() {
                 break;
@@ -242,6 +248,108 @@ impl StructStream {
             self.push_into(step, out);
         }
         self.finish_into(out)
+    }
+
+    /// [`Self::whole_into`] for a body the normaliser would read as it is (see
+    /// [`JsonNormalizer::plain_document_ends`]): the engine scans the body itself, document
+    /// by document as pushing would (each complete document on its own, to its end), a
+    /// step at a time so what is held at once is bounded by the step. Output and findings
+    /// are those of reading it for real.
+    fn whole_plain(&mut self, body: &[u8], ends: &[usize], out: &mut Vec<u8>) -> Vec<Finding> {
+        let step = WHOLE_STEP.max(2 * self.tail);
+        let mut start = 0;
+        for &end in ends.iter().chain(std::iter::once(&body.len())) {
+            let doc = &body[start..end];
+            let mut emit = 0;
+            let mut upto = doc.len().min(step);
+            while upto < doc.len() {
+                emit = self.process_plain(doc, start as u64, emit, upto, false, out);
+                if self.scratch.deadline.passed() {
+                    return std::mem::take(&mut self.findings);
+                }
+                upto = doc.len().min(emit.saturating_add(step));
+            }
+            self.process_plain(doc, start as u64, emit, doc.len(), true, out);
+            if self.scratch.deadline.passed() {
+                return std::mem::take(&mut self.findings);
+            }
+            start = end;
+        }
+        std::mem::take(&mut self.findings)
+    }
+
+    /// [`Self::process`] over `doc[..end]` (a document that starts at raw offset `base`,
+    /// read as it is: no pieces), output from `from`; returns how far output was written.
+    fn process_plain(
+        &mut self,
+        doc: &[u8],
+        base: u64,
+        from: usize,
+        end: usize,
+        eof: bool,
+        out: &mut Vec<u8>,
+    ) -> usize {
+        let limit = if eof {
+            end
+        } else {
+            end.saturating_sub(self.tail)
+        };
+        if limit <= from && !eof {
+            return from;
+        }
+        self.cands.clear();
+        self.spans.clear();
+        self.engine.detect(
+            &doc[..end],
+            from,
+            eof,
+            self.content,
+            &self.known,
+            &mut self.scratch,
+            &mut self.cands,
+        );
+        if self.scratch.deadline.passed() {
+            return from;
+        }
+        merge(
+            &mut self.cands,
+            from,
+            self.max_span,
+            &mut self.keys,
+            &mut self.spans,
+        );
+        let mut pos = from;
+        for span in &self.spans {
+            if span.start >= limit {
+                break;
+            }
+            let start = span.start.max(pos);
+            let stop = span.end.max(start);
+            if stop <= start {
+                continue;
+            }
+            out.extend_from_slice(&doc[pos..start]);
+            let mut shown = *span;
+            if shown.primary.start == span.start && shown.primary.end == span.end {
+                shown.primary.start = start;
+                shown.primary.end = stop;
+            }
+            shown.start = start;
+            shown.end = stop;
+            self.engine
+                .render(&shown, &doc[start..stop], &self.known, out);
+            self.findings.push(Finding {
+                rule_id: self.engine.source_id(span.primary.source, &self.known),
+                kind: self.engine.source_kind(span.primary.source),
+                direction: self.direction,
+                offset: base + start as u64,
+                len: (stop - start) as u64,
+            });
+            pos = stop;
+        }
+        let emit_to = limit.max(pos);
+        out.extend_from_slice(&doc[pos..emit_to]);
+        emit_to
     }
 
     /// Drops normalised text older than the context the engine needs.

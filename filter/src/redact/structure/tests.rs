@@ -409,3 +409,82 @@ fn each_document_of_a_json_sequence_passes_on_as_soon_as_it_is_complete() {
         assert_secret_masked(&out);
     }
 }
+
+/// Whether the one-shot plain path (the engine over the body itself) reads `body`.
+fn reads_as_itself(body: &[u8]) -> bool {
+    super::json::JsonNormalizer::new(Arc::new(StructureOptions::default()), Arc::from(&[][..]))
+        .plain_document_ends(body)
+        .is_some()
+}
+
+#[test]
+fn bodies_read_as_they_are_mask_as_when_read_token_by_token() {
+    let r = redactor();
+    let bodies = [
+        // Two documents, a secret in each; a secret cut by a document's end is two halves.
+        format!(r#"{{"token":"{GHP}"}}{{"note":"x {STRIPE}"}}"#),
+        format!(r#"{{"x":"{}"}}{{"y":"{}"}}"#, &GHP[..14], &GHP[14..]),
+        // A stray closer ends a document too; an unterminated string runs to the end.
+        format!(r#"[1,2]] {{"a":"{GHP}"  "#),
+        format!(r#"{{"a":"unterminated {GHP}"#),
+        format!("{{\"password\":\"hunter2hunter2\"}}\n{{\"email\":\"jane.doe@acme-corp.io\"}}\n"),
+        // Brackets inside strings are not structure.
+        format!(r#"{{"a":"}}]{{[","b":"{STRIPE}"}} ["{GHP}"]"#),
+        // A backslash outside strings is a scalar byte, not an escape.
+        format!(r#"[1,\ "{GHP}"]"#),
+        // Secrets spelled with a quote right after, scalars, nesting.
+        format!(r#"[{{"k":[true,null,-1.5e3,{{"d":"{GHP}"}}]}},"{STRIPE}"]"#),
+    ];
+    for body in &bodies {
+        assert!(reads_as_itself(body.as_bytes()), "{body}");
+        let out = masked(&r, body.as_bytes(), ContentKind::Json);
+        assert!(!out.findings.is_empty(), "{body}");
+    }
+    // Longer than a step: stepped detection within one document and across many.
+    let mut long = String::from("[");
+    let mut i = 0;
+    while long.len() < (3 << 20) + 777 {
+        long.push_str(&format!(
+            r#"{{"id":{i},"token":"{GHP}","note":"card 4242 4242 4242 4242 and {STRIPE}"}},"#
+        ));
+        i += 1;
+    }
+    long.push_str("{}]\n");
+    let many = long.replace("},{", "}\n{");
+    for body in [&long, &many] {
+        assert!(reads_as_itself(body.as_bytes()));
+        let one = r.redact(body.as_bytes(), ContentKind::Json, Direction::Response);
+        assert!(
+            one.findings.len() > 3 * i,
+            "{} findings",
+            one.findings.len()
+        );
+        for size in [4096usize, 65_536, 1_000_003] {
+            let mut s = r.stream(ContentKind::Json, Direction::Response);
+            let mut out = Vec::new();
+            let mut findings = Vec::new();
+            for chunk in body.as_bytes().chunks(size) {
+                out.extend(s.push(chunk));
+                findings.extend(s.take_findings());
+            }
+            let end = s.finish();
+            out.extend(end.tail);
+            findings.extend(end.findings);
+            assert!(out == one.body, "{size}-byte chunks: bodies differ");
+            assert!(
+                findings == one.findings,
+                "{size}-byte chunks: findings differ"
+            );
+        }
+    }
+    // What must be read token by token.
+    for body in [
+        r#"{"a":"\u0041"}"#,
+        r#"{"a":"\/"}"#,
+        r#"{"kind":"Secret","data":{"a":"eA=="}}"#,
+        r#"{"stringData":{"a":"b"}}"#,
+        r#"{"auths":{"r":{"auth":"eDp5"}}}"#,
+    ] {
+        assert!(!reads_as_itself(body.as_bytes()), "{body}");
+    }
+}
