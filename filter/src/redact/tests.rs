@@ -610,7 +610,7 @@ fn weak_passwords_masked_placeholder_phrases_kept() {
 #[test]
 fn whole_credentials_and_strict_formats() {
     let r = redactor();
-    let key88 = format!("{}==", "Xk9q2ZbT7vR4mW1s".repeat(6)[..86].to_string());
+    let key88 = format!("{}==", &"Xk9q2ZbT7vR4mW1s".repeat(6)[..86]);
     let azdo = format!("{}aQ1bAZDOx9Z2", "aQ1bW2cE3dR4".repeat(6));
     let pypi = format!(
         "pypi-AgEIcHlwaS5vcmc{}",

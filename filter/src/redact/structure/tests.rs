@@ -427,7 +427,7 @@ fn bodies_read_as_they_are_mask_as_when_read_token_by_token() {
         // A stray closer ends a document too; an unterminated string runs to the end.
         format!(r#"[1,2]] {{"a":"{GHP}"  "#),
         format!(r#"{{"a":"unterminated {GHP}"#),
-        format!("{{\"password\":\"hunter2hunter2\"}}\n{{\"email\":\"jane.doe@acme-corp.io\"}}\n"),
+        "{\"password\":\"hunter2hunter2\"}\n{\"email\":\"jane.doe@acme-corp.io\"}\n".to_string(),
         // Brackets inside strings are not structure.
         format!(r#"{{"a":"}}]{{[","b":"{STRIPE}"}} ["{GHP}"]"#),
         // A backslash outside strings is a scalar byte, not an escape.
