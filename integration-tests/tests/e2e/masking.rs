@@ -180,10 +180,18 @@ async fn finding_dense_bodies_are_masked_and_counted_in_full() -> anyhow::Result
     use warden_integration_tests::metrics::Scrape;
     use warden_integration_tests::process::poll_until;
 
+    // The admin port (for /metrics) needs an identity issuer; requests need no token.
+    let dir = tempfile::tempdir()?;
+    let issuer = warden_integration_tests::issuer::DevIssuer::start(dir.path()).await?;
+    let identity = issuer
+        .identity_config()
+        .replace("required: true", "required: false");
     let stack = Stack::start(StackOptions {
-        warden_config: "masking:\n  request: false\n  response: true\n\
-                        approvals:\n  admin: {listen: '127.0.0.1:$ADMIN_PORT'}\n"
-            .into(),
+        warden_config: format!(
+            "{identity}masking:\n  request: false\n  response: true\n\
+             approvals:\n  store: sqlite://{}\n  admin: {{listen: '127.0.0.1:$ADMIN_PORT'}}\n",
+            dir.path().join("warden.db").display()
+        ),
         ..StackOptions::default()
     })
     .await?;
