@@ -731,6 +731,12 @@ fn policy(command: PolicyCommand) -> anyhow::Result<()> {
                 let redactor = masking.build()?;
                 let masked = testcases::masked_body(
                     &decision,
+                    testcases::flagged_fields(
+                        &policy,
+                        &decision,
+                        &facts,
+                        warden::redact::Direction::Response,
+                    ),
                     warden::redact::Direction::Response,
                     &response_content_type,
                     &body,

@@ -87,6 +87,9 @@ impl Upstream {
             .route("/sse", get(sse))
             .route("/echo", any(echo))
             .route("/reflect", axum::routing::post(reflect))
+            // A GraphQL endpoint that answers with what it was sent (policies treat paths
+            // naming GraphQL as GraphQL).
+            .route("/graphql", axum::routing::post(reflect))
             .route("/headers", get(headers_route))
             .route("/repo.git/info/refs", get(git_advertisement))
             .fallback(echo)

@@ -84,6 +84,12 @@ pub struct GraphqlFacts {
     /// persisted query); `Some` means "treat as any operation".
     #[serde(skip_serializing_if = "Option::is_none")]
     pub opaque: Option<String>,
+    /// Every aliased field of the document, at any depth, in operations and fragments:
+    /// `(alias, field name)`. The response names such a field by its alias
+    /// (`{ u: user { s: ssn } }` answers `{"u": {"s": …}}`), so field masking reads these
+    /// to follow a flagged key under the name the agent chose.
+    #[serde(skip)]
+    pub aliases: Vec<(String, String)>,
 }
 
 /// How many selections (fields, spreads, inline fragments) fragment expansion may visit for
@@ -100,6 +106,7 @@ pub fn classify_graphql(document: &str, operation_name: Option<&str>) -> Graphql
         selected: None,
         parse_error: None,
         opaque: None,
+        aliases: Vec::new(),
     };
     if skip_ignored(document).is_empty() {
         facts.parse_error = Some("empty document".to_owned());
@@ -112,6 +119,8 @@ pub fn classify_graphql(document: &str, operation_name: Option<&str>) -> Graphql
             return facts;
         }
     };
+
+    facts.aliases = aliases(&parsed);
 
     // Duplicate fragment names are a validation error; keep every definition so none hides.
     let mut fragments: Fragments<'_> = HashMap::new();
@@ -178,6 +187,38 @@ pub fn classify_graphql(document: &str, operation_name: Option<&str>) -> Graphql
         },
     };
     facts
+}
+
+/// Every aliased field (`alias: name`) of every definition, at any depth. Fragments are
+/// walked as definitions, not expanded, so the walk is linear in the document.
+fn aliases<'doc>(parsed: &'doc Document<'doc, &'doc str>) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut pending: Vec<&'doc SelectionSet<'doc, &'doc str>> = parsed
+        .definitions
+        .iter()
+        .map(|definition| match definition {
+            Definition::Fragment(fragment) => &fragment.selection_set,
+            Definition::Operation(OperationDefinition::SelectionSet(set)) => set,
+            Definition::Operation(OperationDefinition::Query(q)) => &q.selection_set,
+            Definition::Operation(OperationDefinition::Mutation(m)) => &m.selection_set,
+            Definition::Operation(OperationDefinition::Subscription(s)) => &s.selection_set,
+        })
+        .collect();
+    while let Some(set) = pending.pop() {
+        for selection in &set.items {
+            match selection {
+                Selection::Field(field) => {
+                    if let Some(alias) = field.alias.filter(|alias| *alias != field.name) {
+                        found.push((alias.to_owned(), field.name.to_owned()));
+                    }
+                    pending.push(&field.selection_set);
+                }
+                Selection::InlineFragment(inline) => pending.push(&inline.selection_set),
+                Selection::FragmentSpread(_) => {}
+            }
+        }
+    }
+    found
 }
 
 /// Fragment definitions by name (several when a name is defined more than once).
@@ -333,6 +374,7 @@ impl GraphqlRequest {
                 selected: None,
                 parse_error: None,
                 opaque: None,
+                aliases: Vec::new(),
             },
             _ => return None,
         };
@@ -947,6 +989,27 @@ mod tests {
             .map(|operation| operation.kind)
             .collect();
         assert_eq!(kinds, [Query, Mutation]);
+    }
+
+    #[test]
+    fn aliases_are_listed_at_any_depth_and_in_fragments() {
+        let facts = classify_graphql(
+            "query Q { u: user { s: ssn name ...F ... on User { p: phone } } } \
+             fragment F on User { card: cardNumber plain: plain }",
+            None,
+        );
+        let mut aliases = facts.aliases.clone();
+        aliases.sort();
+        assert_eq!(
+            aliases,
+            [
+                ("card", "cardNumber"),
+                ("p", "phone"),
+                ("s", "ssn"),
+                ("u", "user")
+            ]
+            .map(|(a, f)| (a.to_owned(), f.to_owned()))
+        );
     }
 
     #[test]

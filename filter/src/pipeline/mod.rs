@@ -138,36 +138,6 @@ pub struct LocalReply {
     pub details: String,
 }
 
-/// The fields `verdict` flags in the response, with every other name the request's SQL
-/// gives a flagged result column (`SELECT salary AS pay`): masked as the column is.
-fn response_fields(
-    verdict: &PolicyDecision,
-    facts: &RequestFacts,
-    policy: &Policy,
-) -> Option<Arc<crate::redact::fields::FieldSet>> {
-    let set = verdict.effects.field_set(Direction::Response)?;
-    if !set.has_columns() || facts.sql.is_empty() {
-        return Some(set);
-    }
-    let mut set = (*set).clone();
-    let dialects = &policy.sql_settings().dialects;
-    for (name, index) in set.column_names() {
-        let flagged = std::collections::BTreeSet::from([name]);
-        for found in &facts.sql {
-            let renamed = classify::sql::renamed_columns(
-                &found.text,
-                dialects,
-                &flagged,
-                &crate::redact::fields::fold_name,
-            );
-            for alias in renamed {
-                set.add_column_alias(&alias, index);
-            }
-        }
-    }
-    Some(Arc::new(set))
-}
-
 impl LocalReply {
     /// A JSON error reply an agent (often an LLM) can read:
     /// `{"error": {"code": ..., "message": ..., "request_id": ...}}`.
@@ -1006,7 +976,7 @@ impl Pipeline {
             return self.read_for_policy(exchange, facts, policy, head, end_of_stream);
         }
         exchange.request_body.fields = verdict.effects.field_set(Direction::Request);
-        exchange.response_body.fields = response_fields(&verdict, &facts, &policy);
+        exchange.response_body.fields = policy.response_fields(&verdict, &facts);
         let mask = MaskOverride {
             request: verdict.effects.mask_request,
             response: verdict.effects.mask_response,
@@ -1162,7 +1132,7 @@ impl Pipeline {
         let request_fields = verdict.effects.field_set(Direction::Request);
         choice.mask = choice.patterns || request_fields.is_some();
         exchange.request_body.fields = request_fields;
-        exchange.response_body.fields = response_fields(&verdict, &facts, &policy);
+        exchange.response_body.fields = policy.response_fields(&verdict, &facts);
         let outcome = match verdict.decision {
             Action::Deny => {
                 if let Some(decision) = exchange.decision.as_mut() {

@@ -261,11 +261,34 @@ impl Effects {
 
 const DEFAULT_STATUS: u16 = 403;
 
-/// Whether `rule` masks result columns of responses.
-fn flags_response_columns(rule: &Rule) -> bool {
+/// Whether `rule` masks result columns or member keys of responses: the request can
+/// rename those (`SELECT salary AS pay`, a GraphQL alias `pay: salary`), so a decision
+/// that applies the rule may read the request body first (see [`renames_response_fields`]).
+fn flags_renamable_response_fields(rule: &Rule) -> bool {
     rule.fields.iter().any(|f| {
-        matches!(f.selector, crate::redact::fields::Selector::Column(_))
-            && f.direction.covers(crate::redact::Direction::Response)
+        matches!(
+            f.selector,
+            crate::redact::fields::Selector::Column(_) | crate::redact::fields::Selector::Key(_)
+        ) && f.direction.covers(crate::redact::Direction::Response)
+    })
+}
+
+/// Whether a request with these head facts may rename fields `rule` masks in its
+/// response, so its body must be read before deciding: any request for a column rule
+/// (SQL travels in JSON, forms and plain bodies alike), and for a key rule a request to a
+/// path that names GraphQL (`/graphql`, `/api/gql`), whose aliases rename keys. Why not
+/// every request for a key rule: that would make every large upload under such a rule
+/// wait for, and be refused past, the inspection limit; a `GET ?query=` document is read
+/// from the head anyway.
+fn renames_response_fields(rule: &Rule, head_facts: &RequestFacts) -> bool {
+    use crate::redact::fields::Selector;
+    rule.fields.iter().any(|f| {
+        f.direction.covers(crate::redact::Direction::Response)
+            && match f.selector {
+                Selector::Column(_) => true,
+                Selector::Key(_) => crate::classify::graphql::graphql_path(&head_facts.path),
+                Selector::Path(_) => false,
+            }
     })
 }
 
@@ -378,7 +401,7 @@ impl Policy {
         let needs_body = rules.iter().any(|r| {
             r.when.needs_body()
                 || r.unless.as_ref().is_some_and(|u| u.needs_body())
-                || flags_response_columns(r)
+                || flags_renamable_response_fields(r)
         });
         Ok(Policy {
             rules,
@@ -479,16 +502,55 @@ impl Policy {
         &self.sql
     }
 
+    /// The fields `verdict` flags in the response, with every other name the request
+    /// gives them: result columns its SQL renames (`SELECT salary AS pay`) and keys its
+    /// GraphQL aliases rename (`{ pay: salary }`), masked as the flagged field is.
+    pub fn response_fields(
+        &self,
+        verdict: &PolicyDecision,
+        facts: &RequestFacts,
+    ) -> Option<Arc<FieldSet>> {
+        let set = verdict
+            .effects
+            .field_set(crate::redact::Direction::Response)?;
+        let renamed_columns = set.has_columns() && !facts.sql.is_empty();
+        let renamed_keys = (set.has_keys() || set.has_columns())
+            && facts.graphql.iter().any(|g| !g.aliases.is_empty());
+        if !renamed_columns && !renamed_keys {
+            return Some(set);
+        }
+        let mut set = (*set).clone();
+        for (alias, field) in facts.graphql.iter().flat_map(|g| &g.aliases) {
+            set.add_key_alias(alias, field);
+        }
+        let dialects = &self.sql_settings().dialects;
+        for (name, index) in set.column_names() {
+            let flagged = std::collections::BTreeSet::from([name]);
+            for found in &facts.sql {
+                let renamed = crate::classify::sql::renamed_columns(
+                    &found.text,
+                    dialects,
+                    &flagged,
+                    &crate::redact::fields::fold_name,
+                );
+                for alias in renamed {
+                    set.add_column_alias(&alias, index);
+                }
+            }
+        }
+        Some(Arc::new(set))
+    }
+
     /// True when, for a request with these head facts, a rule that depends on the
     /// request body could match: the body must then be read before deciding.
     pub fn needs_body(&self, head_facts: &RequestFacts) -> bool {
         self.needs_body
             && self.rules.iter().any(|rule| {
-                // A rule masking response columns reads the request's query too: it may
-                // rename them (`SELECT salary AS pay`).
+                // A rule masking response columns or keys reads the request too: it may
+                // rename them (`SELECT salary AS pay`, a GraphQL alias `pay: salary`).
                 let body_rule = rule.when.needs_body()
                     || rule.unless.as_ref().is_some_and(|u| u.needs_body())
-                    || flags_response_columns(rule);
+                    || renames_response_fields(rule, head_facts);
                 body_rule && rule.when.matches_head(head_facts)
             })
     }

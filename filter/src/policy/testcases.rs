@@ -280,19 +280,35 @@ pub fn evaluate_request(
     (policy.evaluate(&facts), facts)
 }
 
-/// A body as Warden passes it on under `decision`: the fields the policy flags for
-/// `direction` masked, then the pattern engine's findings (unless the decision turns
+/// The fields Warden masks in bodies travelling in `direction` under `decision` for the
+/// request `facts` describe: the ones the policy flags, and for responses also the names
+/// the request gives them (see [`Policy::response_fields`]).
+pub fn flagged_fields(
+    policy: &Policy,
+    decision: &PolicyDecision,
+    facts: &RequestFacts,
+    direction: Direction,
+) -> Option<std::sync::Arc<crate::redact::fields::FieldSet>> {
+    match direction {
+        Direction::Request => decision.effects.field_set(direction),
+        Direction::Response => policy.response_fields(decision, facts),
+    }
+}
+
+/// A body as Warden passes it on under `decision`: `fields` masked (see
+/// [`flagged_fields`]), then the pattern engine's findings (unless the decision turns
 /// pattern masking off for that direction; `redactor` `None`: fields only). `Err` says
 /// why the body would be refused.
 pub fn masked_body(
     decision: &PolicyDecision,
+    fields: Option<std::sync::Arc<crate::redact::fields::FieldSet>>,
     direction: Direction,
     content_type: &str,
     body: &[u8],
     redactor: Option<&Redactor>,
 ) -> Result<Vec<u8>, String> {
     let mut body = body.to_vec();
-    if let Some(fields) = decision.effects.field_set(direction) {
+    if let Some(fields) = fields {
         let kind = ContentKind::from_content_type(content_type);
         let hash_key = redactor.map(Redactor::hash_key).unwrap_or_default();
         body = FieldMasker::new(fields, kind, direction, hash_key, usize::MAX)
@@ -410,6 +426,7 @@ pub fn run_case_with(
         (Some(response), _) => {
             let masked = masked_body(
                 &decision,
+                flagged_fields(policy, &decision, &facts, Direction::Response),
                 Direction::Response,
                 response.content_type(),
                 response.body.as_bytes(),

@@ -30,6 +30,12 @@ rules:
       fields:
         - key: pin_code
           direction: request
+  - id: agent-graphql-fields
+    when: { path: /graphql, identity: { group: agents } }
+    action: allow
+    mask:
+      fields:
+        - key: ssn
   - id: agent-columns
     when: { path: /reflect, header: { x-result: sql }, identity: { group: agents } }
     action: allow
@@ -418,4 +424,66 @@ async fn a_flagged_column_renamed_by_the_query_is_still_masked() -> anyhow::Resu
         "an unrelated alias was masked: {text}"
     );
     Ok(())
+}
+
+/// A GraphQL alias renames a field in the response (`{ s: ssn }` answers `"s": …`): the
+/// key rule follows the field under the alias the agent chose, at any depth and inside
+/// fragments, and an alias of another field stays readable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flagged_key_renamed_by_a_graphql_alias_is_still_masked() -> anyhow::Result<()> {
+    let f = fixture("").await?;
+    let client = http1_client();
+    let cases = [
+        ("{ user { s: ssn } }", r#"{"user": {"s": "ssn-value-one"}}"#),
+        (
+            "query Q { u: user { ...F } } fragment F on User { tax_id: SSN }",
+            r#"{"u": {"tax_id": "ssn-value-two"}}"#,
+        ),
+    ];
+    for (query, data) in cases {
+        // The upstream reflects the request: the document and the data it would answer.
+        let body = format!(
+            r#"{{"query": {}, "answer": {data}}}"#,
+            serde_json::to_string(query)?
+        );
+        let (status, text) = graphql(&f, &client, &f.agent, &body).await?;
+        ensure!(
+            status == 200,
+            "{query}: status {status}\n{}",
+            f.stack.logs()
+        );
+        assert_no_secret(&text, query)?;
+        ensure!(
+            text.contains("[REDACTED:agent-graphql-fields]"),
+            "{query}: {text}"
+        );
+        let (_, text) = graphql(&f, &client, &f.analyst, &body).await?;
+        ensure!(text == body, "{query}: the analyst's body changed: {text}");
+    }
+    let body = r#"{"query": "{ user { ssn_note: name } }", "answer": {"user": {"ssn_note": "kept-value"}}}"#;
+    let (_, text) = graphql(&f, &client, &f.agent, body).await?;
+    ensure!(
+        text.contains("kept-value"),
+        "an alias of an unflagged field was masked: {text}"
+    );
+    Ok(())
+}
+
+/// POSTs a GraphQL request to `/graphql` (the upstream answers with it) as `token`.
+async fn graphql(
+    f: &Fixture,
+    client: &reqwest::Client,
+    token: &str,
+    body: &str,
+) -> anyhow::Result<(u16, String)> {
+    let response = client
+        .post(f.stack.envoy.url("/graphql"))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .header("x-reflect-content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await?;
+    let status = response.status().as_u16();
+    Ok((status, response.text().await?))
 }

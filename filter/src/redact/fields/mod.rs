@@ -328,6 +328,21 @@ impl FieldSet {
         }
     }
 
+    /// True when some rule names member keys.
+    pub fn has_keys(&self) -> bool {
+        !self.keys.is_empty()
+    }
+
+    /// Masks members called `alias` as the key (or column) rule naming `field` masks
+    /// `field`: the request renamed the field in the response (a GraphQL alias,
+    /// `s: ssn`). Nothing changes when no rule names `field`; a name some rule already
+    /// flags keeps that rule.
+    pub fn add_key_alias(&mut self, alias: &str, field: &str) {
+        if let Some(index) = self.by_name(field) {
+            self.keys.entry(fold_name(alias)).or_insert(index);
+        }
+    }
+
     /// The first column rule (masks every cell of rows whose columns are unknown).
     fn first_column_rule(&self) -> Option<&Arc<FieldRule>> {
         self.columns.values().min().map(|&i| &self.rules[i])
