@@ -686,10 +686,10 @@ fn phpmailer_docs_layout_is_one_credential() {
     // PHPMailer's documented layout: every assignment aligned, a comment after each.
     let text = "$mail->Host       = 'smtp.corp.test';                 //Set the SMTP server\n\
                 $mail->SMTPAuth   = true;                             //Enable SMTP authentication\n\
-                $mail->Username   = 'mailer';                         //SMTP username\n\
+                $mail->Username   = 'svc_relay';                       //SMTP username\n\
                 $mail->Password   = 'Zq9!vT4wL2';                     //SMTP password\n";
     let out = mask(&r, text, ContentKind::Text);
-    for gone in ["smtp.corp.test", "mailer", "Zq9!vT4wL2"] {
+    for gone in ["smtp.corp.test", "svc_relay", "Zq9!vT4wL2"] {
         assert!(!out.contains(gone), "{gone}: {out}");
     }
     // A password that names where the secret lives keeps the block readable.
