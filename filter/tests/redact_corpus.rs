@@ -6,7 +6,7 @@
 //! text with PII detectors off: the corpus labels secrets only (a keep row may well contain an
 //! email address, which Warden masks by design and the fixtures test separately).
 //!
-//! `REDACT_CORPUS_VERBOSE=1` prints every failing row's rule, the shape of its secret (length and
+//! `REDACT_CORPUS_VERBOSE=1` prints every failing row's line in its corpus file, its rule, the shape of its secret (length and
 //! character classes, never the value: the corpus stays out of logs and the repo) and the
 //! Warden rules that fired.
 
@@ -124,7 +124,8 @@ fn score(file: &str, r: &Redactor, verbose: bool) -> Score {
         .collect();
     let mut fam: BTreeMap<String, Tally> = BTreeMap::new();
     let mut total = Tally::default();
-    for row in &rows {
+    for (index, row) in rows.iter().enumerate() {
+        let line = index + 1;
         let label = match &row.expect_full_ruleset {
             Some(l) => l.as_str(),
             None if row.expect == "keep" && positive_texts.contains(row.text.as_str()) => "redact",
@@ -147,7 +148,7 @@ fn score(file: &str, r: &Redactor, verbose: bool) -> Score {
                 total.pos_ok += 1;
             } else if verbose {
                 println!(
-                    "MISS {:40} secret {}; fired {}",
+                    "MISS {file}:{line} {:40} secret {}; fired {}",
                     row.rule,
                     row.secret.as_deref().map_or("(inherited)".into(), shape),
                     fired(&out.findings)
@@ -161,7 +162,11 @@ fn score(file: &str, r: &Redactor, verbose: bool) -> Score {
                 t.neg_ok += 1;
                 total.neg_ok += 1;
             } else if verbose {
-                println!("FP   {:40} fired {}", row.rule, fired(&out.findings));
+                println!(
+                    "FP   {file}:{line} {:40} fired {}",
+                    row.rule,
+                    fired(&out.findings)
+                );
             }
         }
     }
@@ -196,10 +201,12 @@ fn corpus_recall_and_keep_rate() {
     let r = secrets_only();
     let verbose = std::env::var_os("REDACT_CORPUS_VERBOSE").is_some();
     let mut failures = Vec::new();
-    // Targets of issue 16 (item 6) for gitleaks; noseyparker's are 97% / 98% and not
-    // reached: its remaining misses and false positives are documentation dummies,
-    // placeholders and labels that contradict Warden's guarantees (docs/coverage.md says
-    // which), so its floor is today's score.
+    // Targets of issue 16 (item 6): recall 99.5% (gitleaks) and 97% (noseyparker), keep 98%.
+    // noseyparker's keep target is not reached: its six kept-labelled rows Warden masks are
+    // live-looking secrets (an Auth0 client secret, an Azure AD client secret, an OAuth
+    // client secret, a New Relic license key, a stream key, a quoted password), negatives
+    // only for one noseyparker regex; docs/coverage.md says which. Its floor is today's
+    // score.
     let s = score("gitleaks_samples.jsonl", &r, verbose);
     if s.recall < 0.995 {
         failures.push(format!("gitleaks recall {:.2}% < 99.5%", s.recall * 100.0));
@@ -208,11 +215,8 @@ fn corpus_recall_and_keep_rate() {
         failures.push(format!("gitleaks keep-rate {:.2}% < 98%", s.keep * 100.0));
     }
     let s = score("noseyparker_examples.jsonl", &r, verbose);
-    if s.recall < 0.965 {
-        failures.push(format!(
-            "noseyparker recall {:.2}% < 96.5%",
-            s.recall * 100.0
-        ));
+    if s.recall < 0.97 {
+        failures.push(format!("noseyparker recall {:.2}% < 97%", s.recall * 100.0));
     }
     if s.keep < 0.95 {
         failures.push(format!(
@@ -330,13 +334,9 @@ const GITLEAKS_NOT_IN_CORPUS: [(&str, &str, &str); 3] = [
 /// the test, so the notes stay true.
 const COVERAGE_NOTES: &[(&str, &str)] = &[
     ("1password-service-account-token", "one sample is truncated with `...` (a doc excerpt): shorter than the token shape"),
-    ("anthropic-api-key", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked"),
-    ("anthropic-admin-api-key", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked"),
-    ("aws-amazon-bedrock-api-key-long-lived", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked"),
-    ("databricks-api-token", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked"),
-    ("slack-user-token", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked; also shorter than Slack's documented shape"),
-    ("slack-legacy-bot-token", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked"),
-    ("slack-legacy-token", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked"),
+    ("aws-amazon-bedrock-api-key-long-lived", "the missed sample is AWS's documentation key, `EXAMPLE` repeated: an explicit placeholder marker, kept by design (strict formats keep only explicit markers)"),
+    ("databricks-api-token", "the missed sample (a sibling rule's, after `DATABRICKS_TOKEN=`) has a non-hex letter where Databricks tokens are hex, and a digit run: neither the `dapi` layout nor the generic gate takes it"),
+    ("slack-user-token", "the missed samples (gitleaks negatives relabelled for the full rule set) are shorter than Slack's documented shape (`xoxp-` + 10 digits, or 4-digit groups)"),
     ("settlemint-personal-access-token", "the missed rows are gitleaks' `nonMatchingToken` negatives relabelled secret for the full rule set: 16 lowercase characters with no prefix or key name, indistinguishable from identifiers"),
     ("settlemint-application-access-token", "as settlemint-personal-access-token"),
     ("curl-auth-user", "user-only (`user:`) and brace-wrapped (`{…}`) samples read as templates, which Warden keeps"),
@@ -349,24 +349,23 @@ const COVERAGE_NOTES: &[(&str, &str)] = &[
     ("nuget-config-password", "label contradictions: `ClearTextPassword` values are gitleaks negatives but are passwords; a `…Password1` sample reads as a placeholder"),
     ("stripe-access-token", "label contradiction: a gitleaks negative is a high-entropy value under a `Token` key name, which Warden masks by design"),
     ("np.age.1", "an age *recipient* (`age1…`) is a public key: not masked by design; `AGE-SECRET-KEY-1…` identities are (`age-secret-key`)"),
-    ("np.auth0.1", "label contradiction: a noseyparker negative example that is a real secret shape under a secret key name; Warden masks it by design"),
-        ("np.generic.1", "label contradiction: a noseyparker negative example that is a real secret shape under a secret key name; Warden masks it by design"),
-    ("np.generic.3", "the value is a mask (`######`): placeholders stay readable by design"),
+    ("np.auth0.1", "label contradiction: the negative is a full Auth0 application credential (client id, 64-character client secret, tenant) in `export` lines; Warden masks it by design"),
+    ("np.generic.1", "label contradiction: the negative is a quoted Azure AD client secret (the `…Q~…` layout) under `client_credential`; Warden masks it by design"),
+    ("np.generic.3", "the password is a mask (`######`, already redacted): the user name next to it is not a secret on its own, and placeholders stay readable by design"),
     ("np.generic.4", "as np.generic.3"),
-    ("np.generic.5", "label contradictions: the negatives include a quoted literal password (`super$ecret`), which Warden masks"),
-        ("np.generic.9", "label contradiction: noseyparker's match covers the key *name* (`…Password`), which is not masked; the password value itself is (`dotnet-config-password`)"),
+    ("np.generic.5", "label contradiction: one negative is the single-quoted spelling of a password that six positives hold double-quoted (noseyparker's regex wants double quotes); Warden masks both spellings"),
+    ("np.generic.9", "label contradiction: noseyparker's match covers the key *name* (`…Password`), which is not masked; the password value itself is (`dotnet-config-password`)"),
     ("np.gitalk.1", "label contradiction: a noseyparker negative example that is a real OAuth client secret (40 hex) under `clientSecret`; Warden masks it and its client id by design"),
-    ("np.google.3", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked"),
+    ("np.google.3", "the missed sample is one repeated letter (an explicit filler), kept by design"),
     ("np.linkedin.1", "label contradiction: the sample holds no secret (a form's field labels)"),
     ("np.newrelic.2", "label contradiction: a noseyparker negative example that is a real secret shape under a secret key name; Warden masks it by design (`license_key: …NRAL`)"),
     ("np.odbc.1", "one sample's credentials are template expressions (`#{datastore['DBUID']}`), kept by design"),
     ("np.okta.1", "placeholder: the remaining misses are `00` + one repeated letter (`00aaaa…`, a near-constant filler), which placeholders-are-kept keeps by design; fixed-format Okta tokens are masked even with alphabet runs"),
-    ("np.slack.2", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked"),
-    ("np.tavily.1", "documentation dummy (digit/alphabet runs, `xxxx`, `EXAMPLE`): the fake-key gate keeps it by design, so a pasted doc example is not masked"),
-    ("np.twitch.1", "label contradiction: a noseyparker negative example that is a real secret shape under a secret key name; Warden masks it by design"),
-            ("np.gradle.1", "the captured value is an upper-case variable name (`SOME_USERNAME`-like), not a credential"),
-    ("np.phpmailer.1", "label contradiction: noseyparker's match covers an identifier next to the secret (the SMTP host / user name), which is not masked; the secret itself is"),
-        ("np.salesforce.1", "the token in the `sf org display` table is the documentation example (`…EXAMPLE…`): the fake-key gate keeps it by design; other tokens in that table are masked by the `00D…!` shape (`salesforce-access-token`)"),
+    ("np.slack.2", "the missed sample is a `xoxb-` layout of zeros and `xxxx`: an explicit placeholder marker, kept by design (strict formats keep only explicit markers)"),
+    ("np.tavily.1", "the missed sample is `tvly-` + `xxxx…`: an explicit placeholder marker, kept by design"),
+    ("np.twitch.1", "label contradiction: the negative is a stream key without its `live_` prefix under a `STREAM_KEY` name (a live-looking secret); Warden masks it by design"),
+    ("np.gradle.1", "the captured value is an upper-case variable name (`SOME_USERNAME`-like), not a credential"),
+    ("np.salesforce.1", "the token in the `sf org display` table is the documentation example (`…EXAMPLE…`): an explicit placeholder marker, kept by design; other tokens of that layout are masked (`salesforce-access-token`, strict)"),
 ];
 
 #[derive(Default)]

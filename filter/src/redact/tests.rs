@@ -647,6 +647,58 @@ fn whole_credentials_and_strict_formats() {
     assert!(!mask(&r, text, ContentKind::Text).contains("Zq9!vT4wL2"));
 }
 
+#[test]
+fn strict_provider_formats_are_masked_unless_marked() {
+    let r = redactor();
+    // A provider's documented layout (distinctive prefix, fixed length and charset) is a
+    // credential even with digit or alphabet runs in it: only explicit markers keep it.
+    let anthropic = format!(
+        "sk-ant-api03-{}AA",
+        &"abcdefghij0123456789-_".repeat(5)[..93]
+    );
+    for token in [
+        anthropic.as_str(),
+        "ghp_1234567890abcdefghijklmnopqrstuvwxyz",
+        "npm_0123456789abcdefghijABCDEFGHIJ012345",
+        "xoxb-123456789012-Xw9q7tWSXJbs1lFqKe",
+        "xoxs-123456-234567-345678-0a1b2c3d4e5f6a7b8c9d",
+        "dop_v1_0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+    ] {
+        let text = format!("token = \"{token}\"\n");
+        let out = mask(&r, &text, ContentKind::Text);
+        assert!(!out.contains(token), "{out}");
+        let out = mask(&r, token, ContentKind::Text);
+        assert!(!out.contains(token), "bare: {out}");
+    }
+    for text in [
+        "ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+        "xoxb-0000000000-0000000000000-xxxxxxxxxxxxxxxxxxxxxxxx",
+        "npm_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "sk_live_EXAMPLEabcdefghijklmnopqrstuvwxyz",
+    ] {
+        assert_eq!(mask(&r, text, ContentKind::Text), text);
+    }
+}
+
+#[test]
+fn phpmailer_docs_layout_is_one_credential() {
+    let r = redactor();
+    // PHPMailer's documented layout: every assignment aligned, a comment after each.
+    let text = "$mail->Host       = 'smtp.corp.test';                 //Set the SMTP server\n\
+                $mail->SMTPAuth   = true;                             //Enable SMTP authentication\n\
+                $mail->Username   = 'svc_relay';                       //SMTP username\n\
+                $mail->Password   = 'Zq9!vT4wL2';                     //SMTP password\n";
+    let out = mask(&r, text, ContentKind::Text);
+    for gone in ["smtp.corp.test", "svc_relay", "Zq9!vT4wL2"] {
+        assert!(!out.contains(gone), "{gone}: {out}");
+    }
+    // A password that names where the secret lives keeps the block readable.
+    for password in ["${SMTP_PASSWORD}", "<smtp password>", "********"] {
+        let text = text.replace("Zq9!vT4wL2", password);
+        assert_eq!(mask(&r, &text, ContentKind::Text), text);
+    }
+}
+
 /// A body with findings of several rules in every 1 MiB step of the one-shot path.
 fn finding_dense_body(len: usize) -> String {
     let mut body = String::with_capacity(len + 64);

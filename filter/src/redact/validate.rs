@@ -264,27 +264,25 @@ pub(crate) fn looks_fake(v: &[u8]) -> bool {
     {
         return true;
     }
-    // Three or more runs of 5+ identical characters (`5555555dAAAAA7777777…`).
+    constant_runs(v)
+}
+
+/// Three or more runs of 5+ identical characters (`3333333kZZZZZ9999999…`): filler typed by
+/// holding keys down, a generalisation of one repeated character. A random token of any
+/// length practically never has one such run, let alone three.
+fn constant_runs(v: &[u8]) -> bool {
     // Such runs hold at least 3 × 4 places where a byte equals the one before it; counting
     // those is a branch-free (vectorised) pass, and random values have a handful, so the
     // run walk below only runs when it could succeed.
     if v.len() < 15 || v.iter().zip(&v[1..]).filter(|(a, b)| a == b).count() < 12 {
         return false;
     }
-    let mut runs = 0;
-    let mut len = 0usize;
-    let mut prev = None;
-    for &b in v {
-        if prev == Some(b) {
-            len += 1;
-        } else {
-            runs += usize::from(len >= 5);
-            len = 1;
-            prev = Some(b);
-        }
-    }
-    runs += usize::from(len >= 5);
-    runs >= 3
+    // Runs of white space do not count: they are layout (aligned `=` and comments in a match
+    // that spans several assignments, like a `user … password` pair), not typed filler.
+    v.chunk_by(|a, b| a == b)
+        .filter(|run| run.len() >= 5 && !run[0].is_ascii_whitespace())
+        .count()
+        >= 3
 }
 
 /// Alphabet and keyboard letter runs (`ABCDEFGHIJ`, `qwerty`): fake even where a provider key
@@ -301,11 +299,13 @@ pub(crate) fn is_placeholder(v: &[u8]) -> bool {
 }
 
 /// The explicit placeholder markers of [`is_placeholder`] only: masks (`xxxx`, `****`,
-/// `####`, `...`), `EXAMPLE`, template and variable references, and values of at most four
-/// distinct bytes (`AKIAAAAAAAAAAAAAAAAA`); not low entropy. For values in a provider's
-/// strict format, where a low-entropy value (`AKIADEADBEEFDEADBEEF`) is still a credential.
+/// `####`, `...`), `EXAMPLE`, template and variable references, values of at most four
+/// distinct bytes (`AKIAAAAAAAAAAAAAAAAA`) and repeated-key filler ([`padded_run`],
+/// [`constant_runs`]); not low entropy, not digit or alphabet runs. For values in a
+/// provider's strict format, where a low-entropy value (`AKIADEADBEEFDEADBEEF`,
+/// `ghp_1234567890abcdef…`) is still a credential.
 pub(crate) fn is_marked_placeholder(v: &[u8]) -> bool {
-    placeholder_scan(v, false) || padded_run(v)
+    placeholder_scan(v, false) || padded_run(v) || constant_runs(v)
 }
 
 /// One byte repeated for at least half the value, eight or more times
@@ -868,9 +868,9 @@ fn is_absolute_path(v: &[u8]) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'.' | b'-' | b'~'))
 }
 
-/// Words that placeholder passwords are made of: who (`your`, `my`), what (`db`, `admin`),
-/// the secret noun (`password`, `secret`, `key`...) and fillers (`here`, `goes`).
-const PLACEHOLDER_WORDS: &[&[u8]] = &[
+/// The words placeholder passwords are made of, besides [`PLACEHOLDER_NOUNS`]: who (`your`,
+/// `my`), what (`db`, `admin`) and fillers (`here`, `goes`).
+const PLACEHOLDER_FILLERS: &[&[u8]] = &[
     b"your",
     b"my",
     b"the",
@@ -906,22 +906,11 @@ const PLACEHOLDER_WORDS: &[&[u8]] = &[
     b"goes",
     b"value",
     b"s",
-    b"password",
-    b"passwd",
-    b"pass",
-    b"pwd",
-    b"passphrase",
-    b"secret",
-    b"key",
-    b"token",
     b"access",
-    b"credential",
-    b"changeme",
-    b"changeit",
-    b"letmein",
 ];
 
-/// The secret nouns of [`PLACEHOLDER_WORDS`]: a placeholder phrase names what goes there.
+/// The secret nouns of placeholder passwords (`password`, `secret`, `key`...) and the public
+/// default passwords: a placeholder phrase names what goes there, so it holds one of these.
 const PLACEHOLDER_NOUNS: &[&[u8]] = &[
     b"password",
     b"passwd",
@@ -962,9 +951,12 @@ pub(crate) fn is_placeholder_phrase(v: &[u8]) -> bool {
         if reach[i] == 0 {
             continue;
         }
-        for w in PLACEHOLDER_WORDS {
+        let words = PLACEHOLDER_FILLERS
+            .iter()
+            .map(|w| (w, 0))
+            .chain(PLACEHOLDER_NOUNS.iter().map(|w| (w, 2)));
+        for (w, noun) in words {
             if norm[i..].starts_with(w) {
-                let noun = if PLACEHOLDER_NOUNS.contains(w) { 2 } else { 0 };
                 reach[i + w.len()] |= 1 | (reach[i] & 2) | noun;
             }
         }
@@ -1347,7 +1339,7 @@ mod tests {
 
     #[test]
     fn fake_runs_and_entropy_memo() {
-        assert!(looks_fake(b"5555555dAAAAA7777777"));
+        assert!(looks_fake(b"3333333kZZZZZ9999999"));
         // Strict formats: only explicit markers keep a value, not alphabet runs or low entropy.
         assert!(!is_marked_placeholder(b"AKIADEADBEEFDEADBEEF"));
         assert!(!is_marked_placeholder(b"A3T0ABCDEFGHIJKLMNOP"));
@@ -1360,7 +1352,16 @@ mod tests {
             b"00000000000000000000000000000000000TUVWXYZ"
         ));
         assert!(is_marked_placeholder(b"${AWS_ACCESS_KEY_ID}"));
+        assert!(is_marked_placeholder(b"glsa_77777aZZZZZZb999999cxyz0123"));
+        assert!(!is_marked_placeholder(
+            b"ghp_1234567890abcdefghijklmnopqrstuvwxyz"
+        ));
         assert!(!looks_fake(b"5555x6666y7777z"));
+        // Aligned assignments: runs of spaces are layout, not filler.
+        assert!(!looks_fake(
+            b"smtp.corp.test';       //host\n$m->Username     = 'svc';      //user\n$m->Password   = 'Zq9!vT4wL2"
+        ));
+        assert!(looks_fake(b"5555555 dAAAAA     7777777"));
         let a = entropy(b"abcabcabcabc");
         let b = entropy(b"abcdabcdabcd");
         assert!(a < b);

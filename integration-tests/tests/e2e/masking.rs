@@ -358,3 +358,61 @@ async fn a_body_that_cannot_be_decoded_is_refused() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// Tokens in a provider's documented layout are masked even when they look like dummies
+/// (digit and alphabet runs); explicit placeholders stay readable; a PHPMailer block in its
+/// documented, aligned layout loses host, user and password together.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dummy_looking_provider_tokens_are_masked_and_placeholders_kept() -> anyhow::Result<()> {
+    let stack = Stack::start(response_masking()).await?;
+    let client = http1_client();
+    let anthropic = format!(
+        "sk-ant-api03-{}AA",
+        &"abcdefghij0123456789-_".repeat(5)[..93]
+    );
+    let tokens = [
+        anthropic.as_str(),
+        "ghp_1234567890abcdefghijklmnopqrstuvwxyz",
+        "npm_0123456789abcdefghijABCDEFGHIJ012345",
+        "xoxb-123456789012-Xw9q7tWSXJbs1lFqKe",
+    ];
+    let placeholder = "ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
+    let body = serde_json::json!({
+        "tokens": tokens,
+        "docs": placeholder,
+    })
+    .to_string();
+    let response = reflect(
+        &stack,
+        &client,
+        body,
+        &[("x-reflect-content-type", "application/json")],
+    )
+    .await?;
+    let text = response.text().await?;
+    for token in tokens {
+        ensure!(!text.contains(token), "{token} reached the client: {text}");
+    }
+    ensure!(
+        text.contains(placeholder),
+        "a placeholder was masked: {text}"
+    );
+    serde_json::from_str::<serde_json::Value>(&text).context("masked JSON is not JSON")?;
+
+    let php = "$mail->Host       = 'smtp.corp.test';                 //Set the SMTP server\n\
+               $mail->SMTPAuth   = true;                             //Enable SMTP authentication\n\
+               $mail->Username   = 'svc_relay';                      //SMTP username\n\
+               $mail->Password   = 'Zq9!vT4wL2';                     //SMTP password\n";
+    let response = reflect(
+        &stack,
+        &client,
+        php.to_string(),
+        &[("x-reflect-content-type", "text/plain")],
+    )
+    .await?;
+    let text = response.text().await?;
+    for part in ["smtp.corp.test", "svc_relay", "Zq9!vT4wL2"] {
+        ensure!(!text.contains(part), "{part} reached the client: {text}");
+    }
+    Ok(())
+}
