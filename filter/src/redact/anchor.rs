@@ -115,9 +115,14 @@ fn fill_first(hir: &Hir, set: &mut [bool; 256]) -> bool {
         HirKind::Capture(c) => fill_first(&c.sub, set),
         HirKind::Repetition(r) => fill_first(&r.sub, set) || r.min == 0,
         HirKind::Concat(items) => items.iter().all(|it| fill_first(it, set)),
-        HirKind::Alternation(items) => items
-            .iter()
-            .fold(false, |empty, it| fill_first(it, set) || empty),
+        HirKind::Alternation(items) => {
+            // Every branch adds its bytes (no short circuit).
+            let mut empty = false;
+            for it in items {
+                empty |= fill_first(it, set);
+            }
+            empty
+        }
     }
 }
 
