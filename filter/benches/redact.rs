@@ -1,12 +1,15 @@
 //! Masking engine throughput (issue 4, item 9).
 //!
 //! `cargo bench -p warden --bench redact` measures, on one core:
-//! - clean JSON (no secrets) through `Redactor::redact`;
+//! - clean JSON (no secrets) through `Redactor::redact_listing`, listing 64 findings in full
+//!   and counting the rest, as the data path does;
 //! - secret-dense JSON (a secret every ~200 bytes);
 //! - the baseline: every rule's regex run over the whole body, one rule after another, as a
 //!   naive scanner would; the run prints the speed-up ratio.
 //!
 //! RSS while streaming 1 GiB: `cargo bench -p warden --bench redact_rss`.
+//! `REDACT_BENCH_PROFILE=clean|dense|clean-alone|dense-alone` masks one body 50 times and prints only its speed (for
+//! `perf record`).
 
 use std::time::Instant;
 
@@ -104,14 +107,16 @@ impl Baseline {
     }
 }
 
+/// Findings listed in full, as the data path lists them (the rest are counted per rule).
+const LISTED: usize = 64;
+
 fn mbps(bytes: usize, secs: f64) -> f64 {
     bytes as f64 / secs / 1e6
 }
 
-fn bench(c: &mut Criterion) {
-    let r = Redactor::with_defaults().expect("compiles");
-    // The pattern engine alone on the raw bytes (no structure layer), for its cost.
-    let engine_alone = Redactor::new(
+/// The pattern engine alone on the raw bytes (no structure layer), for its cost.
+fn engine_alone() -> Redactor {
+    Redactor::new(
         &RulePack::default_pack().expect("pack"),
         &warden::redact::RedactOptions {
             structure: warden::redact::StructureOptions {
@@ -121,7 +126,37 @@ fn bench(c: &mut Criterion) {
             ..Default::default()
         },
     )
-    .expect("compiles");
+    .expect("compiles")
+}
+
+fn bench(c: &mut Criterion) {
+    let r = Redactor::with_defaults().expect("compiles");
+    // For profiling one path alone (`perf record … --bench nomatch`): masks that body 50
+    // times (`REDACT_BENCH_ROUNDS`) and prints nothing else.
+    if let Ok(which) = std::env::var("REDACT_BENCH_PROFILE") {
+        let body = if which.starts_with("dense") {
+            dense_json(4 << 20)
+        } else {
+            clean_json(4 << 20)
+        };
+        let engine_alone = which.ends_with("alone").then(engine_alone);
+        let redactor = engine_alone.as_ref().unwrap_or(&r);
+        let rounds: usize = std::env::var("REDACT_BENCH_ROUNDS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(50);
+        let t = Instant::now();
+        for _ in 0..rounds {
+            redactor.redact_listing(&body, ContentKind::Json, Direction::Response, LISTED);
+        }
+        println!(
+            "PROFILE {which} {:.0} MB/s",
+            mbps(body.len() * rounds, t.elapsed().as_secs_f64())
+        );
+        return;
+    }
+    let engine_alone = engine_alone();
+
     let clean = clean_json(4 << 20);
     let dense = dense_json(4 << 20);
     let mut g = c.benchmark_group("redact");
@@ -129,7 +164,7 @@ fn bench(c: &mut Criterion) {
     for (name, body) in [("clean_json", &clean), ("dense_json", &dense)] {
         g.throughput(Throughput::Bytes(body.len() as u64));
         g.bench_with_input(BenchmarkId::new("redactor", name), body, |b, body| {
-            b.iter(|| r.redact(body, ContentKind::Json, Direction::Response))
+            b.iter(|| r.redact_listing(body, ContentKind::Json, Direction::Response, LISTED))
         });
     }
     let base = Baseline::new();
@@ -154,10 +189,10 @@ fn bench(c: &mut Criterion) {
             .fold(f64::MAX, f64::min)
     };
     let t_clean = time(&|| {
-        r.redact(&clean, ContentKind::Json, Direction::Response);
+        r.redact_listing(&clean, ContentKind::Json, Direction::Response, LISTED);
     });
     let t_dense = time(&|| {
-        r.redact(&dense, ContentKind::Json, Direction::Response);
+        r.redact_listing(&dense, ContentKind::Json, Direction::Response, LISTED);
     });
     let t_base = time(&|| {
         base.count(&clean);
@@ -166,10 +201,10 @@ fn bench(c: &mut Criterion) {
         base.count(&dense);
     });
     let t_clean_alone = time(&|| {
-        engine_alone.redact(&clean, ContentKind::Json, Direction::Response);
+        engine_alone.redact_listing(&clean, ContentKind::Json, Direction::Response, LISTED);
     });
     let t_dense_alone = time(&|| {
-        engine_alone.redact(&dense, ContentKind::Json, Direction::Response);
+        engine_alone.redact_listing(&dense, ContentKind::Json, Direction::Response, LISTED);
     });
     let findings = r
         .redact(&dense, ContentKind::Json, Direction::Response)

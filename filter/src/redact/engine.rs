@@ -404,15 +404,40 @@ impl Period {
 fn first_mismatch(hay: &[u8], from: usize, to: usize, q: usize) -> Option<usize> {
     const STEP: usize = 256;
     let mut i = from;
+    // Text that does not repeat usually differs within a few bytes: compare a word at a
+    // time first, and only then in long `memcmp` steps.
+    while i + 8 <= to.min(from + 32) {
+        let diff = word(hay, i) ^ word(hay, i - q);
+        if diff != 0 {
+            return Some(i + (diff.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
     while i < to {
         let n = STEP.min(to - i);
         // Slice equality is a `memcmp`: long runs are checked at memory speed.
         if hay[i..i + n] != hay[i - q..i - q + n] {
-            return (i..i + n).find(|&k| hay[k] != hay[k - q]);
+            let mut k = i;
+            while k + 8 <= i + n {
+                let diff = word(hay, k) ^ word(hay, k - q);
+                if diff != 0 {
+                    return Some(k + (diff.trailing_zeros() / 8) as usize);
+                }
+                k += 8;
+            }
+            return (k..i + n).find(|&k| hay[k] != hay[k - q]);
         }
         i += n;
     }
     None
+}
+
+/// The 8 bytes at `at`, little-endian (the lowest differing byte is the first one).
+#[inline]
+fn word(hay: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&hay[at..at + 8]);
+    u64::from_le_bytes(w)
 }
 
 /// The per-rule working memory [`Engine::eval_hit`] reads and updates.
@@ -1384,7 +1409,10 @@ pub(crate) fn merge(
         });
         keys.extend((0..cands.len()).map(|i| i as u128));
     } else {
-        keys.sort_unstable();
+        // Stable sort for its run detection: candidates arrive as a few long ascending runs
+        // (rule hits in keyword order, then the PII scan's), which it merges in near-linear
+        // time where a quicksort partitions them again.
+        keys.sort();
     }
     for &k in keys.iter() {
         // The low 32 bits are the index (see above).
@@ -1491,6 +1519,28 @@ fn drop_extent(hay: &[u8], s: usize, e: usize) -> (usize, usize) {
 mod tests {
     use super::*;
     use crate::redact::{RedactOptions, RulePack};
+
+    #[test]
+    fn first_mismatch_equals_a_byte_by_byte_search() {
+        // Periodic text with one broken byte at every offset of several ranges, so the
+        // mismatch falls in the word-wise head, in a `memcmp` step and in its tail.
+        let period = b"ab\"c:1,{xyz}";
+        let base: Vec<u8> = period.iter().copied().cycle().take(1200).collect();
+        let q = period.len();
+        for broken in (q..1200).step_by(7).chain([q, q + 1, 300, 301]) {
+            let mut hay = base.clone();
+            hay[broken] ^= 0x40;
+            for (from, to) in [(q, 1200), (q + 5, 40), (q, q + 3), (200, 1200), (260, 700)] {
+                let to = to.max(from);
+                let want = (from..to).find(|&k| hay[k] != hay[k - q]);
+                assert_eq!(
+                    first_mismatch(&hay, from, to, q),
+                    want,
+                    "broken {broken} from {from} to {to}"
+                );
+            }
+        }
+    }
 
     fn engine() -> Engine {
         let pack = RulePack::default_pack().expect("default pack");

@@ -189,7 +189,13 @@ fn numbers(cfg: &PiiConfig, hay: &[u8], start: usize, eof: bool, out: &mut Vec<C
                     continue;
                 }
             }
-            run_start(cfg, hay, i + k, eof, &mut long_end, out);
+            // Most runs are inside words, versions, dates and paths: no token starts there
+            // and only an IBAN (uppercase letters right before) needs `run_start`.
+            let at = i + k;
+            if anchor(hay, at).is_none() && !(at > 0 && hay[at - 1].is_ascii_uppercase()) {
+                continue;
+            }
+            run_start(cfg, hay, at, eof, &mut long_end, out);
         }
         i += 32;
     }
@@ -225,6 +231,36 @@ fn digit_mask(block: &[u8; 32]) -> u32 {
     m
 }
 
+/// Where a number token whose digits start at `i` begins (a `+` or `(` before the digits,
+/// or the digits themselves); `None` when the byte before them makes the run part of
+/// something else.
+#[inline]
+fn anchor(hay: &[u8], i: usize) -> Option<usize> {
+    let prev = if i > 0 { hay[i - 1] } else { b' ' };
+    match prev {
+        b'+' => {
+            let pp = if i >= 2 { hay[i - 2] } else { b' ' };
+            if pp.is_ascii_alphanumeric() {
+                None
+            } else {
+                Some(i - 1)
+            }
+        }
+        b'(' => Some(i - 1),
+        b'.' | b'-' | b'_' | b'/' | b'\\' | b'$' | b'#' | b'%' | b':' | b'=' => {
+            // Inside versions, paths, decimals, ranges, escapes: `=` and `:` are allowed
+            // when a quote or space separates (`"phone": "...`, `tel=...`).
+            if matches!(prev, b':' | b'=') {
+                Some(i)
+            } else {
+                None
+            }
+        }
+        p if p.is_ascii_alphanumeric() => None,
+        _ => Some(i),
+    }
+}
+
 /// Handles the first digit of a run at `i` (the byte before it is not a digit).
 ///
 /// `long_end`: the end of the last number token found longer than [`MAX_NUM`]. Every run
@@ -246,32 +282,10 @@ fn run_start(
             iban(hay, i - 2, eof, out);
         }
     }
-    let anchor = match prev {
-        b'+' => {
-            let pp = if i >= 2 { hay[i - 2] } else { b' ' };
-            if pp.is_ascii_alphanumeric() {
-                None
-            } else {
-                Some(i - 1)
-            }
-        }
-        b'(' => Some(i - 1),
-        b'.' | b'-' | b'_' | b'/' | b'\\' | b'$' | b'#' | b'%' | b':' | b'=' => {
-            // Inside versions, paths, decimals, ranges, escapes: `=` and `:` are allowed
-            // when a quote or space separates (`"phone": "...`, `tel=...`).
-            if matches!(prev, b':' | b'=') {
-                Some(i)
-            } else {
-                None
-            }
-        }
-        p if p.is_ascii_alphanumeric() => None,
-        _ => Some(i),
-    };
     if i < *long_end && *long_end - i >= MAX_NUM {
         return;
     }
-    if let Some(a) = anchor {
+    if let Some(a) = anchor(hay, i) {
         if let Some(end) = number_at(cfg, hay, a, eof, out) {
             *long_end = end;
         }

@@ -38,15 +38,18 @@ pub(crate) struct Hit {
 pub(crate) struct LaneHits([Vec<Hit>; LANES]);
 
 pub(crate) struct Prefilter {
-    /// Transitions, `state + class[byte]`, state ids premultiplied by `stride`. Match states
-    /// are numbered first so "is this a match" is one comparison in the hot loop.
+    /// Transitions, `state + class[byte]`, state ids premultiplied by `stride`. Its length is
+    /// a power of two, so an index masked with `len - 1` needs no bounds check in the hot
+    /// loop.
     trans: Box<[u32]>,
     class: [u8; 256],
     start: u32,
-    /// States below this (premultiplied) id are match states.
-    match_limit: u32,
+    /// A power of two: match states' (premultiplied) ids are this plus their index, the
+    /// others' are below it, so "is any lane in a match state" is an OR of the lanes' states
+    /// and one test in the hot loop.
+    match_flag: u32,
     stride: u32,
-    /// Per match state: (pattern, pattern length) of every keyword ending there.
+    /// Per match state (by index): (pattern, pattern length) of every keyword ending there.
     matches: Vec<Vec<(u32, u32)>>,
     max_pattern_len: usize,
 }
@@ -102,28 +105,42 @@ impl Prefilter {
             return Err(RedactError::Automaton("too many byte classes".into()));
         }
         let stride = columns.len();
-        // Renumber: match states first.
-        let mut renum: Vec<usize> = (0..order.len()).collect();
-        renum.sort_by_key(|&i| !dfa.is_match(order[i]));
-        let mut new_of_old = vec![0usize; order.len()];
-        for (new, &old) in renum.iter().enumerate() {
-            new_of_old[old] = new;
-        }
-        let n_match = order.iter().filter(|&&s| dfa.is_match(s)).count();
+        // Renumber: the other states from 0, then the match states from `match_flag`.
+        let is_match: Vec<bool> = order.iter().map(|&s| dfa.is_match(s)).collect();
+        let n_match = is_match.iter().filter(|&&m| m).count();
+        let n_other = order.len() - n_match;
         let too_big = || RedactError::Automaton("keyword automaton too large".into());
-        let cells = order.len().checked_mul(stride).ok_or_else(too_big)?;
+        // Both groups fit below the flag, so every match state's id has the flag bit set
+        // (`flag + k * stride < 2 * flag`) and no other state's has.
+        let match_flag = n_other
+            .max(n_match)
+            .checked_mul(stride)
+            .and_then(|c| c.max(1).checked_next_power_of_two())
+            .ok_or_else(too_big)?;
+        let mut new_of_old = vec![0usize; order.len()];
+        let (mut next_other, mut next_match) = (0, 0);
+        for (old, &m) in is_match.iter().enumerate() {
+            new_of_old[old] = if m {
+                next_match += 1;
+                match_flag + (next_match - 1) * stride
+            } else {
+                next_other += 1;
+                (next_other - 1) * stride
+            };
+        }
+        let cells = match_flag.checked_mul(2).ok_or_else(too_big)?;
         u32::try_from(cells).map_err(|_| too_big())?;
         let mut trans = vec![0u32; cells];
         let mut matches = vec![Vec::new(); n_match];
         for (old, &sid) in order.iter().enumerate() {
-            let row = new_of_old[old] * stride;
+            let row = new_of_old[old];
             for b in 0..=255u8 {
                 let next = new_of_old[ids[&dfa.next_state(Anchored::No, sid, b)]];
                 // Fits: cells was checked to fit in u32.
-                trans[row + usize::from(class[usize::from(b)])] = (next * stride) as u32;
+                trans[row + usize::from(class[usize::from(b)])] = next as u32;
             }
-            if dfa.is_match(sid) {
-                matches[new_of_old[old]] = (0..dfa.match_len(sid))
+            if is_match[old] {
+                matches[(row - match_flag) / stride] = (0..dfa.match_len(sid))
                     .map(|i| {
                         let pid = dfa.match_pattern(sid, i);
                         (pid.as_u32(), dfa.pattern_len(pid) as u32)
@@ -134,8 +151,8 @@ impl Prefilter {
         Ok(Self {
             trans: trans.into_boxed_slice(),
             class,
-            start: (new_of_old[0] * stride) as u32,
-            match_limit: (n_match * stride) as u32,
+            start: new_of_old[0] as u32,
+            match_flag: match_flag as u32,
             stride: stride as u32,
             matches,
             max_pattern_len: dfa.max_pattern_len(),
@@ -144,7 +161,9 @@ impl Prefilter {
 
     #[inline(always)]
     fn step(&self, s: u32, byte: u8) -> u32 {
-        self.trans[(s + u32::from(self.class[usize::from(byte)])) as usize]
+        let t = &self.trans;
+        // In bounds without a check: `t.len()` is a power of two (see `new`).
+        t[(s as usize + usize::from(self.class[usize::from(byte)])) & (t.len() - 1)]
     }
 
     /// Appends every occurrence that starts at or after `from` (overlapping ones too),
@@ -191,7 +210,7 @@ impl Prefilter {
             let mut st = warm(lo);
             for (i, &byte) in hay[..hi].iter().enumerate().skip(lo) {
                 st = self.step(st, byte);
-                if st < self.match_limit {
+                if st & self.match_flag != 0 {
                     self.report(st, i + 1, out);
                 }
             }
@@ -209,14 +228,14 @@ impl Prefilter {
         // `LANES` slices measured no faster and read worse.
         #[allow(clippy::needless_range_loop)]
         for i in 0..seg {
-            let mut low = u32::MAX;
+            let mut any = 0;
             for j in 0..LANES {
                 state[j] = self.step(state[j], slices[j][i]);
-                low = low.min(state[j]);
+                any |= state[j];
             }
-            if low < self.match_limit {
+            if any & self.match_flag != 0 {
                 for (j, &s) in state.iter().enumerate() {
-                    if s < self.match_limit {
+                    if s & self.match_flag != 0 {
                         self.report(s, lo + j * seg + i + 1, &mut lanes.0[j]);
                     }
                 }
@@ -225,7 +244,7 @@ impl Prefilter {
         let mut st = state[LANES - 1];
         for (i, &byte) in hay[..hi].iter().enumerate().skip(lo + LANES * seg) {
             st = self.step(st, byte);
-            if st < self.match_limit {
+            if st & self.match_flag != 0 {
                 self.report(st, i + 1, &mut lanes.0[LANES - 1]);
             }
         }
@@ -237,7 +256,10 @@ impl Prefilter {
 
     #[inline]
     fn report(&self, st: u32, end: usize, out: &mut Vec<Hit>) {
-        let Some(list) = self.matches.get((st / self.stride) as usize) else {
+        let Some(list) = self
+            .matches
+            .get(((st - self.match_flag) / self.stride) as usize)
+        else {
             return;
         };
         for &(pattern, len) in list {
