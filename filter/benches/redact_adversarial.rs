@@ -191,6 +191,8 @@ fn child(name: &str, n: usize) {
         eprintln!("unknown shape {name}");
         std::process::exit(2);
     };
+    // The memory settings the `warden` binary runs with, so the peak RSS is the binary's.
+    warden::configure_process_memory();
     let r = Redactor::with_defaults().expect("compiles");
     let body = make(n);
     // Warm the lazily built automata on a small piece, as a long-running service has.

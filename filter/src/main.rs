@@ -9,6 +9,7 @@ use warden::cli::{
 use warden::config::{Config, LogFormat};
 
 fn main() -> anyhow::Result<()> {
+    warden::configure_process_memory();
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config } => {

@@ -86,6 +86,46 @@ pub(crate) fn match_bytes(hir: &Hir) -> [bool; 256] {
     set
 }
 
+/// Every byte a match of `hir` can start with (every byte when it can match empty).
+/// A search anchored at a byte outside this set finds nothing.
+pub(crate) fn first_bytes(hir: &Hir) -> [bool; 256] {
+    let mut set = [false; 256];
+    if fill_first(hir, &mut set) {
+        set = [true; 256];
+    }
+    set
+}
+
+/// Adds the bytes a match of `hir` can start with to `set`; true when `hir` can match
+/// empty (then what follows it can start a match too). Look-around matches empty.
+fn fill_first(hir: &Hir, set: &mut [bool; 256]) -> bool {
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => true,
+        HirKind::Literal(lit) => match lit.0.first() {
+            Some(&b) => {
+                set[usize::from(b)] = true;
+                false
+            }
+            None => true,
+        },
+        HirKind::Class(_) => {
+            fill_bytes(hir, set);
+            false
+        }
+        HirKind::Capture(c) => fill_first(&c.sub, set),
+        HirKind::Repetition(r) => fill_first(&r.sub, set) || r.min == 0,
+        HirKind::Concat(items) => items.iter().all(|it| fill_first(it, set)),
+        HirKind::Alternation(items) => {
+            // Every branch adds its bytes (no short circuit).
+            let mut empty = false;
+            for it in items {
+                empty |= fill_first(it, set);
+            }
+            empty
+        }
+    }
+}
+
 fn fill_bytes(hir: &Hir, set: &mut [bool; 256]) {
     match hir.kind() {
         HirKind::Empty | HirKind::Look(_) => {}
@@ -247,6 +287,27 @@ fn class_bytes(class: &Class) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn first_of(re: &str) -> Vec<u8> {
+        let hir = regex_syntax::ParserBuilder::new()
+            .unicode(false)
+            .utf8(false)
+            .build()
+            .parse(re)
+            .expect("parses");
+        let set = first_bytes(&hir);
+        (0..=255u8).filter(|&b| set[usize::from(b)]).collect()
+    }
+
+    #[test]
+    fn first_bytes_are_the_bytes_a_match_can_start_with() {
+        assert_eq!(first_of("(?i)(?:secret|accesstoken)=x"), b"ASas".to_vec());
+        assert_eq!(first_of("\\b(?:x-)?[ab]{0,3}key"), b"abkx".to_vec());
+        assert_eq!(first_of("(?:\"|')?tok"), b"\"'t".to_vec());
+        // A regex that can match empty can start anywhere.
+        assert_eq!(first_of("a*").len(), 256);
+        assert_eq!(first_of("(?:a|)b?").len(), 256);
+    }
 
     fn lead_of(re: &str, kws: &[&str]) -> Option<usize> {
         let hir = regex_syntax::ParserBuilder::new()

@@ -46,6 +46,18 @@ struct LeadMatcher {
     rev: Option<RevStart>,
 }
 
+/// Leads up to this many bytes are searched by trying the rule anchored at each byte of
+/// the lead that can start a match (see [`CompiledRule::first`]), not by the lead matcher.
+///
+/// Why: the lead matcher finds where the leftmost match ends and [`RevStart`] then walks
+/// the whole match backwards to find where it starts. For `generic-secret` (lead 7, values
+/// up to 256 bytes, on `key`, `token`, `secret`, `auth`) both lazy DFAs kept building states
+/// on text dense in keywords and `=`: a quarter of the time of keywords in random order. A
+/// few anchored searches, most of which stop at their first byte, find the same match: the
+/// lead matcher's lazy `.{0,lead}?` takes the smallest start that has a match, and the
+/// match it reports there is the rule's own leftmost-first match anchored at that start.
+const SHORT_LEAD: usize = 16;
+
 impl Matcher {
     fn new(re: Regex) -> Self {
         let gi = re.group_info();
@@ -84,8 +96,12 @@ pub(crate) struct CompiledRule {
     has_groups: bool,
     /// Group spans without the capture engine, when the regex's shape allows it.
     split: Option<Split>,
-    /// The lead matcher, for [`Mode::Lead`].
+    /// The lead matcher, for [`Mode::Lead`] (with a lead up to [`SHORT_LEAD`], only the
+    /// reference in tests uses it).
     lead_m: Option<LeadMatcher>,
+    /// Bytes a match can start with, for [`Mode::Lead`] with a lead up to [`SHORT_LEAD`]:
+    /// each such byte of the lead is tried with an anchored search.
+    first: Option<Box<[bool; 256]>>,
     mode: Mode,
     /// Bytes a match can contain (see `anchor::match_bytes`), for [`Mode::Window`].
     bytes: Box<[bool; 256]>,
@@ -159,8 +175,9 @@ pub(crate) struct Scratch {
     #[cfg(test)]
     pub(crate) search_every_hit: bool,
     /// Search every hit's whole window, never skipping one a wider search proved empty,
-    /// and run anchored word-start rules inside words too (the reference [`Searched`] and
-    /// the word-start skip are tested against).
+    /// run anchored word-start rules inside words too, and search short leads with the lead
+    /// matcher (the reference [`Searched`], the word-start skip and [`SHORT_LEAD`] are
+    /// tested against).
     #[cfg(test)]
     pub(crate) search_every_window: bool,
 }
@@ -181,6 +198,8 @@ pub(crate) struct Work {
     pub anchored_searches: u64,
     /// Anchored searches of word-start rules skipped because the hit is inside a word.
     pub word_start_skipped: u64,
+    /// Anchored searches run at the bytes of a short lead (see [`SHORT_LEAD`]).
+    pub lead_tries: u64,
 }
 
 /// What one rule's unanchored searches around earlier hits proved, so the windows of later
@@ -427,8 +446,8 @@ struct HitState<'a> {
     caps: &'a mut [Option<Captures>],
     split: &'a mut SplitCache,
     searched: &'a mut [Searched],
-    /// Skip windows proved empty and anchored word-start searches inside words (off only
-    /// in tests, for the reference).
+    /// Skip windows proved empty and anchored word-start searches inside words, and search
+    /// short leads with anchored searches (off only in tests, for the reference).
     memo: bool,
     work: &'a mut Work,
 }
@@ -667,6 +686,10 @@ impl Engine {
                     _ => Mode::Window,
                 }
             };
+            let first = match mode {
+                Mode::Lead(l) if l <= SHORT_LEAD => Some(Box::new(anchor::first_bytes(&hir))),
+                _ => None,
+            };
             let lead_m = match mode {
                 Mode::Lead(l) if l <= MAX_LEAD_RE => Some(LeadMatcher {
                     re: compile_regex_with(
@@ -716,6 +739,7 @@ impl Engine {
                 has_groups,
                 m,
                 lead_m,
+                first,
                 mode,
                 all_bytes: bytes.iter().all(|&b| b),
                 bytes: Box::new(bytes),
@@ -960,8 +984,43 @@ impl Engine {
                 continue;
             }
             last[ix as usize] = ws;
-            match (&rule.mode, &rule.lead_m) {
-                (Mode::Anchored, _) => {
+            let short_lead = rule.first.as_deref().filter(|_| memo);
+            match (&rule.mode, &rule.lead_m, short_lead) {
+                (Mode::Lead(_), _, Some(first)) => {
+                    let mut at = ws;
+                    while at <= hit.start {
+                        // The smallest start in `[at, hit]` that has a match, and that
+                        // match: what the lead matcher would report (see `SHORT_LEAD`).
+                        let found = (at..=hit.start)
+                            .filter(|&k| first[usize::from(hay[k])])
+                            .find_map(|k| {
+                                work.lead_tries += 1;
+                                let input = Input::new(hay).span(k..we).anchored(Anchored::Yes);
+                                rule.m.re.search(&input)
+                            });
+                        let Some(m) = found else {
+                            break;
+                        };
+                        if m.end() >= hit.end {
+                            let part = masked_part(
+                                rule,
+                                hay,
+                                m.start(),
+                                m.end(),
+                                &mut caps[ix as usize],
+                                split,
+                            );
+                            self.accept(hay, ix, rule, m.start(), m.end(), part, jsonish, out);
+                            break;
+                        }
+                        at = if m.end() > m.start() {
+                            m.end()
+                        } else {
+                            m.end() + 1
+                        };
+                    }
+                }
+                (Mode::Anchored, _, _) => {
                     // An anchored match starts at the hit, so a hit inside a word fails the
                     // rule's word-start check whatever the search finds: skip the search.
                     // Why: in keyword-dense text most hits are keywords glued to others
@@ -985,7 +1044,7 @@ impl Engine {
                         self.accept(hay, ix, rule, m.start(), m.end(), part, jsonish, out);
                     }
                 }
-                (Mode::Lead(_), Some(lm)) => {
+                (Mode::Lead(_), Some(lm), None) => {
                     let mut at = ws;
                     while at <= hit.start {
                         // The lead matcher, DFA only, finds where the rule's leftmost
@@ -1664,6 +1723,10 @@ mod tests {
                 assert!(
                     w.word_start_skipped > 0,
                     "no word-start search skipped: the test tests nothing"
+                );
+                assert!(
+                    w.lead_tries > 0,
+                    "no short lead searched: the test tests nothing"
                 );
             }
         }
