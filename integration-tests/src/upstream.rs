@@ -88,8 +88,9 @@ impl Upstream {
             .route("/echo", any(echo))
             .route("/reflect", axum::routing::post(reflect))
             // A GraphQL endpoint that answers with what it was sent (policies treat paths
-            // naming GraphQL as GraphQL).
-            .route("/graphql", axum::routing::post(reflect))
+            // naming GraphQL as GraphQL). Not `/graphql` itself: other tests expect any
+            // method there to reach the catch-all.
+            .route("/graphql/reflect", axum::routing::post(reflect))
             .route("/headers", get(headers_route))
             .route("/repo.git/info/refs", get(git_advertisement))
             .fallback(echo)

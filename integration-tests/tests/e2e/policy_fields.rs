@@ -31,7 +31,7 @@ rules:
         - key: pin_code
           direction: request
   - id: agent-graphql-fields
-    when: { path: /graphql, identity: { group: agents } }
+    when: { path: /graphql/reflect, identity: { group: agents } }
     action: allow
     mask:
       fields:
@@ -469,7 +469,7 @@ async fn a_flagged_key_renamed_by_a_graphql_alias_is_still_masked() -> anyhow::R
     Ok(())
 }
 
-/// POSTs a GraphQL request to `/graphql` (the upstream answers with it) as `token`.
+/// POSTs a GraphQL request to `/graphql/reflect` (the upstream answers with it) as `token`.
 async fn graphql(
     f: &Fixture,
     client: &reqwest::Client,
@@ -477,7 +477,7 @@ async fn graphql(
     body: &str,
 ) -> anyhow::Result<(u16, String)> {
     let response = client
-        .post(f.stack.envoy.url("/graphql"))
+        .post(f.stack.envoy.url("/graphql/reflect"))
         .bearer_auth(token)
         .header("content-type", "application/json")
         .header("x-reflect-content-type", "application/json")
