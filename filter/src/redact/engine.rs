@@ -165,6 +165,8 @@ pub(crate) struct Scratch {
     split: SplitCache,
     /// Per rule: what its unanchored searches proved so far (see [`Searched`]).
     searched: Vec<Searched>,
+    /// `periods`, `last` and `searched` may hold an earlier call's state (it saw hits).
+    stale: bool,
     /// When detection must give up (the caller's time budget for this body); shared by
     /// every stream masking one body.
     pub(crate) deadline: Arc<Deadline>,
@@ -842,6 +844,7 @@ impl Engine {
             caps,
             split,
             searched,
+            stale,
             deadline,
             work,
             ..
@@ -849,16 +852,27 @@ impl Engine {
         if deadline.passed() {
             return;
         }
-        last.clear();
-        last.resize(self.rules.len(), usize::MAX);
+        // Why only when stale: a call that saw no keyword hit leaves these as they were
+        // reset, and documents masked one by one (NDJSON, watch streams: tens of bytes
+        // each) mostly see none; resetting ~30 KB of per-rule state per call cost more than
+        // detecting such a document.
+        if *stale
+            || last.len() != self.rules.len()
+            || periods.len() != self.pat_rules.len()
+            || searched.len() != self.rules.len()
+        {
+            last.clear();
+            last.resize(self.rules.len(), usize::MAX);
+            periods.clear();
+            periods.resize(self.pat_rules.len(), Period::default());
+            searched.clear();
+            searched.resize(self.rules.len(), Searched::default());
+        }
         if caps.len() != self.rules.len() {
             caps.clear();
             caps.resize_with(self.rules.len(), || None);
         }
-        periods.clear();
-        periods.resize(self.pat_rules.len(), Period::default());
-        searched.clear();
-        searched.resize(self.rules.len(), Searched::default());
+        *stale = true;
         #[cfg(test)]
         let memo = !scratch_every_window;
         #[cfg(not(test))]
@@ -899,6 +913,7 @@ impl Engine {
             }
             lo = hi;
         }
+        *stale = seen > 0;
         pii::scan(&self.pii, hay, from, eof, out);
         if self.manifest.is_some() {
             manifest::scan(hay, from, eof, jsonish, out);

@@ -208,13 +208,26 @@ impl StructStream {
 
     pub(crate) fn push_into(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
         self.norm.push(chunk, &mut self.text);
-        for boundary in self.norm.take_boundaries() {
-            // A complete top-level document: masked and passed on now, on its own.
-            let cut = (boundary - self.text.base) as usize;
-            self.process(cut, true, out);
-            self.text.n.drain(..cut);
-            self.text.base = boundary;
-            self.emit = 0;
+        let boundaries = self.norm.take_boundaries();
+        if !boundaries.is_empty() {
+            // Each complete top-level document is masked and passed on now, on its own,
+            // from a buffer holding just it. Why a copy per document: draining each from
+            // the front of the held text moved all the rest once per document, quadratic
+            // in the documents of a chunk (NDJSON, watch streams).
+            let mut held = std::mem::take(&mut self.text.n);
+            let held_base = self.text.base;
+            let mut at = 0;
+            for boundary in boundaries {
+                let cut = (boundary - held_base) as usize;
+                self.text.n.clear();
+                self.text.n.extend_from_slice(&held[at..cut]);
+                self.process(cut - at, true, out);
+                self.text.base = boundary;
+                self.emit = 0;
+                at = cut;
+            }
+            held.drain(..at);
+            self.text.n = held;
         }
         if self.text.n.len() - self.emit >= self.tail + MIN_STEP.max(self.tail) {
             let len = self.text.n.len();
