@@ -926,6 +926,32 @@ impl Engine {
         }
     }
 
+    /// A lead rule's match `m` found while searching around `hit`: accepted when it
+    /// reaches the hit's end (`None`: the search is done), else where to search next.
+    #[allow(clippy::too_many_arguments)]
+    fn take_lead_match(
+        &self,
+        hay: &[u8],
+        ix: u32,
+        rule: &CompiledRule,
+        m: regex_automata::Match,
+        hit: &Hit,
+        (caps, split): (&mut Option<Captures>, &mut SplitCache),
+        jsonish: bool,
+        out: &mut Vec<Cand>,
+    ) -> Option<usize> {
+        if m.end() >= hit.end {
+            let part = masked_part(rule, hay, m.start(), m.end(), caps, split);
+            self.accept(hay, ix, rule, m.start(), m.end(), part, jsonish, out);
+            return None;
+        }
+        Some(if m.end() > m.start() {
+            m.end()
+        } else {
+            m.end() + 1
+        })
+    }
+
     /// Runs every rule of `hit`'s keyword around it and pushes their candidates.
     #[allow(clippy::too_many_arguments)]
     fn eval_hit(
@@ -1016,23 +1042,12 @@ impl Engine {
                         let Some(m) = found else {
                             break;
                         };
-                        if m.end() >= hit.end {
-                            let part = masked_part(
-                                rule,
-                                hay,
-                                m.start(),
-                                m.end(),
-                                &mut caps[ix as usize],
-                                split,
-                            );
-                            self.accept(hay, ix, rule, m.start(), m.end(), part, jsonish, out);
-                            break;
+                        let split_caps = (&mut caps[ix as usize], &mut *split);
+                        match self.take_lead_match(hay, ix, rule, m, hit, split_caps, jsonish, out)
+                        {
+                            Some(next) => at = next,
+                            None => break,
                         }
-                        at = if m.end() > m.start() {
-                            m.end()
-                        } else {
-                            m.end() + 1
-                        };
                     }
                 }
                 (Mode::Anchored, _, _) => {
@@ -1087,23 +1102,12 @@ impl Engine {
                         if m.start() > hit.start {
                             break;
                         }
-                        if m.end() >= hit.end {
-                            let part = masked_part(
-                                rule,
-                                hay,
-                                m.start(),
-                                m.end(),
-                                &mut caps[ix as usize],
-                                split,
-                            );
-                            self.accept(hay, ix, rule, m.start(), m.end(), part, jsonish, out);
-                            break;
+                        let split_caps = (&mut caps[ix as usize], &mut *split);
+                        match self.take_lead_match(hay, ix, rule, m, hit, split_caps, jsonish, out)
+                        {
+                            Some(next) => at = next,
+                            None => break,
                         }
-                        at = if m.end() > m.start() {
-                            m.end()
-                        } else {
-                            m.end() + 1
-                        };
                     }
                 }
                 _ => {
