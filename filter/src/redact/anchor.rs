@@ -288,13 +288,18 @@ fn class_bytes(class: &Class) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
 
-    fn first_of(re: &str) -> Vec<u8> {
-        let hir = regex_syntax::ParserBuilder::new()
+    /// `re` parsed as the engine compiles rules (bytes, not Unicode).
+    fn hir(re: &str) -> regex_syntax::hir::Hir {
+        regex_syntax::ParserBuilder::new()
             .unicode(false)
             .utf8(false)
             .build()
             .parse(re)
-            .expect("parses");
+            .expect("parses")
+    }
+
+    fn first_of(re: &str) -> Vec<u8> {
+        let hir = hir(re);
         let set = first_bytes(&hir);
         (0..=255u8).filter(|&b| set[usize::from(b)]).collect()
     }
@@ -310,12 +315,7 @@ mod tests {
     }
 
     fn lead_of(re: &str, kws: &[&str]) -> Option<usize> {
-        let hir = regex_syntax::ParserBuilder::new()
-            .unicode(false)
-            .utf8(false)
-            .build()
-            .parse(re)
-            .expect("parses");
+        let hir = hir(re);
         let kws: Vec<Vec<u8>> = kws.iter().map(|k| k.as_bytes().to_vec()).collect();
         keyword_lead(&hir, &kws)
     }
