@@ -280,6 +280,7 @@ impl EventJoiner {
 
     /// Reads an event's pieces into their channels and holds it.
     fn read_event(&mut self, raw: Vec<u8>) {
+        let raw = self.mask_payloads(raw);
         let (payload, found) = match self.framing {
             Framing::Sse => read_sse(&raw),
             Framing::Lines => read_line(&raw),
@@ -302,6 +303,46 @@ impl EventJoiner {
             pieces,
             payload,
         });
+    }
+
+    /// The event with the base64 payloads of its JSON data decoded, masked and encoded
+    /// again (see `structure::payload`): an MCP resource's `blob` arrives in an SSE
+    /// event of the streamable HTTP transport.
+    fn mask_payloads(&mut self, raw: Vec<u8>) -> Vec<u8> {
+        let doc = match self.framing {
+            Framing::Sse => sse_data(&raw),
+            Framing::Lines => Some(trim_line_end(&raw).to_vec()),
+        };
+        let Some(doc) = doc.filter(|d| super::structure::may_hold_payload(d)) else {
+            return raw;
+        };
+        let mut s = super::RedactStream::nested(
+            Arc::clone(&self.engine),
+            Arc::clone(&self.known),
+            ContentKind::Json,
+            self.direction,
+            &Arc::new(super::StructureOptions::default()),
+            1,
+        );
+        s.share_deadline(Arc::clone(&self.scratch.deadline));
+        let mut masked = Vec::with_capacity(doc.len());
+        let found = s.whole_into(&doc, &mut masked);
+        if masked == doc {
+            return raw;
+        }
+        let base = self.emitted;
+        self.findings.extend(found.into_iter().map(|mut f| {
+            f.offset += base;
+            f
+        }));
+        match self.framing {
+            Framing::Sse => rewrite_sse(&raw, &masked),
+            Framing::Lines => {
+                let ending = &raw[trim_line_end(&raw).len()..];
+                masked.extend_from_slice(ending);
+                masked
+            }
+        }
     }
 
     fn channel(&mut self, key: &str) -> usize {

@@ -104,8 +104,22 @@ impl RedactStream {
         direction: Direction,
         structure: &Arc<StructureOptions>,
     ) -> Self {
+        Self::nested(engine, known, content, direction, structure, 0)
+    }
+
+    /// [`Self::new`] for a payload decoded out of a body, `depth` payloads deep (see
+    /// `structure::payload`).
+    pub(crate) fn nested(
+        engine: Arc<Engine>,
+        known: Arc<KnownSet>,
+        content: ContentKind,
+        direction: Direction,
+        structure: &Arc<StructureOptions>,
+        depth: u8,
+    ) -> Self {
         let structured =
-            StructStream::for_kind(&engine, &known, content, direction, structure).map(Box::new);
+            StructStream::for_kind(&engine, &known, content, direction, structure, depth)
+                .map(Box::new);
         let l = engine.lmax().max(known.max_len() + 2);
         let max_span = 2 * l;
         Self {
@@ -150,14 +164,14 @@ impl RedactStream {
     pub fn set_deadline(&mut self, deadline: Option<std::time::Instant>) {
         self.scratch.deadline.set(deadline);
         if let Some(s) = &mut self.structured {
-            s.scratch_mut().deadline = Arc::clone(&self.scratch.deadline);
+            s.share_deadline(Arc::clone(&self.scratch.deadline));
         }
     }
 
     /// Makes this stream give up with the others that mask the same body.
     pub(crate) fn share_deadline(&mut self, deadline: Arc<Deadline>) {
         if let Some(s) = &mut self.structured {
-            s.scratch_mut().deadline = Arc::clone(&deadline);
+            s.share_deadline(Arc::clone(&deadline));
         }
         self.scratch.deadline = deadline;
     }

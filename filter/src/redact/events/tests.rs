@@ -197,3 +197,42 @@ fn tool_call_arguments_are_one_channel_per_call() {
     assert_no_token_left(&whole);
     assert_well_formed_sse(&whole);
 }
+
+#[test]
+fn base64_payloads_in_events_and_lines_are_masked_where_they_sit() {
+    use base64::Engine as _;
+    let r = Redactor::with_defaults().expect("default pack");
+    let file = format!("# .env\nGITHUB_TOKEN={TOKEN}\nREGION=eu-west-1\n");
+    let blob = base64::engine::general_purpose::STANDARD.encode(&file);
+    // The MCP streamable HTTP transport answers `resources/read` in an SSE event; a
+    // JSON Lines feed carries the same result one document per line.
+    let result = serde_json::json!({
+        "jsonrpc": "2.0", "id": 4,
+        "result": {"contents": [{"uri": "file:///app/.env", "mimeType": "text/plain", "blob": blob}]}
+    });
+    for (media, stream) in [
+        ("text/event-stream", format!("event: message\ndata: {result}\n\n")),
+        ("application/x-ndjson", format!("{result}\n{{\"done\":true}}\n")),
+    ] {
+        for chunk in [1, 5, 64, stream.len()] {
+            let (whole, streamed) = masked(&r, media, &stream, chunk);
+            assert_eq!(whole, streamed, "{media}, chunk {chunk}");
+            let doc = whole
+                .lines()
+                .find(|l| l.contains("blob"))
+                .expect("the result")
+                .trim_start_matches("data: ");
+            let v: serde_json::Value = serde_json::from_str(doc).expect("valid JSON");
+            let blob = v["result"]["contents"][0]["blob"].as_str().expect("blob");
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(blob)
+                .expect("still base64");
+            let text = String::from_utf8(decoded).expect("text");
+            assert_no_token_left(&text);
+            assert!(
+                text.contains("GITHUB_TOKEN=[REDACTED:") && text.contains("REGION=eu-west-1"),
+                "{media}: {text}"
+            );
+        }
+    }
+}

@@ -13,6 +13,7 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use super::payload::{self, Nested, Payload};
 use super::stream::{NText, Piece, PieceOut};
 use super::{
     FieldAction, FieldPath, PathSegment, StructureOptions, DOCKER_AUTH_ID, HOLD_LIMIT,
@@ -224,6 +225,17 @@ enum StrMode {
     Value,
     /// A value masked wholesale (`acc`).
     Masked,
+    /// A value that may be a base64 payload, held until it ends or stops reading as
+    /// base64 (`held`, see `payload`).
+    Held,
+}
+
+/// A string value held as a possible base64 payload.
+struct Held {
+    /// Its raw content so far (after the opening quote).
+    raw: Vec<u8>,
+    /// The raw offset of its first content byte.
+    raw_start: u64,
 }
 
 /// What a probe looks for: whether the object at `target` is a Secret.
@@ -258,6 +270,10 @@ pub(crate) struct JsonNormalizer {
     held: Vec<u8>,
     probe: Option<Box<JsonNormalizer>>,
     probe_scratch: Option<Box<NText>>,
+    /// A string value held as a possible base64 payload.
+    held_value: Option<Box<Held>>,
+    /// How to mask decoded payloads (`None`: payloads are read as plain strings).
+    nested: Option<Nested>,
     /// Set on a probe: what it looks for.
     probing: Option<ProbeState>,
     /// Raw bytes read by probes so far (bounded against the body's length).
@@ -383,6 +399,11 @@ fn decode_key_into(canon: &[u8], out: &mut Vec<u8>) {
     }
 }
 
+/// The content of a JSON string as a client reads it (escapes undone) into `out`.
+pub(crate) fn unescape_into(raw: &[u8], out: &mut Vec<u8>) {
+    decode_key_into(raw, out);
+}
+
 /// [`decode_key_into`] into a new buffer.
 fn decode_key(canon: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(canon.len());
@@ -409,9 +430,23 @@ impl JsonNormalizer {
             held: Vec::new(),
             probe: None,
             probe_scratch: None,
+            held_value: None,
+            nested: None,
             probing: None,
             probed: 0,
             boundaries: Vec::new(),
+        }
+    }
+
+    /// Decodes base64 payloads and masks them with `nested` (see `payload`).
+    pub(crate) fn decode_payloads(&mut self, nested: Nested) {
+        self.nested = Some(nested);
+    }
+
+    /// The body's deadline changed: payloads are masked under the new one.
+    pub(crate) fn share_deadline(&mut self, deadline: Arc<super::super::engine::Deadline>) {
+        if let Some(n) = self.nested.as_mut() {
+            n.deadline = deadline;
         }
     }
 
@@ -437,6 +472,8 @@ impl JsonNormalizer {
         let mut ends = Vec::new();
         let mut depth = 0usize;
         let mut i = 0;
+        // The last string named a payload: a base64-looking string next is decoded.
+        let mut payload_named = false;
         while i < body.len() {
             match body[i] {
                 b'"' => {
@@ -447,9 +484,17 @@ impl JsonNormalizer {
                         Some(b'\\') => return None,
                         Some(_) => {}
                     }
-                    if matches!(&rest[..len], b"data" | b"stringData" | b"auths") {
+                    let text = &rest[..len];
+                    if matches!(text, b"data" | b"stringData" | b"auths" | b"binaryData") {
                         return None;
                     }
+                    if payload_named
+                        && len >= payload::MIN_RAW
+                        && text.iter().all(|&b| payload::is_base64_byte(b))
+                    {
+                        return None;
+                    }
+                    payload_named = payload::names_payload(text);
                     i += len + 2;
                     continue;
                 }
@@ -505,8 +550,12 @@ impl JsonNormalizer {
                 self.lex = Lex::Str;
                 self.sink(&esc[..n], None, out);
                 self.end_masked(out);
+                self.end_held(out);
             }
-            Lex::Str => self.end_masked(out),
+            Lex::Str => {
+                self.end_masked(out);
+                self.end_held(out);
+            }
             Lex::Scalar => self.end_masked(out),
             Lex::Between => {}
         }
@@ -610,6 +659,10 @@ impl JsonNormalizer {
             held: Vec::new(),
             probe: None,
             probe_scratch: None,
+            // A probe starts between tokens (never inside a held string) and only learns
+            // structure: it decodes no payload.
+            held_value: None,
+            nested: None,
             probing: None,
             probed: 0,
             boundaries: Vec::new(),
@@ -697,7 +750,17 @@ impl JsonNormalizer {
                     let rest = &raw[i..];
                     let stop = string_run(rest);
                     if stop > 0 {
-                        if self.mode == StrMode::Masked {
+                        if self.mode == StrMode::Held {
+                            out.n.extend_from_slice(&raw[copied..i]);
+                            copied = i;
+                            // Held (or, past the limit, masked): not written. Released:
+                            // read as the plain string it turned out to be, from here on.
+                            if self.hold(&rest[..stop], None, out) || self.mode == StrMode::Masked {
+                                copied = i + stop;
+                            } else {
+                                self.note(&rest[..stop]);
+                            }
+                        } else if self.mode == StrMode::Masked {
                             // Not written: the value's marker replaces it.
                             out.n.extend_from_slice(&raw[copied..i]);
                             self.sink(&rest[..stop], None, out);
@@ -710,7 +773,7 @@ impl JsonNormalizer {
                         continue;
                     }
                     if rest[0] == b'"' {
-                        if self.mode == StrMode::Masked {
+                        if matches!(self.mode, StrMode::Masked | StrMode::Held) {
                             flush!();
                         }
                         // The closing quote itself is copied as it is.
@@ -903,6 +966,19 @@ impl JsonNormalizer {
             return;
         };
         self.capture = (!scalar && parent.key_is(b"kind")).then(Vec::new);
+        if mask.is_none() && !scalar && self.probing.is_none() && self.nested.is_some() {
+            let named = parent.object && parent.has_key && payload::names_payload(&parent.key);
+            let depth = self.frames.len();
+            let binary_data = depth >= 2 && self.frames[depth - 2].key_is(b"binaryData");
+            if named || binary_data {
+                self.held_value = Some(Box::new(Held {
+                    raw: Vec::new(),
+                    raw_start: self.raw_pos,
+                }));
+                self.mode = StrMode::Held;
+                return;
+            }
+        }
         match mask {
             Some(mask) => {
                 self.acc = Some(Box::new(Acc::new(
@@ -1044,6 +1120,7 @@ impl JsonNormalizer {
                 }
             }
             StrMode::Masked => self.end_masked(out),
+            StrMode::Held => self.end_held(out),
         }
         self.mode = StrMode::Value;
         self.lex = Lex::Between;
@@ -1068,6 +1145,108 @@ impl JsonNormalizer {
         });
     }
 
+    /// Holds string content of a possible payload: `text` in the engine's spelling, `raw`
+    /// as it came when it differs (an escape). False when the value stopped being held:
+    /// it does not read as base64 (what was held is read as a plain string, and so is
+    /// `text` by the caller), or it grew past [`payload::HOLD_LIMIT`] (masked wholesale
+    /// from its start, `text` included).
+    fn hold(&mut self, text: &[u8], raw: Option<&[u8]>, out: &mut NText) -> bool {
+        let Some(held) = self.held_value.as_mut() else {
+            return false;
+        };
+        if !payload::continues_base64(text) {
+            self.release(out);
+            return false;
+        }
+        let raw = raw.unwrap_or(text);
+        if held.raw.len() + raw.len() > payload::HOLD_LIMIT {
+            let mut acc = Acc::new(
+                Mask {
+                    id: Arc::from(payload::OVER_LIMIT_ID),
+                    strategy: Strategy::Redact,
+                    base64: true,
+                    kind: FindingKind::Secret,
+                },
+                held.raw_start,
+                &self.hash_key,
+                false,
+            );
+            acc.feed(&held.raw);
+            acc.feed(raw);
+            self.held_value = None;
+            self.acc = Some(Box::new(acc));
+            self.mode = StrMode::Masked;
+            return false;
+        }
+        held.raw.extend_from_slice(raw);
+        true
+    }
+
+    /// The held value is read as a plain string after all: its content so far goes
+    /// through the normal path (decoded escapes and their pieces), as if never held.
+    fn release(&mut self, out: &mut NText) {
+        let Some(held) = self.held_value.take() else {
+            return;
+        };
+        self.mode = StrMode::Value;
+        // Replaying runs the string reader over the held bytes: keep the state of the
+        // escape or run being read when the value was released.
+        let saved = (self.raw_pos, self.lex, self.esc, self.esc_len, self.esc_raw);
+        self.raw_pos = held.raw_start;
+        self.lex = Lex::Str;
+        self.esc_len = 0;
+        let _ = self.run(&held.raw, out);
+        if self.lex == Lex::Esc {
+            let n = self.esc_len;
+            self.flush_esc(n, out);
+        }
+        (self.raw_pos, self.lex, self.esc, self.esc_len, self.esc_raw) = saved;
+    }
+
+    /// A held value ends: a base64 payload that masking changes is replaced by the
+    /// encoding of its masked bytes; anything else is read as a plain string.
+    fn end_held(&mut self, out: &mut NText) {
+        let Some(held) = self.held_value.as_ref() else {
+            return;
+        };
+        let masked = match (&self.nested, Payload::decode(&held.raw)) {
+            (Some(nested), Some(p)) => nested.mask(&p.bytes).map(|m| (p, m)),
+            _ => None,
+        };
+        let Some((payload, (bytes, findings))) = masked else {
+            self.release(out);
+            return;
+        };
+        let raw_start = held.raw_start;
+        let raw_end = self.raw_pos;
+        self.held_value = None;
+        self.mode = StrMode::Value;
+        let pos = out.pos();
+        // Each finding where its bytes sit in the encoded value (a base64 quantum: four
+        // characters for three bytes; escaped line breaks make it approximate).
+        for f in findings {
+            let start = (raw_start + f.offset / 3 * 4).min(raw_end);
+            let end = (start + f.len.div_ceil(3) * 4 + 4).min(raw_end);
+            out.pieces.push_back(Piece {
+                n_start: pos,
+                n_end: pos,
+                raw_start: start,
+                raw_end: end,
+                out: PieceOut::Inline([0; 12], 0),
+                finding: Some((f.rule_id, f.kind)),
+            });
+        }
+        // Last, so the raw position it leaves is the value's end.
+        out.pieces.push_back(Piece {
+            n_start: pos,
+            n_end: pos,
+            raw_start,
+            raw_end,
+            out: PieceOut::Bytes(payload.encode(&bytes).into_boxed_slice()),
+            finding: None,
+        });
+    }
+
     /// String (or scalar) content read as it came (the caller copies it): kept where a
     /// key or a `kind` value is being read.
     #[inline]
@@ -1087,6 +1266,9 @@ impl JsonNormalizer {
     /// String (or scalar) content: `text` is its normalised spelling; `raw` (start and
     /// bytes), when given, the raw spelling it stands for (else the same bytes).
     fn sink(&mut self, text: &[u8], raw: Option<(u64, &[u8])>, out: &mut NText) {
+        if self.mode == StrMode::Held && self.hold(text, raw.map(|r| r.1), out) {
+            return;
+        }
         if self.mode == StrMode::Masked {
             if let Some(acc) = self.acc.as_mut() {
                 acc.feed(text);

@@ -28,7 +28,10 @@
 //!   base64 of the marker: the object stays a valid Secret for typed clients, and
 //!   decoding it gives `[REDACTED:k8s-secret]`. Key names and metadata stay readable.
 //! - **Base64 that the structure names**: `auths.<registry>.auth` of a Docker config
-//!   (`.dockerconfigjson`, base64 of `user:password`) is masked wholesale.
+//!   (`.dockerconfigjson`, base64 of `user:password`) is masked wholesale. A string under
+//!   a key that names a payload (`content` of the contents APIs, MCP's `blob` and `data`,
+//!   `b64_json`, `*_base64`, ConfigMap `binaryData`...) that reads as base64 is decoded,
+//!   masked as the text or JSON it carries, and encoded again (see `payload`).
 //! - **Field rules** ([`FieldRules`]): a hook the policy layer uses to flag fields. It is
 //!   asked once per JSON value with the value's path and key, and answers
 //!   [`FieldAction::Scan`] (the default: the pattern engine decides) or
@@ -47,10 +50,13 @@
 
 mod form;
 mod json;
+mod payload;
 mod stream;
 
 use std::sync::Arc;
 
+pub(crate) use payload::may_hold_payload;
+pub use payload::{HOLD_LIMIT as PAYLOAD_HOLD_LIMIT, OVER_LIMIT_ID as PAYLOAD_OVER_LIMIT_ID};
 pub(crate) use stream::StructStream;
 
 use super::Strategy;

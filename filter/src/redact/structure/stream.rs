@@ -12,11 +12,12 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use super::super::engine::{merge, Cand, Engine, Scratch, Span};
+use super::super::engine::{merge, Cand, Deadline, Engine, Scratch, Span};
 use super::super::known::KnownSet;
 use super::super::{ContentKind, Direction, Finding, FindingKind};
 use super::form::FormNormalizer;
 use super::json::JsonNormalizer;
+use super::payload::Nested;
 use super::StructureOptions;
 
 /// Minimum new data before a (re)scan (as in `RedactStream`).
@@ -160,15 +161,25 @@ impl StructStream {
         content: ContentKind,
         direction: Direction,
         options: &Arc<StructureOptions>,
+        depth: u8,
     ) -> Option<StructStream> {
         if !options.decode {
             return None;
         }
+        let scratch = Scratch::default();
         let norm = match content {
-            ContentKind::Json => Normalizer::Json(Box::new(JsonNormalizer::new(
-                Arc::clone(options),
-                Arc::from(engine.hash_key()),
-            ))),
+            ContentKind::Json => {
+                let mut j = JsonNormalizer::new(Arc::clone(options), Arc::from(engine.hash_key()));
+                j.decode_payloads(Nested {
+                    engine: Arc::clone(engine),
+                    known: Arc::clone(known),
+                    direction,
+                    opts: Arc::clone(options),
+                    deadline: Arc::clone(&scratch.deadline),
+                    depth,
+                });
+                Normalizer::Json(Box::new(j))
+            }
             ContentKind::Form => Normalizer::Form(FormNormalizer::default()),
             _ => return None,
         };
@@ -190,7 +201,7 @@ impl StructStream {
             cands: Vec::new(),
             spans: Vec::new(),
             keys: Vec::new(),
-            scratch: Scratch::default(),
+            scratch,
         })
     }
 
@@ -198,8 +209,13 @@ impl StructStream {
         self.text.n.len() + self.norm.held()
     }
 
-    pub(crate) fn scratch_mut(&mut self) -> &mut Scratch {
-        &mut self.scratch
+    /// Makes this stream (and the payloads it decodes) give up with the others that mask
+    /// the same body.
+    pub(crate) fn share_deadline(&mut self, deadline: Arc<Deadline>) {
+        if let Normalizer::Json(j) = &mut self.norm {
+            j.share_deadline(Arc::clone(&deadline));
+        }
+        self.scratch.deadline = deadline;
     }
 
     pub(crate) fn take_findings(&mut self) -> Vec<Finding> {

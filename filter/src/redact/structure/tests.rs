@@ -486,7 +486,202 @@ fn bodies_read_as_they_are_mask_as_when_read_token_by_token() {
         r#"{"kind":"Secret","data":{"a":"eA=="}}"#,
         r#"{"stringData":{"a":"b"}}"#,
         r#"{"auths":{"r":{"auth":"eDp5"}}}"#,
+        r#"{"blob":"QUJDREVGR0g="}"#,
+        r#"{"binaryData":{"f":"x"}}"#,
     ] {
         assert!(!reads_as_itself(body.as_bytes()), "{body}");
     }
+    // A payload key whose value cannot be base64 (too short, or prose) keeps the fast path.
+    for body in [
+        r#"{"content":"hello world, how are you"}"#,
+        r#"{"blob":"QUJD"}"#,
+    ] {
+        assert!(reads_as_itself(body.as_bytes()), "{body}");
+    }
+}
+
+/// `s` base64-encoded with line breaks every `width` characters, as JSON string content
+/// (the breaks escaped, `/` escaped as PHP writes it).
+fn b64_lines(s: &[u8], width: usize) -> String {
+    let enc = base64::engine::general_purpose::STANDARD.encode(s);
+    enc.as_bytes()
+        .chunks(width)
+        .map(|c| std::str::from_utf8(c).unwrap().replace('/', "\\/"))
+        .collect::<Vec<_>>()
+        .join("\\n")
+}
+
+/// The decoded payload at `key` of the first object that has it, anywhere in `json`.
+fn payload_at(json: &str, key: &str) -> Vec<u8> {
+    fn find<'a>(v: &'a serde_json::Value, key: &str) -> Option<&'a str> {
+        match v {
+            serde_json::Value::Object(m) => m
+                .get(key)
+                .and_then(|x| x.as_str())
+                .or_else(|| m.values().find_map(|x| find(x, key))),
+            serde_json::Value::Array(a) => a.iter().find_map(|x| find(x, key)),
+            _ => None,
+        }
+    }
+    let v: serde_json::Value = serde_json::from_str(json).expect("JSON");
+    let text = find(&v, key).expect("key present").replace('\n', "");
+    let alphabet = if text.contains(['-', '_']) {
+        &base64::alphabet::URL_SAFE
+    } else {
+        &base64::alphabet::STANDARD
+    };
+    let config = base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent);
+    base64::engine::GeneralPurpose::new(alphabet, config)
+        .decode(&text)
+        .expect("valid base64")
+}
+
+#[test]
+fn base64_payloads_are_decoded_masked_and_encoded_again() {
+    let r = redactor();
+    let file = format!("# deploy\nSTRIPE_KEY={STRIPE}\nGITHUB_TOKEN={GHP}\nREGION=eu-west-1\n");
+    let bodies = [
+        // GitHub / GitLab / Gitea contents API: line breaks escaped every 60 characters.
+        (
+            format!(
+                r#"{{"type":"file","encoding":"base64","size":{},"name":".env","content":"{}","sha":"3d21ec53a331a6f037a91c368710b99387d012c1"}}"#,
+                file.len(),
+                b64_lines(file.as_bytes(), 60)
+            ),
+            "content",
+        ),
+        // MCP resources/read: a blob resource.
+        (
+            format!(
+                r#"{{"jsonrpc":"2.0","id":3,"result":{{"contents":[{{"uri":"file:///app/.env","mimeType":"application/octet-stream","blob":"{}"}}]}}}}"#,
+                b64(&file)
+            ),
+            "blob",
+        ),
+        // URL-safe, unpadded (Gmail's `raw`, JWT-style payloads).
+        (
+            format!(
+                r#"{{"id":"18c","raw":"{}"}}"#,
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .encode([file.as_bytes(), &[0xfb, 0xff, 0xbf, 0x3f, 0x3e]].concat())
+            ),
+            "raw",
+        ),
+        // A suffix names it; the payload is a JSON document with a Kubernetes Secret.
+        (
+            format!(
+                r#"{{"event":{{"data_base64":"{}"}}}}"#,
+                b64(&format!(
+                    r#"{{"kind":"Secret","apiVersion":"v1","metadata":{{"name":"db"}},"data":{{"url":"{}"}}}}"#,
+                    b64("postgres://app:Pl4inS3cret!@db:5432/app")
+                ))
+            ),
+            "data_base64",
+        ),
+        // ConfigMap binaryData: every value is a payload, whatever its key.
+        (
+            format!(
+                r#"{{"kind":"ConfigMap","binaryData":{{"settings.bin":"{}"}}}}"#,
+                b64(&file)
+            ),
+            "settings.bin",
+        ),
+    ];
+    for (body, key) in &bodies {
+        let out = json(&r, body);
+        let decoded = payload_at(&out, key);
+        let text = String::from_utf8_lossy(&decoded);
+        assert!(
+            !text.contains(STRIPE) && !text.contains(GHP) && !text.contains("Pl4inS3cret"),
+            "{key}: {text}"
+        );
+        assert!(
+            !out.contains(&b64(STRIPE)[..16]),
+            "{key}: raw base64 of the secret left: {out}"
+        );
+        // A Secret's data stays base64: its marker is encoded too.
+        let marker = if *key == "data_base64" {
+            b64("[REDACTED:k8s-secret]")
+        } else {
+            "[REDACTED:".to_string()
+        };
+        assert!(text.contains(&marker), "{key}: {text}");
+        if *key != "data_base64" {
+            assert!(
+                text.contains("REGION=eu-west-1"),
+                "{key}: the rest of the file is kept: {text}"
+            );
+        }
+        let one = r.redact(body.as_bytes(), ContentKind::Json, Direction::Response);
+        assert!(!one.findings.is_empty(), "{key}: findings reported");
+        for f in &one.findings {
+            assert!(
+                f.offset as usize + f.len as usize <= body.len(),
+                "{key}: {f:?}"
+            );
+        }
+    }
+}
+
+/// An AWS access key id: every character is also a base64 character.
+const AKIA: &str = "AKIAZ3MSJV4WWNKWW5FQ";
+
+#[test]
+fn base64_payloads_without_secrets_and_strings_that_are_not_base64_pass_as_they_came() {
+    let r = redactor();
+    let clean = "just a README\nwith two lines\n";
+    for body in [
+        format!(
+            r#"{{"content":"{}","encoding":"base64"}}"#,
+            b64_lines(clean.as_bytes(), 8)
+        ),
+        format!(r#"{{"blob":"{}"}}"#, b64(clean)),
+        r#"{"data":"aGVsbG8=","content":"ok"}"#.to_string(),
+        r#"{"content":"Plain prose, not base64: QUJD / x"}"#.to_string(),
+    ] {
+        assert_eq!(json(&r, &body), body);
+    }
+    // Under a payload key but in the clear (not base64, or base64 and clear at once): read
+    // as a string, so the secret is still found.
+    for body in [
+        format!(r#"{{"data":"{STRIPE}"}}"#),
+        format!(r#"{{"content":"token {GHP} here"}}"#),
+        format!(r#"{{"blob":"{AKIA}"}}"#),
+        format!(r#"{{"content":"\u0020{STRIPE}"}}"#),
+        format!(r#"{{"content":"QUJD\n\u0020{STRIPE}"}}"#),
+        format!(r#"{{"content":"QUJD\/\t{STRIPE}"}}"#),
+    ] {
+        let out = json(&r, &body);
+        assert!(
+            !out.contains(&STRIPE[8..]) && !out.contains(&GHP[4..]) && !out.contains(AKIA),
+            "{body}: {out}"
+        );
+    }
+}
+
+#[test]
+fn a_base64_payload_longer_than_the_hold_limit_is_masked_wholesale() {
+    let r = redactor();
+    let big = "A".repeat(super::PAYLOAD_HOLD_LIMIT + 4);
+    let body = format!(r#"{{"name":"x.bin","blob":"{big}","after":"{GHP}"}}"#);
+    let one = r.redact(body.as_bytes(), ContentKind::Json, Direction::Response);
+    let out = String::from_utf8(one.body.clone()).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&out).expect("valid JSON");
+    let blob = v["blob"].as_str().unwrap();
+    let marker = base64::engine::general_purpose::STANDARD
+        .decode(blob)
+        .expect("base64 marker");
+    assert_eq!(
+        marker,
+        format!("[REDACTED:{}]", super::PAYLOAD_OVER_LIMIT_ID).as_bytes()
+    );
+    assert!(!out.contains(GHP), "what follows is still scanned");
+    let mut s = r.stream(ContentKind::Json, Direction::Response);
+    let mut streamed = Vec::new();
+    for chunk in body.as_bytes().chunks(65_537) {
+        streamed.extend(s.push(chunk));
+    }
+    streamed.extend(s.finish().tail);
+    assert!(streamed == one.body, "streamed equals one-shot");
 }
