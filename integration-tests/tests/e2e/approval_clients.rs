@@ -415,16 +415,14 @@ async fn call_tool(
     serde_json::from_str(stdout.trim()).with_context(|| format!("client output: {stdout}"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mcp_tool_calls_from_the_python_sdk_are_held_and_approved_once() -> anyhow::Result<()> {
-    let python = mcp_python()?;
-    let server_dir = tempfile::tempdir()?;
+/// The test MCP server (`integration-tests/mcp/server.py`), listening; its address.
+async fn start_mcp_server(python: &Path, dir: &Path) -> anyhow::Result<(ChildProcess, SocketAddr)> {
     let port = free_port()?;
-    let mut command = Command::new(&python);
+    let mut command = Command::new(python);
     command
         .arg(paths::repo_root().join("integration-tests/mcp/server.py"))
         .arg(port.to_string());
-    let mut server = ChildProcess::spawn("mcp-server", command, server_dir.path())?;
+    let mut server = ChildProcess::spawn("mcp-server", command, dir)?;
     let up = poll_until("the MCP server", READY, || async {
         tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
@@ -435,7 +433,15 @@ async fn mcp_tool_calls_from_the_python_sdk_are_held_and_approved_once() -> anyh
         server.ensure_running()?;
         return Err(e.context(server.log_tail()));
     }
-    let h = Harness::start(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+    Ok((server, SocketAddr::from(([127, 0, 0, 1], port))))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_tool_calls_from_the_python_sdk_are_held_and_approved_once() -> anyhow::Result<()> {
+    let python = mcp_python()?;
+    let server_dir = tempfile::tempdir()?;
+    let (server, addr) = start_mcp_server(&python, server_dir.path()).await?;
+    let h = Harness::start(addr).await?;
     let url = h.envoy.url("/mcp");
     let call = |tool: &'static str, arguments: &'static str, pings: u32| {
         call_tool(&python, &url, &h.agent_token, tool, arguments, pings)
@@ -493,6 +499,65 @@ async fn mcp_tool_calls_from_the_python_sdk_are_held_and_approved_once() -> anyh
         !passed.is_error && passed.text == "deleted repo demo (call 2)",
         "{}",
         context(&passed)
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mcp_blob_resource_reaches_the_sdk_with_its_secret_masked_inside() -> anyhow::Result<()>
+{
+    use base64::Engine as _;
+    let python = mcp_python()?;
+    let server_dir = tempfile::tempdir()?;
+    let (server, addr) = start_mcp_server(&python, server_dir.path()).await?;
+    let h = Harness::start(addr).await?;
+    let script = paths::repo_root().join("integration-tests/mcp/client.py");
+    let url = h.envoy.url("/mcp");
+    let output = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new(&python)
+            .arg(script)
+            .args([
+                url.as_str(),
+                h.agent_token.as_str(),
+                "--read-resource",
+                "file:///app/.env",
+            ])
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .context("the MCP client did not finish in 60 s")??;
+    let context = || {
+        format!(
+            "{}\n{}\n{}",
+            output_text(&output),
+            server.log_tail(),
+            h.logs()
+        )
+    };
+    ensure!(
+        output.status.success(),
+        "the MCP client failed: {}",
+        context()
+    );
+    let read: serde_json::Value = serde_json::from_slice(&output.stdout).with_context(context)?;
+    // The SDK decoded the SSE event and validated the result: the blob is still a blob.
+    let blob = read["blob"]
+        .as_str()
+        .with_context(|| format!("no blob: {}", context()))?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(blob)
+        .with_context(|| format!("the blob is no longer base64: {blob}"))?;
+    let file = String::from_utf8(bytes)?;
+    ensure!(
+        !file.contains("ghp_9xQ2mK7vL4pR8sT1wY6zB3nC5dF0gH2jA4kE")
+            && !file.contains("9xQ2mK7vL4pR8sT1"),
+        "the token inside the blob reached the agent: {file}"
+    );
+    ensure!(
+        file.contains("GITHUB_TOKEN=[REDACTED:") && file.contains("REGION=eu-west-1"),
+        "the file should keep everything but the secret: {file}"
     );
     Ok(())
 }

@@ -211,8 +211,14 @@ fn base64_payloads_in_events_and_lines_are_masked_where_they_sit() {
         "result": {"contents": [{"uri": "file:///app/.env", "mimeType": "text/plain", "blob": blob}]}
     });
     for (media, stream) in [
-        ("text/event-stream", format!("event: message\ndata: {result}\n\n")),
-        ("application/x-ndjson", format!("{result}\n{{\"done\":true}}\n")),
+        (
+            "text/event-stream",
+            format!("event: message\ndata: {result}\n\n"),
+        ),
+        (
+            "application/x-ndjson",
+            format!("{result}\n{{\"done\":true}}\n"),
+        ),
     ] {
         for chunk in [1, 5, 64, stream.len()] {
             let (whole, streamed) = masked(&r, media, &stream, chunk);
