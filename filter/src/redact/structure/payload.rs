@@ -57,6 +57,14 @@ pub(crate) fn names_payload(key: &[u8]) -> bool {
         b"blob", b"data", b"content", b"raw", b"body", b"payload", b"bytes", b"file",
     ];
     const SUFFIXES: [&[u8]; 3] = [b"base64", b"_b64", b"b64_json"];
+    // Asked of every string of every JSON body (the plain path's walk): most are
+    // rejected by their length or last byte alone.
+    let Some(&last) = key.last() else {
+        return false;
+    };
+    if key.len() > 7 && !matches!(last, b'4' | b'n' | b'N') {
+        return false;
+    }
     NAMES.iter().any(|n| key.eq_ignore_ascii_case(n))
         || SUFFIXES
             .iter()
