@@ -210,6 +210,9 @@ fn base64_payloads_in_events_and_lines_are_masked_where_they_sit() {
         "jsonrpc": "2.0", "id": 4,
         "result": {"contents": [{"uri": "file:///app/.env", "mimeType": "text/plain", "blob": blob}]}
     });
+    // An agent uploading the file to an LLM API as a data URL.
+    let url = format!("data:text/plain;base64,{blob}");
+    let input = serde_json::json!({"input": [{"type": "input_file", "file_data": url}]});
     for (media, stream) in [
         (
             "text/event-stream",
@@ -219,17 +222,23 @@ fn base64_payloads_in_events_and_lines_are_masked_where_they_sit() {
             "application/x-ndjson",
             format!("{result}\n{{\"done\":true}}\n"),
         ),
+        ("application/x-ndjson", format!("{input}\n")),
     ] {
         for chunk in [1, 5, 64, stream.len()] {
             let (whole, streamed) = masked(&r, media, &stream, chunk);
             assert_eq!(whole, streamed, "{media}, chunk {chunk}");
             let doc = whole
                 .lines()
-                .find(|l| l.contains("blob"))
+                .find(|l| l.contains("blob") || l.contains("file_data"))
                 .expect("the result")
                 .trim_start_matches("data: ");
             let v: serde_json::Value = serde_json::from_str(doc).expect("valid JSON");
-            let blob = v["result"]["contents"][0]["blob"].as_str().expect("blob");
+            let blob = v
+                .pointer("/result/contents/0/blob")
+                .or_else(|| v.pointer("/input/0/file_data"))
+                .and_then(|b| b.as_str())
+                .expect("blob");
+            let blob = blob.trim_start_matches("data:text/plain;base64,");
             let decoded = base64::engine::general_purpose::STANDARD
                 .decode(blob)
                 .expect("still base64");

@@ -236,6 +236,12 @@ struct Held {
     raw: Vec<u8>,
     /// The raw offset of its first content byte.
     raw_start: u64,
+    /// While it may still be a `data:…;base64,` URL: its header so far.
+    url: Option<Vec<u8>>,
+    /// Raw length of its data URL header, once read (0: not a data URL).
+    header: usize,
+    /// Held only because it may be a data URL (its key names no payload).
+    url_only: bool,
 }
 
 /// What a probe looks for: whether the object at `target` is a Secret.
@@ -274,6 +280,8 @@ pub(crate) struct JsonNormalizer {
     held_value: Option<Box<Held>>,
     /// How to mask decoded payloads (`None`: payloads are read as plain strings).
     nested: Option<Nested>,
+    /// The string value starting now may be a data URL (see `value_start`).
+    url_ahead: bool,
     /// Set on a probe: what it looks for.
     probing: Option<ProbeState>,
     /// Raw bytes read by probes so far (bounded against the body's length).
@@ -432,6 +440,7 @@ impl JsonNormalizer {
             probe_scratch: None,
             held_value: None,
             nested: None,
+            url_ahead: false,
             probing: None,
             probed: 0,
             boundaries: Vec::new(),
@@ -485,7 +494,9 @@ impl JsonNormalizer {
                         Some(_) => {}
                     }
                     let text = &rest[..len];
-                    if matches!(text, b"data" | b"stringData" | b"auths" | b"binaryData") {
+                    if matches!(text, b"data" | b"stringData" | b"auths" | b"binaryData")
+                        || payload::is_data_url(text)
+                    {
                         return None;
                     }
                     if payload_named
@@ -663,6 +674,7 @@ impl JsonNormalizer {
             // structure: it decodes no payload.
             held_value: None,
             nested: None,
+            url_ahead: false,
             probing: None,
             probed: 0,
             boundaries: Vec::new(),
@@ -836,6 +848,10 @@ impl JsonNormalizer {
                                 self.mode = StrMode::Key;
                                 self.key_buf.clear();
                             } else {
+                                // Whether the value may be a data URL: its first bytes,
+                                // as far as this chunk has them.
+                                let ahead = &raw[i + 1..raw.len().min(i + 6)];
+                                self.url_ahead = payload::may_start_data_url(ahead);
                                 self.value_start(false, out);
                             }
                             self.lex = Lex::Str;
@@ -970,10 +986,13 @@ impl JsonNormalizer {
             let named = parent.object && parent.has_key && payload::names_payload(&parent.key);
             let depth = self.frames.len();
             let binary_data = depth >= 2 && self.frames[depth - 2].key_is(b"binaryData");
-            if named || binary_data {
+            if named || binary_data || self.url_ahead {
                 self.held_value = Some(Box::new(Held {
                     raw: Vec::new(),
                     raw_start: self.raw_pos,
+                    url: self.url_ahead.then(Vec::new),
+                    header: 0,
+                    url_only: !(named || binary_data),
                 }));
                 self.mode = StrMode::Held;
                 return;
@@ -1154,11 +1173,33 @@ impl JsonNormalizer {
         let Some(held) = self.held_value.as_mut() else {
             return false;
         };
-        if !payload::continues_base64(text) {
+        let raw = raw.unwrap_or(text);
+        let mut body = text;
+        if let Some(url) = held.url.as_mut() {
+            match payload::read_data_url_header(url, text) {
+                payload::Header::Partial => body = &[],
+                payload::Header::Done(n) => {
+                    // The comma ends the header: what follows in `text` is the payload
+                    // (`text` is `raw` here: an escape is one character, never split).
+                    held.url = None;
+                    held.header = held.raw.len() + raw.len() - (text.len() - n);
+                    body = &text[n..];
+                }
+                payload::Header::NotUrl => {
+                    held.url = None;
+                    // What was held matched `data:` so far: alphabet bytes, unless it got
+                    // to the colon.
+                    if held.url_only || held.raw.contains(&b':') {
+                        self.release(out);
+                        return false;
+                    }
+                }
+            }
+        }
+        if !payload::continues_base64(body) {
             self.release(out);
             return false;
         }
-        let raw = raw.unwrap_or(text);
         if held.raw.len() + raw.len() > payload::HOLD_LIMIT {
             let mut acc = Acc::new(
                 Mask {
@@ -1209,14 +1250,20 @@ impl JsonNormalizer {
         let Some(held) = self.held_value.as_ref() else {
             return;
         };
-        let masked = match (&self.nested, Payload::decode(&held.raw)) {
-            (Some(nested), Some(p)) => nested.mask(&p.bytes).map(|m| (p, m)),
+        // Still in a data URL's header, or held only as one and not one: a plain string.
+        let url_failed = held.url.is_some() || (held.url_only && held.header == 0);
+        let header = held.header;
+        let masked = match (&self.nested, url_failed) {
+            (Some(nested), false) => Payload::decode(&held.raw[header..])
+                .and_then(|p| nested.mask(&p.bytes).map(|m| (p, m))),
             _ => None,
         };
         let Some((payload, (bytes, findings))) = masked else {
             self.release(out);
             return;
         };
+        let mut replacement = held.raw[..header].to_vec();
+        replacement.extend_from_slice(&payload.encode(&bytes));
         let raw_start = held.raw_start;
         let raw_end = self.raw_pos;
         self.held_value = None;
@@ -1225,7 +1272,7 @@ impl JsonNormalizer {
         // Each finding where its bytes sit in the encoded value (a base64 quantum: four
         // characters for three bytes; escaped line breaks make it approximate).
         for f in findings {
-            let start = (raw_start + f.offset / 3 * 4).min(raw_end);
+            let start = (raw_start + header as u64 + f.offset / 3 * 4).min(raw_end);
             let end = (start + f.len.div_ceil(3) * 4 + 4).min(raw_end);
             out.pieces.push_back(Piece {
                 n_start: pos,
@@ -1242,7 +1289,7 @@ impl JsonNormalizer {
             n_end: pos,
             raw_start,
             raw_end,
-            out: PieceOut::Bytes(payload.encode(&bytes).into_boxed_slice()),
+            out: PieceOut::Bytes(replacement.into_boxed_slice()),
             finding: None,
         });
     }

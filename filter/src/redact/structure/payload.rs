@@ -92,6 +92,15 @@ pub(crate) fn may_hold_payload(doc: &[u8]) -> bool {
     if memchr::memmem::find(doc, b"\"binaryData\"").is_some() {
         return true;
     }
+    // A data URL's header ends in `;base64,` (any case).
+    let mut at = 0;
+    while let Some(k) = memchr::memchr(b',', &doc[at..]) {
+        let comma = at + k;
+        if comma >= 7 && doc[comma - 7..comma].eq_ignore_ascii_case(b";base64") {
+            return true;
+        }
+        at = comma + 1;
+    }
     let mut named = false;
     let mut i = 0;
     while let Some(q) = memchr::memchr(b'"', &doc[i..]) {
@@ -111,6 +120,59 @@ pub(crate) fn may_hold_payload(doc: &[u8]) -> bool {
         }
     }
     false
+}
+
+/// Whether a string starting with `ahead` (its first bytes, up to five, as far as they
+/// are known) may be a data URL (`data:…;base64,…`, RFC 2397).
+pub(crate) fn may_start_data_url(ahead: &[u8]) -> bool {
+    for (k, &b) in ahead.iter().take(5).enumerate() {
+        if b == b'\\' {
+            // An escape may spell the rest (`\u0064ata:`): the value must be read to know.
+            return true;
+        }
+        if b.to_ascii_lowercase() != b"data:"[k] {
+            return false;
+        }
+    }
+    true
+}
+
+/// Whether a string without escapes is a data URL (`data:` whatever its case).
+pub(crate) fn is_data_url(text: &[u8]) -> bool {
+    text.len() >= 5 && text[..5].eq_ignore_ascii_case(b"data:")
+}
+
+/// How far a data URL's header has been read.
+pub(crate) enum Header {
+    /// All of the text is header; the comma is still to come.
+    Partial,
+    /// The header ends after the first `n` bytes of the text (its comma included).
+    Done(usize),
+    /// Not a base64 data URL.
+    NotUrl,
+}
+
+/// Reads `text` as the continuation of a data URL header (`url`, so far): `data:`, a
+/// media type and parameters, `;base64`, then the comma.
+pub(crate) fn read_data_url_header(url: &mut Vec<u8>, text: &[u8]) -> Header {
+    for (i, &b) in text.iter().enumerate() {
+        if url.len() < 5 {
+            if b.to_ascii_lowercase() != b"data:"[url.len()] {
+                return Header::NotUrl;
+            }
+        } else if b == b',' {
+            let base64 = url.len() >= 12 && url[url.len() - 7..].eq_ignore_ascii_case(b";base64");
+            return if base64 {
+                Header::Done(i + 1)
+            } else {
+                Header::NotUrl
+            };
+        } else if url.len() >= 256 || !b.is_ascii_graphic() || matches!(b, b'\\' | b'"') {
+            return Header::NotUrl;
+        }
+        url.push(b);
+    }
+    Header::Partial
 }
 
 /// A value that reads as base64: its bytes and how it was spelled.

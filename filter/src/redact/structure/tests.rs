@@ -685,3 +685,60 @@ fn a_base64_payload_longer_than_the_hold_limit_is_masked_wholesale() {
     streamed.extend(s.finish().tail);
     assert!(streamed == one.body, "streamed equals one-shot");
 }
+
+#[test]
+fn data_urls_are_decoded_under_any_key_and_keep_their_header() {
+    let r = redactor();
+    let file = format!("API_KEY={STRIPE}\nDEBUG=false\n");
+    let enc = b64(&file);
+    for (url, header) in [
+        (
+            format!("data:text/plain;base64,{enc}"),
+            "data:text/plain;base64,",
+        ),
+        // PHP's `\/`, an escaped first letter (a client reads `data:`), upper case.
+        (
+            format!("\\u0064ata:text\\/plain;charset=utf-8;base64,{enc}"),
+            "data:text/plain;charset=utf-8;base64,",
+        ),
+        (format!("DATA:;BASE64,{enc}"), "DATA:;BASE64,"),
+    ] {
+        // An OpenAI input file, and a bare string in an array.
+        for body in [
+            format!(
+                r#"{{"input":[{{"type":"input_file","filename":"a.env","file_data":"{url}"}}]}}"#
+            ),
+            format!(r#"["{url}", 1]"#),
+        ] {
+            let out = json(&r, &body);
+            let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+            let s = v
+                .pointer("/input/0/file_data")
+                .or_else(|| v.pointer("/0"))
+                .and_then(|s| s.as_str())
+                .expect("the URL");
+            let payload = s
+                .strip_prefix(header)
+                .unwrap_or_else(|| panic!("{header}: {s}"));
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(payload)
+                .expect("base64");
+            let text = String::from_utf8(decoded).unwrap();
+            assert!(!text.contains(STRIPE), "{text}");
+            assert!(
+                text.starts_with("API_KEY=[REDACTED:") && text.ends_with("DEBUG=false\n"),
+                "{text}"
+            );
+        }
+    }
+    // Not base64, or nothing to mask: as they came.
+    for body in [
+        r#"{"u":"data:text/plain,sk_live_not_base64"}"#.to_string(),
+        r#"{"u":"data:image/png;base64,iVBORw0KGgoAAAANSUhEUg=="}"#.to_string(),
+        r#"{"u":"database: primary","v":"dat","w":""}"#.to_string(),
+    ] {
+        assert_eq!(json(&r, &body), body);
+    }
+    assert!(!reads_as_itself(br#"{"u":"data:;base64,QUJD"}"#));
+    assert!(reads_as_itself(br#"{"u":"database: primary"}"#));
+}
