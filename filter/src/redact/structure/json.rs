@@ -505,8 +505,13 @@ impl JsonNormalizer {
                     {
                         return None;
                     }
-                    payload_named = payload::names_payload(text);
                     i += len + 2;
+                    // Only a key names a payload: a `:` follows it.
+                    let mut k = i;
+                    while k < body.len() && is_ws(body[k]) {
+                        k += 1;
+                    }
+                    payload_named = body.get(k) == Some(&b':') && payload::names_payload(text);
                     continue;
                 }
                 b'{' | b'[' => depth += 1,

@@ -52,23 +52,30 @@ const MAX_DEPTH: u8 = 4;
 const MAX_LISTED: usize = 1024;
 
 /// Whether a member named `key` carries a base64 payload when its value reads as base64.
+#[inline]
 pub(crate) fn names_payload(key: &[u8]) -> bool {
-    const NAMES: [&[u8]; 8] = [
-        b"blob", b"data", b"content", b"raw", b"body", b"payload", b"bytes", b"file",
-    ];
     const SUFFIXES: [&[u8]; 3] = [b"base64", b"_b64", b"b64_json"];
-    // Asked of every string of every JSON body (the plain path's walk): most are
-    // rejected by their length or last byte alone.
-    let Some(&last) = key.last() else {
+    let (Some(&first), Some(&last)) = (key.first(), key.last()) else {
         return false;
     };
-    if key.len() > 7 && !matches!(last, b'4' | b'n' | b'N') {
-        return false;
-    }
-    NAMES.iter().any(|n| key.eq_ignore_ascii_case(n))
-        || SUFFIXES
-            .iter()
-            .any(|s| key.len() >= s.len() && key[key.len() - s.len()..].eq_ignore_ascii_case(s))
+    // Asked of every key of every JSON body the plain path walks: the length and first
+    // letter reject most keys before any compare.
+    let is = |name: &[u8]| key.eq_ignore_ascii_case(name);
+    let named = match (key.len(), first | 0x20) {
+        (3, b'r') => is(b"raw"),
+        (4, b'b') => is(b"blob") || is(b"body"),
+        (4, b'd') => is(b"data"),
+        (4, b'f') => is(b"file"),
+        (5, b'b') => is(b"bytes"),
+        (7, b'c') => is(b"content"),
+        (7, b'p') => is(b"payload"),
+        _ => false,
+    };
+    named
+        || (matches!(last, b'4' | b'n' | b'N')
+            && SUFFIXES.iter().any(|s| {
+                key.len() >= s.len() && key[key.len() - s.len()..].eq_ignore_ascii_case(s)
+            }))
 }
 
 /// Whether `b` may appear in base64 text (either alphabet, or padding).
@@ -139,7 +146,7 @@ pub(crate) fn may_start_data_url(ahead: &[u8]) -> bool {
 
 /// Whether a string without escapes is a data URL (`data:` whatever its case).
 pub(crate) fn is_data_url(text: &[u8]) -> bool {
-    text.len() >= 5 && text[..5].eq_ignore_ascii_case(b"data:")
+    text.len() >= 5 && text[4] == b':' && text[..4].eq_ignore_ascii_case(b"data")
 }
 
 /// How far a data URL's header has been read.
