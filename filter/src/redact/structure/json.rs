@@ -1263,15 +1263,20 @@ impl JsonNormalizer {
                 .and_then(|p| nested.mask(&p.bytes).map(|m| (p, m))),
             _ => None,
         };
-        let Some((payload, (bytes, findings))) = masked else {
+        let Some((mut payload, (bytes, findings))) = masked else {
             self.release(out);
             return;
         };
-        let mut replacement = held.raw[..header].to_vec();
-        replacement.extend_from_slice(&payload.encode(&bytes));
+        // What is held is let go before the encoding is written: a payload near the hold
+        // limit is in memory at most twice (masked bytes, encoding) from here on.
+        payload.forget_bytes();
         let raw_start = held.raw_start;
         let raw_end = self.raw_pos;
+        let mut replacement = Vec::with_capacity(header + bytes.len().div_ceil(3) * 4 + 4);
+        replacement.extend_from_slice(&held.raw[..header]);
         self.held_value = None;
+        payload.encode_into(&bytes, &mut replacement);
+        drop(bytes);
         self.mode = StrMode::Value;
         let pos = out.pos();
         // Each finding where its bytes sit in the encoded value (a base64 quantum: four

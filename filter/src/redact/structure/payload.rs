@@ -193,9 +193,16 @@ impl Payload {
     /// Decodes the raw content of a JSON string (escapes undone, line breaks skipped);
     /// `None` when it is not base64.
     pub(crate) fn decode(raw: &[u8]) -> Option<Payload> {
-        let mut text = Vec::with_capacity(raw.len());
-        super::json::unescape_into(raw, &mut text);
-        text.retain(|&b| b != b'\n' && b != b'\r');
+        // Most payloads are one line without escapes: decoded from the held bytes
+        // themselves, without a copy of up to [`HOLD_LIMIT`] bytes.
+        let text: std::borrow::Cow<'_, [u8]> = if raw.contains(&b'\\') {
+            let mut text = Vec::with_capacity(raw.len());
+            super::json::unescape_into(raw, &mut text);
+            text.retain(|&b| b != b'\n' && b != b'\r');
+            text.into()
+        } else {
+            raw.into()
+        };
         let url_safe = text.iter().any(|&b| b == b'-' || b == b'_');
         if url_safe && text.iter().any(|&b| b == b'+' || b == b'/') {
             return None;
@@ -211,11 +218,27 @@ impl Payload {
         })
     }
 
-    /// `bytes` in the alphabet and padding the payload was written in.
+    /// Appends `bytes` to `out` in the alphabet and padding the payload was written in.
+    pub(crate) fn encode_into(&self, bytes: &[u8], out: &mut Vec<u8>) {
+        let engine = engine(self.url_safe, self.padded);
+        let at = out.len();
+        let len = base64::encoded_len(bytes.len(), self.padded).unwrap_or(0);
+        out.resize(at + len, 0);
+        let written = engine.encode_slice(bytes, &mut out[at..]).unwrap_or(0);
+        out.truncate(at + written);
+    }
+
+    /// [`Self::encode_into`] a new buffer.
+    #[cfg(test)]
     pub(crate) fn encode(&self, bytes: &[u8]) -> Vec<u8> {
-        engine(self.url_safe, self.padded)
-            .encode(bytes)
-            .into_bytes()
+        let mut out = Vec::new();
+        self.encode_into(bytes, &mut out);
+        out
+    }
+
+    /// Frees the decoded bytes, keeping how the payload was spelled.
+    pub(crate) fn forget_bytes(&mut self) {
+        self.bytes = Vec::new();
     }
 }
 
