@@ -72,7 +72,11 @@ fn clean_json(target: usize) -> Vec<u8> {
 fn blob_body(bytes: &[u8]) -> Vec<u8> {
     use base64::Engine as _;
     let mut v = b"{\"blob\":\"".to_vec();
-    v.extend(base64::engine::general_purpose::STANDARD.encode(bytes).into_bytes());
+    v.extend(
+        base64::engine::general_purpose::STANDARD
+            .encode(bytes)
+            .into_bytes(),
+    );
     v.extend_from_slice(b"\"}");
     v
 }
@@ -167,11 +171,15 @@ fn shapes() -> Vec<Shape> {
             v.extend_from_slice(b"\"}");
             v
         }),
-        ("base64 `blob` of 8 MiB (random bytes)", ContentKind::Json, |n| {
-            let mut rng = Rng(0x5851_f42d_4c95_7f2d);
-            let bytes: Vec<u8> = (0..(n - 16) / 4 * 3).map(|_| rng.next() as u8).collect();
-            blob_body(&bytes)
-        }),
+        (
+            "base64 `blob` of 8 MiB (random bytes)",
+            ContentKind::Json,
+            |n| {
+                let mut rng = Rng(0x5851_f42d_4c95_7f2d);
+                let bytes: Vec<u8> = (0..(n - 16) / 4 * 3).map(|_| rng.next() as u8).collect();
+                blob_body(&bytes)
+            },
+        ),
         ("base64 `blob` of 8 MiB (text)", ContentKind::Json, |n| {
             blob_body(&repeat(b"lorem ipsum dolor sit amet ", (n - 16) / 4 * 3))
         }),

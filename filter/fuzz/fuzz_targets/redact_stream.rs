@@ -1,6 +1,8 @@
 //! Streaming output and findings equal one-shot for any body and any chunking (JSON
 //! and forms go through the structure layer: escapes, Kubernetes Secrets, percent-escapes).
-//! Run: `cd filter/fuzz && cargo +nightly fuzz run redact_stream`.
+//! Run: `cd filter/fuzz && cargo +nightly fuzz run redact_stream -- -dict=redact_stream.dict`
+//! (the dictionary holds the tokens the structure layer reacts to: payload keys, data URLs,
+//! escapes, Secrets).
 #![no_main]
 
 use std::sync::OnceLock;
