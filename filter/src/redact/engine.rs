@@ -172,6 +172,9 @@ pub(crate) struct Scratch {
     pub(crate) deadline: Arc<Deadline>,
     /// What detection did, for tests that check work grows linearly with the input.
     pub(crate) work: Work,
+    /// Skip the PII detectors: the bytes are binary (a decoded payload), where digit and
+    /// `@` patterns match by chance and a marker would break the file for nothing.
+    pub(crate) secrets_only: bool,
     /// Run the rules at every hit, never copying (the reference the copies are tested
     /// against).
     #[cfg(test)]
@@ -847,6 +850,7 @@ impl Engine {
             stale,
             deadline,
             work,
+            secrets_only,
             ..
         } = scratch;
         if deadline.passed() {
@@ -914,7 +918,9 @@ impl Engine {
             lo = hi;
         }
         *stale = seen > 0;
-        pii::scan(&self.pii, hay, from, eof, out);
+        if !*secrets_only {
+            pii::scan(&self.pii, hay, from, eof, out);
+        }
         if self.manifest.is_some() {
             manifest::scan(hay, from, eof, jsonish, out);
         }

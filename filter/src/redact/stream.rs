@@ -168,6 +168,14 @@ impl RedactStream {
         }
     }
 
+    /// Masks secrets only, no PII: for bytes that are binary (see [`Scratch::secrets_only`]).
+    pub(crate) fn secrets_only(&mut self) {
+        self.scratch.secrets_only = true;
+        if let Some(s) = &mut self.structured {
+            s.secrets_only();
+        }
+    }
+
     /// Makes this stream give up with the others that mask the same body.
     pub(crate) fn share_deadline(&mut self, deadline: Arc<Deadline>) {
         if let Some(s) = &mut self.structured {

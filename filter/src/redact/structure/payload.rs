@@ -30,6 +30,7 @@ use super::super::known::KnownSet;
 use super::super::stream::RedactStream;
 use super::super::{ContentKind, Direction, Finding};
 use super::StructureOptions;
+use crate::content::sniff::is_binary;
 
 /// Longest base64 value (raw bytes) held to be decoded; a longer one is masked wholesale.
 pub const HOLD_LIMIT: usize = 8 << 20;
@@ -276,9 +277,15 @@ impl Nested {
         if payload.len() < MIN_DECODED {
             return None;
         }
+        // Binary payloads (images, archives, random bytes) are searched for secrets only:
+        // PII patterns (`x@y.io`, digit runs) match in random bytes every few MiB, and a
+        // marker spliced into an image breaks it for nothing. A secret in a binary file is
+        // still masked.
+        let sample = &payload[..payload.len().min(crate::content::sniff::WINDOW)];
+        let binary = is_binary(sample, sample.len() == payload.len()) == Some(true);
         let first = payload.iter().find(|b| !b.is_ascii_whitespace());
         let content = match first {
-            Some(b'{' | b'[') if self.depth + 1 < MAX_DEPTH => ContentKind::Json,
+            Some(b'{' | b'[') if !binary && self.depth + 1 < MAX_DEPTH => ContentKind::Json,
             _ => ContentKind::Text,
         };
         let mut s = RedactStream::nested(
@@ -291,6 +298,9 @@ impl Nested {
         );
         s.share_deadline(Arc::clone(&self.deadline));
         s.list_at_most(MAX_LISTED);
+        if binary {
+            s.secrets_only();
+        }
         let mut out = Vec::with_capacity(payload.len() + 64);
         let findings = s.whole_into(payload, &mut out);
         (out != payload).then_some((out, findings))

@@ -209,6 +209,11 @@ impl StructStream {
         self.text.n.len() + self.norm.held()
     }
 
+    /// Masks secrets only, no PII (binary bytes).
+    pub(crate) fn secrets_only(&mut self) {
+        self.scratch.secrets_only = true;
+    }
+
     /// Makes this stream (and the payloads it decodes) give up with the others that mask
     /// the same body.
     pub(crate) fn share_deadline(&mut self, deadline: Arc<Deadline>) {

@@ -742,3 +742,31 @@ fn data_urls_are_decoded_under_any_key_and_keep_their_header() {
     assert!(!reads_as_itself(br#"{"u":"data:;base64,QUJD"}"#));
     assert!(reads_as_itself(br#"{"u":"database: primary"}"#));
 }
+
+#[test]
+fn binary_payloads_are_searched_for_secrets_only() {
+    let r = redactor();
+    // A PNG whose bytes happen to spell an address and a card-like digit run: PII
+    // patterns are not looked for in binary, so the image passes as it came.
+    let mut png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR".to_vec();
+    png.extend_from_slice(b"\x00\x01jo@acme.io\x00 4242 4242 4242 4242 \x00\xff\xfe");
+    let body = format!(
+        r#"{{"type":"image","mimeType":"image/png","data":"{}"}}"#,
+        b64_bytes(&png)
+    );
+    assert_eq!(json(&r, &body), body);
+    // A secret inside a binary file is still masked.
+    let mut elf = b"\x7fELF\x02\x01\x01\x00\x00\x00".to_vec();
+    elf.extend_from_slice(format!("\x00token={GHP}\x00").as_bytes());
+    let body = format!(r#"{{"blob":"{}"}}"#, b64_bytes(&elf));
+    let out = json(&r, &body);
+    let decoded = payload_at(&out, "blob");
+    assert!(
+        !String::from_utf8_lossy(&decoded).contains(&GHP[4..]),
+        "{out}"
+    );
+}
+
+fn b64_bytes(b: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
