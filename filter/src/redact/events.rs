@@ -316,20 +316,17 @@ impl EventJoiner {
         let Some(doc) = doc.filter(|d| super::structure::may_hold_payload(d)) else {
             return raw;
         };
-        let mut s = super::RedactStream::nested(
-            Arc::clone(&self.engine),
-            Arc::clone(&self.known),
-            ContentKind::Json,
-            self.direction,
-            &Arc::new(super::StructureOptions::default()),
-            1,
-        );
-        s.share_deadline(Arc::clone(&self.scratch.deadline));
-        let mut masked = Vec::with_capacity(doc.len());
-        let found = s.whole_into(&doc, &mut masked);
-        if masked == doc {
+        let nested = super::structure::Nested {
+            engine: Arc::clone(&self.engine),
+            known: Arc::clone(&self.known),
+            direction: self.direction,
+            opts: Arc::new(super::StructureOptions::default()),
+            deadline: Arc::clone(&self.scratch.deadline),
+            depth: 0,
+        };
+        let Some((mut masked, found)) = nested.mask_as(&doc, ContentKind::Json, false) else {
             return raw;
-        }
+        };
         let base = self.emitted;
         self.findings.extend(found.into_iter().map(|mut f| {
             f.offset += base;

@@ -55,7 +55,7 @@ mod stream;
 
 use std::sync::Arc;
 
-pub(crate) use payload::may_hold_payload;
+pub(crate) use payload::{may_hold_payload, Nested};
 pub use payload::{HOLD_LIMIT as PAYLOAD_HOLD_LIMIT, OVER_LIMIT_ID as PAYLOAD_OVER_LIMIT_ID};
 pub(crate) use stream::StructStream;
 

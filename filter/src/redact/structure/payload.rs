@@ -288,6 +288,17 @@ impl Nested {
             Some(b'{' | b'[') if !binary && self.depth + 1 < MAX_DEPTH => ContentKind::Json,
             _ => ContentKind::Text,
         };
+        self.mask_as(payload, content, binary)
+    }
+
+    /// Masks `payload` read as `content` (`secrets_only`: no PII detectors); `None` when
+    /// masking leaves it as it is.
+    pub(crate) fn mask_as(
+        &self,
+        payload: &[u8],
+        content: ContentKind,
+        secrets_only: bool,
+    ) -> Option<(Vec<u8>, Vec<Finding>)> {
         let mut s = RedactStream::nested(
             Arc::clone(&self.engine),
             Arc::clone(&self.known),
@@ -298,7 +309,7 @@ impl Nested {
         );
         s.share_deadline(Arc::clone(&self.deadline));
         s.list_at_most(MAX_LISTED);
-        if binary {
+        if secrets_only {
             s.secrets_only();
         }
         let mut out = Vec::with_capacity(payload.len() + 64);
