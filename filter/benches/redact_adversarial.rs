@@ -27,8 +27,21 @@ fn status_kib(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// `len` bytes of `unit` repeated, in a buffer with room for a short suffix (so the
+/// shapes that append one leave no reallocated copy behind).
 fn repeat(unit: &[u8], len: usize) -> Vec<u8> {
-    unit.iter().copied().cycle().take(len).collect()
+    let mut v = Vec::with_capacity(len + 64);
+    v.extend(unit.iter().copied().cycle().take(len));
+    v
+}
+
+/// Each unit repeated to its length, one after another, in a buffer of the total size.
+fn runs(parts: &[(&[u8], usize)]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(parts.iter().map(|p| p.1).sum());
+    for (unit, len) in parts {
+        v.extend(unit.iter().copied().cycle().take(*len));
+    }
+    v
 }
 
 /// A small xorshift: the same "random" bodies on every run.
@@ -68,15 +81,28 @@ fn clean_json(target: usize) -> Vec<u8> {
     out
 }
 
-/// `{"blob":"<base64 of bytes>"}`: a payload the structure layer decodes and masks.
-fn blob_body(bytes: &[u8]) -> Vec<u8> {
+/// `{"blob":"<base64 of len bytes>"}`: a payload the structure layer decodes and masks.
+/// The bytes come from `fill`, a chunk at a time, encoded straight into a buffer of the
+/// body's size: no temporary copy of the payload is left in the allocator to inflate the
+/// peak RSS measured after it.
+fn blob_body(len: usize, mut fill: impl FnMut(&mut [u8])) -> Vec<u8> {
     use base64::Engine as _;
-    let mut v = b"{\"blob\":\"".to_vec();
-    v.extend(
-        base64::engine::general_purpose::STANDARD
-            .encode(bytes)
-            .into_bytes(),
-    );
+    let mut v = Vec::with_capacity(len.div_ceil(3) * 4 + 16);
+    v.extend_from_slice(b"{\"blob\":\"");
+    // A multiple of 3: the chunks' encodings concatenate to the whole payload's.
+    let mut chunk = [0u8; 3 * 1024];
+    let mut left = len;
+    while left > 0 {
+        let k = left.min(chunk.len());
+        fill(&mut chunk[..k]);
+        let at = v.len();
+        v.resize(at + k.div_ceil(3) * 4, 0);
+        let n = base64::engine::general_purpose::STANDARD
+            .encode_slice(&chunk[..k], &mut v[at..])
+            .expect("sized for the chunk");
+        v.truncate(at + n);
+        left -= k;
+    }
     v.extend_from_slice(b"\"}");
     v
 }
@@ -150,38 +176,39 @@ fn shapes() -> Vec<Shape> {
         (
             "JSON nested 4M deep (`[[[…]]]`)",
             ContentKind::Json,
-            |n| {
-                let mut v = repeat(b"[", n / 2);
-                v.extend(repeat(b"]", n / 2));
-                v
-            },
+            |n| runs(&[(b"[", n / 2), (b"]", n / 2)]),
         ),
         (
             "JSON objects nested (`{\"a\":{\"a\":…`)",
             ContentKind::Json,
-            |n| {
-                let mut v = repeat(b"{\"a\":", n - n / 6);
-                v.extend(repeat(b"}", n / 6));
-                v
-            },
+            |n| runs(&[(b"{\"a\":", n - n / 6), (b"}", n / 6)]),
         ),
         ("one JSON string of 8 MiB", ContentKind::Json, |n| {
-            let mut v = b"{\"s\":\"".to_vec();
-            v.extend(repeat(b"lorem ipsum dolor sit amet ", n - 8));
-            v.extend_from_slice(b"\"}");
-            v
+            runs(&[
+                (b"{\"s\":\"", 6),
+                (b"lorem ipsum dolor sit amet ", n - 8),
+                (b"\"}", 2),
+            ])
         }),
         (
             "base64 `blob` of 8 MiB (random bytes)",
             ContentKind::Json,
             |n| {
                 let mut rng = Rng(0x5851_f42d_4c95_7f2d);
-                let bytes: Vec<u8> = (0..(n - 16) / 4 * 3).map(|_| rng.next() as u8).collect();
-                blob_body(&bytes)
+                blob_body((n - 16) / 4 * 3, |chunk| {
+                    chunk.iter_mut().for_each(|b| *b = rng.next() as u8)
+                })
             },
         ),
         ("base64 `blob` of 8 MiB (text)", ContentKind::Json, |n| {
-            blob_body(&repeat(b"lorem ipsum dolor sit amet ", (n - 16) / 4 * 3))
+            let text = b"lorem ipsum dolor sit amet ";
+            let mut at = 0;
+            blob_body((n - 16) / 4 * 3, |chunk| {
+                for b in chunk {
+                    *b = text[at % text.len()];
+                    at += 1;
+                }
+            })
         }),
         ("digits `1 ` repeated", ContentKind::Text, |n| {
             repeat(b"1 ", n)

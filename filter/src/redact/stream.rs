@@ -84,6 +84,9 @@ pub struct RedactStream {
     /// JSON and forms are read through the structure layer, which runs the same engine
     /// over their decoded text (see [`super::structure`]).
     structured: Option<Box<StructStream>>,
+    /// Output equal to the input is not written (see [`Self::whole_changed`]): the body
+    /// from 0 to `emit` is still to be copied, should a span come.
+    unwritten: bool,
 }
 
 impl std::fmt::Debug for RedactStream {
@@ -143,6 +146,7 @@ impl RedactStream {
             scratch: Scratch::default(),
             whole_step: WHOLE_STEP,
             structured,
+            unwritten: false,
         }
     }
 
@@ -315,6 +319,31 @@ impl RedactStream {
         self.finish_into(out)
     }
 
+    /// Masks a whole body as [`Self::whole_into`] does; `None` when that leaves it as it
+    /// is.
+    ///
+    /// Why not `whole_into` and a compare: a decoded payload of megabytes is mostly clean,
+    /// and its unchanged copy was one more payload-sized buffer in memory (and a copy and
+    /// a compare). Read as text in one go, the body itself is what the engine scans: clean
+    /// output is not written until a span comes, then written from the start.
+    pub(crate) fn whole_changed(&mut self, body: &[u8]) -> Option<(Vec<u8>, Vec<Finding>)> {
+        let mut out = Vec::new();
+        let in_one_go = self.structured.is_none()
+            && self.scanned()
+            && self.buf.is_empty()
+            && self.emit == 0
+            && self.base == 0
+            && !matches!(self.content, ContentKind::Ndjson | ContentKind::EventStream);
+        if !in_one_go {
+            let findings = self.whole_into(body, &mut out);
+            return (out != body).then_some((out, findings));
+        }
+        self.unwritten = true;
+        let findings = self.whole_into(body, &mut out);
+        let unwritten = std::mem::replace(&mut self.unwritten, false);
+        (!unwritten).then_some((out, findings))
+    }
+
     /// Findings committed so far (each is reported once).
     pub fn take_findings(&mut self) -> Vec<Finding> {
         if let Some(s) = &mut self.structured {
@@ -443,6 +472,13 @@ impl RedactStream {
             if span.start >= limit {
                 break;
             }
+            if self.unwritten {
+                // The first span: what was read so far comes out as it was. (Set only
+                // where `hay` is the whole body, from its start.)
+                self.unwritten = false;
+                out.reserve(hay.len() + 64);
+                out.extend_from_slice(&hay[..pos]);
+            }
             out.extend_from_slice(&hay[pos..span.start]);
             self.engine
                 .render(span, &hay[span.start..span.end], &self.known, out);
@@ -456,7 +492,9 @@ impl RedactStream {
             });
         }
         let emit_to = limit.max(pos);
-        out.extend_from_slice(&hay[pos..emit_to]);
+        if !self.unwritten {
+            out.extend_from_slice(&hay[pos..emit_to]);
+        }
         self.emit = emit_to;
     }
 }

@@ -13,7 +13,7 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::payload::{self, Nested, Payload};
+use super::payload::{self, Nested};
 use super::stream::{NText, Piece, PieceOut};
 use super::{
     FieldAction, FieldPath, PathSegment, StructureOptions, DOCKER_AUTH_ID, HOLD_LIMIT,
@@ -1258,24 +1258,39 @@ impl JsonNormalizer {
         // Still in a data URL's header, or held only as one and not one: a plain string.
         let url_failed = held.url.is_some() || (held.url_only && held.header == 0);
         let header = held.header;
-        let masked = match (&self.nested, url_failed) {
-            (Some(nested), false) => Payload::decode(&held.raw[header..])
-                .and_then(|p| nested.mask(&p.bytes).map(|m| (p, m))),
-            _ => None,
+        let decoded = match (&self.nested, url_failed) {
+            (Some(nested), false) => nested.mask_base64(&held.raw[header..]),
+            _ => payload::Decoded::NotBase64,
         };
-        let Some((mut payload, (bytes, findings))) = masked else {
-            self.release(out);
-            return;
+        let (spelling, bytes, findings) = match decoded {
+            payload::Decoded::Masked {
+                spelling,
+                bytes,
+                findings,
+            } => (spelling, bytes, findings),
+            payload::Decoded::Unchanged { len, binary } => {
+                let passes = self
+                    .nested
+                    .as_ref()
+                    .is_some_and(|n| n.passes_as_it_came(len, binary, &held.raw));
+                if passes {
+                    self.pass_held(out);
+                } else {
+                    self.release(out);
+                }
+                return;
+            }
+            payload::Decoded::NotBase64 => {
+                self.release(out);
+                return;
+            }
         };
-        // What is held is let go before the encoding is written: a payload near the hold
-        // limit is in memory at most twice (masked bytes, encoding) from here on.
-        payload.forget_bytes();
         let raw_start = held.raw_start;
         let raw_end = self.raw_pos;
         let mut replacement = Vec::with_capacity(header + bytes.len().div_ceil(3) * 4 + 4);
         replacement.extend_from_slice(&held.raw[..header]);
         self.held_value = None;
-        payload.encode_into(&bytes, &mut replacement);
+        spelling.encode_into(&bytes, &mut replacement);
         drop(bytes);
         self.mode = StrMode::Value;
         let pos = out.pos();
@@ -1300,6 +1315,24 @@ impl JsonNormalizer {
             raw_start,
             raw_end,
             out: PieceOut::Bytes(replacement.into_boxed_slice()),
+            finding: None,
+        });
+    }
+
+    /// The held value goes out as it came, unread as text (see
+    /// [`payload::Nested::passes_as_it_came`]).
+    fn pass_held(&mut self, out: &mut NText) {
+        let Some(held) = self.held_value.take() else {
+            return;
+        };
+        self.mode = StrMode::Value;
+        let pos = out.pos();
+        out.pieces.push_back(Piece {
+            n_start: pos,
+            n_end: pos,
+            raw_start: held.raw_start,
+            raw_end: self.raw_pos,
+            out: PieceOut::Bytes(held.raw.into_boxed_slice()),
             finding: None,
         });
     }

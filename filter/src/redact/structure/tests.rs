@@ -767,6 +767,60 @@ fn binary_payloads_are_searched_for_secrets_only() {
     );
 }
 
+/// Pseudo-random bytes (xorshift), the same on every run.
+fn random_bytes(n: usize, mut seed: u64) -> Vec<u8> {
+    (0..n)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed as u8
+        })
+        .collect()
+}
+
+#[test]
+fn long_binary_payloads_pass_as_they_came_unless_a_known_secret_is_spelled_in_them() {
+    let r = redactor();
+    // Random bytes whose base64 text happens to hold a token-shaped run (`EAAM` and 84
+    // letters and digits: a Facebook page token's shape, as 6 MiB of random bytes spelled
+    // once, between two `+`): the file decodes to bytes that hold nothing, and a marker in its base64 would
+    // break it. It passes byte for byte.
+    let run: String = "EAAM"
+        .chars()
+        .chain("Zq3vN8kLm2Pw5Rt7Yx1Cb4Df6Gh9Jk0".chars().cycle().take(84))
+        .collect();
+    let mut raw = b64_bytes(&random_bytes(3 * 1024, 7));
+    // Between `+`s (as base64 text has them), the run reads as a token of its own.
+    raw.insert_str(2048, &format!("+{run}+++"));
+    let alone = format!(r#"{{"note":"{run}"}}"#);
+    assert!(
+        !json(&r, &alone).contains(&run),
+        "the run is a token as a string"
+    );
+    let body = format!(r#"{{"blob":"{raw}","mimeType":"application/octet-stream"}}"#);
+    assert!(
+        base64::engine::general_purpose::STANDARD
+            .decode(&raw)
+            .is_ok(),
+        "the spliced run keeps the value base64"
+    );
+    assert_eq!(json(&r, &body), body);
+    // Short binary payloads are still read as strings too: a token under a payload key
+    // may be one.
+    let short = r#"{"blob":"AKIAZ7QJ3MX5TRV2WQ4N"}"#;
+    assert!(!json(&r, short).contains("AKIAZ7QJ3MX5TRV2WQ4N"), "{short}");
+    // A known secret spelled in the base64 text is masked, wherever it sits.
+    let known = "Zk3qWv9TnB2xLm8RpC4sYd7H";
+    r.set_known_secrets(&[crate::redact::KnownSecret::new("upstream", known)])
+        .expect("known secret");
+    let mut raw = b64_bytes(&random_bytes(3 * 1024, 11));
+    raw.insert_str(1000, known);
+    let body = format!(r#"{{"blob":"{raw}"}}"#);
+    let out = json(&r, &body);
+    assert!(!out.contains(known), "{out}");
+}
+
 fn b64_bytes(b: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(b)
 }
