@@ -570,7 +570,14 @@ fn compile_regex_with(
             Regex::config()
                 .utf8_empty(false)
                 .which_captures(captures)
-                .nfa_size_limit(Some(64 << 20)),
+                .nfa_size_limit(Some(64 << 20))
+                // Why no one-pass DFAs: they only serve capture resolution, which the
+                // engine runs on a match's own span (most rules' groups are resolved by
+                // `split` without a capture engine), where the backtracker is as fast;
+                // they were 2.7 MB of the compiled pack (3 MiB of a warden's resident
+                // memory), and the dense and adversarial benchmarks measured no change
+                // without them (docs/benchmarks.md, session 6).
+                .onepass(false),
         )
         .build(pattern)
         .map_err(|e| RedactError::Rule {
