@@ -488,11 +488,13 @@ impl JsonNormalizer {
                 b'"' => {
                     let rest = &body[i + 1..];
                     let len = string_run(rest);
-                    match rest.get(len) {
-                        None => break,
+                    // A string the body ends in is read as the normaliser would read it
+                    // at its end (a held payload or data URL is decoded there too).
+                    let closed = match rest.get(len) {
+                        None => false,
                         Some(b'\\') => return None,
-                        Some(_) => {}
-                    }
+                        Some(_) => true,
+                    };
                     let text = &rest[..len];
                     if matches!(text, b"data" | b"stringData" | b"auths" | b"binaryData")
                         || payload::is_data_url(text)
@@ -504,6 +506,9 @@ impl JsonNormalizer {
                         && text.iter().all(|&b| payload::is_base64_byte(b))
                     {
                         return None;
+                    }
+                    if !closed {
+                        break;
                     }
                     i += len + 2;
                     // Only a key names a payload: a `:` follows it.

@@ -824,3 +824,21 @@ fn long_binary_payloads_pass_as_they_came_unless_a_known_secret_is_spelled_in_th
 fn b64_bytes(b: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(b)
 }
+
+/// Found by the fuzz target: a body that ends inside a payload string (an unterminated
+/// value, a cut-off response) was read by the one-shot plain walk as plain JSON, while the
+/// streamed normaliser decoded the payload at the body's end and masked it.
+#[test]
+fn a_body_ending_inside_a_payload_is_decoded_one_shot_as_streamed() {
+    let r = redactor();
+    let secret = b64(&format!("STRIPE_KEY={STRIPE}\n"));
+    for body in [
+        format!(r#"{{"blob":"{secret}"#),
+        format!(r#"[1,{{"image":"data:text/plain;base64,{secret}"#),
+    ] {
+        let out = masked(&r, body.as_bytes(), ContentKind::Json);
+        let text = String::from_utf8_lossy(&out.body);
+        assert!(!text.contains(&secret), "{text}");
+        assert!(!out.findings.is_empty(), "{text}");
+    }
+}
